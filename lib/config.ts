@@ -1,0 +1,141 @@
+/**
+ * Configuration from the environment (DESIGN §3.1): parsed and validated once at boot so a
+ * typo fails loudly with the variable's name instead of misbehaving later.
+ */
+import { type DomainPattern, parseDomainList } from "./domains.ts";
+import type { Settings } from "./types.ts";
+
+/** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
+export interface SettingsSeed {
+  settings: Settings;
+  domains: DomainPattern[];
+}
+
+export interface Config {
+  port: number;
+  hostname: string;
+  /** Server secret (sessions, room-name hashing); null means "generate and persist one". */
+  secret: string | null;
+  adminPassword: string | null;
+  /** Accepted webhook secrets (comma-separated in env for receiver-side rotation). */
+  webhookSecrets: string[];
+  hullPublicKey: string | null;
+  kvPath: string | undefined;
+  redisUrl: string | null;
+  production: boolean;
+  seed: SettingsSeed;
+  /** Name of this instance in logs (hostname-pid or Deploy's id). */
+  instance: string;
+}
+
+/** Thrown at boot; the message lists every problem found, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** A comma-separated list: trimmed, empty entries dropped, duplicates removed. */
+export function parseList(value: string | undefined): string[] {
+  if (!value) return [];
+  return [...new Set(value.split(",").map((s) => s.trim()).filter(Boolean))];
+}
+
+/** Reads the current process environment (needs --allow-env). */
+export function processEnv(): Env {
+  return Deno.env.toObject();
+}
+
+/**
+ * Validates `env` and returns the typed configuration. Every problem is collected so an
+ * operator fixes them all in one go.
+ */
+export function loadConfig(env: Env = processEnv()): Config {
+  const problems: string[] = [];
+  const production = Boolean(env.DENO_DEPLOY || env.DENO_DEPLOYMENT_ID) ||
+    env.NODE_ENV === "production";
+
+  let port = 8000;
+  if (env.PORT !== undefined && env.PORT !== "") {
+    const n = Number(env.PORT);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+      problems.push(`PORT must be an integer from 0 to 65535, got "${env.PORT}"`);
+    } else port = n;
+  }
+
+  const secret = env.SECRET?.trim() || null;
+  if (!secret && production) {
+    problems.push("SECRET is required in production (DENO_DEPLOY or NODE_ENV=production)");
+  } else if (secret && secret.length < 16) {
+    problems.push("SECRET must be at least 16 characters long");
+  }
+
+  const webhookSecrets = parseList(env.WEBHOOK_SECRET);
+  for (const s of webhookSecrets) {
+    if (s.length < 16) {
+      problems.push("WEBHOOK_SECRET: every secret must be at least 16 characters long");
+      break;
+    }
+  }
+
+  let hullPublicKey: string | null = null;
+  if (env.HULL_PUBLIC_KEY?.trim()) {
+    // Env files often carry PEMs with literal "\n"; accept both forms.
+    hullPublicKey = env.HULL_PUBLIC_KEY.trim().replaceAll("\\n", "\n");
+    if (!/-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(hullPublicKey)) {
+      problems.push(
+        "HULL_PUBLIC_KEY must be a PEM public key (BEGIN PUBLIC KEY) or certificate (BEGIN CERTIFICATE)",
+      );
+      hullPublicKey = null;
+    }
+  }
+
+  let domains: DomainPattern[] = [];
+  try {
+    domains = parseDomainList(env.WHITELISTED_DOMAINS ?? "");
+  } catch (err) {
+    problems.push(`WHITELISTED_DOMAINS: ${(err as Error).message}`);
+  }
+
+  const redisUrl = env.REDIS_URL?.trim() || null;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push(`REDIS_URL must start with redis:// or rediss://`);
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    port,
+    hostname: env.BIND_ADDRESS?.trim() || "0.0.0.0",
+    secret,
+    adminPassword: env.ADMIN_PASSWORD || null,
+    webhookSecrets,
+    hullPublicKey,
+    kvPath: env.KV_PATH?.trim() || undefined,
+    redisUrl,
+    production,
+    instance: env.DENO_DEPLOYMENT_ID
+      ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
+      : `${safeHostname()}-${Deno.pid}`,
+    seed: {
+      domains,
+      settings: {
+        public_traits: parseList(env.PUBLIC_TRAITS),
+        public_segments: parseList(env.PUBLIC_SEGMENTS),
+        public_account_segments: parseList(env.PUBLIC_ACCOUNT_SEGMENTS),
+        user_filter_segments: parseList(env.USER_FILTER_SEGMENTS),
+      },
+    },
+  };
+}
+
+function safeHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "local";
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * Deno KV implementation of the Store, and the one place that knows the KV key layout:
+ *
+ *   ["meta", "secret"]                      generated server secret (when SECRET is unset)
+ *   ["config", "settings"]                  Settings
+ *   ["config", "domains"]                   string[] of whitelisted domain patterns
+ *   ["profiles", userId]                    { inline: StoredProfile } | { parts, rev, updated_at }
+ *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
+ *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
+ *   ["notifications", notificationId]       { expires_at } replay protection
+ *   ["events", sortableId]                  LogEntry (bounded, newest kept)
+ *
+ * KV values are limited to 64 KiB, so profiles above PART_BYTES are split into parts written
+ * in the same atomic operation as their head record.
+ */
+import type { LogEntry, ProfileWrite, Store, StoredConfig, StoredProfile } from "./store.ts";
+import type { Settings } from "./types.ts";
+
+/** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
+export const PART_BYTES = 60_000;
+/** Events kept in the log; older ones are pruned. */
+export const EVENT_LOG_LIMIT = 2_000;
+const EVENT_TTL_MS = 7 * 24 * 3600_000;
+
+const EMPTY_SETTINGS: Settings = {
+  public_traits: [],
+  public_segments: [],
+  public_account_segments: [],
+  user_filter_segments: [],
+};
+
+type ProfileHead =
+  | { inline: StoredProfile; updated_at: number }
+  | { parts: number; rev: string; updated_at: number };
+
+const K = {
+  secret: ["meta", "secret"] as const,
+  settings: ["config", "settings"] as const,
+  domains: ["config", "domains"] as const,
+  profile: (userId: string) => ["profiles", userId] as const,
+  part: (userId: string, rev: string, i: number) => ["profile_parts", userId, rev, i] as const,
+  parts: (userId: string, rev: string) => ["profile_parts", userId, rev] as const,
+  ident: (identKey: string) => ["ident", identKey] as const,
+  notification: (id: string) => ["notifications", id] as const,
+  events: ["events"] as const,
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it. */
+export class KvStore implements Store {
+  #eventSeq = 0;
+  #appendsSincePrune = 0;
+  #watchers = new Set<ReadableStreamDefaultReader>();
+
+  constructor(readonly kv: Deno.Kv) {}
+
+  /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
+  static async open(path?: string): Promise<KvStore> {
+    return new KvStore(await Deno.openKv(path));
+  }
+
+  async ensureSecret(generate: () => string): Promise<string> {
+    const existing = await this.kv.get<string>(K.secret);
+    if (existing.value) return existing.value;
+    const fresh = generate();
+    const res = await this.kv.atomic().check(existing).set(K.secret, fresh).commit();
+    if (res.ok) return fresh;
+    // Another instance won the race: use its secret so room names agree.
+    return (await this.kv.get<string>(K.secret)).value!;
+  }
+
+  async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
+    const res = await this.kv.atomic()
+      .check({ key: K.settings, versionstamp: null })
+      .check({ key: K.domains, versionstamp: null })
+      .set(K.settings, seed.settings)
+      .set(K.domains, seed.domains)
+      .commit();
+    return res.ok;
+  }
+
+  async getConfig(): Promise<StoredConfig> {
+    const [settings, domains] = await this.kv.getMany<[Settings, string[]]>([
+      K.settings,
+      K.domains,
+    ]);
+    return {
+      settings: { ...EMPTY_SETTINGS, ...(settings.value ?? {}) },
+      domains: domains.value ?? [],
+    };
+  }
+
+  async setSettings(settings: Settings): Promise<void> {
+    await this.kv.set(K.settings, settings);
+  }
+
+  async setDomains(domains: string[]): Promise<void> {
+    await this.kv.set(K.domains, domains);
+  }
+
+  watchConfig(onChange: (config: StoredConfig) => void): () => void {
+    const reader = this.kv.watch([K.settings, K.domains]).getReader();
+    this.#watchers.add(reader);
+    let first = true;
+    (async () => {
+      try {
+        while (true) {
+          const { done } = await reader.read();
+          if (done) break;
+          // The first read reports the current value, which the caller already loaded.
+          if (first) {
+            first = false;
+            continue;
+          }
+          onChange(await this.getConfig());
+        }
+      } catch {
+        // The stream errors when KV closes; nothing to do.
+      }
+    })();
+    return () => {
+      this.#watchers.delete(reader);
+      reader.cancel().catch(() => {});
+    };
+  }
+
+  async lookupUserId(identKeys: string[]): Promise<string | null> {
+    if (!identKeys.length) return null;
+    const entries = await this.kv.getMany<string[]>(identKeys.map(K.ident));
+    for (const e of entries) if (e.value) return e.value;
+    return null;
+  }
+
+  async getProfile(userId: string): Promise<StoredProfile | null> {
+    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    if (!head.value) return null;
+    if ("inline" in head.value) return head.value.inline;
+    const { parts, rev } = head.value;
+    const chunks: Uint8Array[] = [];
+    for await (const e of this.kv.list<Uint8Array>({ prefix: K.parts(userId, rev) })) {
+      chunks.push(e.value);
+    }
+    if (chunks.length !== parts) return null; // torn read cannot happen with atomic writes; be safe
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    return JSON.parse(decoder.decode(bytes));
+  }
+
+  async saveProfiles(writes: ProfileWrite[]): Promise<void> {
+    // One atomic operation per user keeps each under KV's per-operation size limit; users are
+    // independent, so they are written concurrently.
+    await Promise.all(writes.map((w) => this.#saveOne(w)));
+  }
+
+  async #saveOne({ profile, identKeys }: ProfileWrite): Promise<void> {
+    const userId = profile.user.id;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.kv.get<ProfileHead>(K.profile(userId));
+      if (current.value && current.value.updated_at > profile.updated_at) return; // stale update
+      const op = this.kv.atomic().check(current);
+      const json = encoder.encode(JSON.stringify(profile));
+      if (json.length <= PART_BYTES) {
+        op.set(K.profile(userId), { inline: profile, updated_at: profile.updated_at });
+      } else {
+        const rev = crypto.randomUUID();
+        const parts = Math.ceil(json.length / PART_BYTES);
+        for (let i = 0; i < parts; i++) {
+          op.set(K.part(userId, rev, i), json.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
+        }
+        op.set(K.profile(userId), { parts, rev, updated_at: profile.updated_at });
+      }
+      if (current.value && "rev" in current.value) {
+        for (let i = 0; i < current.value.parts; i++) {
+          op.delete(K.part(userId, current.value.rev, i));
+        }
+      }
+      for (const key of identKeys) op.set(K.ident(key), userId);
+      if ((await op.commit()).ok) return;
+    }
+    throw new Error(`could not store profile after 5 attempts (contention)`);
+  }
+
+  async claimNotification(id: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const current = await this.kv.get<{ expires_at: number }>(K.notification(id));
+    // expireIn is only a hint, so the expiry kept in the value decides.
+    if (current.value && current.value.expires_at > now) return false;
+    const res = await this.kv.atomic()
+      .check(current)
+      .set(K.notification(id), { expires_at: now + ttlMs }, { expireIn: ttlMs })
+      .commit();
+    return res.ok;
+  }
+
+  async releaseNotification(id: string): Promise<void> {
+    await this.kv.delete(K.notification(id));
+  }
+
+  async appendEvents(entries: LogEntry[]): Promise<void> {
+    if (!entries.length) return;
+    for (let i = 0; i < entries.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const entry of entries.slice(i, i + 500)) {
+        op.set([...K.events, this.#eventId(entry)], entry, { expireIn: EVENT_TTL_MS });
+      }
+      await op.commit();
+    }
+    this.#appendsSincePrune += entries.length;
+    if (this.#appendsSincePrune >= 200) {
+      this.#appendsSincePrune = 0;
+      await this.#pruneEvents();
+    }
+  }
+
+  async listEvents(limit: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    for await (const e of this.kv.list<LogEntry>({ prefix: K.events }, { reverse: true, limit })) {
+      out.push(e.value);
+    }
+    return out;
+  }
+
+  async ping(): Promise<void> {
+    await this.kv.get(K.secret);
+  }
+
+  close(): Promise<void> {
+    for (const r of this.#watchers) r.cancel().catch(() => {});
+    this.#watchers.clear();
+    this.kv.close();
+    return Promise.resolve();
+  }
+
+  /** Time-ordered and unique across instances: ms timestamp, local sequence, random tail. */
+  #eventId(entry: LogEntry): string {
+    const ms = Date.parse(entry.time) || Date.now();
+    const seq = (this.#eventSeq++ % 1_000_000).toString().padStart(6, "0");
+    return `${ms.toString().padStart(15, "0")}-${seq}-${crypto.randomUUID().slice(0, 8)}`;
+  }
+
+  async #pruneEvents(): Promise<void> {
+    const stale: Deno.KvKey[] = [];
+    let seen = 0;
+    for await (const e of this.kv.list({ prefix: K.events }, { reverse: true })) {
+      if (++seen > EVENT_LOG_LIMIT) stale.push(e.key);
+    }
+    for (let i = 0; i < stale.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const key of stale.slice(i, i + 500)) op.delete(key);
+      await op.commit();
+    }
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Hull smart-notifier bodies: shape validation with messages that say what is wrong, and the
+ * processing of a validated batch (store every profile and its identity index, then push each
+ * user's public payload to all of the user's rooms).
+ */
+import type { EventLog } from "./events.ts";
+import { type IdentifierHasher, maskIdentifiers, userIdentifiers } from "./identity.ts";
+import { buildPublicPayload } from "./payload.ts";
+import { toStoredProfile } from "./profile.ts";
+import type { ProfileWrite, Store } from "./store.ts";
+import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "./types.ts";
+
+/** Channels that carry user profiles. */
+export const USER_CHANNELS = new Set(["user:update"]);
+/** Channels we acknowledge and log without acting. */
+export const ACKNOWLEDGED_CHANNELS = new Set(["ship:update", "segment:update"]);
+
+export type Validation =
+  | { ok: true; notification: HullNotification }
+  | { ok: false; error: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function checkSegments(v: unknown, path: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v)) return `${path} must be an array`;
+  for (let i = 0; i < v.length; i++) {
+    if (!isObject(v[i]) || typeof v[i].id !== "string") return `${path}[${i}].id must be a string`;
+  }
+  return null;
+}
+
+/** Validates the shape of a parsed smart-notifier body (DESIGN §3.3). */
+export function validateNotification(body: unknown): Validation {
+  if (!isObject(body)) return { ok: false, error: "body must be a JSON object" };
+  const { notification_id, channel, messages } = body;
+  if (typeof notification_id !== "string" || !notification_id || notification_id.length > 200) {
+    return { ok: false, error: "notification_id must be a non-empty string (max 200 chars)" };
+  }
+  if (typeof channel !== "string" || !channel) {
+    return { ok: false, error: "channel must be a non-empty string" };
+  }
+  const segErr = checkSegments(body.segments, "segments") ??
+    checkSegments(body.accounts_segments, "accounts_segments");
+  if (segErr) return { ok: false, error: segErr };
+  if (!USER_CHANNELS.has(channel)) {
+    if (messages !== undefined && !Array.isArray(messages)) {
+      return { ok: false, error: "messages must be an array" };
+    }
+    return { ok: true, notification: body as unknown as HullNotification };
+  }
+  if (!Array.isArray(messages)) return { ok: false, error: "messages must be an array" };
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const at = `messages[${i}]`;
+    if (!isObject(m)) return { ok: false, error: `${at} must be an object` };
+    if (!isObject(m.user)) return { ok: false, error: `${at}.user must be an object` };
+    if (typeof m.user.id !== "string" || !m.user.id || m.user.id.length > 200) {
+      return { ok: false, error: `${at}.user.id must be a non-empty string` };
+    }
+    if (m.account !== undefined && m.account !== null && !isObject(m.account)) {
+      return { ok: false, error: `${at}.account must be an object` };
+    }
+    const err = checkSegments(m.segments, `${at}.segments`) ??
+      checkSegments(m.account_segments, `${at}.account_segments`);
+    if (err) return { ok: false, error: err };
+  }
+  return { ok: true, notification: body as unknown as HullNotification };
+}
+
+/** Sends a payload to every socket in any of `rooms` (on every instance, via the adapter). */
+export type Publisher = (rooms: string[], payload: PublicPayload) => void;
+
+export interface ProcessorDeps {
+  store: Store;
+  hasher: IdentifierHasher;
+  events: EventLog;
+  publish: Publisher;
+  settings: () => Settings;
+}
+
+/** Outcome counts of one notification, for the answer's metrics and tests. */
+export interface ProcessResult {
+  channel: string;
+  stored: number;
+  pushed: number;
+  skipped: number;
+}
+
+/** Applies a validated notification. Throws only when the store fails (caller answers 500). */
+export async function processNotification(
+  n: HullNotification,
+  deps: ProcessorDeps,
+): Promise<ProcessResult> {
+  const result: ProcessResult = { channel: n.channel, stored: 0, pushed: 0, skipped: 0 };
+  if (!USER_CHANNELS.has(n.channel)) return result;
+  const settings = deps.settings();
+  const now = Date.now();
+  const messages = n.messages ?? [];
+  const prepared = await Promise.all(messages.map(async (m: HullUserMessage) => {
+    const ids = userIdentifiers(m.user);
+    const masked = maskIdentifiers(ids);
+    deps.events.emit("incoming.user.start", { identifiers: masked, message: n.channel });
+    const profile = toStoredProfile(m, settings, now);
+    const identKeys = await deps.hasher.hashAll(ids);
+    return { profile, identKeys, masked };
+  }));
+  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
+  await deps.store.saveProfiles(writes);
+  result.stored = writes.length;
+  // Pushed only after the store holds the new version: a socket that identifies meanwhile
+  // either reads it or is already in the room when the push goes out.
+  for (const { profile, identKeys, masked } of prepared) {
+    deps.events.emit("outgoing.user.start", { identifiers: masked });
+    try {
+      const payload = buildPublicPayload(profile, settings);
+      if (!payload) {
+        result.skipped++;
+        deps.events.emit("outgoing.user.skip", {
+          identifiers: masked,
+          message: "user is in none of the user filter segments",
+        });
+        continue;
+      }
+      deps.publish(identKeys, payload);
+      result.pushed++;
+      deps.events.emit("outgoing.user.success", {
+        identifiers: masked,
+        message: `pushed to ${identKeys.length} rooms`,
+      });
+    } catch (err) {
+      deps.events.emit("outgoing.user.error", {
+        identifiers: masked,
+        message: String((err as Error).message ?? err).slice(0, 200),
+      });
+    }
+  }
+  return result;
+}

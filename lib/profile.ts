@@ -1,0 +1,61 @@
+/**
+ * Turns a Hull `user:update` message into what we store: the user, the account and segment
+ * ids with names. Changes, events and segment metadata are dropped (never public). A profile
+ * whose JSON exceeds MAX_PROFILE_BYTES is cut down to the identifiers and the attributes the
+ * settings make public, so one oversized user can never break a batch.
+ */
+import type { StoredProfile } from "./store.ts";
+import type { HullSegment, HullUserMessage, Settings } from "./types.ts";
+
+/** Largest profile we keep whole (split into KV parts by the store). */
+export const MAX_PROFILE_BYTES = 512 * 1024;
+
+const IDENTITY_ATTRIBUTES = ["id", "external_id", "email", "contact_email", "anonymous_ids"];
+
+function segmentsOf(list: unknown): HullSegment[] {
+  if (!Array.isArray(list)) return [];
+  const out: HullSegment[] = [];
+  for (const s of list) {
+    if (s && typeof s === "object" && typeof s.id === "string") {
+      out.push({ id: s.id, name: typeof s.name === "string" ? s.name : s.id });
+    }
+  }
+  return out;
+}
+
+function pick(obj: Record<string, unknown>, names: Iterable<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const n of names) if (Object.hasOwn(obj, n)) out[n] = obj[n];
+  return out;
+}
+
+/** Builds the stored profile of `message`, received at `now` (ms). */
+export function toStoredProfile(
+  message: HullUserMessage,
+  settings: Settings,
+  now: number,
+): StoredProfile {
+  const account = message.account && typeof message.account === "object" ? message.account : {};
+  const profile: StoredProfile = {
+    user: message.user,
+    account,
+    segments: segmentsOf(message.segments),
+    account_segments: segmentsOf(message.account_segments),
+    updated_at: now,
+  };
+  if (new TextEncoder().encode(JSON.stringify(profile)).length <= MAX_PROFILE_BYTES) {
+    return profile;
+  }
+  const userNames = new Set(IDENTITY_ATTRIBUTES);
+  const accountNames = new Set(["id", "domain"]);
+  for (const t of settings.public_traits) {
+    if (t.startsWith("account.")) accountNames.add(t.slice(8));
+    else userNames.add(t);
+  }
+  return {
+    ...profile,
+    user: pick(message.user, userNames) as StoredProfile["user"],
+    account: pick(account, accountNames),
+    trimmed: true,
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Boots one instance: store → secret → settings seed → live config → event log → one
+ * `node:http` server carrying socket.io and the Hono app. `close()` shuts it down in order.
+ */
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import type { Server } from "socket.io";
+import { createApp } from "./app.ts";
+import type { AppContext } from "./app_context.ts";
+import type { Config } from "./config.ts";
+import { EventLog } from "./events.ts";
+import { IdentifierHasher } from "./identity.ts";
+import { KvStore } from "./kv_store.ts";
+import { LiveConfig } from "./live_config.ts";
+import { importHullPublicKey } from "./signature.ts";
+import { createSocketServer } from "./socket_server.ts";
+import type { Store } from "./store.ts";
+
+export interface StartOptions {
+  /** Use this store instead of opening Deno KV at `config.kvPath`. */
+  store?: Store;
+  /** Write connector events to stdout (default true). */
+  stdoutLog?: boolean;
+  /** Where the built snippet lives (default: static/build/hull-browser.js in the repo). */
+  snippetPath?: string;
+}
+
+export interface RunningServer {
+  port: number;
+  url: string;
+  io: Server;
+  http: HttpServer;
+  ctx: AppContext;
+  close(): Promise<void>;
+}
+
+const ROOT = new URL("../", import.meta.url);
+
+function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Starts an instance and resolves once it listens. */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const store = opts.store ?? await KvStore.open(config.kvPath);
+  let secret = config.secret;
+  if (!secret) {
+    secret = await store.ensureSecret(randomSecret);
+    console.warn(
+      "SECRET is not set: using a generated secret kept in the store. Set SECRET in production.",
+    );
+  }
+  const hasher = await IdentifierHasher.create(secret);
+  const seeded = await store.seedIfEmpty({
+    settings: config.seed.settings,
+    domains: config.seed.domains.map((d) => d.raw),
+  });
+  if (!seeded && hasSeed(config)) {
+    console.warn("settings already in the store: env seeds (PUBLIC_TRAITS, …) were not applied");
+  }
+  const live = await LiveConfig.load(store);
+  const events = new EventLog(store, { instance: config.instance, stdout: opts.stdoutLog });
+  const hullPublicKey = config.hullPublicKey ? await importHullPublicKey(config.hullPublicKey) : null;
+
+  // socket.io wraps the server's request listener and hands it everything not under
+  // /socket.io/, so the app is bound late, once the context exists.
+  let listener: ReturnType<typeof getRequestListener> | null = null;
+  const http = createServer((req, res) => listener!(req, res));
+  const { io, publish } = createSocketServer(http, { store, hasher, events, live });
+  const ctx: AppContext = {
+    config,
+    store,
+    live,
+    events,
+    io,
+    startedAt: performance.now(),
+    snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
+    webhook: {
+      store,
+      hasher,
+      events,
+      publish,
+      settings: () => live.settings,
+      webhookSecrets: config.webhookSecrets,
+      hullPublicKey,
+    },
+  };
+  const app = createApp(ctx, new URL("static", ROOT).pathname);
+  listener = getRequestListener(app.fetch);
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(config.port, config.hostname, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    closing ??= (async () => {
+      live.stop();
+      // Stops accepting, disconnects every socket and closes the HTTP server.
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      http.closeAllConnections?.();
+      await events.close();
+      await store.close();
+    })();
+
+  const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
+  return { port, url: `http://${host}:${port}`, io, http, ctx, close };
+}
+
+function hasSeed(config: Config): boolean {
+  const s = config.seed.settings;
+  return config.seed.domains.length > 0 || Object.values(s).some((l) => l.length > 0);
+}

@@ -1,0 +1,65 @@
+/**
+ * Where the snippet connects: the origin of its own `<script src>` (so a page needs nothing but
+ * the script tag), unless `data-hull-endpoint` says otherwise; `data-hull-id` names the
+ * connector. Pure functions over script-like objects.
+ */
+
+/** The parts of an `HTMLScriptElement` we read. */
+export interface ScriptLike {
+  src?: string;
+  getAttribute(name: string): string | null;
+}
+
+/** The parts of `Document` we read. */
+export interface DocumentLike {
+  currentScript?: unknown;
+  getElementsByTagName(name: "script"): ArrayLike<ScriptLike>;
+}
+
+/** Connection settings read from the script tag. */
+export interface SnippetConfig {
+  /** Origin to connect to, e.g. `https://hull-browser.example.com`. */
+  endpoint: string;
+  /** Connector id from `data-hull-id`, sent as `shipId` in `user.fetch`. */
+  shipId?: string;
+}
+
+/** Matches our bundle's file names, also with a query or hash (`?v=2` cache busting). */
+const OWN_SRC = /\/(hull-browser|ship)\.js([?#].*)?$/;
+
+/**
+ * Our own script tag: `document.currentScript` (set while a classic script, async or not,
+ * first runs), else the last script whose src is `…/hull-browser.js` or `…/ship.js`.
+ */
+export function findSnippetScript(doc: DocumentLike): ScriptLike | undefined {
+  const current = doc.currentScript as ScriptLike | null | undefined;
+  if (current && current.src) return current;
+  const scripts = doc.getElementsByTagName("script");
+  for (let i = scripts.length - 1; i >= 0; i--) {
+    if (OWN_SRC.test(scripts[i].src || "")) return scripts[i];
+  }
+  return undefined;
+}
+
+/**
+ * Reads endpoint and connector id from `script`. Only the origin of the URL is kept: the
+ * socket.io path is always `/socket.io/` and every namespace is served the same (DESIGN §3.4),
+ * so a legacy `https://host/<connectorId>` endpoint still works. Undefined when no usable URL.
+ */
+export function readConfig(
+  script: ScriptLike | undefined,
+  pageHref: string,
+): SnippetConfig | undefined {
+  if (!script) return undefined;
+  const raw = script.getAttribute("data-hull-endpoint") || script.src;
+  if (!raw) return undefined;
+  let origin: string;
+  try {
+    origin = new URL(raw, pageHref).origin;
+  } catch {
+    return undefined;
+  }
+  if (!/^https?:/.test(origin)) return undefined;
+  const shipId = script.getAttribute("data-hull-id");
+  return shipId ? { endpoint: origin, shipId } : { endpoint: origin };
+}

@@ -1,0 +1,72 @@
+/**
+ * The storage contract of the connector: what the rest of the code may ask of persistent
+ * state, independent of the engine (Deno KV today, Redis when self-hosted). Identifiers reach
+ * the store only as keyed hashes, so raw emails and ids never become keys.
+ */
+import type { HullSegment, Settings } from "./types.ts";
+
+/** What we keep of a Hull user: enough to build any public payload later, nothing more. */
+export interface StoredProfile {
+  user: Record<string, unknown> & { id: string };
+  account: Record<string, unknown>;
+  segments: HullSegment[];
+  account_segments: HullSegment[];
+  /** Milliseconds since epoch when this version was received; orders updates per user. */
+  updated_at: number;
+  /** True when the profile was cut down to fit the store (see kv_store.ts). */
+  trimmed?: boolean;
+}
+
+/** One connector event (DESIGN §3.5), already masked. */
+export interface LogEntry {
+  time: string;
+  event: string;
+  instance: string;
+  identifiers?: Record<string, string>;
+  domain?: string;
+  message?: string;
+}
+
+/** A profile to write together with the hashed identifiers that point at it. */
+export interface ProfileWrite {
+  profile: StoredProfile;
+  /** Keyed hashes of `type:value` for every identifier of the user. */
+  identKeys: string[];
+}
+
+/** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
+export interface StoredConfig {
+  settings: Settings;
+  domains: string[];
+}
+
+export interface Store {
+  /** Returns the persisted server secret, creating it with `generate()` on first use. */
+  ensureSecret(generate: () => string): Promise<string>;
+  /** Writes `seed` only when no settings exist yet; returns whether it did. */
+  seedIfEmpty(seed: StoredConfig): Promise<boolean>;
+  getConfig(): Promise<StoredConfig>;
+  setSettings(settings: Settings): Promise<void>;
+  setDomains(domains: string[]): Promise<void>;
+  /** Calls `onChange` whenever settings or domains change (any instance). Returns a stop function. */
+  watchConfig(onChange: (config: StoredConfig) => void): () => void;
+
+  /** Resolves the first hashed identifier that maps to a user id. */
+  lookupUserId(identKeys: string[]): Promise<string | null>;
+  getProfile(userId: string): Promise<StoredProfile | null>;
+  /** Stores profiles and their identity index; an older `updated_at` never overwrites a newer one. */
+  saveProfiles(writes: ProfileWrite[]): Promise<void>;
+
+  /** Atomically claims a notification id for `ttlMs`; false when it was already processed. */
+  claimNotification(id: string, ttlMs: number): Promise<boolean>;
+  /** Undoes a claim when processing failed, so Hull's retry is applied. */
+  releaseNotification(id: string): Promise<void>;
+
+  appendEvents(entries: LogEntry[]): Promise<void>;
+  /** Newest first. */
+  listEvents(limit: number): Promise<LogEntry[]>;
+
+  /** Throws when the backend does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,59 @@
+/**
+ * Shared types of the connector: the Hull notification shapes we accept, the settings that
+ * decide what is public, and the payload a page receives. Types only, no logic.
+ */
+
+/** A segment as Hull sends it in notifications. */
+export interface HullSegment {
+  id: string;
+  name: string;
+  type?: string;
+}
+
+/** One message of a `user:update` smart-notifier batch. */
+export interface HullUserMessage {
+  message_id?: string;
+  user: Record<string, unknown> & { id: string };
+  account?: Record<string, unknown>;
+  segments?: HullSegment[];
+  account_segments?: HullSegment[];
+  events?: unknown[];
+  changes?: Record<string, unknown>;
+}
+
+/** A smart-notifier request body (DESIGN §3.3). */
+export interface HullNotification {
+  notification_id: string;
+  channel: string;
+  connector?: Record<string, unknown>;
+  segments?: HullSegment[];
+  accounts_segments?: HullSegment[];
+  messages?: HullUserMessage[];
+}
+
+/** What the dashboard (or env seed) says may leave the server. Lists of Hull names / ids. */
+export interface Settings {
+  /** Flat Hull attribute names: `email`, `traits_plan`, `clearbit/name`, `account.<name>`. */
+  public_traits: string[];
+  /** User segment ids whose names may be sent. */
+  public_segments: string[];
+  /** Account segment ids whose names may be sent. */
+  public_account_segments: string[];
+  /** When non-empty, users in none of these segment ids are never sent. */
+  user_filter_segments: string[];
+}
+
+/** The `user.update` payload a page receives (DESIGN §3.4). */
+export interface PublicPayload {
+  message: "ok";
+  user: Record<string, unknown> & { id: string };
+  account: Record<string, unknown>;
+  segments: string[];
+  account_segments: string[];
+  events: unknown[];
+}
+
+/** Identifier types a browser may claim, in the order we resolve them. */
+export const CLAIM_TYPES = ["id", "external_id", "email", "anonymous_id"] as const;
+export type ClaimType = typeof CLAIM_TYPES[number];
+export type Claims = Partial<Record<ClaimType, string>>;

@@ -1,0 +1,125 @@
+/**
+ * The smart-notifier endpoint's logic (DESIGN §3.3), independent of the HTTP framework:
+ * authenticate the raw bytes, parse, validate, refuse replays, apply. Every refusal happens
+ * before anything is written, so a rejected request changes nothing.
+ */
+import type { EventLog } from "./events.ts";
+import {
+  type ProcessorDeps,
+  processNotification,
+  validateNotification,
+} from "./notifications.ts";
+import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
+import type { Store } from "./store.ts";
+
+export const HMAC_HEADER = "x-hull-browser-signature";
+export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
+/** Largest accepted body (DESIGN: 10 MB). */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** How long a processed notification id is remembered. */
+export const REPLAY_WINDOW_MS = 24 * 3600_000;
+
+/** Hull's smart-notifier answer: "send me the next batch". */
+export const FLOW_CONTROL = {
+  flow_control: { type: "next", size: 100, in: 100 },
+  metrics: [],
+  errors: [],
+};
+
+export interface WebhookDeps extends ProcessorDeps {
+  store: Store;
+  events: EventLog;
+  webhookSecrets: string[];
+  hullPublicKey: CryptoKey | null;
+}
+
+export interface WebhookAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const fail = (status: number, error: string): WebhookAnswer => ({ status, body: { error } });
+
+/** Handles one POST /smart-notifier. `headers.get` must be case-insensitive (Headers is). */
+export async function handleSmartNotifier(
+  raw: Uint8Array,
+  headers: Headers,
+  deps: WebhookDeps,
+): Promise<WebhookAnswer> {
+  if (raw.length > MAX_BODY_BYTES) {
+    return fail(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const hmacHeader = headers.get(HMAC_HEADER);
+  const jwt = headers.get(HULL_JWT_HEADER);
+  if (!deps.webhookSecrets.length && !deps.hullPublicKey) {
+    return fail(
+      401,
+      "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
+    );
+  }
+
+  let jwtPending = false;
+  if (hmacHeader && deps.webhookSecrets.length) {
+    const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
+    if (!v.ok) return fail(401, `X-Hull-Browser-Signature: ${v.reason}`);
+  } else if (jwt && deps.hullPublicKey) {
+    jwtPending = true; // verified below, once the notification_id (jti) is known
+  } else {
+    const expected = [
+      deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
+      deps.hullPublicKey ? "X-Hull-Smart-Notifier-Signature" : "",
+    ].filter(Boolean).join(" or ");
+    return fail(401, `missing signature: send ${expected}`);
+  }
+
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+  } catch (err) {
+    if (jwtPending) {
+      // Do not reveal parsing details to an unauthenticated sender: check the token first.
+      const v = await verifyHullJwt(jwt, deps.hullPublicKey!, "");
+      if (!v.ok && !/jti/i.test(v.reason)) {
+        return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+      }
+    }
+    return fail(400, `body is not valid JSON: ${(err as Error).message}`);
+  }
+  const notificationId = (body as { notification_id?: unknown })?.notification_id;
+  if (jwtPending) {
+    const v = await verifyHullJwt(
+      jwt,
+      deps.hullPublicKey!,
+      typeof notificationId === "string" ? notificationId : "",
+    );
+    if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+  }
+
+  const valid = validateNotification(body);
+  if (!valid.ok) return fail(400, valid.error);
+  const n = valid.notification;
+
+  if (!(await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS))) {
+    deps.events.emit("incoming.user.start", {
+      message: `replayed notification ignored (${n.channel})`,
+    });
+    return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
+  }
+  try {
+    const result = await processNotification(n, deps);
+    if (result.channel !== "user:update") {
+      deps.events.emit("incoming.user.start", {
+        message: `${n.channel} ${
+          n.channel === "ship:update" || n.channel === "segment:update"
+            ? "acknowledged"
+            : "ignored"
+        }`,
+      });
+    }
+    return { status: 200, body: FLOW_CONTROL };
+  } catch (err) {
+    // Forget the id so Hull's retry is applied; the error names no secret or identifier.
+    await deps.store.releaseNotification(n.notification_id).catch(() => {});
+    return fail(500, `could not apply notification: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Entry point: `deno task start`. Reads the environment, starts one instance on PORT and
+ * shuts it down gracefully on SIGINT/SIGTERM (Deno Deploy evicts isolates with SIGINT).
+ */
+import { ConfigError, loadConfig } from "./lib/config.ts";
+import { startServer } from "./lib/server.ts";
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      Deno.exit(1);
+    }
+    throw err;
+  }
+  const server = await startServer(config);
+  console.log(`hull-browser listening on ${server.url} (instance ${config.instance})`);
+
+  const shutdown = async (signal: string) => {
+    console.log(`${signal}: shutting down`);
+    const timer = setTimeout(() => Deno.exit(1), 10_000);
+    await server.close();
+    clearTimeout(timer);
+    Deno.exit(0);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => shutdown(sig));
+  }
+}
+
+if (import.meta.main) await main();

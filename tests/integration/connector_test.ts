@@ -1,0 +1,305 @@
+/**
+ * End to end on a real server: real socket.io-client, real HTTP, real Deno KV on a temp file.
+ */
+import assert from "node:assert/strict";
+import type { Socket } from "socket.io-client";
+import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+import type { PublicPayload } from "../../lib/types.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function identify(t: TestServer, claims: Record<string, unknown>, origin?: string) {
+  const s = t.connect(origin);
+  await once(s, "connect");
+  const joined = once(s, "room.joined");
+  s.emit("user.fetch", { claims });
+  await joined;
+  return s;
+}
+
+/** Collects every user.update a socket receives. */
+function collect(s: Socket): PublicPayload[] {
+  const got: PublicPayload[] = [];
+  s.on("user.update", (p: PublicPayload) => got.push(p));
+  return got;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test({
+  name: "connector - identified visitor receives the public profile pushed by a webhook",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const s = await identify(t, { email: "ADA@example.com " });
+      const update = once<PublicPayload>(s, "user.update");
+      const res = await t.postNotification(await freshFixture("user-update.json"));
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), {
+        flow_control: { type: "next", size: 100, in: 100 },
+        metrics: [],
+        errors: [],
+      });
+      const p = await update;
+      assert.equal(p.message, "ok");
+      assert.equal(p.user.id, "5f00000000000000000000a1");
+      assert.equal(p.user.email, "ada@example.com");
+      assert.deepEqual(p.segments, ["Trial users"]);
+      assert.deepEqual(p.account, { name: "Example Inc" });
+      const text = JSON.stringify(p);
+      assert.ok(!text.includes("internal_score"), "private trait leaked");
+      assert.ok(!text.includes("last_seen_at"), "private trait leaked");
+      assert.ok(!text.includes("120000"), "private account trait leaked");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - known profile is sent right after user.fetch, for every identifier type",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
+      for (
+        const claims of [
+          { id: "5f00000000000000000000a1" },
+          { external_id: "user-1001" },
+          { email: "ada@example.com" },
+          { anonymous_id: "a1b2c3d4-anon" },
+          { anonymous_id: "intercom:64f1aa00b2" },
+        ]
+      ) {
+        const s = t.connect();
+        await once(s, "connect");
+        const update = once<PublicPayload>(s, "user.update");
+        s.emit("user.fetch", { claims });
+        const p = await update;
+        assert.equal(p.user.id, "5f00000000000000000000a1", JSON.stringify(claims));
+        s.close();
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - unknown visitor stays joined and gets the first update",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const s = await identify(t, { anonymous_id: "a1b2c3d4-anon" });
+      const got = collect(s);
+      await sleep(150);
+      assert.equal(got.length, 0, "nothing is sent for an unknown visitor");
+      await t.postNotification(await freshFixture("user-update.json"));
+      for (let i = 0; i < 50 && !got.length; i++) await sleep(20);
+      assert.equal(got.length, 1);
+      assert.equal(got[0].user.id, "5f00000000000000000000a1");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - a socket with several identifiers of one user receives each push once",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const s = await identify(t, {
+        email: "ada@example.com",
+        external_id: "user-1001",
+        anonymous_id: "a1b2c3d4-anon",
+      });
+      const got = collect(s);
+      await t.postNotification(await freshFixture("user-update.json"));
+      await sleep(300);
+      assert.equal(got.length, 1);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - another visitor never receives someone else's profile",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const ada = await identify(t, { email: "ada@example.com" });
+      const other = await identify(t, { email: "grace@example.com" });
+      const adaGot = collect(ada);
+      const otherGot = collect(other);
+      await t.postNotification(await freshFixture("user-update.json"));
+      for (let i = 0; i < 50 && !adaGot.length; i++) await sleep(20);
+      await sleep(100);
+      assert.equal(adaGot.length, 1);
+      assert.equal(otherGot.length, 0);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - any namespace behaves like / (original snippet's /<connectorId>)",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const s = t.connect("http://localhost:3000", { namespace: "/5a1b2c3d4e5f60718293a4b5" });
+      await once(s, "connect");
+      const joined = once(s, "room.joined");
+      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
+      await joined;
+      const update = once<PublicPayload>(s, "user.update");
+      await t.postNotification(await freshFixture("user-update.json"));
+      assert.equal((await update).user.id, "5f00000000000000000000a1");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - the 100-user batch reaches 100 waiting sockets, each with its own profile",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const batch = await freshFixture("user-update-batch-100.json");
+      const messages = batch.messages as { user: { id: string; email: string } }[];
+      const sockets = await Promise.all(
+        messages.map((m) => identify(t, { email: m.user.email })),
+      );
+      const received = sockets.map((s) => once<PublicPayload>(s, "user.update"));
+      const sent = performance.now();
+      const arrival: number[] = [];
+      received.forEach((p) => p.then(() => arrival.push(performance.now() - sent)));
+      assert.equal((await t.postNotification(batch)).status, 200);
+      const payloads = await Promise.all(received);
+      payloads.forEach((p, i) => {
+        assert.equal(p.user.id, messages[i].user.id);
+        assert.equal(p.user.email, messages[i].user.email);
+      });
+      arrival.sort((a, b) => a - b);
+      const q = (f: number) => arrival[Math.min(arrival.length - 1, Math.floor(f * arrival.length))];
+      console.log(
+        `batch-100 webhook→socket latency: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms`,
+      );
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - a restart on the same KV file still serves known profiles",
+  ...opts,
+  async fn() {
+    const first = await startTestServer();
+    const kvPath = first.kvPath;
+    try {
+      assert.equal((await first.postNotification(await freshFixture("user-update.json"))).status, 200);
+    } finally {
+      await first.close();
+    }
+    const second = await startTestServer({ kvPath });
+    try {
+      const s = second.connect();
+      await once(s, "connect");
+      const update = once<PublicPayload>(s, "user.update");
+      s.emit("user.fetch", { claims: { email: "ada@example.com" } });
+      assert.equal((await update).user.id, "5f00000000000000000000a1");
+    } finally {
+      await second.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - without SECRET a generated one is persisted, so a restart keeps rooms",
+  ...opts,
+  async fn() {
+    const first = await startTestServer({ env: { SECRET: "" } });
+    const kvPath = first.kvPath;
+    try {
+      assert.equal((await first.postNotification(await freshFixture("user-update.json"))).status, 200);
+    } finally {
+      await first.close();
+    }
+    const second = await startTestServer({ kvPath, env: { SECRET: "" } });
+    try {
+      const s = second.connect();
+      await once(s, "connect");
+      const update = once<PublicPayload>(s, "user.update");
+      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
+      assert.equal((await update).user.id, "5f00000000000000000000a1");
+    } finally {
+      await second.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - settings seeded from env only when the store has none",
+  ...opts,
+  async fn() {
+    const first = await startTestServer({ env: { PUBLIC_TRAITS: "traits_plan" } });
+    const kvPath = first.kvPath;
+    await first.close();
+    const second = await startTestServer({ kvPath, env: { PUBLIC_TRAITS: "email" } });
+    try {
+      assert.deepEqual(second.server.ctx.live.settings.public_traits, ["traits_plan"]);
+    } finally {
+      await second.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector - healthz, install page and snippet routes answer",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const h = await fetch(`${t.url}/healthz`);
+      assert.equal(h.status, 200);
+      assert.equal((await h.json()).status, "ok");
+      const page = await fetch(`${t.url}/`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.ok(html.includes(`&lt;script src=&quot;${t.url}/hull-browser.js&quot; async&gt;`) ||
+        html.includes(`${t.url}/hull-browser.js`), "install page shows the tag for this host");
+      assert.ok(html.includes(`${t.url}/smart-notifier`));
+      for (const path of ["/hull-browser.js", "/ship.js"]) {
+        const js = await fetch(`${t.url}${path}`);
+        assert.equal(js.status, 200, path);
+        assert.match(js.headers.get("content-type") ?? "", /javascript/);
+        assert.match(js.headers.get("cache-control") ?? "", /max-age=/);
+        const etag = js.headers.get("etag")!;
+        await js.body?.cancel();
+        const again = await fetch(`${t.url}${path}`, { headers: { "if-none-match": etag } });
+        assert.equal(again.status, 304);
+        await again.body?.cancel();
+      }
+      const missing = await fetch(`${t.url}/nope`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      const css = await fetch(`${t.url}/static/style.css`);
+      assert.equal(css.status, 200);
+      await css.body?.cancel();
+    } finally {
+      await t.close();
+    }
+  },
+});
+
