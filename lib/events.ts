@@ -41,7 +41,7 @@ export interface EventLogOptions {
 /** Buffered event log; call `close()` to flush the rest on shutdown. */
 export class EventLog {
   #buffer: LogEntry[] = [];
-  #timer: number | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
   #dropped = 0;

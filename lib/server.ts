@@ -62,7 +62,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   const live = await LiveConfig.load(store);
   const events = new EventLog(store, { instance: config.instance, stdout: opts.stdoutLog });
-  const hullPublicKey = config.hullPublicKey ? await importHullPublicKey(config.hullPublicKey) : null;
+  const hullPublicKey = config.hullPublicKey
+    ? await importHullPublicKey(config.hullPublicKey)
+    : null;
 
   // socket.io wraps the server's request listener and hands it everything not under
   // /socket.io/, so the app is bound late, once the context exists.

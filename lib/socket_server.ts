@@ -6,11 +6,7 @@
 import type { Server as HttpServer } from "node:http";
 import { type Namespace, Server, type Socket } from "socket.io";
 import type { EventLog } from "./events.ts";
-import {
-  type IdentifierHasher,
-  maskIdentifiers,
-  parseFetchRequest,
-} from "./identity.ts";
+import { type IdentifierHasher, maskIdentifiers, parseFetchRequest } from "./identity.ts";
 import type { LiveConfig } from "./live_config.ts";
 import type { Publisher } from "./notifications.ts";
 import { buildPublicPayload } from "./payload.ts";

@@ -4,11 +4,7 @@
  * before anything is written, so a rejected request changes nothing.
  */
 import type { EventLog } from "./events.ts";
-import {
-  type ProcessorDeps,
-  processNotification,
-  validateNotification,
-} from "./notifications.ts";
+import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "./store.ts";
 
@@ -110,9 +106,7 @@ export async function handleSmartNotifier(
     if (result.channel !== "user:update") {
       deps.events.emit("incoming.user.start", {
         message: `${n.channel} ${
-          n.channel === "ship:update" || n.channel === "segment:update"
-            ? "acknowledged"
-            : "ignored"
+          n.channel === "ship:update" || n.channel === "segment:update" ? "acknowledged" : "ignored"
         }`,
       });
     }

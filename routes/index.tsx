@@ -47,8 +47,8 @@ export default function InstallPage(p: InstallProps) {
     <Layout title="hull-browser · install">
       <h1>Personalize pages with your Hull profiles, in real time</h1>
       <p class="lead">
-        Visitors' browsers open a socket to this server and say who they are. When Hull sends a
-        user update, the visitor's <em>public</em>{" "}
+        Visitors' browsers open a socket to this server and say who they are. When Hull sends a user
+        update, the visitor's <em>public</em>{" "}
         profile (the traits and segments you whitelist) reaches the page within milliseconds.
       </p>
 
@@ -62,7 +62,7 @@ export default function InstallPage(p: InstallProps) {
 
       <h2>2. Whitelist your domains</h2>
       {p.domains.length
-        ? <p>Pages may connect from: {p.domains.map((d) => <code class="pill">{d}</code>)}</p>
+        ? <p>Pages may connect from: {p.domains.map((d) => <code key={d} class="pill">{d}</code>)}</p>
         : (
           <Notice kind="warn">
             No domain is whitelisted yet, so every page is refused. Set{" "}
@@ -83,18 +83,18 @@ export default function InstallPage(p: InstallProps) {
         : (
           <Notice kind="warn">
             No webhook secret is configured, so every webhook is refused. Set{" "}
-            <code>WEBHOOK_SECRET</code> (HMAC-SHA256 of <code>"&lt;t&gt;.&lt;body&gt;"</code>, sent
-            as <code>X-Hull-Browser-Signature: t=…,v1=…</code>) or <code>HULL_PUBLIC_KEY</code>.
+            <code>WEBHOOK_SECRET</code> (HMAC-SHA256 of{" "}
+            <code>"&lt;t&gt;.&lt;body&gt;"</code>, sent as{" "}
+            <code>X-Hull-Browser-Signature: t=…,v1=…</code>) or <code>HULL_PUBLIC_KEY</code>.
           </Notice>
         )}
 
       <h2>4. Choose what is public</h2>
       {p.publicTraits.length
-        ? <p>Public traits: {p.publicTraits.map((t) => <code class="pill">{t}</code>)}</p>
+        ? <p>Public traits: {p.publicTraits.map((t) => <code key={t} class="pill">{t}</code>)}</p>
         : (
           <Notice kind="warn">
-            No trait is public: pages receive only the user id. Set <code>PUBLIC_TRAITS</code>
-            {" "}
+            No trait is public: pages receive only the user id. Set <code>PUBLIC_TRAITS</code>{" "}
             or use the dashboard.
           </Notice>
         )}

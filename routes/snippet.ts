@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
 
-let cached: { mtime: number; body: Uint8Array; etag: string } | null = null;
+let cached: { mtime: number; body: Uint8Array<ArrayBuffer>; etag: string } | null = null;
 
 async function load(path: string) {
   const stat = await Deno.stat(path);
@@ -9,7 +9,9 @@ async function load(path: string) {
   if (cached && cached.mtime === mtime) return cached;
   const body = await Deno.readFile(path);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
-  const etag = `"${Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("")}"`;
+  const etag = `"${
+    Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("")
+  }"`;
   cached = { mtime, body, etag };
   return cached;
 }

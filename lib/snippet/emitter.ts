@@ -20,10 +20,15 @@ export interface Emitter {
   emit(event: string, detail: unknown): void;
 }
 
-/** Creates an emitter; `report` receives errors thrown by listeners (default: rethrow async). */
-export function createEmitter(
-  report: (error: unknown) => void = (e) => setTimeout(() => { throw e; }),
-): Emitter {
+/** Re-throws `error` on a fresh task: visible in the console without unwinding our code. */
+export function rethrow(error: unknown): void {
+  setTimeout(() => {
+    throw error;
+  });
+}
+
+/** Creates an emitter; `report` receives errors thrown by listeners. */
+export function createEmitter(report: (error: unknown) => void = rethrow): Emitter {
   const listeners: Record<string, Listener[]> = {};
   return {
     on(event, fn) {

@@ -1,2 +1,41 @@
+/**
+ * Entry of the browser snippet (`/hull-browser.js`), bundled by `scripts/build.ts` into one
+ * IIFE. Reads its own script tag, opens a websocket-only socket.io connection (Deno Deploy has
+ * no sticky sessions, so no polling transport), and publishes `window.hullBrowser`.
+ *
+ * Pages may call the API before this async script has loaded, analytics.js style:
+ *
+ * ```js
+ * window.hullBrowser = window.hullBrowser || [];
+ * hullBrowser.push(["on", "user.update", function (detail) { ... }]);
+ * hullBrowser.push(["identify", { external_id: "user-1001" }]);
+ * ```
+ *
+ * The queued calls are replayed in order when the snippet runs. No eval, no inline code: works
+ * under a CSP allowing `script-src` and `connect-src` (wss:) for the connector's host.
+ */
 import { io } from "socket.io-client";
-(globalThis as any).x = io;
+import { createStore } from "./cache.ts";
+import { createHullBrowser, type HullBrowser } from "./client.ts";
+import { findSnippetScript, readConfig } from "./endpoint.ts";
+import type { IdentityWindow } from "./identity.ts";
+
+const win = window as Window & IdentityWindow & { hullBrowser?: unknown };
+const existing = win.hullBrowser as Partial<HullBrowser> | unknown[] | undefined;
+
+// Loaded twice (two tags, or a tag plus a tag manager): keep the first instance, one socket.
+if (!(existing && typeof (existing as Partial<HullBrowser>).last === "function")) {
+  // currentScript is only set now, during the first synchronous run.
+  const config = readConfig(findSnippetScript(document), location.href);
+  if (!config) console.warn("[hull-browser] cannot tell the endpoint: no script src found");
+  const { api, start } = createHullBrowser({
+    win,
+    store: createStore(() => win.localStorage),
+    socket: config ? io(config.endpoint, { transports: ["websocket"] }) : undefined,
+    shipId: config?.shipId,
+    dispatch: (detail) =>
+      win.dispatchEvent(new CustomEvent("hull-browser:user.update", { detail })),
+  });
+  win.hullBrowser = api;
+  start(existing);
+}

@@ -191,9 +191,12 @@ Deno.test({
         assert.equal(p.user.email, messages[i].user.email);
       });
       arrival.sort((a, b) => a - b);
-      const q = (f: number) => arrival[Math.min(arrival.length - 1, Math.floor(f * arrival.length))];
+      const q = (f: number) =>
+        arrival[Math.min(arrival.length - 1, Math.floor(f * arrival.length))];
       console.log(
-        `batch-100 webhook→socket latency: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms`,
+        `batch-100 webhook→socket latency: p50 ${q(0.5).toFixed(1)} ms, p99 ${
+          q(0.99).toFixed(1)
+        } ms`,
       );
     } finally {
       await t.close();
@@ -208,7 +211,10 @@ Deno.test({
     const first = await startTestServer();
     const kvPath = first.kvPath;
     try {
-      assert.equal((await first.postNotification(await freshFixture("user-update.json"))).status, 200);
+      assert.equal(
+        (await first.postNotification(await freshFixture("user-update.json"))).status,
+        200,
+      );
     } finally {
       await first.close();
     }
@@ -232,7 +238,10 @@ Deno.test({
     const first = await startTestServer({ env: { SECRET: "" } });
     const kvPath = first.kvPath;
     try {
-      assert.equal((await first.postNotification(await freshFixture("user-update.json"))).status, 200);
+      assert.equal(
+        (await first.postNotification(await freshFixture("user-update.json"))).status,
+        200,
+      );
     } finally {
       await first.close();
     }
@@ -277,8 +286,11 @@ Deno.test({
       const page = await fetch(`${t.url}/`);
       assert.equal(page.status, 200);
       const html = await page.text();
-      assert.ok(html.includes(`&lt;script src=&quot;${t.url}/hull-browser.js&quot; async&gt;`) ||
-        html.includes(`${t.url}/hull-browser.js`), "install page shows the tag for this host");
+      assert.ok(
+        html.includes(`&lt;script src=&quot;${t.url}/hull-browser.js&quot; async&gt;`) ||
+          html.includes(`${t.url}/hull-browser.js`),
+        "install page shows the tag for this host",
+      );
       assert.ok(html.includes(`${t.url}/smart-notifier`));
       for (const path of ["/hull-browser.js", "/ship.js"]) {
         const js = await fetch(`${t.url}${path}`);
@@ -302,4 +314,3 @@ Deno.test({
     }
   },
 });
-

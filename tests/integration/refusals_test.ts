@@ -66,7 +66,7 @@ Deno.test({
   },
 });
 
-async function postRaw(t: TestServer, body: string | Uint8Array, headers: Record<string, string>) {
+async function postRaw(t: TestServer, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string>) {
   const res = await fetch(`${t.url}/smart-notifier`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -76,7 +76,8 @@ async function postRaw(t: TestServer, body: string | Uint8Array, headers: Record
 }
 
 Deno.test({
-  name: "webhook - forged, unsigned, stale, malformed, wrong-shape and oversized bodies change nothing",
+  name:
+    "webhook - forged, unsigned, stale, malformed, wrong-shape and oversized bodies change nothing",
   ...opts,
   async fn() {
     const t = await startTestServer();
@@ -91,9 +92,11 @@ Deno.test({
 
       const body = JSON.stringify(await freshFixture("user-update.json"));
       const now = Math.floor(Date.now() / 1000);
-      const cases: [string, number, string | Uint8Array, Record<string, string>][] = [
+      const cases: [string, number, string | Uint8Array<ArrayBuffer>, Record<string, string>][] = [
         ["unsigned", 401, body, {}],
-        ["forged", 401, body, { "x-hull-browser-signature": await signHmac("wrong-secret-0123456789", body) }],
+        ["forged", 401, body, {
+          "x-hull-browser-signature": await signHmac("wrong-secret-0123456789", body),
+        }],
         ["stale", 401, body, {
           "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, body, now - 301),
         }],
@@ -115,7 +118,11 @@ Deno.test({
           "[]",
           "{}",
           JSON.stringify({ notification_id: "x", channel: "user:update" }),
-          JSON.stringify({ notification_id: "x", channel: "user:update", messages: [{ user: {} }] }),
+          JSON.stringify({
+            notification_id: "x",
+            channel: "user:update",
+            messages: [{ user: {} }],
+          }),
           JSON.stringify({ notification_id: 5, channel: "user:update", messages: [] }),
           JSON.stringify({
             notification_id: "y",
@@ -267,11 +274,24 @@ Deno.test({
   ...opts,
   async fn() {
     const t = await startTestServer();
-    const { default: ioV2 } = await import("socket.io-client-v2");
+    const { default: rawIoV2 } = await import("socket.io-client-v2");
+    // engine.io-client 3 passes extraHeaders (our Origin) only where `self` is undefined, i.e.
+    // in Node; Deno defines `self`, so hide it while the client is constructed.
+    const ioV2 = (url: string, o: Record<string, unknown>) => {
+      const desc = Object.getOwnPropertyDescriptor(globalThis, "self")!;
+      Object.defineProperty(globalThis, "self", { value: undefined, configurable: true });
+      try {
+        return rawIoV2(url, o);
+      } finally {
+        Object.defineProperty(globalThis, "self", desc);
+      }
+    };
     const s = ioV2(t.url, {
       transports: ["websocket"],
       reconnection: false,
       forceNew: true,
+      // Deno has a global WebSocket, which cannot set Origin: use the `ws` package like Node.
+      forceNode: true,
       extraHeaders: { origin: "http://localhost:3000" },
     });
     try {
@@ -291,6 +311,7 @@ Deno.test({
         transports: ["websocket"],
         reconnection: false,
         forceNew: true,
+        forceNode: true,
         extraHeaders: { origin: "https://evil.net" },
       });
       const refused = await new Promise<boolean>((r) => {
@@ -306,4 +327,3 @@ Deno.test({
     }
   },
 });
-

@@ -1,0 +1,224 @@
+/**
+ * Webhook authentication (DESIGN §3.3): our own HMAC header
+ * `X-Hull-Browser-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
+ * and Hull's RS256 smart-notifier JWT checked against a pinned public key. Pure crypto: no
+ * I/O, never fetches a key. Failure reasons are short, safe to log and to send back: they
+ * never contain a secret or an expected signature.
+ */
+import { importSPKI, importX509, jwtVerify } from "jose";
+
+/** Verification outcome; `reason` says what was wrong, in words an operator can act on. */
+export type VerifyResult = { ok: true } | { ok: false; reason: string };
+
+/** More v1 values than this is not rotation but someone fishing; refuse the header. */
+const MAX_SIGNATURES = 8;
+const HEX_SHA256 = /^[0-9a-f]{64}$/i;
+
+const encoder = new TextEncoder();
+
+// Importing an HMAC key costs more than the MAC itself; webhook secrets change rarely.
+const keyCache = new Map<string, Promise<CryptoKey>>();
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keyCache.get(secret);
+  if (!key) {
+    if (keyCache.size >= 16) keyCache.clear(); // bounded: rotation only adds a few
+    key = crypto.subtle.importKey(
+      "raw",
+      encoder.encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    // A failed import must not be remembered, or one bad moment would stick.
+    key.catch(() => keyCache.delete(secret));
+    keyCache.set(secret, key);
+  }
+  return key;
+}
+
+/** The signed bytes: `"<t>." + raw body`, byte for byte (the body is never re-encoded). */
+function signedBytes(t: number | string, rawBody: string | Uint8Array): Uint8Array<ArrayBuffer> {
+  const prefix = encoder.encode(`${t}.`);
+  const body = typeof rawBody === "string" ? encoder.encode(rawBody) : rawBody;
+  const out = new Uint8Array(prefix.length + body.length);
+  out.set(prefix, 0);
+  out.set(body, prefix.length);
+  return out;
+}
+
+async function hmac(secret: string, data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), data));
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Compares equal-length byte arrays in time independent of where they differ. */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+/**
+ * Signs `rawBody` for the `X-Hull-Browser-Signature` header at time `t` (unix seconds).
+ * Returns the header value `t=<t>,v1=<hex>`.
+ */
+export async function signHmac(
+  secret: string,
+  rawBody: string | Uint8Array,
+  t: number = Math.floor(Date.now() / 1000),
+): Promise<string> {
+  return `t=${t},v1=${toHex(await hmac(secret, signedBytes(t, rawBody)))}`;
+}
+
+/** Parses `t=…,v1=…[,v1=…]`; unknown keys (e.g. a future `v2`) are ignored. */
+function parseHeader(header: string): { t: string; v1: string[] } | string {
+  let t: string | undefined;
+  const v1: string[] = [];
+  for (const part of header.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) return "signature header is malformed: expected t=<seconds>,v1=<hex>";
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (key === "t") {
+      if (t !== undefined) return "signature header has more than one t=";
+      t = value;
+    } else if (key === "v1") {
+      v1.push(value);
+    }
+  }
+  if (t === undefined) return "signature header has no t=<unix seconds>";
+  if (!v1.length) return "signature header has no v1= signature";
+  return { t, v1 };
+}
+
+/**
+ * Verifies an `X-Hull-Browser-Signature` header over the exact request bytes. Any configured
+ * secret matching any `v1=` value is accepted, so both sides can rotate secrets without
+ * downtime. The timestamp must be within `toleranceSeconds` of `nowSeconds` either way.
+ */
+export async function verifyHmacSignature(
+  header: string | null | undefined,
+  rawBody: Uint8Array,
+  secrets: string[],
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+  toleranceSeconds = 300,
+): Promise<VerifyResult> {
+  const usable = secrets.filter((s) => typeof s === "string" && s.length > 0);
+  if (!usable.length) return { ok: false, reason: "no webhook secret is configured" };
+  if (!header || !header.trim()) return { ok: false, reason: "signature header is missing" };
+  if (header.length > 2048) return { ok: false, reason: "signature header is too long" };
+
+  const parsed = parseHeader(header);
+  if (typeof parsed === "string") return { ok: false, reason: parsed };
+  if (!/^\d{1,12}$/.test(parsed.t)) {
+    return { ok: false, reason: "signature timestamp t= is not a number of seconds" };
+  }
+  if (parsed.v1.length > MAX_SIGNATURES) {
+    return { ok: false, reason: `signature header has more than ${MAX_SIGNATURES} v1= values` };
+  }
+  const candidates = parsed.v1.filter((v) => HEX_SHA256.test(v)).map(fromHex);
+  if (!candidates.length) {
+    return { ok: false, reason: "signature v1= must be 64 hex characters (HMAC-SHA256)" };
+  }
+
+  // Freshness before crypto: a stale request is rejected whatever its signature.
+  const skew = Math.abs(nowSeconds - Number(parsed.t));
+  if (skew > toleranceSeconds) {
+    return {
+      ok: false,
+      reason:
+        `signature timestamp is ${skew} s away from server time (limit ${toleranceSeconds} s)`,
+    };
+  }
+
+  const data = signedBytes(parsed.t, rawBody);
+  let match = false;
+  // Every pair is compared (no early exit) so timing does not tell which secret is live.
+  for (const secret of usable) {
+    const expected = await hmac(secret, data);
+    for (const candidate of candidates) {
+      if (constantTimeEqual(expected, candidate)) match = true;
+    }
+  }
+  return match ? { ok: true } : {
+    ok: false,
+    reason: "signature does not match the body (wrong secret, or the body was changed)",
+  };
+}
+
+/**
+ * Imports Hull's public key for RS256 verification from an SPKI PEM (`BEGIN PUBLIC KEY`) or
+ * an X.509 certificate PEM (`BEGIN CERTIFICATE`). Literal `\n` sequences (common when a PEM
+ * is pasted into an environment variable) are read as newlines.
+ * @throws Error saying what was expected when the text is neither, or cannot be read.
+ */
+export async function importHullPublicKey(pem: string): Promise<CryptoKey> {
+  const text = String(pem ?? "").replace(/\\n/g, "\n").trim();
+  const block = /-----BEGIN (PUBLIC KEY|CERTIFICATE)-----[\s\S]*?-----END \1-----/.exec(text);
+  if (!block) {
+    throw new Error(
+      "Hull public key must be a PEM public key (BEGIN PUBLIC KEY) or certificate (BEGIN CERTIFICATE)",
+    );
+  }
+  try {
+    return block[1] === "PUBLIC KEY"
+      ? await importSPKI(block[0], "RS256")
+      : await importX509(block[0], "RS256");
+  } catch (err) {
+    const kind = block[1] === "PUBLIC KEY" ? "public key" : "certificate";
+    throw new Error(
+      `Hull ${kind} PEM could not be read as an RSA key: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Maps jose error codes to reasons; anything else is reported as an invalid token. */
+const JWT_REASONS: Record<string, string> = {
+  ERR_JWT_EXPIRED: "token has expired",
+  ERR_JOSE_ALG_NOT_ALLOWED: "token algorithm is not allowed (RS256 only)",
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: "token signature does not match the configured key",
+  ERR_JWS_INVALID: "token is malformed",
+  ERR_JWT_INVALID: "token is malformed",
+  ERR_JWT_CLAIM_VALIDATION_FAILED: "token claims are not valid",
+};
+
+/**
+ * Verifies Hull's `X-Hull-Smart-Notifier-Signature` JWT: RS256 only, against the pinned
+ * `key` (never a key named by the request), and its `jti` must equal `notificationId` so a
+ * token cannot be replayed with another body. `exp`/`nbf` are honoured when present.
+ */
+export async function verifyHullJwt(
+  token: string | null | undefined,
+  key: CryptoKey,
+  notificationId: string,
+): Promise<VerifyResult> {
+  const jwt = (token ?? "").trim().replace(/^Bearer\s+/i, "");
+  if (!jwt) return { ok: false, reason: "smart-notifier token is missing" };
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(jwt, key, { algorithms: ["RS256"] }));
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "";
+    const detail = code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
+      ? ` (${(err as { claim?: string }).claim ?? "claim"})`
+      : "";
+    return { ok: false, reason: (JWT_REASONS[code] ?? "token is not valid") + detail };
+  }
+  if (!notificationId) {
+    return { ok: false, reason: "notification_id is missing, so the token jti cannot be checked" };
+  }
+  if (payload.jti !== notificationId) {
+    return { ok: false, reason: "token jti does not match the notification_id" };
+  }
+  return { ok: true };
+}

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import type { Browser, Page } from "playwright-core";
+import { buildSnippet } from "../../scripts/build.ts";
+import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
+import { fixture, startTestServer, type TestServer } from "../helpers/server.ts";
+
+// Computed up front: skips loudly without Chromium, throws under CI=true.
+const skip = chromiumSkipReason();
+// Playwright keeps pipes to the browser process open between tests; sockets linger briefly.
+const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
+const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);
+/** The page's globals, as seen from page.evaluate callbacks. */
+// deno-lint-ignore no-explicit-any
+type PageWindow = any;
+
+/** analytics.js stand-in: a loaded Segment with Ada's ids (matching the fixture user). */
+const ANALYTICS_JS = `window.analytics = { user: function () { return {
+  id: function () { return "user-1001"; },
+  anonymousId: function () { return "a1b2c3d4-anon"; },
+  traits: function () { return { email: "ada@example.com" }; } }; } };`;
+
+/**
+ * Page code, run before the async snippet: uses the queue stub, renders into the DOM, and
+ * records what it sees. `__raw` counts socket pushes (events or not) as a barrier for "no
+ * event" assertions; hooked at room.joined, which the server sends before any profile.
+ */
+const PAGE_JS = `window.__updates = []; window.__dom = []; window.__joined = 0; window.__raw = 0;
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  __csp.push(e.violatedDirective + " " + e.blockedURI); });
+window.addEventListener("hull-browser:user.update", function (e) { __dom.push(e.detail); });
+window.hullBrowser = window.hullBrowser || [];
+var hooked = false;
+hullBrowser.push(["on", "room.joined", function () {
+  __joined++;
+  if (!hooked) { hooked = true; hullBrowser.socket.on("user.update", function () { __raw++; }); }
+}]);
+hullBrowser.push(["on", "user.update", function (d) {
+  __updates.push(d);
+  var user = d.user || {}, traits = user.traits || {};
+  document.getElementById("plan").textContent = traits.plan || user.plan || "";
+  document.getElementById("email").textContent = user.email || "";
+  document.getElementById("segments").textContent = d.segments.join(", ");
+}]);`;
+
+/** Serves the customer's page on localhost, under a strict CSP (no inline, no eval). */
+function startPageServer(connector: string) {
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head>
+<body><h1>Hello <span id="email">stranger</span></h1>
+<p>plan: <b id="plan">?</b> segments: <i id="segments"></i></p>
+<script src="/analytics.js"></script><script src="/page.js"></script>
+<script src="${connector}/hull-browser.js" async></script></body></html>`;
+  const csp = `default-src 'none'; script-src 'self' ${connector}; connect-src ${
+    connector.replace(/^http/, "ws")
+  }`;
+  const files: Record<string, [string, string]> = {
+    "/": [html, "text/html; charset=utf-8"],
+    "/analytics.js": [ANALYTICS_JS, "text/javascript"],
+    "/page.js": [PAGE_JS, "text/javascript"],
+  };
+  return Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    const file = files[new URL(req.url).pathname];
+    if (!file) return new Response("not found", { status: 404 });
+    return new Response(file[0], {
+      headers: { "content-type": file[1], "content-security-policy": csp },
+    });
+  });
+}
+
+/** The fixture with a fresh notification_id and Ada's plan set to `plan`. */
+async function notification(plan: string): Promise<Record<string, unknown>> {
+  const body = await fixture<
+    { messages: { user: Record<string, unknown> }[]; notification_id: string }
+  >("user-update.json");
+  body.notification_id = crypto.randomUUID();
+  body.messages[0].user.traits_plan = plan;
+  return body;
+}
+
+async function post(server: TestServer, plan: string) {
+  const res = await server.postNotification(await notification(plan));
+  assert.equal(res.status, 200, await res.text());
+}
+
+const count = (page: Page, name: string) => page.evaluate(`window.${name}.length`);
+const waitFor = (page: Page, expr: string) => page.waitForFunction(expr, null, { timeout: 10_000 });
+
+Deno.test(
+  "snippet in Chromium - identifies, renders pushes, replays the cache, diffs",
+  opts,
+  async (t) => {
+    await buildSnippet();
+    const server = await startTestServer();
+    const site = startPageServer(server.url);
+    const pageUrl = `http://localhost:${site.addr.port}/`;
+    let browser: Browser | null = null;
+    try {
+      browser = await launchBrowser();
+      assert.ok(browser);
+      const page = await browser.newPage();
+      const warnings: string[] = [];
+      page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+      page.on("pageerror", (e) => warnings.push("pageerror: " + e.message));
+
+      await t.step(
+        "first visit: identifies from Segment, first push has changes vs nothing",
+        async () => {
+          await page.goto(pageUrl);
+          await waitFor(page, "window.__joined > 0");
+          assert.equal(
+            await count(page, "__updates"),
+            0,
+            "unknown visitor, no cache: no event yet",
+          );
+          await post(server, "pro");
+          await waitFor(page, "window.__updates.length === 1");
+          assert.equal(await page.textContent("#plan"), "pro");
+          assert.equal(await page.textContent("#email"), "ada@example.com");
+          const first = await page.evaluate(() => {
+            const d = (globalThis as PageWindow).__updates[0];
+            return {
+              keys: Object.keys(d).sort(),
+              changes: Object.entries(d.changes).map((
+                [k, v],
+              ) => [k, (v as unknown[])[0] === undefined]),
+              json: JSON.stringify(d),
+            };
+          });
+          assert.deepEqual(first.keys, [
+            "account",
+            "account_segments",
+            "changes",
+            "events",
+            "segments",
+            "user",
+          ]);
+          assert.ok(first.changes.length > 0 && first.changes.every(([, added]) => added));
+          assert.ok(first.changes.some(([k]) => k === "user.email"), JSON.stringify(first.changes));
+          assert.ok(!first.json.includes("internal_score"), "private traits never reach the page");
+          assert.equal(await count(page, "__dom"), 1, "DOM CustomEvent too");
+          const cached = await page.evaluate(() => localStorage.getItem("hull-browser:payload"));
+          assert.ok(cached && JSON.parse(cached).user.email === "ada@example.com");
+        },
+      );
+
+      await t.step("reload: cached payload replays at once with changes undefined", async () => {
+        await page.reload();
+        // The load event waits for async scripts, so the replay has happened by now.
+        const replay = await page.evaluate(() => {
+          const w = globalThis as PageWindow;
+          return { n: w.__updates.length, dom: w.__dom.length, undef: w.__updates[0]?.changes };
+        });
+        assert.deepEqual(replay, { n: 1, dom: 1, undef: undefined });
+        assert.equal(await page.textContent("#plan"), "pro");
+        // Reconnect identifies again; the server answers with the known profile: same, no event.
+        await waitFor(page, "window.__raw >= 1");
+        assert.equal(await count(page, "__updates"), 1);
+        const late = await page.evaluate(() =>
+          new Promise((resolve) =>
+            (globalThis as PageWindow).hullBrowser.on(
+              "user.update",
+              (d: PageWindow) => resolve({ undef: d.changes === undefined, email: d.user.email }),
+            )
+          )
+        );
+        assert.deepEqual(late, { undef: true, email: "ada@example.com" }, "late on() gets state");
+      });
+
+      await t.step(
+        "a changed plan fires with changes; the same payload again does not",
+        async () => {
+          await post(server, "enterprise");
+          await waitFor(page, "window.__updates.length === 2");
+          assert.equal(await page.textContent("#plan"), "enterprise");
+          const changes = await page.evaluate("window.__updates[1].changes") as Record<
+            string,
+            unknown
+          >;
+          assert.equal(Object.keys(changes).length, 1, JSON.stringify(changes));
+          assert.match(Object.keys(changes)[0], /^user\.(traits\.)?plan$/);
+          assert.deepEqual(Object.values(changes)[0], ["pro", "enterprise"]);
+
+          const raw = await page.evaluate("window.__raw") as number;
+          await post(server, "enterprise");
+          await waitFor(page, `window.__raw > ${raw}`);
+          await new Promise((r) => setTimeout(r, 100));
+          assert.equal(await count(page, "__updates"), 2, "unchanged payload: no event");
+          assert.equal(await count(page, "__dom"), 2);
+        },
+      );
+
+      await t.step("strict CSP: no violations, no page errors", async () => {
+        assert.deepEqual(await page.evaluate("window.__csp"), []);
+        assert.deepEqual(warnings, []);
+        await Deno.mkdir(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: new URL("snippet.png", ARTIFACTS).pathname });
+      });
+    } finally {
+      await browser?.close();
+      await site.shutdown();
+      await server.close();
+    }
+  },
+);
+
+Deno.test(
+  "snippet in Chromium - a page on a non-whitelisted domain gets a warning",
+  opts,
+  async () => {
+    await buildSnippet();
+    const server = await startTestServer();
+    let browser: Browser | null = null;
+    try {
+      browser = await launchBrowser();
+      assert.ok(browser);
+      const page = await browser.newPage();
+      const warnings: string[] = [];
+      page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+      // Served by Playwright itself: the hostname never resolves, the Origin is what counts.
+      await page.route("http://shop.not-whitelisted.test/", (route) =>
+        route.fulfill({
+          contentType: "text/html",
+          body: `<script src="${server.url}/hull-browser.js" async></script>`,
+        }));
+      await page.goto("http://shop.not-whitelisted.test/");
+      await page.waitForFunction(() => true);
+      const deadline = Date.now() + 10_000;
+      while (!warnings.some((w) => w.startsWith("[hull-browser]")) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(
+        warnings.some((w) => w.startsWith("[hull-browser] cannot connect")),
+        warnings.join(),
+      );
+      assert.equal(await page.evaluate("window.hullBrowser.socket.connected"), false);
+    } finally {
+      await browser?.close();
+      await server.close();
+    }
+  },
+);

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { EventLog } from "../../lib/events.ts";
+import { maskIdentifiers } from "../../lib/identity.ts";
+import { KvStore } from "../../lib/kv_store.ts";
+
+Deno.test("events - entries are buffered, stored and listed newest first", async () => {
+  const store = await KvStore.open(":memory:");
+  const log = new EventLog(store, { instance: "i-1", stdout: false, flushIntervalMs: 10 });
+  try {
+    const live: string[] = [];
+    const stop = log.subscribe((e) => live.push(e.event));
+    log.emit("incoming.connection.start", { domain: "example.com" });
+    log.emit("incoming.user.start", {
+      identifiers: maskIdentifiers([{ type: "email", value: "ada@example.com" }]),
+    });
+    stop();
+    log.emit("outgoing.user.success");
+    assert.deepEqual(live, ["incoming.connection.start", "incoming.user.start"]);
+    await log.flush();
+    const stored = await store.listEvents(10);
+    assert.deepEqual(stored.map((e) => e.event), [
+      "outgoing.user.success",
+      "incoming.user.start",
+      "incoming.connection.start",
+    ]);
+    assert.equal(stored[2].instance, "i-1");
+    assert.ok(!JSON.stringify(stored).includes("ada@example.com"), "no raw email stored");
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});
+
+Deno.test("events - the buffer is bounded when the store falls behind", async () => {
+  const store = await KvStore.open(":memory:");
+  const log = new EventLog(store, {
+    instance: "i",
+    stdout: false,
+    flushIntervalMs: 60_000,
+    maxBuffered: 5,
+  });
+  try {
+    for (let i = 0; i < 20; i++) log.emit("incoming.user.start", { message: String(i) });
+    await log.flush();
+    const stored = await store.listEvents(100);
+    assert.equal(stored.length, 5);
+    assert.equal(stored[0].message, "19");
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});
