@@ -66,7 +66,11 @@ Deno.test({
   },
 });
 
-async function postRaw(t: TestServer, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string>) {
+async function postRaw(
+  t: TestServer,
+  body: string | Uint8Array<ArrayBuffer>,
+  headers: Record<string, string>,
+) {
   const res = await fetch(`${t.url}/smart-notifier`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -323,6 +327,79 @@ Deno.test({
       assert.equal(refused, true);
     } finally {
       s.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "webhook - Hull's RS256 smart-notifier signature is verified against the pinned key",
+  ...opts,
+  async fn() {
+    const { SignJWT, exportSPKI, generateKeyPair } = await import("jose");
+    const hull = await generateKeyPair("RS256", { extractable: true });
+    const attacker = await generateKeyPair("RS256", { extractable: true });
+    const t = await startTestServer({
+      env: { WEBHOOK_SECRET: "", HULL_PUBLIC_KEY: await exportSPKI(hull.publicKey) },
+    });
+    const sign = (key: CryptoKey, jti: string) =>
+      new SignJWT({}).setProtectedHeader({ alg: "RS256" }).setJti(jti).setIssuedAt()
+        .setExpirationTime("5m").sign(key);
+    const post = async (raw: string, token: string) => {
+      const res = await fetch(`${t.url}/smart-notifier`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-hull-smart-notifier-signature": token },
+        body: raw,
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    try {
+      const body = await freshFixture("user-update.json");
+      const raw = JSON.stringify(body);
+      const id = body.notification_id as string;
+      assert.equal((await post(raw, await sign(attacker.privateKey, id))).status, 401);
+      assert.equal((await post(raw, await sign(hull.privateKey, "other-id"))).status, 401);
+      assert.equal((await post("{oops", await sign(attacker.privateKey, id))).status, 401);
+      assert.equal((await post("{oops", await sign(hull.privateKey, id))).status, 400);
+      assert.equal(await adaStored(t), false, "refused requests stored nothing");
+      const ok = await post(raw, await sign(hull.privateKey, id));
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(await adaStored(t), true);
+      // HMAC is not configured on this server, so that header alone is refused.
+      const hmac = await postRaw(t, raw, {
+        "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
+      });
+      assert.equal(hmac.status, 401);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "webhook - signatures from a rotated secret and several v1 values are accepted",
+  ...opts,
+  async fn() {
+    const oldSecret = "old-webhook-secret-0123456789";
+    const t = await startTestServer({
+      env: { WEBHOOK_SECRET: `${WEBHOOK_SECRET},${oldSecret}` },
+    });
+    try {
+      for (const secret of [WEBHOOK_SECRET, oldSecret]) {
+        const raw = JSON.stringify(await freshFixture("ship-update.json"));
+        const res = await postRaw(t, raw, {
+          "x-hull-browser-signature": await signHmac(secret, raw),
+        });
+        assert.equal(res.status, 200);
+      }
+      const raw = JSON.stringify(await freshFixture("ship-update.json"));
+      const t0 = Math.floor(Date.now() / 1000);
+      const good = (await signHmac(oldSecret, raw, t0)).split(",")[1];
+      const bad = (await signHmac("not-the-secret-0123456789", raw, t0)).split(",")[1];
+      const header = `t=${t0},${bad},${good}`;
+      const res = await postRaw(t, raw, { "x-hull-browser-signature": header });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    } finally {
       await t.close();
     }
   },
