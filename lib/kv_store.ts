@@ -4,7 +4,7 @@
  *   ["meta", "secret"]                      generated server secret (when SECRET is unset)
  *   ["config", "settings"]                  Settings
  *   ["config", "domains"]                   string[] of whitelisted domain patterns
- *   ["profiles", userId]                    { inline: StoredProfile } | { parts, rev, updated_at }
+ *   ["profiles", userId]                    { inline: JSON bytes, updated_at } | { parts, rev, updated_at }
  *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
  *   ["notifications", notificationId]       { expires_at } replay protection
@@ -29,9 +29,15 @@ const EMPTY_SETTINGS: Settings = {
   user_filter_segments: [],
 };
 
+/** A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly. */
 type ProfileHead =
-  | { inline: StoredProfile; updated_at: number }
+  | { inline: Uint8Array; updated_at: number }
   | { parts: number; rev: string; updated_at: number };
+
+type Encoded = ProfileWrite & { json: Uint8Array };
+
+/** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
+const GROUP_BYTES = 600_000;
 
 const K = {
   secret: ["meta", "secret"] as const,
@@ -136,13 +142,13 @@ export class KvStore implements Store {
   async getProfile(userId: string): Promise<StoredProfile | null> {
     const head = await this.kv.get<ProfileHead>(K.profile(userId));
     if (!head.value) return null;
-    if ("inline" in head.value) return head.value.inline;
+    if ("inline" in head.value) return JSON.parse(decoder.decode(head.value.inline));
     const { parts, rev } = head.value;
     const chunks: Uint8Array[] = [];
     for await (const e of this.kv.list<Uint8Array>({ prefix: K.parts(userId, rev) })) {
       chunks.push(e.value);
     }
-    if (chunks.length !== parts) return null; // torn read cannot happen with atomic writes; be safe
+    if (chunks.length !== parts) return null; // parts are written atomically with the head
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let off = 0;
     for (const c of chunks) {
@@ -153,37 +159,79 @@ export class KvStore implements Store {
   }
 
   async saveProfiles(writes: ProfileWrite[]): Promise<void> {
-    // One atomic operation per user keeps each under KV's per-operation size limit; users are
-    // independent, so they are written concurrently.
-    await Promise.all(writes.map((w) => this.#saveOne(w)));
+    // The same user twice in one batch: the later message is the newer state.
+    const byUser = new Map<string, Encoded>();
+    for (const w of writes) {
+      byUser.delete(w.profile.user.id);
+      byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
+    }
+    // Small profiles are committed in groups (one commit costs far more than its size), large
+    // ones alone; KV allows 10 checks and 800 KiB of mutations per atomic operation.
+    const groups: Encoded[][] = [];
+    const large: Encoded[] = [];
+    let group: Encoded[] = [];
+    let bytes = 0;
+    for (const e of byUser.values()) {
+      if (e.json.length > PART_BYTES) {
+        large.push(e);
+        continue;
+      }
+      if (group.length === 10 || bytes + e.json.length > GROUP_BYTES) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(e);
+      bytes += e.json.length + e.identKeys.length * 64;
+    }
+    if (group.length) groups.push(group);
+    await Promise.all([
+      ...groups.map((g) => this.#saveGroup(g)),
+      ...large.map((e) => this.#saveOne(e)),
+    ]);
   }
 
-  async #saveOne({ profile, identKeys }: ProfileWrite): Promise<void> {
-    const userId = profile.user.id;
+  async #saveGroup(group: Encoded[]): Promise<void> {
+    const heads = await this.kv.getMany<ProfileHead[]>(
+      group.map((e) => K.profile(e.profile.user.id)),
+    );
+    const op = this.kv.atomic();
+    group.forEach((e, i) => this.#addWrite(op, e, heads[i]));
+    if ((await op.commit()).ok) return;
+    // Someone else wrote one of these users meanwhile: settle each user on its own.
+    await Promise.all(group.map((e) => this.#saveOne(e)));
+  }
+
+  async #saveOne(e: Encoded): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.kv.get<ProfileHead>(K.profile(userId));
-      if (current.value && current.value.updated_at > profile.updated_at) return; // stale update
-      const op = this.kv.atomic().check(current);
-      const json = encoder.encode(JSON.stringify(profile));
-      if (json.length <= PART_BYTES) {
-        op.set(K.profile(userId), { inline: profile, updated_at: profile.updated_at });
-      } else {
-        const rev = crypto.randomUUID();
-        const parts = Math.ceil(json.length / PART_BYTES);
-        for (let i = 0; i < parts; i++) {
-          op.set(K.part(userId, rev, i), json.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
-        }
-        op.set(K.profile(userId), { parts, rev, updated_at: profile.updated_at });
-      }
-      if (current.value && "rev" in current.value) {
-        for (let i = 0; i < current.value.parts; i++) {
-          op.delete(K.part(userId, current.value.rev, i));
-        }
-      }
-      for (const key of identKeys) op.set(K.ident(key), userId);
+      const head = await this.kv.get<ProfileHead>(K.profile(e.profile.user.id));
+      const op = this.kv.atomic();
+      this.#addWrite(op, e, head);
       if ((await op.commit()).ok) return;
     }
     throw new Error(`could not store profile after 5 attempts (contention)`);
+  }
+
+  /** Adds one profile's writes to `op`, checked against the head read before. */
+  #addWrite(op: Deno.AtomicOperation, e: Encoded, head: Deno.KvEntryMaybe<ProfileHead>): void {
+    const { profile, identKeys, json } = e;
+    const userId = profile.user.id;
+    op.check(head);
+    if (head.value && head.value.updated_at > profile.updated_at) return; // stale update
+    if (json.length <= PART_BYTES) {
+      op.set(K.profile(userId), { inline: json, updated_at: profile.updated_at });
+    } else {
+      const rev = crypto.randomUUID();
+      const parts = Math.ceil(json.length / PART_BYTES);
+      for (let i = 0; i < parts; i++) {
+        op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
+      }
+      op.set(K.profile(userId), { parts, rev, updated_at: profile.updated_at });
+    }
+    if (head.value && "rev" in head.value) {
+      for (let i = 0; i < head.value.parts; i++) op.delete(K.part(userId, head.value.rev, i));
+    }
+    for (const key of identKeys) op.set(K.ident(key), userId);
   }
 
   async claimNotification(id: string, ttlMs: number): Promise<boolean> {

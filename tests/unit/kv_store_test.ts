@@ -116,3 +116,29 @@ Deno.test("kv store - the event log is bounded and listed newest first", () =>
     assert.equal(all[0].message, String(EVENT_LOG_LIMIT + 299));
     assert.ok(Number(all[0].message) > Number(all[1].message));
   }));
+
+Deno.test("kv store - a batch is saved whole, the last message of a repeated user wins", () =>
+  withStore(async (s) => {
+    const at = Date.now();
+    const writes = Array.from({ length: 25 }, (_, i) => ({
+      profile: profile(`u${i}`, { n: i }, at),
+      identKeys: [`k${i}`],
+    }));
+    writes.push({ profile: profile("u3", { n: "last" }, at), identKeys: ["k3b"] });
+    await s.saveProfiles(writes);
+    for (let i = 0; i < 25; i++) assert.equal(await s.lookupUserId([`k${i}`]), `u${i}`);
+    assert.equal((await s.getProfile("u3"))?.user.n, "last");
+    assert.equal(await s.lookupUserId(["k3b"]), "u3");
+  }));
+
+Deno.test("kv store - concurrent batches touching the same users all land", () =>
+  withStore(async (s) => {
+    const at = Date.now();
+    const batch = (tag: string, t: number) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        profile: profile(`u${i}`, { tag }, t),
+        identKeys: [`k${i}`],
+      }));
+    await Promise.all([s.saveProfiles(batch("a", at)), s.saveProfiles(batch("b", at + 1))]);
+    for (let i = 0; i < 12; i++) assert.equal((await s.getProfile(`u${i}`))?.user.tag, "b");
+  }));
