@@ -162,8 +162,16 @@ export class KvStore implements Store {
     // The same user twice in one batch: the later message is the newer state.
     const byUser = new Map<string, Encoded>();
     for (const w of writes) {
+      const earlier = byUser.get(w.profile.user.id);
+      const identKeys = earlier
+        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
+        : w.identKeys;
       byUser.delete(w.profile.user.id);
-      byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
+      byUser.set(w.profile.user.id, {
+        profile: w.profile,
+        identKeys,
+        json: encoder.encode(JSON.stringify(w.profile)),
+      });
     }
     // Small profiles are committed in groups (one commit costs far more than its size), large
     // ones alone; KV allows 10 checks and 800 KiB of mutations per atomic operation.
