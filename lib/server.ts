@@ -90,7 +90,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
-  listener = getRequestListener(app.fetch);
+  // The default replaces the global Response, which breaks Deno.serve in the same process.
+  listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
 
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
