@@ -62,7 +62,11 @@ export default function InstallPage(p: InstallProps) {
 
       <h2>2. Whitelist your domains</h2>
       {p.domains.length
-        ? <p>Pages may connect from: {p.domains.map((d) => <code key={d} class="pill">{d}</code>)}</p>
+        ? (
+          <p>
+            Pages may connect from: {p.domains.map((d) => <code key={d} class="pill">{d}</code>)}
+          </p>
+        )
         : (
           <Notice kind="warn">
             No domain is whitelisted yet, so every page is refused. Set{" "}
