@@ -97,3 +97,33 @@ export async function fixture<T = Record<string, unknown>>(name: string): Promis
 export async function freshFixture(name: string): Promise<Record<string, unknown>> {
   return { ...(await fixture(name)), notification_id: crypto.randomUUID() };
 }
+
+/** Connects, sends `user.fetch` with `claims` and resolves once the rooms are joined. */
+export async function identify(
+  t: TestServer,
+  claims: Record<string, unknown>,
+  origin?: string,
+): Promise<Socket> {
+  const s = t.connect(origin);
+  await once(s, "connect");
+  const joined = once(s, "room.joined");
+  s.emit("user.fetch", { claims });
+  await joined;
+  return s;
+}
+
+/** Connects, identifies and resolves with the known profile the server sends right away. */
+export async function knownProfile<T = { user: { id: string } }>(
+  t: TestServer,
+  claims: Record<string, unknown>,
+): Promise<T> {
+  const s = t.connect();
+  await once(s, "connect");
+  const update = once<T>(s, "user.update");
+  s.emit("user.fetch", { claims });
+  try {
+    return await update;
+  } finally {
+    s.close();
+  }
+}

@@ -3,19 +3,10 @@
  */
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
-import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+import { freshFixture, identify, knownProfile, once, startTestServer } from "../helpers/server.ts";
 import type { PublicPayload } from "../../lib/types.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function identify(t: TestServer, claims: Record<string, unknown>, origin?: string) {
-  const s = t.connect(origin);
-  await once(s, "connect");
-  const joined = once(s, "room.joined");
-  s.emit("user.fetch", { claims });
-  await joined;
-  return s;
-}
 
 /** Collects every user.update a socket receives. */
 function collect(s: Socket): PublicPayload[] {
@@ -204,59 +195,37 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "connector - a restart on the same KV file still serves known profiles",
-  ...opts,
-  async fn() {
-    const first = await startTestServer();
-    const kvPath = first.kvPath;
-    try {
-      assert.equal(
-        (await first.postNotification(await freshFixture("user-update.json"))).status,
-        200,
-      );
-    } finally {
-      await first.close();
-    }
-    const second = await startTestServer({ kvPath });
-    try {
-      const s = second.connect();
-      await once(s, "connect");
-      const update = once<PublicPayload>(s, "user.update");
-      s.emit("user.fetch", { claims: { email: "ada@example.com" } });
-      assert.equal((await update).user.id, "5f00000000000000000000a1");
-    } finally {
-      await second.close();
-    }
-  },
-});
-
-Deno.test({
-  name: "connector - without SECRET a generated one is persisted, so a restart keeps rooms",
-  ...opts,
-  async fn() {
-    const first = await startTestServer({ env: { SECRET: "" } });
-    const kvPath = first.kvPath;
-    try {
-      assert.equal(
-        (await first.postNotification(await freshFixture("user-update.json"))).status,
-        200,
-      );
-    } finally {
-      await first.close();
-    }
-    const second = await startTestServer({ kvPath, env: { SECRET: "" } });
-    try {
-      const s = second.connect();
-      await once(s, "connect");
-      const update = once<PublicPayload>(s, "user.update");
-      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
-      assert.equal((await update).user.id, "5f00000000000000000000a1");
-    } finally {
-      await second.close();
-    }
-  },
-});
+for (
+  const [label, env, claims] of [
+    ["a restart on the same KV file still serves known profiles", {}, {
+      email: "ada@example.com",
+    }],
+    ["without SECRET a generated one is persisted, so a restart keeps rooms", { SECRET: "" }, {
+      external_id: "user-1001",
+    }],
+  ] as const
+) {
+  Deno.test({
+    name: `connector - ${label}`,
+    ...opts,
+    async fn() {
+      const first = await startTestServer({ env });
+      const kvPath = first.kvPath;
+      try {
+        const res = await first.postNotification(await freshFixture("user-update.json"));
+        assert.equal(res.status, 200);
+      } finally {
+        await first.close();
+      }
+      const second = await startTestServer({ kvPath, env });
+      try {
+        assert.equal((await knownProfile(second, claims)).user.id, "5f00000000000000000000a1");
+      } finally {
+        await second.close();
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "connector - settings seeded from env only when the store has none",

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { signHmac } from "../../lib/signature.ts";
 import {
   freshFixture,
+  identify,
   once,
   startTestServer,
   type TestServer,
@@ -86,11 +87,7 @@ Deno.test({
   async fn() {
     const t = await startTestServer();
     try {
-      const s = t.connect();
-      await once(s, "connect");
-      const joined = once(s, "room.joined");
-      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
-      await joined;
+      const s = await identify(t, { external_id: "user-1001" });
       const pushes: unknown[] = [];
       s.on("user.update", (p) => pushes.push(p));
 
@@ -164,11 +161,7 @@ Deno.test({
   async fn() {
     const t = await startTestServer();
     try {
-      const s = t.connect();
-      await once(s, "connect");
-      const joined = once(s, "room.joined");
-      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
-      await joined;
+      const s = await identify(t, { external_id: "user-1001" });
       const pushes: unknown[] = [];
       s.on("user.update", (p) => pushes.push(p));
       const body = await freshFixture("user-update.json");
