@@ -7,7 +7,7 @@ import type { EventLog } from "./events.ts";
 import { type IdentifierHasher, maskIdentifiers, userIdentifiers } from "./identity.ts";
 import { buildPublicPayload } from "./payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, Store } from "./store.ts";
+import type { ProfileWrite, Store, StoredProfile } from "./store.ts";
 import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Channels that carry user profiles. */
@@ -69,6 +69,15 @@ export function validateNotification(body: unknown): Validation {
   return { ok: true, notification: body as unknown as HullNotification };
 }
 
+/**
+ * The public payload of a stored profile, carrying its version (`updated_at`, ms) so a page
+ * can drop a push older than what it already shows; null when the user filter excludes it.
+ */
+export function versionedPayload(profile: StoredProfile, settings: Settings): PublicPayload | null {
+  const payload = buildPublicPayload(profile, settings);
+  return payload && { ...payload, version: profile.updated_at };
+}
+
 /** Sends a payload to every socket in any of `rooms` (on every instance, via the adapter). */
 export type Publisher = (rooms: string[], payload: PublicPayload) => void;
 
@@ -114,7 +123,7 @@ export async function processNotification(
   for (const { profile, identKeys, masked } of prepared) {
     deps.events.emit("outgoing.user.start", { identifiers: masked });
     try {
-      const payload = buildPublicPayload(profile, settings);
+      const payload = versionedPayload(profile, settings);
       if (!payload) {
         result.skipped++;
         deps.events.emit("outgoing.user.skip", {

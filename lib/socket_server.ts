@@ -8,8 +8,7 @@ import { type Namespace, Server, type Socket } from "socket.io";
 import type { EventLog } from "./events.ts";
 import { type IdentifierHasher, maskIdentifiers, parseFetchRequest } from "./identity.ts";
 import type { LiveConfig } from "./live_config.ts";
-import type { Publisher } from "./notifications.ts";
-import { buildPublicPayload } from "./payload.ts";
+import { type Publisher, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
 
 /** Most identifier rooms one socket may join (a page has a handful of identifiers). */
@@ -120,7 +119,7 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
         return;
       }
       const profile = await store.getProfile(userId);
-      const payload = profile && buildPublicPayload(profile, live.settings);
+      const payload = profile && versionedPayload(profile, live.settings);
       if (!payload) {
         events.emit("outgoing.user.skip", {
           identifiers,

@@ -51,6 +51,8 @@ export interface PublicPayload {
   segments: string[];
   account_segments: string[];
   events: unknown[];
+  /** Version of the profile (ms when received); an extension: pages drop older pushes. */
+  version?: number;
 }
 
 /** Identifier types a browser may claim, in the order we resolve them. */

@@ -105,18 +105,34 @@ export interface PayloadState {
  * is reserved for replays of known state.
  */
 export function createPayloadState(store: SafeStore): PayloadState {
-  let last = normalizePayload(store.read(PAYLOAD_KEY));
+  const cached = store.read(PAYLOAD_KEY);
+  let last = normalizePayload(cached);
+  let version = versionOf(cached);
   return {
     last: () => (last ? copy(last) : undefined),
     replay: () => (last ? { ...copy(last), changes: undefined } : undefined),
     accept(input) {
       const next = normalizePayload(input);
       if (!next) return undefined;
+      // Several instances may push the same user's updates; one older than what the page
+      // shows (same user, lower version) arrived late and must not win.
+      const nextVersion = versionOf(input);
+      if (
+        last && next.user.id === last.user.id && version !== undefined &&
+        nextVersion !== undefined && nextVersion < version
+      ) return undefined;
       const changes = diff(last, next);
+      if (nextVersion !== undefined) version = nextVersion;
       if (!Object.keys(changes).length) return undefined;
       last = next;
-      store.write(PAYLOAD_KEY, next);
+      store.write(PAYLOAD_KEY, version === undefined ? next : { ...next, version });
       return { ...copy(next), changes };
     },
   };
+}
+
+/** The payload's `version` (ms), when it carries a valid one. */
+function versionOf(input: unknown): number | undefined {
+  const v = isObject(input) ? input.version : undefined;
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }

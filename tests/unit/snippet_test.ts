@@ -547,3 +547,18 @@ Deno.test("snippet client - server close and refusals are logged as warnings", (
     "[hull-browser] cannot connect: origin refused",
   ]);
 });
+
+Deno.test("snippet cache - a push older than the shown version is dropped, even after reload", () => {
+  const storage = new MemoryStorage();
+  const state = createPayloadState(createStore(() => storage));
+  assert.ok(state.accept({ ...payload("pro"), version: 200 }));
+  assert.equal(state.accept({ ...payload("free"), version: 100 }), undefined, "older dropped");
+  assert.deepEqual(state.last()?.user.traits, payload("pro").user.traits);
+  const reloaded = createPayloadState(createStore(() => storage));
+  assert.equal(reloaded.accept({ ...payload("free"), version: 150 }), undefined);
+  const newer = reloaded.accept({ ...payload("enterprise"), version: 300 });
+  assert.ok(newer);
+  assert.ok(!("version" in newer.changes!), "version is not a change");
+  // Another user's payload is never compared by version.
+  assert.ok(reloaded.accept({ ...payload("free"), user: { id: "u2" }, version: 1 }));
+});
