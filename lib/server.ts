@@ -87,6 +87,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       settings: () => live.settings,
       webhookSecrets: config.webhookSecrets,
       hullPublicKey,
+      inflight: new Set(),
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
@@ -107,7 +108,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     closing ??= (async () => {
       live.stop();
       // Stops accepting, disconnects every socket and closes the HTTP server.
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      // Stops accepting; sockets are closed at the transport level, so clients reconnect
+      // (elsewhere, behind a balancer) and identify again.
+      const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // Webhooks already accepted are finished (Deploy gives 5 s notice), then the rest is cut.
+      const inflight = [...ctx.webhook.inflight!];
+      await Promise.race([Promise.allSettled(inflight), delay(4_000)]);
+      await Promise.race([ioClosed, delay(500)]);
       http.closeAllConnections?.();
       await events.close();
       await store.close();
@@ -115,6 +122,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
   return { port, url: `http://${host}:${port}`, io, http, ctx, close };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 }
 
 function hasSeed(config: Config): boolean {

@@ -27,6 +27,8 @@ export interface WebhookDeps extends ProcessorDeps {
   events: EventLog;
   webhookSecrets: string[];
   hullPublicKey: CryptoKey | null;
+  /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
+  inflight?: Set<Promise<unknown>>;
 }
 
 export interface WebhookAnswer {
@@ -37,7 +39,18 @@ export interface WebhookAnswer {
 const fail = (status: number, error: string): WebhookAnswer => ({ status, body: { error } });
 
 /** Handles one POST /smart-notifier. `headers.get` must be case-insensitive (Headers is). */
-export async function handleSmartNotifier(
+export function handleSmartNotifier(
+  raw: Uint8Array,
+  headers: Headers,
+  deps: WebhookDeps,
+): Promise<WebhookAnswer> {
+  const work = answer(raw, headers, deps);
+  if (!deps.inflight) return work;
+  deps.inflight.add(work);
+  return work.finally(() => deps.inflight!.delete(work));
+}
+
+async function answer(
   raw: Uint8Array,
   headers: Headers,
   deps: WebhookDeps,

@@ -4,39 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
+import { bootMain } from "../helpers/process.ts";
 import { SECRET, WEBHOOK_SECRET } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function boot(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
-    env: { PORT: "0", BIND_ADDRESS: "127.0.0.1", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = out.match(/listening on (http:\/\/\S+)/);
-    if (m) {
-      // Keep draining stdout so the child never blocks on a full pipe.
-      (async () => {
-        try {
-          while (!(await reader.read()).done) { /* drain */ }
-        } catch { /* closed */ }
-      })();
-      return { child, url: m[1].replace("localhost", "127.0.0.1") };
-    }
-  }
-  child.kill();
-  throw new Error(`server did not start:\n${out}`);
-}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test({
@@ -44,7 +16,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     ...opts,
     async fn() {
       const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
-      const { child, url } = await boot({
+      const { child, url } = await bootMain({
         KV_PATH: kvPath,
         SECRET,
         WEBHOOK_SECRET,
