@@ -283,3 +283,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "connector - visitors connecting while updates are in flight end with the newest profile",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({ env: { PUBLIC_TRAITS: "traits_seq" } });
+    try {
+      const base = await freshFixture("user-update.json");
+      const message = (base.messages as Record<string, unknown>[])[0];
+      const user = message.user as Record<string, unknown>;
+      const shown: { version: number; seq: number }[][] = [];
+      const updates = (async () => {
+        for (let seq = 0; seq < 30; seq++) {
+          const res = await t.postNotification({
+            ...base,
+            notification_id: crypto.randomUUID(),
+            messages: [{ ...message, user: { ...user, traits_seq: seq } }],
+          });
+          assert.equal(res.status, 200);
+        }
+      })();
+      const visitors = (async () => {
+        for (let i = 0; i < 30; i++) {
+          const s = t.connect();
+          const got: { version: number; seq: number }[] = [];
+          shown.push(got);
+          s.on("user.update", (p: PublicPayload & { user: { traits: { seq: number } } }) => {
+            got.push({ version: p.version!, seq: p.user.traits.seq });
+          });
+          s.once("connect", () => s.emit("user.fetch", { claims: { external_id: "user-1001" } }));
+          await sleep(5);
+        }
+      })();
+      await Promise.all([updates, visitors]);
+      for (let i = 0; i < 100; i++) {
+        if (shown.every((g) => g.some((p) => p.seq === 29))) break;
+        await sleep(20);
+      }
+      for (const got of shown) {
+        assert.ok(got.length > 0);
+        // What a page shows: the highest version it received (the snippet drops older ones).
+        const newest = got.reduce((a, b) => (b.version >= a.version ? b : a));
+        assert.equal(newest.seq, 29, JSON.stringify(got));
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
