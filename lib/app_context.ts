@@ -5,6 +5,7 @@
 import type { Server } from "socket.io";
 import type { Config } from "./config.ts";
 import type { EventLog } from "./events.ts";
+import type { Counters } from "./limits.ts";
 import type { LiveConfig } from "./live_config.ts";
 import type { Store } from "./store.ts";
 import type { WebhookDeps } from "./webhook.ts";
@@ -16,6 +17,8 @@ export interface AppContext {
   events: EventLog;
   webhook: WebhookDeps;
   io: Server;
+  /** Refusals and limit trips on this instance. */
+  counters: Counters;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

@@ -3,7 +3,8 @@
  * typo fails loudly with the variable's name instead of misbehaving later.
  */
 import { type DomainPattern, parseDomainList } from "./domains.ts";
-import type { Settings } from "./types.ts";
+import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
+import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 
 /** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
 export interface SettingsSeed {
@@ -26,6 +27,12 @@ export interface Config {
   seed: SettingsSeed;
   /** Name of this instance in logs (hostname-pid or Deploy's id). */
   instance: string;
+  /** Secret shared with the site's backend to sign visitor identities; null: none. */
+  identitySecret: string | null;
+  /** Abuse limits (per instance). */
+  limits: Limits;
+  /** Take the client IP from X-Forwarded-For (behind a trusted proxy). */
+  trustProxy: boolean;
 }
 
 /** Thrown at boot; the message lists every problem found, one per line. */
@@ -100,6 +107,43 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`WHITELISTED_DOMAINS: ${(err as Error).message}`);
   }
 
+  const identitySecret = env.IDENTITY_SECRET?.trim() || null;
+  if (identitySecret && identitySecret.length < 16) {
+    problems.push("IDENTITY_SECRET must be at least 16 characters long");
+  }
+  let identityMode: IdentityMode | undefined;
+  if (env.IDENTITY_MODE?.trim()) {
+    const m = env.IDENTITY_MODE.trim() as IdentityMode;
+    if (!IDENTITY_MODES.includes(m)) {
+      problems.push(`IDENTITY_MODE must be one of ${IDENTITY_MODES.join(", ")}, got "${m}"`);
+    } else if (m !== "off" && !identitySecret) {
+      problems.push(`IDENTITY_MODE=${m} needs IDENTITY_SECRET`);
+    } else identityMode = m;
+  }
+
+  const limits = { ...DEFAULT_LIMITS };
+  for (
+    const [name, key] of [
+      ["LIMIT_CONNECTIONS_PER_IP_PER_MINUTE", "connectionsPerIpPerMinute"],
+      ["LIMIT_FETCHES_PER_SOCKET_PER_MINUTE", "fetchesPerSocketPerMinute"],
+      ["LIMIT_IDENTIFIERS_PER_SOCKET", "identifiersPerSocket"],
+      ["LIMIT_ROOMS_PER_SOCKET", "roomsPerSocket"],
+      ["LIMIT_MESSAGE_BYTES", "messageBytes"],
+    ] as const
+  ) {
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) problems.push(`${name} must be a positive integer`);
+    else limits[key] = n;
+  }
+  if (env.LIMITS_MODE?.trim()) {
+    const m = env.LIMITS_MODE.trim();
+    if (m !== "enforce" && m !== "observe") {
+      problems.push(`LIMITS_MODE must be "enforce" or "observe", got "${m}"`);
+    } else limits.mode = m;
+  }
+
   const redisUrl = env.REDIS_URL?.trim() || null;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://`);
@@ -117,6 +161,9 @@ export function loadConfig(env: Env = processEnv()): Config {
     kvPath: env.KV_PATH?.trim() || undefined,
     redisUrl,
     production,
+    identitySecret,
+    limits,
+    trustProxy: env.TRUST_PROXY === "true" || env.TRUST_PROXY === "1",
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,
@@ -127,6 +174,11 @@ export function loadConfig(env: Env = processEnv()): Config {
         public_segments: parseList(env.PUBLIC_SEGMENTS),
         public_account_segments: parseList(env.PUBLIC_ACCOUNT_SEGMENTS),
         user_filter_segments: parseList(env.USER_FILTER_SEGMENTS),
+        // With an identity secret, verified identities are required unless said otherwise.
+        identity_mode: identityMode ?? (identitySecret ? "required" : "off"),
+        anonymous_traits: parseList(env.ANONYMOUS_TRAITS),
+        anonymous_segments: parseList(env.ANONYMOUS_SEGMENTS),
+        anonymous_account_segments: parseList(env.ANONYMOUS_ACCOUNT_SEGMENTS),
       },
     },
   };

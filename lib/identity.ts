@@ -113,9 +113,12 @@ export class IdentifierHasher {
     return new IdentifierHasher(key);
   }
 
-  /** Room name / index key of one identifier. Stable for a given secret. */
-  async hash({ type, value }: Identifier): Promise<string> {
-    const input = `${type}:${value}`;
+  /**
+   * Room name / index key of one identifier. Stable for a given secret. `tier` "anonymous"
+   * names the separate room where sockets with only anonymous-safe exposure listen.
+   */
+  async hash({ type, value }: Identifier, tier: "full" | "anonymous" = "full"): Promise<string> {
+    const input = tier === "full" ? `${type}:${value}` : `anonymous|${type}:${value}`;
     const hit = this.#cache.get(input);
     if (hit) return hit;
     const mac = await crypto.subtle.sign("HMAC", this.key, new TextEncoder().encode(input));
@@ -126,8 +129,8 @@ export class IdentifierHasher {
     return out;
   }
 
-  hashAll(ids: Identifier[]): Promise<string[]> {
-    return Promise.all(ids.map((id) => this.hash(id)));
+  hashAll(ids: Identifier[], tier: "full" | "anonymous" = "full"): Promise<string[]> {
+    return Promise.all(ids.map((id) => this.hash(id, tier)));
   }
 }
 

@@ -242,6 +242,24 @@ export class KvStore implements Store {
     for (const key of identKeys) op.set(K.ident(key), userId);
   }
 
+  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    const keys: Deno.KvKey[] = [K.profile(userId)];
+    // An identifier may point at another user by now (merged, reassigned): leave it alone.
+    for (let i = 0; i < identKeys.length; i += 10) {
+      const entries = await this.kv.getMany<string[]>(identKeys.slice(i, i + 10).map(K.ident));
+      for (const e of entries) if (e.value === userId) keys.push(e.key);
+    }
+    if (head.value && "rev" in head.value) {
+      for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
+    }
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const key of keys.slice(i, i + 500)) op.delete(key);
+      await op.commit();
+    }
+  }
+
   async claimNotification(id: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
     const current = await this.kv.get<{ expires_at: number }>(K.notification(id));

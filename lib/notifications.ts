@@ -11,7 +11,7 @@ import type { ProfileWrite, Store, StoredProfile } from "./store.ts";
 import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Channels that carry user profiles. */
-export const USER_CHANNELS = new Set(["user:update"]);
+export const USER_CHANNELS = new Set(["user:update", "user:delete"]);
 /** Channels we acknowledge and log without acting. */
 export const ACKNOWLEDGED_CHANNELS = new Set(["ship:update", "segment:update"]);
 
@@ -70,16 +70,37 @@ export function validateNotification(body: unknown): Validation {
 }
 
 /**
- * The public payload of a stored profile, carrying its version (`updated_at`, ms) so a page
- * can drop a push older than what it already shows; null when the user filter excludes it.
+ * Exposure tiers: "full" sockets (verified, or any socket unless identities are required)
+ * get the public allowlist; "anonymous" sockets get only the anonymous-safe allowlist.
  */
-export function versionedPayload(profile: StoredProfile, settings: Settings): PublicPayload | null {
-  const payload = buildPublicPayload(profile, settings);
+export type Tier = "full" | "anonymous";
+
+/** The settings that decide what a socket of `tier` receives. */
+export function tierSettings(settings: Settings, tier: Tier): Settings {
+  if (tier === "full") return settings;
+  return {
+    ...settings,
+    public_traits: settings.anonymous_traits ?? [],
+    public_segments: settings.anonymous_segments ?? [],
+    public_account_segments: settings.anonymous_account_segments ?? [],
+  };
+}
+
+/**
+ * The public payload of a stored profile for `tier`, carrying its version (`updated_at`, ms)
+ * so a page can drop a push older than what it shows; null when the user filter excludes it.
+ */
+export function versionedPayload(
+  profile: StoredProfile,
+  settings: Settings,
+  tier: Tier = "full",
+): PublicPayload | null {
+  const payload = buildPublicPayload(profile, tierSettings(settings, tier));
   return payload && { ...payload, version: profile.updated_at };
 }
 
-/** Sends a payload to every socket in any of `rooms` (on every instance, via the adapter). */
-export type Publisher = (rooms: string[], payload: PublicPayload) => void;
+/** Emits `event` to every socket in any of `rooms` (on every instance, via the adapter). */
+export type Publisher = (rooms: string[], event: string, payload: unknown) => void;
 
 export interface ProcessorDeps {
   store: Store;
@@ -103,6 +124,7 @@ export async function processNotification(
   deps: ProcessorDeps,
 ): Promise<ProcessResult> {
   const result: ProcessResult = { channel: n.channel, stored: 0, pushed: 0, skipped: 0 };
+  if (n.channel === "user:delete") return await deleteUsers(n.messages ?? [], deps, result);
   if (!USER_CHANNELS.has(n.channel)) return result;
   const settings = deps.settings();
   const now = Date.now();
@@ -112,15 +134,18 @@ export async function processNotification(
     const masked = maskIdentifiers(ids);
     deps.events.emit("incoming.user.start", { identifiers: masked, message: n.channel });
     const profile = toStoredProfile(m, settings, now);
-    const identKeys = await deps.hasher.hashAll(ids);
-    return { profile, identKeys, masked };
+    const [identKeys, anonymousRooms] = await Promise.all([
+      deps.hasher.hashAll(ids),
+      deps.hasher.hashAll(ids, "anonymous"),
+    ]);
+    return { profile, identKeys, anonymousRooms, masked };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
   await deps.store.saveProfiles(writes);
   result.stored = writes.length;
   // Pushed only after the store holds the new version: a socket that identifies meanwhile
   // either reads it or is already in the room when the push goes out.
-  for (const { profile, identKeys, masked } of prepared) {
+  for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
     deps.events.emit("outgoing.user.start", { identifiers: masked });
     try {
       const payload = versionedPayload(profile, settings);
@@ -132,7 +157,10 @@ export async function processNotification(
         });
         continue;
       }
-      deps.publish(identKeys, payload);
+      deps.publish(identKeys, "user.update", payload);
+      // Sockets with anonymous-safe exposure listen in rooms of their own, so one emit per
+      // tier reaches each socket exactly once with what it may see.
+      deps.publish(anonymousRooms, "user.update", versionedPayload(profile, settings, "anonymous"));
       result.pushed++;
       deps.events.emit("outgoing.user.success", {
         identifiers: masked,
@@ -144,6 +172,34 @@ export async function processNotification(
         message: String((err as Error).message ?? err).slice(0, 200),
       });
     }
+  }
+  return result;
+}
+
+/**
+ * Right to be forgotten: removes each user's profile and every index entry (identifiers from
+ * the stored profile and from the message), then tells live sockets to drop cached data.
+ */
+async function deleteUsers(
+  messages: HullUserMessage[],
+  deps: ProcessorDeps,
+  result: ProcessResult,
+): Promise<ProcessResult> {
+  for (const m of messages) {
+    const stored = await deps.store.getProfile(m.user.id);
+    const ids = userIdentifiers(m.user);
+    if (stored) ids.push(...userIdentifiers(stored.user));
+    const masked = maskIdentifiers(ids);
+    deps.events.emit("incoming.user.start", { identifiers: masked, message: "user:delete" });
+    const identKeys = [...new Set(await deps.hasher.hashAll(ids))];
+    await deps.store.deleteProfile(m.user.id, identKeys);
+    const rooms = [...identKeys, ...await deps.hasher.hashAll(ids, "anonymous")];
+    deps.publish(rooms, "user.delete", { message: "deleted" });
+    result.stored++;
+    deps.events.emit("outgoing.user.success", {
+      identifiers: masked,
+      message: "profile deleted; live sockets told to forget it",
+    });
   }
   return result;
 }

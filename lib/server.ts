@@ -11,14 +11,16 @@ import type { AppContext } from "./app_context.ts";
 import type { Config } from "./config.ts";
 import { EventLog } from "./events.ts";
 import { IdentifierHasher } from "./identity.ts";
-import { KvStore } from "./kv_store.ts";
+import { openRedisAdapter, openStore } from "./store_factory.ts";
 import { LiveConfig } from "./live_config.ts";
 import { importHullPublicKey } from "./signature.ts";
 import { createSocketServer } from "./socket_server.ts";
 import type { Store } from "./store.ts";
+import { Counters } from "./limits.ts";
+import { IdentityVerifier } from "./verification.ts";
 
 export interface StartOptions {
-  /** Use this store instead of opening Deno KV at `config.kvPath`. */
+  /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
   store?: Store;
   /** Write connector events to stdout (default true). */
   stdoutLog?: boolean;
@@ -44,7 +46,7 @@ function randomSecret(): string {
 
 /** Starts an instance and resolves once it listens. */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
-  const store = opts.store ?? await KvStore.open(config.kvPath);
+  const store = opts.store ?? await openStore(config);
   let secret = config.secret;
   if (!secret) {
     secret = await store.ensureSecret(randomSecret);
@@ -70,13 +72,27 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // /socket.io/, so the app is bound late, once the context exists.
   let listener: ReturnType<typeof getRequestListener> | null = null;
   const http = createServer((req, res) => listener!(req, res));
-  const { io, publish } = createSocketServer(http, { store, hasher, events, live });
+  const verifier = await IdentityVerifier.create(config.identitySecret);
+  const counters = new Counters();
+  // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
+  const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
+  const { io, publish } = createSocketServer(http, {
+    store,
+    hasher,
+    events,
+    live,
+    verifier,
+    limits: config.limits,
+    counters,
+    trustProxy: config.trustProxy,
+  }, redisAdapter?.serverOptions);
   const ctx: AppContext = {
     config,
     store,
     live,
     events,
     io,
+    counters,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
     webhook: {
@@ -116,6 +132,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await Promise.race([Promise.allSettled(inflight), delay(4_000)]);
       await Promise.race([ioClosed, delay(500)]);
       http.closeAllConnections?.();
+      await redisAdapter?.close();
       await events.close();
       await store.close();
     })();

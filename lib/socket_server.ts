@@ -1,26 +1,43 @@
 /**
  * The socket side (DESIGN §3.4): socket.io v4 on the shared `node:http` server, Origin check
- * at the handshake, `user.fetch` validation, one room per identifier named by its keyed hash,
- * the known profile sent right after `user.fetch`, and the publisher used by webhooks.
+ * and connection-rate limit at the handshake, `user.fetch` validation, identity verification
+ * and exposure tier, one room per identifier named by its keyed hash, the known profile sent
+ * right after `user.fetch`, and the publisher used by webhooks.
  */
-import type { Server as HttpServer } from "node:http";
-import { type Namespace, Server, type Socket } from "socket.io";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import { type Namespace, Server, type ServerOptions, type Socket } from "socket.io";
 import type { EventLog } from "./events.ts";
-import { type IdentifierHasher, maskIdentifiers, parseFetchRequest } from "./identity.ts";
+import {
+  type Identifier,
+  type IdentifierHasher,
+  maskIdentifiers,
+  parseFetchRequest,
+} from "./identity.ts";
+import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
 import type { LiveConfig } from "./live_config.ts";
-import { type Publisher, versionedPayload } from "./notifications.ts";
+import { type Publisher, type Tier, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
+import type { IdentityVerifier } from "./verification.ts";
 
-/** Most identifier rooms one socket may join (a page has a handful of identifiers). */
-export const MAX_ROOMS_PER_SOCKET = 16;
-/** Largest socket message accepted (bytes); hostile payloads beyond it drop the connection. */
-export const MAX_SOCKET_MESSAGE_BYTES = 64 * 1024;
+/** Hard ceiling on one socket message; `limits.messageBytes` is the configurable limit. */
+export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
 export interface SocketDeps {
   store: Store;
   hasher: IdentifierHasher;
   events: EventLog;
   live: LiveConfig;
+  verifier: IdentityVerifier;
+  limits: Limits;
+  counters: Counters;
+  trustProxy: boolean;
+}
+
+/** What a socket remembers between `user.fetch` messages. */
+interface SocketState {
+  identifiers: Identifier[];
+  tier: Tier;
+  rooms: Set<string>;
 }
 
 function originHost(origin: string | undefined): string | undefined {
@@ -32,17 +49,29 @@ function originHost(origin: string | undefined): string | undefined {
   }
 }
 
+/** The client's IP: the socket peer, or X-Forwarded-For's first hop behind a trusted proxy. */
+export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  const fwd = req.headers["x-forwarded-for"];
+  if (trustProxy && typeof fwd === "string" && fwd.trim()) return fwd.split(",")[0].trim();
+  return req.socket?.remoteAddress ?? "unknown";
+}
+
 /** Creates the socket.io server on `http` and wires the protocol. */
-export function createSocketServer(http: HttpServer, deps: SocketDeps): {
-  io: Server;
-  publish: Publisher;
-} {
-  const { events, live } = deps;
+export function createSocketServer(
+  http: HttpServer,
+  deps: SocketDeps,
+  extra: Partial<ServerOptions> = {},
+): { io: Server; publish: Publisher } {
+  const { events, live, limits, counters } = deps;
+  const perIp = new MinuteCounter();
   const io = new Server(http, {
     allowEIO3: true,
     transports: ["polling", "websocket"],
     serveClient: false,
-    maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+    // Enforced by engine.io (the connection is dropped); observe mode only logs, below.
+    maxHttpBufferSize: limits.mode === "enforce"
+      ? limits.messageBytes
+      : Math.max(limits.messageBytes, MAX_SOCKET_MESSAGE_BYTES),
     perMessageDeflate: false,
     httpCompression: false,
     cors: {
@@ -54,13 +83,31 @@ export function createSocketServer(http: HttpServer, deps: SocketDeps): {
       const origin = req.headers.origin;
       const domain = originHost(origin);
       events.emit("incoming.connection.start", { domain });
-      if (live.allows(origin)) return cb(null, true);
-      events.emit("incoming.connection.error", {
-        domain,
-        message: origin ? "origin is not a whitelisted domain" : "no Origin header",
-      });
-      cb("origin not allowed", false);
+      if (!live.allows(origin)) {
+        counters.inc("refused_connections");
+        events.emit("incoming.connection.error", {
+          domain,
+          message: origin ? "origin is not a whitelisted domain" : "no Origin header",
+        });
+        return cb("origin not allowed", false);
+      }
+      // Polling requests of an open session are not new connections.
+      if (!new URL(req.url ?? "/", "http://x").searchParams.has("sid")) {
+        const n = perIp.hit(clientIp(req, deps.trustProxy));
+        if (n > limits.connectionsPerIpPerMinute) {
+          counters.inc("limit.connectionsPerIpPerMinute");
+          events.emit("incoming.connection.error", {
+            domain,
+            message:
+              `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
+              `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
+          });
+          if (limits.mode === "enforce") return cb("too many connections", false);
+        }
+      }
+      cb(null, true);
     },
+    ...extra,
   });
 
   const attach = (nsp: Namespace) => nsp.on("connection", (s) => onConnection(s, deps));
@@ -69,16 +116,19 @@ export function createSocketServer(http: HttpServer, deps: SocketDeps): {
   const children = io.of(/^\/.+$/);
   attach(children as unknown as Namespace);
 
-  const publish: Publisher = (rooms, payload) => {
-    io.to(rooms).emit("user.update", payload);
-    children.to(rooms).emit("user.update", payload);
+  const publish: Publisher = (rooms, event, payload) => {
+    if (!rooms.length || payload == null) return;
+    io.to(rooms).emit(event, payload);
+    children.to(rooms).emit(event, payload);
   };
   return { io, publish };
 }
 
 function onConnection(socket: Socket, deps: SocketDeps): void {
-  const { events, hasher, store, live } = deps;
+  const { events, hasher, store, live, verifier, limits, counters } = deps;
   const domain = originHost(socket.handshake.headers.origin);
+  const state: SocketState = { identifiers: [], tier: "anonymous", rooms: new Set() };
+  const fetches = new MinuteCounter();
   events.emit("incoming.connection.success", { domain });
 
   const refuse = (message: string) => {
@@ -86,30 +136,78 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
     socket.emit("close", { message });
     socket.disconnect(true);
   };
+  /** Logs a limit trip; true when the request must be refused (enforce mode). */
+  const tripped = (name: keyof Limits, message: string) => {
+    counters.inc(`limit.${name}`);
+    const observe = limits.mode === "observe";
+    events.emit("incoming.user.fetch.error", {
+      domain,
+      message: `limit: ${message}${observe ? " (observe only)" : ""}`,
+    });
+    return !observe;
+  };
 
   socket.on("user.fetch", async (data: unknown) => {
+    if (fetches.hit("") > limits.fetchesPerSocketPerMinute) {
+      const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
+      if (tripped("fetchesPerSocketPerMinute", msg)) return refuse(`too many requests: ${msg}`);
+    }
+    if (limits.mode === "observe" && JSON.stringify(data ?? null).length > limits.messageBytes) {
+      tripped("messageBytes", `user.fetch larger than ${limits.messageBytes} bytes`);
+    }
     const req = parseFetchRequest(data);
     if (!req.ok) return refuse(req.error);
+    const settings = live.settings;
+    const mode = settings.identity_mode ?? "off";
+    const rawClaims = (data as { claims: Record<string, unknown> }).claims;
+    const decision = await verifier.decide(mode, req.identifiers, req.hash, rawClaims);
     const identifiers = maskIdentifiers(req.identifiers);
     events.emit("incoming.user.fetch.start", { identifiers, domain });
+    if (decision.unverified.length && mode !== "off") {
+      counters.inc("unverified_claims");
+      events.emit("incoming.user.fetch.error", {
+        identifiers: maskIdentifiers(decision.unverified),
+        domain,
+        message: mode === "required"
+          ? "unverified claims ignored (identity verification required)"
+          : "unverified claims served (identity verification in report mode)",
+      });
+    }
     try {
-      const rooms = await hasher.hashAll(req.identifiers);
-      const fresh = rooms.filter((r) => !socket.rooms.has(r));
-      // socket.rooms also holds the socket's own id room.
-      if (socket.rooms.size - 1 + fresh.length > MAX_ROOMS_PER_SOCKET) {
-        return refuse(`too many identifiers on one connection (max ${MAX_ROOMS_PER_SOCKET})`);
+      const known = new Set(state.identifiers.map((i) => `${i.type}:${i.value}`));
+      const added = decision.accepted.filter((i) => !known.has(`${i.type}:${i.value}`));
+      if (state.identifiers.length + added.length > limits.identifiersPerSocket) {
+        const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
+        if (tripped("identifiersPerSocket", msg)) return refuse(`too many identifiers: ${msg}`);
+      }
+      state.identifiers.push(...added);
+      // Full exposure once any claim is verified, or whenever identities are not required.
+      const tier: Tier = mode !== "required" || decision.verified || state.tier === "full"
+        ? "full"
+        : "anonymous";
+      const rooms = await hasher.hashAll(state.identifiers, tier);
+      if (rooms.length > limits.roomsPerSocket) {
+        const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
+        if (tripped("roomsPerSocket", msg)) return refuse(`too many rooms: ${msg}`);
+      }
+      if (tier !== state.tier) {
+        // Upgraded to full exposure: leave the anonymous rooms, or pushes would come twice.
+        for (const r of state.rooms) socket.leave(r);
+        state.rooms.clear();
+        state.tier = tier;
       }
       // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
       socket.join(rooms);
+      rooms.forEach((r) => state.rooms.add(r));
       events.emit("incoming.user.join-channel", {
         identifiers,
         domain,
-        message: `joined ${rooms.length} rooms`,
+        message: `joined ${rooms.length} rooms (${tier} exposure)`,
       });
       socket.emit("room.joined", { message: "ok" });
-      if (!socket.connected) return;
+      if (!socket.connected || !decision.accepted.length) return;
 
-      const userId = await store.lookupUserId(rooms);
+      const userId = await store.lookupUserId(await hasher.hashAll(state.identifiers));
       if (!userId) {
         events.emit("incoming.user.fetch.success", {
           identifiers,
@@ -119,7 +217,7 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
         return;
       }
       const profile = await store.getProfile(userId);
-      const payload = profile && versionedPayload(profile, live.settings);
+      const payload = profile && versionedPayload(profile, settings, tier);
       if (!payload) {
         events.emit("outgoing.user.skip", {
           identifiers,

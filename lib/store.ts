@@ -57,6 +57,9 @@ export interface Store {
   /** Stores profiles and their identity index; an older `updated_at` never overwrites a newer one. */
   saveProfiles(writes: ProfileWrite[]): Promise<void>;
 
+  /** Deletes a user's profile and the given identity-index entries (right to be forgotten). */
+  deleteProfile(userId: string, identKeys: string[]): Promise<void>;
+
   /** Atomically claims a notification id for `ttlMs`; false when it was already processed. */
   claimNotification(id: string, ttlMs: number): Promise<boolean>;
   /** Undoes a claim when processing failed, so Hull's retry is applied. */

@@ -41,7 +41,22 @@ export interface Settings {
   public_account_segments: string[];
   /** When non-empty, users in none of these segment ids are never sent. */
   user_filter_segments: string[];
+  /**
+   * How browser claims are trusted (DESIGN extension, issue "verified identities"):
+   * `off` trusts every claim; `report` trusts them but logs and counts unverified ones;
+   * `required` ignores unverified `id`/`external_id`/`email` claims. Absent means `off`.
+   */
+  identity_mode?: IdentityMode;
+  /** Attribute names an anonymous (or unverified, in `required` mode) socket may receive. */
+  anonymous_traits?: string[];
+  /** User segment ids whose names an anonymous socket may receive. */
+  anonymous_segments?: string[];
+  /** Account segment ids whose names an anonymous socket may receive. */
+  anonymous_account_segments?: string[];
 }
+
+export const IDENTITY_MODES = ["off", "report", "required"] as const;
+export type IdentityMode = typeof IDENTITY_MODES[number];
 
 /** The `user.update` payload a page receives (DESIGN §3.4). */
 export interface PublicPayload {

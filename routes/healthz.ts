@@ -1,18 +1,20 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
 
-/** GET /healthz: 200 when the store answers, 503 otherwise. */
+/** GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`. */
 export async function handler(c: Context<AppEnv>) {
   const { store, io, config, startedAt } = c.var.ctx;
   const body = {
     instance: config.instance,
     uptime_s: Math.round((performance.now() - startedAt) / 1000),
     sockets: io.engine.clientsCount,
+    counters: c.var.ctx.counters.values,
   };
   try {
     await store.ping();
     return c.json({ status: "ok", store: "ok", ...body });
   } catch (err) {
-    return c.json({ status: "error", store: String((err as Error).message), ...body }, 503);
+    // "degraded": the process serves, but its store (KV or Redis) is away; it reconnects.
+    return c.json({ status: "degraded", store: String((err as Error).message), ...body }, 503);
   }
 }

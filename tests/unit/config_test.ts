@@ -45,7 +45,38 @@ Deno.test("config - parses every documented variable", () => {
     public_segments: ["seg_a"],
     public_account_segments: ["aseg_b"],
     user_filter_segments: ["seg_c"],
+    identity_mode: "off",
+    anonymous_traits: [],
+    anonymous_segments: [],
+    anonymous_account_segments: [],
   });
+});
+
+Deno.test("config - identity verification settings and abuse limits", () => {
+  const c = loadConfig({
+    IDENTITY_SECRET: "i".repeat(32),
+    ANONYMOUS_TRAITS: "traits_plan",
+    LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "5",
+    LIMITS_MODE: "observe",
+    TRUST_PROXY: "true",
+  });
+  assert.equal(c.seed.settings.identity_mode, "required", "a secret defaults to required");
+  assert.deepEqual(c.seed.settings.anonymous_traits, ["traits_plan"]);
+  assert.equal(c.limits.connectionsPerIpPerMinute, 5);
+  assert.equal(c.limits.mode, "observe");
+  assert.equal(c.trustProxy, true);
+  assert.equal(
+    loadConfig({ IDENTITY_SECRET: "i".repeat(32), IDENTITY_MODE: "report" }).seed.settings
+      .identity_mode,
+    "report",
+  );
+  const p = problems({
+    IDENTITY_MODE: "required",
+    LIMIT_ROOMS_PER_SOCKET: "0",
+    LIMITS_MODE: "maybe",
+  });
+  assert.equal(p.length, 3, p.join("\n"));
+  assert.match(p[0], /IDENTITY_MODE=required needs IDENTITY_SECRET/);
 });
 
 Deno.test("config - a malformed WHITELISTED_DOMAINS entry is named", () => {
