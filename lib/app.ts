@@ -18,6 +18,14 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
   app.use("*", async (c, next) => {
     c.set("ctx", ctx);
     await next();
+    // Security headers on every response; pages and the snippet set a CSP of their own.
+    const h = c.res.headers;
+    h.set("x-content-type-options", "nosniff");
+    if (!h.has("referrer-policy")) h.set("referrer-policy", "strict-origin-when-cross-origin");
+    if (!h.has("content-security-policy")) {
+      h.set("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+    }
+    if (!h.has("x-frame-options")) h.set("x-frame-options", "DENY");
   });
 
   app.get("/", index.handler);

@@ -12,6 +12,7 @@ export interface InstallProps {
   webhookSigned: boolean;
   hullKey: boolean;
   adminReady: boolean;
+  identityMode: string;
 }
 
 /** GET /: how to install the connector on this host. */
@@ -30,6 +31,7 @@ export function handler(c: Context<AppEnv>) {
       webhookSigned={config.webhookSecrets.length > 0}
       hullKey={config.hullPublicKey !== null}
       adminReady={config.adminPassword !== null}
+      identityMode={live.settings.identity_mode ?? "off"}
     />,
   );
 }
@@ -93,7 +95,23 @@ export default function InstallPage(p: InstallProps) {
           </Notice>
         )}
 
-      <h2>4. Choose what is public</h2>
+      <h2>4. Verify identities</h2>
+      {p.identityMode === "required"
+        ? (
+          <Notice kind="ok">
+            Verified identities are required: unverified emails and ids are ignored.
+          </Notice>
+        )
+        : (
+          <Notice kind="warn">
+            Identity verification is{" "}
+            <strong>{p.identityMode}</strong>: a browser that claims someone's email or id receives
+            their public profile. Set <code>IDENTITY_SECRET</code> and pass{" "}
+            <code>data-user-hash</code> from your backend (see the README's security model).
+          </Notice>
+        )}
+
+      <h2>5. Choose what is public</h2>
       {p.publicTraits.length
         ? <p>Public traits: {p.publicTraits.map((t) => <code key={t} class="pill">{t}</code>)}</p>
         : (

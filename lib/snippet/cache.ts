@@ -97,6 +97,8 @@ export interface PayloadState {
    * detail with `changes`; otherwise (or when malformed) returns undefined: no event.
    */
   accept(input: unknown): UpdateDetail | undefined;
+  /** Forgets the payload (memory and cache), after the profile was deleted. */
+  clear(): void;
 }
 
 /**
@@ -127,6 +129,11 @@ export function createPayloadState(store: SafeStore): PayloadState {
       last = next;
       store.write(PAYLOAD_KEY, version === undefined ? next : { ...next, version });
       return { ...copy(next), changes };
+    },
+    clear() {
+      last = undefined;
+      version = undefined;
+      store.write(PAYLOAD_KEY, null);
     },
   };
 }

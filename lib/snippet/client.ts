@@ -20,7 +20,16 @@ import {
   type Identity,
   type IdentityWindow,
   sameClaims,
+  untrustedFromUrl,
+  withoutUntrusted,
 } from "./identity.ts";
+
+/** localStorage key of identifiers planted by URL parameters. */
+export const UNTRUSTED_KEY = "hull-browser:untrusted";
+
+function asStrings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
 
 /** The page event carrying profiles. */
 export const USER_UPDATE = "user.update";
@@ -48,6 +57,10 @@ export interface ClientEnv {
   socket?: SocketLike;
   /** Connector id, sent as `shipId`. */
   shipId?: string;
+  /** Identity hash from the script tag's `data-user-hash`, sent with discovered claims. */
+  userHash?: string;
+  /** The page's `location.search`, to spot identities planted by `?ajs_*=` links. */
+  search?: string;
   /** Extra delivery of every update, e.g. the DOM `CustomEvent`. */
   dispatch?: (detail: UpdateDetail) => void;
   setTimer?: (fn: () => void, ms: number) => unknown;
@@ -88,6 +101,13 @@ export function createHullBrowser(env: ClientEnv): {
   const clearTimer = env.clearTimer || ((id) => clearTimeout(id as number));
   const warn = env.warn || ((m) => console.warn(m));
   const state = createPayloadState(store);
+  // Identifiers planted by `?ajs_uid=` / `?ajs_email=` links without `ajs_hash` are remembered,
+  // since analytics.js keeps them in its own storage on later pages too.
+  const fromUrl = untrustedFromUrl(env.search ?? "");
+  const untrusted = [
+    ...new Set([...(asStrings(store.read(UNTRUSTED_KEY))), ...fromUrl.untrusted]),
+  ].slice(-20);
+  if (fromUrl.untrusted.length) store.write(UNTRUSTED_KEY, untrusted);
   const emitter = createEmitter();
   let current: Identity | undefined;
   let timer: unknown;
@@ -130,8 +150,12 @@ export function createHullBrowser(env: ClientEnv): {
   function poll() {
     timer = undefined;
     if (current && current.source !== "cache") return;
-    const live = discoverIdentity(win);
-    if (live) return adopt(live);
+    const found = discoverIdentity(win);
+    const claims = found && withoutUntrusted(found.claims, untrusted);
+    if (found && claims) {
+      const hash = fromUrl.hash || env.userHash;
+      return adopt(hash ? { ...found, claims, hash } : { ...found, claims });
+    }
     if (!current) {
       const cached = cachedIdentity(store.read(CLAIMS_KEY));
       if (cached) adopt(cached);
@@ -193,6 +217,12 @@ export function createHullBrowser(env: ClientEnv): {
         if (detail) deliver(detail);
       });
       socket.on("room.joined", (data: unknown) => emitter.emit("room.joined", data));
+      // Right to be forgotten: the profile was deleted, so drop what this browser cached.
+      socket.on("user.delete", () => {
+        state.clear();
+        store.write(CLAIMS_KEY, null);
+        emitter.emit("user.delete", {});
+      });
       socket.on("close", (data: { message?: string } | undefined) => {
         warn("[hull-browser] " + (data?.message || "connection closed by the server"));
       });

@@ -22,6 +22,8 @@ export interface SnippetConfig {
   endpoint: string;
   /** Connector id from `data-hull-id`, sent as `shipId` in `user.fetch`. */
   shipId?: string;
+  /** Identity hash from `data-user-hash`, computed by the site's backend (verified identities). */
+  userHash?: string;
 }
 
 /** Matches our bundle's file names, also with a query or hash (`?v=2` cache busting). */
@@ -60,6 +62,10 @@ export function readConfig(
     return undefined;
   }
   if (!/^https?:/.test(origin)) return undefined;
+  const config: SnippetConfig = { endpoint: origin };
   const shipId = script.getAttribute("data-hull-id");
-  return shipId ? { endpoint: origin, shipId } : { endpoint: origin };
+  if (shipId) config.shipId = shipId;
+  const userHash = script.getAttribute("data-user-hash");
+  if (userHash) config.userHash = userHash;
+  return config;
 }

@@ -127,3 +127,40 @@ export function cachedIdentity(value: unknown): Identity | undefined {
     claims,
   };
 }
+
+/** Query parameters analytics.js turns into identities (a crafted link can set them). */
+const URL_PARAMS: [string, keyof Claims][] = [
+  ["ajs_uid", "external_id"],
+  ["ajs_email", "email"],
+  ["ajs_aid", "anonymous_id"],
+];
+
+/** `type:value` strings that came from URL parameters without a hash: never sent as claims. */
+export function untrustedFromUrl(search: string): { untrusted: string[]; hash?: string } {
+  let params: URLSearchParams;
+  try {
+    params = new URLSearchParams(search);
+  } catch {
+    return { untrusted: [] };
+  }
+  const hash = params.get("ajs_hash") || undefined;
+  const found = URL_PARAMS.filter(([p]) => params.get(p)).map(([p, type]) =>
+    `${type}:${params.get(p)!.trim()}`
+  );
+  // With a hash the server decides (it verifies the hash); without one they are dropped.
+  return hash ? { untrusted: [], hash } : { untrusted: found };
+}
+
+/**
+ * Drops claims listed in `untrusted` (values a crafted `?ajs_email=` link planted in Segment),
+ * so a link cannot make a visitor's browser fetch somebody else's profile.
+ */
+export function withoutUntrusted(claims: Claims, untrusted: string[]): Claims | undefined {
+  if (!untrusted.length) return claims;
+  const out: Claims = {};
+  for (const type of CLAIM_TYPES) {
+    const v = claims[type];
+    if (v !== undefined && !untrusted.includes(`${type}:${v}`)) out[type] = v;
+  }
+  return cleanClaims(out);
+}

@@ -33,6 +33,8 @@ if (!(existing && typeof (existing as Partial<HullBrowser>).last === "function")
     store: createStore(() => win.localStorage),
     socket: config ? io(config.endpoint, { transports: ["websocket"] }) : undefined,
     shipId: config?.shipId,
+    userHash: config?.userHash,
+    search: location.search,
     dispatch: (detail) =>
       win.dispatchEvent(new CustomEvent("hull-browser:user.update", { detail })),
   });
