@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Browser, Page } from "playwright-core";
 import { buildSnippet } from "../../scripts/build.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { fixture, startTestServer, type TestServer } from "../helpers/server.ts";
+import { startPageServer } from "../helpers/page_server.ts";
 
 // Computed up front: skips loudly without Chromium, throws under CI=true.
 const skip = chromiumSkipReason();
@@ -45,41 +44,6 @@ hullBrowser.push(["on", "user.update", function (d) {
   document.getElementById("segments").textContent = d.segments.join(", ");
 }]);`;
 
-/**
- * Serves the customer's page on localhost, under a strict CSP (no inline, no eval). node:http,
- * not Deno.serve: @hono/node-server (used by the connector in this same process) replaces the
- * global Response, which Deno.serve then refuses.
- */
-async function startPageServer(connector: string) {
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head>
-<body><h1>Hello <span id="email">stranger</span></h1>
-<p>plan: <b id="plan">?</b> segments: <i id="segments"></i></p>
-<script src="/analytics.js"></script><script src="/page.js"></script>
-<script src="${connector}/hull-browser.js" async></script></body></html>`;
-  const csp = `default-src 'none'; script-src 'self' ${connector}; connect-src ${
-    connector.replace(/^http/, "ws")
-  }`;
-  const files: Record<string, [string, string]> = {
-    "/": [html, "text/html; charset=utf-8"],
-    "/analytics.js": [ANALYTICS_JS, "text/javascript"],
-    "/page.js": [PAGE_JS, "text/javascript"],
-  };
-  const server = createServer((req, res) => {
-    const file = files[req.url ?? ""];
-    if (!file) return res.writeHead(404).end("not found");
-    res.writeHead(200, { "content-type": file[1], "content-security-policy": csp }).end(file[0]);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** The fixture with a fresh notification_id and Ada's plan set to `plan`. */
 async function notification(plan: string): Promise<Record<string, unknown>> {
   const body = await fixture<
@@ -114,7 +78,7 @@ Deno.test(
   async (t) => {
     await buildSnippet();
     const server = await startTestServer();
-    const site = await startPageServer(server.url);
+    const site = await startPageServer(server.url, ANALYTICS_JS, PAGE_JS);
     const pageUrl = `http://localhost:${site.port}/`;
     let browser: Browser | null = null;
     try {
@@ -230,7 +194,7 @@ Deno.test(
     // A whitelist without localhost: the page below is then on a foreign domain. (A page on a
     // made-up hostname cannot load loopback scripts at all: Chromium's local network access.)
     const server = await startTestServer({ env: { WHITELISTED_DOMAINS: "shop.example.com" } });
-    const site = await startPageServer(server.url);
+    const site = await startPageServer(server.url, ANALYTICS_JS, PAGE_JS);
     let browser: Browser | null = null;
     try {
       browser = await launchBrowser();
