@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from "./lib/config.ts";
 import { startServer } from "./lib/server.ts";
+import { StoreUnavailableError } from "./lib/store_factory.ts";
 
 async function main() {
   let config;
@@ -16,7 +17,17 @@ async function main() {
     }
     throw err;
   }
-  const server = await startServer(config);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    // e.g. "Redis at redis://… is unreachable: ECONNREFUSED": a message, not a stack.
+    if (err instanceof StoreUnavailableError) {
+      console.error(err.message);
+      Deno.exit(1);
+    }
+    throw err;
+  }
   console.log(`hull-browser listening on ${server.url} (instance ${config.instance})`);
 
   const shutdown = async (signal: string) => {

@@ -8,6 +8,7 @@ export function Layout(props: { title: string; children: ComponentChildren }) {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title}</title>
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/static/style.css" />
       </head>
       <body>

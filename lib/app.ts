@@ -11,6 +11,15 @@ import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
 import * as smartNotifier from "../routes/smart_notifier.ts";
 import * as snippet from "../routes/snippet.ts";
+import { adminGuard } from "./admin/guard.ts";
+import * as adminApi from "../routes/admin/api.ts";
+import * as adminDomains from "../routes/admin/domains.tsx";
+import * as adminIndex from "../routes/admin/index.tsx";
+import * as adminLog from "../routes/admin/log.tsx";
+import * as adminLogin from "../routes/admin/login.tsx";
+import * as adminPreview from "../routes/admin/preview.tsx";
+import * as adminRooms from "../routes/admin/rooms.tsx";
+import * as adminSettings from "../routes/admin/settings.tsx";
 
 /** Builds the app for one instance. */
 export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
@@ -40,6 +49,25 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
   );
   app.get("/hull-browser.js", snippet.handler);
   app.get("/ship.js", snippet.handler);
+  app.use("/admin", adminGuard);
+  app.use("/admin/*", adminGuard);
+  app.get("/admin/login", adminLogin.handler);
+  app.post("/admin/login", adminLogin.post);
+  app.post("/admin/logout", adminLogin.logout);
+  app.get("/admin", adminIndex.handler);
+  app.get("/admin/rooms", adminRooms.handler);
+  app.get("/admin/domains", (c) => adminDomains.handler(c));
+  app.post("/admin/domains", adminDomains.post);
+  app.get("/admin/settings", (c) => adminSettings.handler(c));
+  app.post("/admin/settings", adminSettings.post);
+  app.get("/admin/log", adminLog.handler);
+  app.get("/admin/preview", (c) => adminPreview.handler(c));
+  app.post("/admin/preview", adminPreview.post);
+  app.get("/admin/api/stats", adminApi.statsJson);
+  app.get("/admin/api/session", adminApi.session);
+  app.get("/admin/api/log", adminLog.json);
+  app.get("/admin/api/log/stream", adminLog.stream);
+
   app.use(
     "/static/*",
     serveStatic({ root: staticRoot, rewriteRequestPath: (p) => p.replace(/^\/static/, "") }),

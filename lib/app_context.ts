@@ -5,7 +5,9 @@
 import type { Server } from "socket.io";
 import type { Config } from "./config.ts";
 import type { EventLog } from "./events.ts";
-import type { Counters } from "./limits.ts";
+import type { Metrics } from "./metrics.ts";
+import type { AdminAuth, Session } from "./admin/auth.ts";
+import type { SeenTracker } from "./admin/seen.ts";
 import type { LiveConfig } from "./live_config.ts";
 import type { Store } from "./store.ts";
 import type { WebhookDeps } from "./webhook.ts";
@@ -17,12 +19,16 @@ export interface AppContext {
   events: EventLog;
   webhook: WebhookDeps;
   io: Server;
-  /** Refusals and limit trips on this instance. */
-  counters: Counters;
+  /** Counters, latencies and push rate of this instance. */
+  metrics: Metrics;
+  /** Admin sessions and login throttling. */
+  auth: AdminAuth;
+  /** Attribute names and segments seen in notifications. */
+  seen: SeenTracker;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;
 }
 
 /** Hono environment type shared by the app and every route module. */
-export type AppEnv = { Variables: { ctx: AppContext } };
+export type AppEnv = { Variables: { ctx: AppContext; session?: Session } };

@@ -45,14 +45,21 @@ export class EventLog {
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
   #dropped = 0;
+  #seq = 0;
+  readonly #tag = crypto.randomUUID().slice(0, 8);
   readonly #encoder = new TextEncoder();
 
   constructor(private readonly store: Store, private readonly opts: EventLogOptions) {}
 
   /** Records one event; never throws and never waits. */
   emit(event: ConnectorEvent, details: EventDetails = {}): void {
+    const now = Date.now();
     const entry: LogEntry = {
-      time: new Date().toISOString(),
+      // Time-ordered and unique across instances, so readers can page and de-duplicate.
+      id: `${now.toString().padStart(15, "0")}-${
+        (this.#seq++ % 1e6).toString().padStart(6, "0")
+      }-${this.#tag}`,
+      time: new Date(now).toISOString(),
       event,
       instance: this.opts.instance,
       ...details,

@@ -9,6 +9,7 @@
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
  *   ["notifications", notificationId]       { expires_at } replay protection
  *   ["events", sortableId]                  LogEntry (bounded, newest kept)
+ *   ["meta", "doc", name]                   small dashboard documents (names seen, …)
  *
  * KV values are limited to 64 KiB, so profiles above PART_BYTES are split into parts written
  * in the same atomic operation as their head record.
@@ -276,12 +277,20 @@ export class KvStore implements Store {
     await this.kv.delete(K.notification(id));
   }
 
+  async getMeta<T>(name: string): Promise<T | null> {
+    return (await this.kv.get<T>(["meta", "doc", name])).value;
+  }
+
+  async setMeta(name: string, value: unknown): Promise<void> {
+    await this.kv.set(["meta", "doc", name], value);
+  }
+
   async appendEvents(entries: LogEntry[]): Promise<void> {
     if (!entries.length) return;
     for (let i = 0; i < entries.length; i += 500) {
       const op = this.kv.atomic();
       for (const entry of entries.slice(i, i + 500)) {
-        op.set([...K.events, this.#eventId(entry)], entry, { expireIn: EVENT_TTL_MS });
+        op.set([...K.events, entry.id ?? this.#eventId(entry)], entry, { expireIn: EVENT_TTL_MS });
       }
       await op.commit();
     }

@@ -60,11 +60,7 @@ export class MinuteCounter {
   }
 }
 
-/** Counts of limit trips and other refusals, for /healthz and the dashboard. */
-export class Counters {
-  readonly values: Record<string, number> = {};
-
-  inc(name: string, by = 1): void {
-    this.values[name] = (this.values[name] ?? 0) + by;
-  }
+/** Where limit trips and refusals are counted (the instance's Metrics). */
+export interface Counters {
+  inc(name: string, by?: number): void;
 }

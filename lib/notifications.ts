@@ -4,6 +4,7 @@
  * user's public payload to all of the user's rooms).
  */
 import type { EventLog } from "./events.ts";
+import type { Metrics } from "./metrics.ts";
 import { type IdentifierHasher, maskIdentifiers, userIdentifiers } from "./identity.ts";
 import { buildPublicPayload } from "./payload.ts";
 import { toStoredProfile } from "./profile.ts";
@@ -108,6 +109,8 @@ export interface ProcessorDeps {
   events: EventLog;
   publish: Publisher;
   settings: () => Settings;
+  /** Optional: counts pushes and records webhook→push latency. */
+  metrics?: Metrics;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -122,6 +125,7 @@ export interface ProcessResult {
 export async function processNotification(
   n: HullNotification,
   deps: ProcessorDeps,
+  receivedAt = performance.now(),
 ): Promise<ProcessResult> {
   const result: ProcessResult = { channel: n.channel, stored: 0, pushed: 0, skipped: 0 };
   if (n.channel === "user:delete") return await deleteUsers(n.messages ?? [], deps, result);
@@ -162,6 +166,8 @@ export async function processNotification(
       // tier reaches each socket exactly once with what it may see.
       deps.publish(anonymousRooms, "user.update", versionedPayload(profile, settings, "anonymous"));
       result.pushed++;
+      deps.metrics?.pushed();
+      deps.metrics?.latency(performance.now() - receivedAt);
       deps.events.emit("outgoing.user.success", {
         identifiers: masked,
         message: `pushed to ${identKeys.length} rooms`,

@@ -11,12 +11,17 @@ import type { AppContext } from "./app_context.ts";
 import type { Config } from "./config.ts";
 import { EventLog } from "./events.ts";
 import { IdentifierHasher } from "./identity.ts";
+import { createKvAdapter, type KvAdapterOptions } from "./kv_adapter.ts";
+import { KvStore } from "./kv_store.ts";
 import { openRedisAdapter, openStore } from "./store_factory.ts";
 import { LiveConfig } from "./live_config.ts";
 import { importHullPublicKey } from "./signature.ts";
 import { createSocketServer } from "./socket_server.ts";
 import type { Store } from "./store.ts";
-import { Counters } from "./limits.ts";
+import { Metrics } from "./metrics.ts";
+import { AdminAuth } from "./admin/auth.ts";
+import { answerStats, localSnapshot } from "./admin/cluster.ts";
+import { SeenTracker } from "./admin/seen.ts";
 import { IdentityVerifier } from "./verification.ts";
 
 export interface StartOptions {
@@ -26,6 +31,8 @@ export interface StartOptions {
   stdoutLog?: boolean;
   /** Where the built snippet lives (default: static/build/hull-browser.js in the repo). */
   snippetPath?: string;
+  /** Options of the Deno KV cluster adapter (used when REDIS_URL is unset and the store is KV). */
+  kvAdapter?: KvAdapterOptions;
 }
 
 export interface RunningServer {
@@ -73,7 +80,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let listener: ReturnType<typeof getRequestListener> | null = null;
   const http = createServer((req, res) => listener!(req, res));
   const verifier = await IdentityVerifier.create(config.identitySecret);
-  const counters = new Counters();
+  const metrics = new Metrics();
+  const seen = new SeenTracker();
+  const auth = await AdminAuth.create(secret, config.adminPassword);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
   const { io, publish } = createSocketServer(http, {
@@ -83,16 +92,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     live,
     verifier,
     limits: config.limits,
-    counters,
+    counters: metrics,
     trustProxy: config.trustProxy,
+    instance: config.instance,
   }, redisAdapter?.serverOptions);
+  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
+  const kvAdapter = !config.redisUrl && store instanceof KvStore
+    ? createKvAdapter(store.kv, opts.kvAdapter)
+    : null;
+  if (kvAdapter) io.adapter(kvAdapter);
   const ctx: AppContext = {
     config,
     store,
     live,
     events,
     io,
-    counters,
+    metrics,
+    auth,
+    seen,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
     webhook: {
@@ -104,11 +121,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       webhookSecrets: config.webhookSecrets,
       hullPublicKey,
       inflight: new Set(),
+      metrics,
+      seen,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
   // The default replaces the global Response, which breaks Deno.serve in the same process.
   listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  answerStats(io, () => localSnapshot(io, metrics, config.instance));
+  // Names seen in notifications reach the store (and the settings page) every few seconds.
+  const seenTimer = setInterval(() => seen.flush(store).catch(() => {}), 3_000);
 
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -123,6 +145,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const close = () =>
     closing ??= (async () => {
       live.stop();
+      clearInterval(seenTimer);
       // Stops accepting, disconnects every socket and closes the HTTP server.
       // Stops accepting; sockets are closed at the transport level, so clients reconnect
       // (elsewhere, behind a balancer) and identify again.
@@ -133,6 +156,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await Promise.race([ioClosed, delay(500)]);
       http.closeAllConnections?.();
       await redisAdapter?.close();
+      // Announces departure, flushes and stops the watch; before the store closes KV.
+      await kvAdapter?.close();
+      await seen.flush(store).catch(() => {});
       await events.close();
       await store.close();
     })();

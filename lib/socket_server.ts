@@ -11,6 +11,7 @@ import {
   type Identifier,
   type IdentifierHasher,
   maskIdentifiers,
+  maskValue,
   parseFetchRequest,
 } from "./identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
@@ -18,6 +19,9 @@ import type { LiveConfig } from "./live_config.ts";
 import { type Publisher, type Tier, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
 import type { IdentityVerifier } from "./verification.ts";
+
+/** Server-side event relaying pushes for legacy namespaces to the other instances. */
+export const RELAY_EVENT = "hb:publish";
 
 /** Hard ceiling on one socket message; `limits.messageBytes` is the configurable limit. */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
@@ -31,6 +35,8 @@ export interface SocketDeps {
   limits: Limits;
   counters: Counters;
   trustProxy: boolean;
+  /** This instance's name, shown in the dashboard's rooms. */
+  instance: string;
 }
 
 /** What a socket remembers between `user.fetch` messages. */
@@ -116,10 +122,28 @@ export function createSocketServer(
   const children = io.of(/^\/.+$/);
   attach(children as unknown as Namespace);
 
+  // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so
+  // a cluster adapter cannot carry them: emit to the local ones, and ask every other instance
+  // to do the same for its own.
+  const emitChildren = (rooms: string[], event: string, payload: unknown) => {
+    for (const nsp of (children as unknown as { children: Set<Namespace> }).children) {
+      nsp.local.to(rooms).emit(event, payload);
+    }
+  };
+  io.on(RELAY_EVENT, (rooms: unknown, event: unknown, payload: unknown) => {
+    if (Array.isArray(rooms) && (event === "user.update" || event === "user.delete")) {
+      emitChildren(rooms.filter((r): r is string => typeof r === "string"), event, payload);
+    }
+  });
   const publish: Publisher = (rooms, event, payload) => {
     if (!rooms.length || payload == null) return;
     io.to(rooms).emit(event, payload);
-    children.to(rooms).emit(event, payload);
+    emitChildren(rooms, event, payload);
+    try {
+      io.serverSideEmit(RELAY_EVENT, rooms, event, payload);
+    } catch {
+      // The in-memory adapter (a single instance) has no server-side emit: nothing to relay.
+    }
   };
   return { io, publish };
 }
@@ -129,6 +153,15 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
   const domain = originHost(socket.handshake.headers.origin);
   const state: SocketState = { identifiers: [], tier: "anonymous", rooms: new Set() };
   const fetches = new MinuteCounter();
+  // What the dashboard shows of this socket (fetchSockets() carries `data` across instances):
+  // masked identifiers and their room names only, never raw values.
+  socket.data = {
+    domain,
+    instance: deps.instance,
+    connectedAt: Date.now(),
+    tier: state.tier,
+    ids: [],
+  };
   events.emit("incoming.connection.success", { domain });
 
   const refuse = (message: string) => {
@@ -199,6 +232,12 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
       // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
       socket.join(rooms);
       rooms.forEach((r) => state.rooms.add(r));
+      socket.data.tier = tier;
+      socket.data.ids = state.identifiers.map((i, n) => ({
+        type: i.type,
+        masked: maskValue(i.type, i.value),
+        room: rooms[n],
+      }));
       events.emit("incoming.user.join-channel", {
         identifiers,
         domain,

@@ -19,6 +19,8 @@ export interface StoredProfile {
 
 /** One connector event (DESIGN §3.5), already masked. */
 export interface LogEntry {
+  /** Unique, time-ordered id (assigned by the event log). */
+  id?: string;
   time: string;
   event: string;
   instance: string;
@@ -64,6 +66,10 @@ export interface Store {
   claimNotification(id: string, ttlMs: number): Promise<boolean>;
   /** Undoes a claim when processing failed, so Hull's retry is applied. */
   releaseNotification(id: string): Promise<void>;
+
+  /** Small named JSON documents (dashboard data such as attribute names seen). */
+  getMeta<T>(name: string): Promise<T | null>;
+  setMeta(name: string, value: unknown): Promise<void>;
 
   appendEvents(entries: LogEntry[]): Promise<void>;
   /** Newest first. */

@@ -7,6 +7,7 @@ import type { EventLog } from "./events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "./store.ts";
+import type { SeenTracker } from "./admin/seen.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
@@ -27,6 +28,8 @@ export interface WebhookDeps extends ProcessorDeps {
   events: EventLog;
   webhookSecrets: string[];
   hullPublicKey: CryptoKey | null;
+  /** Optional: notes attribute names and segments seen, for the settings page. */
+  seen?: SeenTracker;
   /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
   inflight?: Set<Promise<unknown>>;
 }
@@ -44,7 +47,10 @@ export function handleSmartNotifier(
   headers: Headers,
   deps: WebhookDeps,
 ): Promise<WebhookAnswer> {
-  const work = answer(raw, headers, deps);
+  const work = answer(raw, headers, deps, performance.now()).then((a) => {
+    deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
+    return a;
+  });
   if (!deps.inflight) return work;
   deps.inflight.add(work);
   return work.finally(() => deps.inflight!.delete(work));
@@ -54,6 +60,7 @@ async function answer(
   raw: Uint8Array,
   headers: Headers,
   deps: WebhookDeps,
+  receivedAt: number,
 ): Promise<WebhookAnswer> {
   if (raw.length > MAX_BODY_BYTES) {
     return fail(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
@@ -107,15 +114,23 @@ async function answer(
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
+  if (n.channel === "user:update") deps.seen?.observe(n);
 
-  if (!(await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS))) {
+  let fresh: boolean;
+  try {
+    fresh = await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS);
+  } catch (err) {
+    // The store is unreachable (Redis down): Hull retries a 503 later.
+    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
+  }
+  if (!fresh) {
     deps.events.emit("incoming.user.start", {
       message: `replayed notification ignored (${n.channel})`,
     });
     return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
   }
   try {
-    const result = await processNotification(n, deps);
+    const result = await processNotification(n, deps, receivedAt);
     if (result.channel !== "user:update") {
       deps.events.emit("incoming.user.start", {
         message: `${n.channel} ${

@@ -8,7 +8,7 @@ export async function handler(c: Context<AppEnv>) {
     instance: config.instance,
     uptime_s: Math.round((performance.now() - startedAt) / 1000),
     sockets: io.engine.clientsCount,
-    counters: c.var.ctx.counters.values,
+    counters: c.var.ctx.metrics.counters,
   };
   try {
     await store.ping();

@@ -1,17 +1,34 @@
 /**
- * Builds the browser snippet: `lib/snippet/main.ts` → `static/build/hull-browser.js`, one
- * minified IIFE (the IIFE keeps our minified names out of the page's global scope; a plain
- * classic-script bundle would declare them as page globals). Prints raw and gzipped size.
+ * Builds the browser bundles: the snippet, `lib/snippet/main.ts` → `static/build/hull-browser.js`,
+ * one minified IIFE (the IIFE keeps our minified names out of the page's global scope; a plain
+ * classic-script bundle would declare them as page globals), and the admin islands,
+ * `islands/mount.ts` → `static/build/islands.js`. Prints raw and gzipped sizes.
  *
  * Skips the build when the output is newer than every input (keeps `deno task test` fast);
  * `--force` rebuilds anyway. Usage: `deno task build [--force]`.
  */
 
 const ROOT = new URL("../", import.meta.url);
-const ENTRY = "lib/snippet/main.ts";
-const OUTPUT = "static/build/hull-browser.js";
-/** Inputs besides lib/snippet: the import map pins socket.io-client, and this script's flags. */
+/** Inputs of every bundle: the import map pins the libraries, and this script's flags. */
 const EXTRA_INPUTS = ["deno.json", "deno.lock", "lib/types.ts", "scripts/build.ts"];
+
+/** One bundle: entry, output, and the folders whose files are its inputs. */
+interface Bundle {
+  entry: string;
+  output: string;
+  dirs: string[];
+}
+
+const SNIPPET: Bundle = {
+  entry: "lib/snippet/main.ts",
+  output: "static/build/hull-browser.js",
+  dirs: ["lib/snippet/"],
+};
+const ISLANDS: Bundle = {
+  entry: "islands/mount.ts",
+  output: "static/build/islands.js",
+  dirs: ["islands/", "components/"],
+};
 
 /** Result of {@link buildSnippet}. */
 export interface BuildResult {
@@ -33,11 +50,13 @@ async function mtime(path: URL): Promise<number> {
   }
 }
 
-async function newestInput(): Promise<number> {
+async function newestInput(dirs: string[]): Promise<number> {
   let newest = 0;
-  const dir = new URL("lib/snippet/", ROOT);
-  for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile) newest = Math.max(newest, await mtime(new URL(entry.name, dir)));
+  for (const d of dirs) {
+    const dir = new URL(d, ROOT);
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile) newest = Math.max(newest, await mtime(new URL(entry.name, dir)));
+    }
   }
   for (const file of EXTRA_INPUTS) newest = Math.max(newest, await mtime(new URL(file, ROOT)));
   return newest;
@@ -53,9 +72,23 @@ export async function gzipSize(bytes: Uint8Array<ArrayBuffer>): Promise<number> 
  * Bundles the snippet unless it is up to date (or `force`). The bundle is written to a temp
  * file and renamed, so a server or a parallel test never reads half a file.
  */
-export async function buildSnippet(options: { force?: boolean } = {}): Promise<BuildResult> {
+export function buildSnippet(options: { force?: boolean } = {}): Promise<BuildResult> {
+  return buildBundle(SNIPPET, "iife", options);
+}
+
+/** Bundles the admin islands (one ES module hydrating every island on a page). */
+export function buildIslands(options: { force?: boolean } = {}): Promise<BuildResult> {
+  return buildBundle(ISLANDS, "esm", options);
+}
+
+async function buildBundle(
+  { entry, output, dirs }: Bundle,
+  format: "iife" | "esm",
+  options: { force?: boolean },
+): Promise<BuildResult> {
+  const OUTPUT = output;
   const out = new URL(OUTPUT, ROOT);
-  const built = options.force || (await mtime(out)) <= (await newestInput());
+  const built = options.force || (await mtime(out)) <= (await newestInput(dirs));
   if (built) {
     await Deno.mkdir(new URL("static/build/", ROOT), { recursive: true });
     const tmp = `${OUTPUT}.${Deno.pid}.${Date.now()}.tmp`;
@@ -65,11 +98,11 @@ export async function buildSnippet(options: { force?: boolean } = {}): Promise<B
         "--platform",
         "browser",
         "--format",
-        "iife",
+        format,
         "--minify",
         "--output",
         tmp,
-        ENTRY,
+        entry,
       ],
       cwd: ROOT,
       stdout: "null",
@@ -91,11 +124,16 @@ export async function buildSnippet(options: { force?: boolean } = {}): Promise<B
 }
 
 if (import.meta.main) {
-  const result = await buildSnippet({ force: Deno.args.includes("--force") });
+  const force = Deno.args.includes("--force");
   const kb = (n: number) => (n / 1024).toFixed(1) + " KB";
-  console.log(
-    `${result.built ? "built" : "up to date"}: ${OUTPUT} ${kb(result.bytes)} (${
-      kb(result.gzipBytes)
-    } gzipped)`,
-  );
+  for (
+    const [name, build] of [[SNIPPET.output, buildSnippet], [ISLANDS.output, buildIslands]] as const
+  ) {
+    const result = await build({ force });
+    console.log(
+      `${result.built ? "built" : "up to date"}: ${name} ${kb(result.bytes)} (${
+        kb(result.gzipBytes)
+      } gzipped)`,
+    );
+  }
 }

@@ -1,0 +1,108 @@
+/**
+ * Live metrics of one instance for the dashboard: counters (webhooks, pushes, refusals, limit
+ * trips), webhook→push latency samples of the last minutes, and pushes per second over the
+ * last two minutes. Cheap to update on the hot path: plain numbers and fixed-size arrays.
+ */
+
+const LATENCY_WINDOW_MS = 5 * 60_000;
+const MAX_SAMPLES = 5_000;
+const SERIES_SECONDS = 120;
+
+/** A snapshot, summed across instances by the dashboard. */
+export interface MetricsSnapshot {
+  instance: string;
+  counters: Record<string, number>;
+  /** Latency samples (ms) of the last minutes; merged before percentiles are taken. */
+  latencies: number[];
+  /** Pushes per second, oldest first, ending at `seriesEnd` (unix seconds). */
+  pushesPerSecond: number[];
+  seriesEnd: number;
+  sockets: number;
+  identified: number;
+  rooms: number;
+}
+
+export class Metrics {
+  readonly counters: Record<string, number> = {};
+  #samples: { at: number; ms: number }[] = [];
+  #series = new Array<number>(SERIES_SECONDS).fill(0);
+  #seriesEnd = Math.floor(Date.now() / 1000);
+
+  inc(name: string, by = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + by;
+  }
+
+  /** Records one webhook→push latency. */
+  latency(ms: number): void {
+    this.#samples.push({ at: Date.now(), ms });
+    if (this.#samples.length > MAX_SAMPLES) {
+      this.#samples.splice(0, this.#samples.length - MAX_SAMPLES);
+    }
+  }
+
+  /** Counts `n` pushes in the current second. */
+  pushed(n = 1): void {
+    this.#advance();
+    this.#series[SERIES_SECONDS - 1] += n;
+    this.inc("pushes_sent", n);
+  }
+
+  latencies(): number[] {
+    const since = Date.now() - LATENCY_WINDOW_MS;
+    while (this.#samples.length && this.#samples[0].at < since) this.#samples.shift();
+    return this.#samples.map((s) => s.ms);
+  }
+
+  series(): { values: number[]; end: number } {
+    this.#advance();
+    return { values: [...this.#series], end: this.#seriesEnd };
+  }
+
+  #advance(): void {
+    const now = Math.floor(Date.now() / 1000);
+    const gap = Math.min(now - this.#seriesEnd, SERIES_SECONDS);
+    if (gap <= 0) return;
+    this.#series.splice(0, gap);
+    for (let i = 0; i < gap; i++) this.#series.push(0);
+    this.#seriesEnd = now;
+  }
+}
+
+/** The `q` quantile (0..1) of `values`, or null when there are none. */
+export function quantile(values: number[], q: number): number | null {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Sums snapshots of several instances into one view. */
+export function mergeSnapshots(snaps: MetricsSnapshot[]) {
+  const counters: Record<string, number> = {};
+  const latencies: number[] = [];
+  const end = Math.max(...snaps.map((s) => s.seriesEnd), 0);
+  const series = new Array<number>(SERIES_SECONDS).fill(0);
+  let sockets = 0, identified = 0, rooms = 0;
+  for (const s of snaps) {
+    for (const [k, v] of Object.entries(s.counters)) counters[k] = (counters[k] ?? 0) + v;
+    latencies.push(...s.latencies);
+    const shift = end - s.seriesEnd;
+    s.pushesPerSecond.forEach((v, i) => {
+      const j = i - shift;
+      if (j >= 0) series[j] += v;
+    });
+    sockets += s.sockets;
+    identified += s.identified;
+    rooms += s.rooms;
+  }
+  return {
+    instances: snaps.length,
+    counters,
+    sockets,
+    identified,
+    rooms,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    samples: latencies.length,
+    pushesPerSecond: series,
+  };
+}

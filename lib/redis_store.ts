@@ -1,0 +1,332 @@
+/**
+ * Redis implementation of the Store (self-hosted scale-out, `REDIS_URL`), with the same
+ * semantics as KvStore. Key layout (every key under a prefix, default "hull-browser:"):
+ *
+ *   meta:secret                 generated server secret (SET NX: the first instance wins)
+ *   meta:doc:<name>             small named JSON documents (getMeta / setMeta)
+ *   config:settings             Settings as JSON
+ *   config:domains              string[] of whitelisted domain patterns as JSON
+ *   config                      pub/sub channel: "settings" | "domains" after each change
+ *   profile:<userId>            hash { updated_at, json }; written/deleted by Lua scripts
+ *   ident:<identKey>            userId (identKey = keyed hash of "type:value")
+ *   notification:<id>           replay protection (SET NX PX: Redis expiry is exact)
+ *   events                      list of LogEntry JSON, newest first, capped by LTRIM
+ *
+ * Connections (see redis_client.ts): one command client without offline queue, so commands
+ * fail fast while Redis is away and /healthz reports it, and one subscriber for config changes.
+ */
+import { EVENT_LOG_LIMIT } from "./kv_store.ts";
+import {
+  closeRedis,
+  connectRedis,
+  DEFAULT_REDIS_PREFIX,
+  type RedisClient,
+  RedisUnavailableError,
+  sha1,
+  watchConnection,
+} from "./redis_client.ts";
+import { MAX_PROFILE_BYTES } from "./profile.ts";
+import type { LogEntry, ProfileWrite, Store, StoredConfig, StoredProfile } from "./store.ts";
+import type { Settings } from "./types.ts";
+
+/**
+ * Largest profile JSON we store. profile.ts trims anything above MAX_PROFILE_BYTES to the
+ * identifiers and public attributes, so only absurd public traits get here; refusing them
+ * (the batch answers 500, nothing written) beats letting one user fill Redis memory.
+ */
+export const MAX_REDIS_PROFILE_BYTES = 2 * MAX_PROFILE_BYTES;
+const EVENT_TTL_MS = 7 * 24 * 3600_000;
+/** Users per Lua call: bounds how long one script blocks Redis. */
+const SCRIPT_BATCH = 100;
+
+const EMPTY_SETTINGS: Settings = {
+  public_traits: [],
+  public_segments: [],
+  public_account_segments: [],
+  user_filter_segments: [],
+};
+
+/**
+ * Writes profiles unless the stored one is newer, and indexes their identifiers — per user
+ * atomically, like KvStore's checked commit. A stale write indexes nothing (same as KV).
+ * KEYS: per user its profile key then its ident keys. ARGV: user count, then per user
+ * userId, updated_at, json, number of ident keys.
+ */
+const SAVE_SCRIPT = `
+local k, a, written = 1, 2, 0
+for _ = 1, tonumber(ARGV[1]) do
+  local userId, at, json, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  a = a + 4
+  local cur = redis.call('HGET', KEYS[k], 'updated_at')
+  if not cur or tonumber(cur) <= tonumber(at) then
+    redis.call('HSET', KEYS[k], 'updated_at', at, 'json', json)
+    for i = 1, n do redis.call('SET', KEYS[k + i], userId) end
+    written = written + 1
+  end
+  k = k + 1 + n
+end
+return written`;
+
+/**
+ * Deletes a profile and those of the given ident keys that still point at the user (another
+ * user may own an identifier by now), atomically. KEYS: profile key, ident keys. ARGV: userId.
+ */
+const DELETE_SCRIPT = `
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return 1`;
+
+export interface RedisStoreOptions {
+  /** Prefix of every key and channel (default DEFAULT_REDIS_PREFIX). */
+  prefix?: string;
+  /** Attempts at boot, see ConnectOptions. */
+  bootRetries?: number;
+}
+
+/** A Store over Redis. `RedisStore.connect` opens it; `close()` closes both connections. */
+export class RedisStore implements Store {
+  readonly #k;
+  #watchers = new Set<(config: StoredConfig) => void>();
+  #closed = false;
+
+  private constructor(
+    readonly client: RedisClient,
+    private readonly subscriber: RedisClient,
+    readonly prefix: string,
+  ) {
+    const p = prefix;
+    this.#k = {
+      secret: `${p}meta:secret`,
+      meta: (name: string) => `${p}meta:doc:${name}`,
+      settings: `${p}config:settings`,
+      domains: `${p}config:domains`,
+      channel: `${p}config`,
+      profile: (userId: string) => `${p}profile:${userId}`,
+      ident: (identKey: string) => `${p}ident:${identKey}`,
+      notification: (id: string) => `${p}notification:${id}`,
+      events: `${p}events`,
+    };
+  }
+
+  /** Connects to `url`; throws RedisUnavailableError when Redis does not answer. */
+  static async connect(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const client = await connectRedis(url, { label: "redis store", bootRetries: opts.bootRetries });
+    let subscriber: RedisClient | undefined;
+    try {
+      subscriber = client.duplicate();
+      watchConnection(subscriber, "redis config subscriber", () => true);
+      await subscriber.connect();
+      const store = new RedisStore(client, subscriber, opts.prefix ?? DEFAULT_REDIS_PREFIX);
+      await store.#subscribe();
+      return store;
+    } catch (err) {
+      if (subscriber) await closeRedis(subscriber);
+      await closeRedis(client);
+      throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError(url, err);
+    }
+  }
+
+  async ensureSecret(generate: () => string): Promise<string> {
+    const existing = await this.client.get(this.#k.secret);
+    if (existing) return existing;
+    const fresh = generate();
+    if (await this.client.set(this.#k.secret, fresh, { NX: true })) return fresh;
+    // Another instance won the race: use its secret so room names agree.
+    return (await this.client.get(this.#k.secret))!;
+  }
+
+  async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
+    // MSETNX writes both keys only when neither exists: the atomic check of KvStore.
+    const seeded = await this.client.mSetNX([
+      [this.#k.settings, JSON.stringify(seed.settings)],
+      [this.#k.domains, JSON.stringify(seed.domains)],
+    ]);
+    if (seeded) await this.client.publish(this.#k.channel, "seed");
+    return seeded;
+  }
+
+  async getConfig(): Promise<StoredConfig> {
+    const [settings, domains] = await this.client.mGet([this.#k.settings, this.#k.domains]);
+    return {
+      settings: { ...EMPTY_SETTINGS, ...(settings ? JSON.parse(settings) : {}) },
+      domains: domains ? JSON.parse(domains) : [],
+    };
+  }
+
+  async setSettings(settings: Settings): Promise<void> {
+    await this.client.multi()
+      .set(this.#k.settings, JSON.stringify(settings))
+      .publish(this.#k.channel, "settings")
+      .exec();
+  }
+
+  async setDomains(domains: string[]): Promise<void> {
+    await this.client.multi()
+      .set(this.#k.domains, JSON.stringify(domains))
+      .publish(this.#k.channel, "domains")
+      .exec();
+  }
+
+  watchConfig(onChange: (config: StoredConfig) => void): () => void {
+    this.#watchers.add(onChange);
+    return () => void this.#watchers.delete(onChange);
+  }
+
+  async lookupUserId(identKeys: string[]): Promise<string | null> {
+    if (!identKeys.length) return null;
+    const ids = await this.client.mGet(identKeys.map(this.#k.ident));
+    return ids.find((id) => id) ?? null;
+  }
+
+  async getProfile(userId: string): Promise<StoredProfile | null> {
+    const json = await this.client.hGet(this.#k.profile(userId), "json");
+    return json ? JSON.parse(json) : null;
+  }
+
+  async saveProfiles(writes: ProfileWrite[]): Promise<void> {
+    // The same user twice in one batch: the later message is the newer state (as in KvStore).
+    const byUser = new Map<string, ProfileWrite & { json: string }>();
+    for (const w of writes) {
+      const earlier = byUser.get(w.profile.user.id);
+      const identKeys = earlier
+        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
+        : w.identKeys;
+      byUser.delete(w.profile.user.id);
+      byUser.set(w.profile.user.id, { ...w, identKeys, json: JSON.stringify(w.profile) });
+    }
+    const all = [...byUser.values()];
+    // Checked before anything is written, so an oversized user never leaves half a batch.
+    for (const e of all) {
+      const bytes = new TextEncoder().encode(e.json).length;
+      if (bytes > MAX_REDIS_PROFILE_BYTES) {
+        throw new Error(`profile is ${bytes} bytes, above ${MAX_REDIS_PROFILE_BYTES}`);
+      }
+    }
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < all.length; i += SCRIPT_BATCH) {
+      const keys: string[] = [];
+      const args = [String(Math.min(SCRIPT_BATCH, all.length - i))];
+      for (const e of all.slice(i, i + SCRIPT_BATCH)) {
+        const userId = e.profile.user.id;
+        keys.push(this.#k.profile(userId), ...e.identKeys.map(this.#k.ident));
+        args.push(userId, String(e.profile.updated_at), e.json, String(e.identKeys.length));
+      }
+      calls.push(this.#eval(SAVE_SCRIPT, keys, args));
+    }
+    await Promise.all(calls);
+  }
+
+  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    const keys = [this.#k.profile(userId), ...identKeys.map(this.#k.ident)];
+    await this.#eval(DELETE_SCRIPT, keys, [userId]);
+  }
+
+  async claimNotification(id: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.client.set(this.#k.notification(id), String(Date.now() + ttlMs), {
+      NX: true,
+      PX: Math.max(1, Math.ceil(ttlMs)),
+    });
+    return ok === "OK";
+  }
+
+  async releaseNotification(id: string): Promise<void> {
+    await this.client.del(this.#k.notification(id));
+  }
+
+  async getMeta<T>(name: string): Promise<T | null> {
+    const json = await this.client.get(this.#k.meta(name));
+    return json === null ? null : JSON.parse(json);
+  }
+
+  async setMeta(name: string, value: unknown): Promise<void> {
+    await this.client.set(this.#k.meta(name), JSON.stringify(value));
+  }
+
+  async appendEvents(entries: LogEntry[]): Promise<void> {
+    if (!entries.length) return;
+    const key = this.#k.events;
+    // LPUSH of a chronological batch leaves the newest entry at the head; LTRIM caps the list.
+    await this.client.multi()
+      .lPush(key, entries.map((e) => JSON.stringify(e)))
+      .lTrim(key, 0, EVENT_LOG_LIMIT - 1)
+      .pExpire(key, EVENT_TTL_MS)
+      .exec();
+  }
+
+  async listEvents(limit: number): Promise<LogEntry[]> {
+    if (limit <= 0) return [];
+    const raw = await this.client.lRange(this.#k.events, 0, limit - 1);
+    // Entries older than KV's per-entry TTL are dropped too; they sit at the tail.
+    const oldest = Date.now() - EVENT_TTL_MS;
+    return raw.map((r) => JSON.parse(r) as LogEntry)
+      .filter((e) => !(Date.parse(e.time) < oldest));
+  }
+
+  async ping(): Promise<void> {
+    if (!this.client.isReady) throw new Error("redis is unreachable (reconnecting)");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.client.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("redis did not answer PING in 2 s")), 2_000);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#watchers.clear();
+    await Promise.all([closeRedis(this.subscriber), closeRedis(this.client)]);
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, failover). */
+  async #eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = await sha1(script);
+    try {
+      return await this.client.evalSha(sha, { keys, arguments: args });
+    } catch (err) {
+      if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
+      return await this.client.eval(script, { keys, arguments: args });
+    }
+  }
+
+  async #subscribe(): Promise<void> {
+    await this.subscriber.subscribe(this.#k.channel, () => this.#notify());
+    // Attached after the first 'ready', so it fires on reconnects only: changes published
+    // while the subscriber was away were missed, so re-read the config once it is back.
+    this.subscriber.on("ready", () => this.#resync());
+  }
+
+  #notify(): void {
+    if (this.#closed || !this.#watchers.size) return;
+    this.getConfig().then((config) => {
+      for (const w of this.#watchers) {
+        try {
+          w(config);
+        } catch (err) {
+          console.error(`config watcher failed: ${(err as Error).message}`);
+        }
+      }
+    }).catch((err) => console.error(`redis: could not read config: ${err.message}`));
+  }
+
+  async #resync(): Promise<void> {
+    // The command client may come back later than the subscriber: retry a few times.
+    for (let i = 0; i < 10 && !this.#closed; i++) {
+      try {
+        // A Redis that lost its data (restart without persistence) must not wipe the
+        // whitelist in force: only a config that exists is applied.
+        if (await this.client.exists([this.#k.settings, this.#k.domains])) this.#notify();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+}

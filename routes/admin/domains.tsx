@@ -1,0 +1,107 @@
+import type { Context } from "hono";
+import { Empty } from "../../components/admin/AdminLayout.tsx";
+import { socketsPerDomain } from "../../lib/admin/cluster.ts";
+import { adminPage, Csrf } from "../../lib/admin/page.tsx";
+import type { AppEnv } from "../../lib/app_context.ts";
+import { originAllowed, parseDomainPattern } from "../../lib/domains.ts";
+
+/** GET /admin/domains: the whitelist with live sockets per domain. */
+export async function handler(c: Context<AppEnv>, error?: string, status = 200) {
+  const { live, io } = c.var.ctx;
+  const perDomain = await socketsPerDomain(io);
+  const rows = live.domains.map((d) => {
+    let n = 0;
+    for (const [host, count] of perDomain) {
+      if (originAllowed(`https://${host}`, [{ ...d, port: undefined }])) n += count;
+    }
+    return { raw: d.raw, sockets: n };
+  });
+  return adminPage(c, "Domains", <DomainsPage c={c} rows={rows} error={error} />, status);
+}
+
+/** POST /admin/domains: `action=add&domain=…` or `action=remove&domain=…`; no restart needed. */
+export async function post(c: Context<AppEnv>) {
+  const { store, live } = c.var.ctx;
+  const body = await c.req.parseBody();
+  const domain = typeof body.domain === "string" ? body.domain.trim() : "";
+  const current = (await store.getConfig()).domains;
+  let next: string[];
+  if (body.action === "remove") {
+    next = current.filter((d) => d !== domain);
+  } else {
+    try {
+      const parsed = parseDomainPattern(domain);
+      if (current.includes(parsed.raw)) {
+        return handler(c, `${parsed.raw} is already whitelisted.`, 400);
+      }
+      next = [...current, parsed.raw];
+    } catch (err) {
+      return handler(c, (err as Error).message, 400);
+    }
+  }
+  await store.setDomains(next);
+  // Applied here at once; other instances follow through the store's watch.
+  live.apply({ ...(await store.getConfig()), domains: next });
+  return c.redirect("/admin/domains", 303);
+}
+
+export default function DomainsPage(
+  p: { c: Context<AppEnv>; rows: { raw: string; sockets: number }[]; error?: string },
+) {
+  return (
+    <>
+      <form method="post" action="/admin/domains" class="row panel">
+        <Csrf c={p.c} />
+        <input type="hidden" name="action" value="add" />
+        <input
+          type="text"
+          name="domain"
+          placeholder="example.com or *.example.com"
+          aria-label="domain"
+          required
+        />
+        <button type="submit">Add domain</button>
+        <span class="muted">
+          <code>*.example.com</code> matches every subdomain (not <code>example.com</code>{" "}
+          itself); add <code>:3000</code> to allow one port only.
+        </span>
+      </form>
+      {p.error && <p class="error" role="alert">{p.error}</p>}
+      {p.rows.length
+        ? (
+          <table>
+            <thead>
+              <tr>
+                <th>domain</th>
+                <th>live sockets</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {p.rows.map((r) => (
+                <tr key={r.raw} data-domain={r.raw}>
+                  <td>
+                    <code>{r.raw}</code>
+                  </td>
+                  <td>{r.sockets}</td>
+                  <td>
+                    <form method="post" action="/admin/domains" class="inline">
+                      <Csrf c={p.c} />
+                      <input type="hidden" name="action" value="remove" />
+                      <input type="hidden" name="domain" value={r.raw} />
+                      <button type="submit" class="secondary">Remove</button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+        : (
+          <Empty>
+            No domain is whitelisted, so every page is refused. Add your site's domain above.
+          </Empty>
+        )}
+    </>
+  );
+}

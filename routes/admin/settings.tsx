@@ -1,0 +1,170 @@
+import type { Context } from "hono";
+import { load, type SeenDoc } from "../../lib/admin/seen.ts";
+import { adminPage, Csrf } from "../../lib/admin/page.tsx";
+import type { AppEnv } from "../../lib/app_context.ts";
+import { parseList } from "../../lib/config.ts";
+import { versionedPayload } from "../../lib/notifications.ts";
+import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
+
+const LISTS = [
+  [
+    "public_traits",
+    "Public traits",
+    "Hull attribute names sent to pages: email, traits_plan, clearbit/name, account.name",
+    "attributes",
+  ],
+  ["public_segments", "Public segments", "User segment ids whose names are sent", "segments"],
+  [
+    "public_account_segments",
+    "Public account segments",
+    "Account segment ids whose names are sent",
+    "account_segments",
+  ],
+  [
+    "user_filter_segments",
+    "User filter segments",
+    "If set, users in none of these segments are never sent",
+    "segments",
+  ],
+  [
+    "anonymous_traits",
+    "Anonymous-safe traits",
+    "All an unverified socket receives when verified identities are required",
+    "attributes",
+  ],
+  [
+    "anonymous_segments",
+    "Anonymous-safe segments",
+    "Segment ids whose names unverified sockets receive",
+    "segments",
+  ],
+  [
+    "anonymous_account_segments",
+    "Anonymous-safe account segments",
+    "Account segment ids for unverified sockets",
+    "account_segments",
+  ],
+] as const;
+
+type ListKey = typeof LISTS[number][0];
+
+/** GET /admin/settings: what leaves the server, with suggestions from recent notifications. */
+export async function handler(c: Context<AppEnv>, message?: string) {
+  const { store, live } = c.var.ctx;
+  const seen = await load(store);
+  let example: { full: unknown; anonymous: unknown } | null = null;
+  if (seen.recent_user) {
+    const profile = await store.getProfile(seen.recent_user);
+    if (profile) {
+      example = {
+        full: versionedPayload(profile, live.settings, "full"),
+        anonymous: versionedPayload(profile, live.settings, "anonymous"),
+      };
+    }
+  }
+  return adminPage(
+    c,
+    "Settings",
+    <SettingsPage c={c} settings={live.settings} seen={seen} example={example} message={message} />,
+  );
+}
+
+/** POST /admin/settings: saves every list and the identity mode; applies on every instance. */
+export async function post(c: Context<AppEnv>) {
+  const { store, live, config } = c.var.ctx;
+  const body = await c.req.parseBody();
+  const next = { ...live.settings } as Settings;
+  for (const [key] of LISTS) {
+    const raw = typeof body[key] === "string" ? (body[key] as string) : "";
+    next[key as ListKey] = parseList(raw.replace(/\s*\n\s*/g, ","));
+  }
+  const mode = String(body.identity_mode ?? "off") as IdentityMode;
+  if (!IDENTITY_MODES.includes(mode)) return c.text("unknown identity mode", 400);
+  if (mode !== "off" && !config.identitySecret) {
+    return handler(c, `Set IDENTITY_SECRET on the server before choosing "${mode}".`);
+  }
+  next.identity_mode = mode;
+  await store.setSettings(next);
+  live.apply({ ...(await store.getConfig()), settings: next });
+  return c.redirect("/admin/settings?saved=1", 303);
+}
+
+export default function SettingsPage(
+  p: {
+    c: Context<AppEnv>;
+    settings: Settings;
+    seen: SeenDoc;
+    example: { full: unknown; anonymous: unknown } | null;
+    message?: string;
+  },
+) {
+  const saved = p.c.req.query("saved");
+  const names = new Map(
+    [...p.seen.segments, ...p.seen.account_segments].map((s) => [s.id, s.name]),
+  );
+  return (
+    <>
+      {saved && <p class="ok" role="status">Saved. Every instance applies it within a second.</p>}
+      {p.message && <p class="error" role="alert">{p.message}</p>}
+      <form method="post" action="/admin/settings" class="stack panel">
+        <Csrf c={p.c} />
+        <label for="identity_mode">
+          Identity verification <span class="hint">off · report (serve and log) · required</span>
+        </label>
+        <select id="identity_mode" name="identity_mode">
+          {IDENTITY_MODES.map((m) => (
+            <option key={m} value={m} selected={(p.settings.identity_mode ?? "off") === m}>
+              {m}
+            </option>
+          ))}
+        </select>
+        {LISTS.map(([key, label, hint, source]) => (
+          <div key={key}>
+            <label for={key}>
+              {label} <span class="hint">{hint}; one per line or comma-separated</span>
+            </label>
+            <textarea id={key} name={key} data-source={source}>
+              {(p.settings[key] ?? []).join("\n")}
+            </textarea>
+          </div>
+        ))}
+        <p>
+          <button type="submit">Save settings</button>
+        </p>
+      </form>
+      <div class="panel">
+        <strong>Seen in recent notifications</strong>
+        {p.seen.attributes.length || names.size
+          ? (
+            <>
+              <p class="muted">
+                Attributes: {p.seen.attributes.map((a) => <code key={a} class="pill">{a}</code>)}
+              </p>
+              <p class="muted">
+                Segments:{" "}
+                {[...names].map(([id, name]) => <code key={id} class="pill">{id} · {name}</code>)}
+              </p>
+            </>
+          )
+          : <p class="muted">Nothing yet: names appear here once Hull sends a user update.</p>}
+      </div>
+      <div class="panel">
+        <strong>Example payload for a recent user</strong>
+        {p.example
+          ? (
+            <>
+              <p class="muted">
+                What a verified (or, unless required, any) visitor's page receives:
+              </p>
+              <pre class="json"><code>{JSON.stringify(p.example.full, null, 2)}</code></pre>
+              <p class="muted">
+                What an anonymous or unverified visitor receives when identities are required:
+              </p>
+              <pre class="json"><code>{JSON.stringify(p.example.anonymous, null, 2)}</code></pre>
+            </>
+          )
+          : <p class="muted">No user update received yet.</p>}
+      </div>
+    </>
+  );
+}

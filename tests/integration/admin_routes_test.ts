@@ -1,0 +1,310 @@
+/**
+ * The admin dashboard over plain HTTP requests: sessions, CSRF, throttling, headers, every
+ * page and API endpoint, and their refusals.
+ */
+import assert from "node:assert/strict";
+import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const PASSWORD = "correct horse battery staple";
+
+async function login(t: TestServer): Promise<{ cookie: string; csrf: string }> {
+  const res = await fetch(`${t.url}/admin/login`, {
+    method: "POST",
+    body: new URLSearchParams({ password: PASSWORD }),
+    redirect: "manual",
+  });
+  assert.equal(res.status, 303);
+  await res.body?.cancel();
+  const set = res.headers.get("set-cookie")!;
+  assert.match(set, /HttpOnly/i);
+  assert.match(set, /SameSite=Strict/i);
+  assert.match(set, /Path=\/admin/i);
+  const cookie = set.split(";")[0];
+  const s = await fetch(`${t.url}/admin/api/session`, { headers: { cookie } });
+  return { cookie, csrf: (await s.json()).csrf };
+}
+
+function form(
+  t: TestServer,
+  path: string,
+  fields: Record<string, string>,
+  cookie?: string,
+  extra: Record<string, string> = {},
+) {
+  return fetch(`${t.url}${path}`, {
+    method: "POST",
+    body: new URLSearchParams(fields),
+    redirect: "manual",
+    headers: { ...(cookie ? { cookie } : {}), ...extra },
+  });
+}
+
+const withAdmin = (env: Record<string, string> = {}) =>
+  startTestServer({ env: { ADMIN_PASSWORD: PASSWORD, ...env } });
+
+Deno.test({
+  name: "admin - without a session pages redirect to the login and the API answers 401",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      for (
+        const path of [
+          "/admin",
+          "/admin/rooms",
+          "/admin/domains",
+          "/admin/settings",
+          "/admin/log",
+          "/admin/preview",
+        ]
+      ) {
+        const res = await fetch(`${t.url}${path}`, { redirect: "manual" });
+        await res.body?.cancel();
+        assert.equal(res.status, 303, path);
+        assert.equal(res.headers.get("location"), "/admin/login");
+        assert.equal(res.headers.get("cache-control"), "no-store");
+      }
+      for (
+        const path of [
+          "/admin/api/stats",
+          "/admin/api/log",
+          "/admin/api/log/stream",
+          "/admin/api/session",
+        ]
+      ) {
+        const res = await fetch(`${t.url}${path}`);
+        assert.equal(res.status, 401, path);
+        assert.equal((await res.json()).error, "not logged in");
+      }
+      const forged = await fetch(`${t.url}/admin`, {
+        headers: { cookie: `hb_session=${Date.now()}.${"a".repeat(32)}.${"b".repeat(64)}` },
+        redirect: "manual",
+      });
+      await forged.body?.cancel();
+      assert.equal(forged.status, 303, "a forged cookie is no session");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin - writes need the session's CSRF token and the same origin",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const noToken = await form(t, "/admin/domains", { domain: "shop.test" }, cookie);
+      assert.equal(noToken.status, 403);
+      await noToken.body?.cancel();
+      const wrong = await form(
+        t,
+        "/admin/domains",
+        { domain: "shop.test", _csrf: "0".repeat(64) },
+        cookie,
+      );
+      assert.equal(wrong.status, 403);
+      await wrong.body?.cancel();
+      const other = await login(t); // another session's token does not fit this one
+      const foreign = await form(
+        t,
+        "/admin/domains",
+        { domain: "shop.test", _csrf: other.csrf },
+        cookie,
+      );
+      assert.equal(foreign.status, 403);
+      await foreign.body?.cancel();
+      const crossSite = await form(
+        t,
+        "/admin/domains",
+        { domain: "shop.test", _csrf: csrf },
+        cookie,
+        {
+          origin: "https://evil.example",
+        },
+      );
+      assert.equal(crossSite.status, 403);
+      await crossSite.body?.cancel();
+      assert.ok(!t.server.ctx.live.domains.some((d) => d.raw === "shop.test"), "nothing changed");
+      const ok = await form(t, "/admin/domains", { domain: "shop.test", _csrf: csrf }, cookie);
+      assert.equal(ok.status, 303);
+      await ok.body?.cancel();
+      assert.ok(t.server.ctx.live.domains.some((d) => d.raw === "shop.test"));
+      const api = await fetch(`${t.url}/admin/domains`, {
+        method: "POST",
+        headers: {
+          cookie,
+          "x-csrf-token": csrf,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: "action=remove&domain=shop.test",
+        redirect: "manual",
+      });
+      assert.equal(api.status, 303, "the header form of the token works too");
+      await api.body?.cancel();
+      assert.ok(!t.server.ctx.live.domains.some((d) => d.raw === "shop.test"));
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin - login is throttled per IP and refused without ADMIN_PASSWORD",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await form(t, "/admin/login", { password: "nope" });
+        assert.equal(res.status, 401);
+        assert.match(await res.text(), /Wrong password/);
+      }
+      const blocked = await form(t, "/admin/login", { password: PASSWORD });
+      assert.equal(blocked.status, 429, "even the right password waits");
+      assert.match(await blocked.text(), /Too many failed attempts/);
+    } finally {
+      await t.close();
+    }
+    const none = await startTestServer();
+    try {
+      const page = await fetch(`${none.url}/admin/login`);
+      assert.match(await page.text(), /Set <code>ADMIN_PASSWORD<\/code>/);
+      const res = await form(none, "/admin/login", { password: "" });
+      assert.equal(res.status, 403);
+      await res.body?.cancel();
+    } finally {
+      await none.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin - every page renders, escapes output and sends strict headers",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const s = await identify(t, { email: "ada@example.com" });
+      assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
+      // Hostile names come back escaped.
+      const hostile = await freshFixture("user-update.json");
+      (hostile.messages as { user: Record<string, unknown> }[])[0]
+        .user["<script>alert(1)</script>"] = 1;
+      await t.postNotification(hostile);
+      await t.server.ctx.seen.flush(t.server.ctx.store);
+      await t.server.ctx.events.flush();
+      const bad = await form(t, "/admin/domains", {
+        domain: "<img src=x onerror=alert(1)>",
+        _csrf: csrf,
+      }, cookie);
+      assert.equal(bad.status, 400);
+      const badHtml = await bad.text();
+      assert.ok(!badHtml.includes("<img src=x"), "error message escaped");
+      assert.match(badHtml, /&lt;img/);
+
+      const pages: Record<string, RegExp> = {
+        "/admin": /Connected sockets/,
+        "/admin/rooms?q=ada%40example.com": /a\*\*@e\*+\.com/,
+        "/admin/domains": /localhost/,
+        "/admin/settings": /traits_plan/,
+        "/admin/log": /data-event="incoming\.user\.start"/,
+        "/admin/preview?type=email&value=ada%40example.com":
+          /&quot;email&quot;: &quot;ada@example.com&quot;/,
+      };
+      for (const [path, expected] of Object.entries(pages)) {
+        const res = await fetch(`${t.url}${path}`, { headers: { cookie } });
+        const html = await res.text();
+        assert.equal(res.status, 200, path);
+        assert.match(html, expected, path);
+        assert.ok(!html.includes("<script>alert(1)"), `${path} escapes`);
+        assert.doesNotMatch(html, /<script>(?!<\/script>)/, `${path} has no inline script`);
+        assert.equal(res.headers.get("cache-control"), "no-store");
+        const csp = res.headers.get("content-security-policy") ?? "";
+        assert.match(csp, /script-src 'self'/);
+        assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      }
+      const stats = await (await fetch(`${t.url}/admin/api/stats`, { headers: { cookie } })).json();
+      assert.equal(stats.sockets, 1);
+      assert.equal(stats.identified, 1);
+      assert.equal(stats.counters.webhooks_received, 2);
+      assert.ok(stats.p50 >= 0 && stats.p99 >= stats.p50);
+      const log = await (await fetch(`${t.url}/admin/api/log?limit=5`, { headers: { cookie } }))
+        .json();
+      assert.equal(log.entries.length, 5);
+      s.close();
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin - settings, preview push and delete, log stream and logout",
+  ...opts,
+  async fn() {
+    const t = await withAdmin({
+      IDENTITY_SECRET: "identity-secret-0123456789abcdef",
+      IDENTITY_MODE: "off",
+    });
+    try {
+      const { cookie, csrf } = await login(t);
+      await t.postNotification(await freshFixture("user-update.json"));
+      const saved = await form(t, "/admin/settings", {
+        _csrf: csrf,
+        identity_mode: "report",
+        public_traits: "email\ntraits_plan, name",
+        public_segments: "seg_vip",
+        anonymous_traits: "traits_plan",
+      }, cookie);
+      assert.equal(saved.status, 303);
+      await saved.body?.cancel();
+      const s = t.server.ctx.live.settings;
+      assert.deepEqual(s.public_traits, ["email", "traits_plan", "name"]);
+      assert.equal(s.identity_mode, "report");
+      assert.deepEqual((await t.server.ctx.store.getConfig()).settings.anonymous_traits, [
+        "traits_plan",
+      ]);
+
+      const socket = await identify(t, { external_id: "user-1001" });
+      const pushed = new Promise((r) => socket.once("user.update", r));
+      const push = await form(t, "/admin/preview", {
+        _csrf: csrf,
+        type: "email",
+        value: "ada@example.com",
+        action: "push",
+      }, cookie);
+      assert.match(await push.text(), /Test update pushed/);
+      await pushed;
+
+      const stream = await fetch(`${t.url}/admin/api/log/stream`, { headers: { cookie } });
+      assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
+      const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("event: entry")) text += (await reader.read()).value ?? "";
+      await reader.cancel();
+
+      const forgotten = new Promise((r) => socket.once("user.delete", r));
+      const del = await form(t, "/admin/preview", {
+        _csrf: csrf,
+        type: "email",
+        value: "ada@example.com",
+        action: "delete",
+      }, cookie);
+      assert.match(await del.text(), /Profile deleted/);
+      await forgotten;
+      assert.equal(await t.server.ctx.store.getProfile("5f00000000000000000000a1"), null);
+
+      const out = await form(t, "/admin/logout", { _csrf: csrf }, cookie);
+      assert.equal(out.status, 303);
+      assert.match(out.headers.get("set-cookie") ?? "", /hb_session=;/);
+      await out.body?.cancel();
+      socket.close();
+    } finally {
+      await t.close();
+    }
+  },
+});

@@ -1,0 +1,151 @@
+/**
+ * RedisStore specifics (the shared behaviour is in store_contract_test.ts): a clear error when
+ * Redis is unreachable at boot, the key prefix, the profile size cap, catching up on config
+ * after a reconnect, and failing fast then recovering across a Redis restart.
+ */
+import assert from "node:assert/strict";
+import { MAX_REDIS_PROFILE_BYTES, RedisStore } from "../../lib/redis_store.ts";
+import type { StoredProfile } from "../../lib/store.ts";
+import { freePort, redisSkipReason, withRedis } from "../helpers/redis.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function profile(id: string, extra: Record<string, unknown> = {}, at = Date.now()): StoredProfile {
+  return {
+    user: { id, ...extra },
+    account: {},
+    segments: [],
+    account_segments: [],
+    updated_at: at,
+  };
+}
+
+const SETTINGS = {
+  public_traits: ["email"],
+  public_segments: [],
+  public_account_segments: [],
+  user_filter_segments: [],
+};
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2_000): Promise<void> {
+  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const skip = redisSkipReason();
+
+Deno.test({
+  name: "redis store - engine specifics",
+  ignore: skip !== undefined,
+  ...opts,
+  fn: (t) =>
+    withRedis(async (redis, raw) => {
+      await t.step("redis store - an unreachable Redis at boot is a clear error", async () => {
+        const port = freePort();
+        await assert.rejects(
+          RedisStore.connect(`redis://:hunter2-secret@127.0.0.1:${port}`, { bootRetries: 0 }),
+          (err: Error) => {
+            assert.equal(err.name, "RedisUnavailableError");
+            assert.match(
+              err.message,
+              new RegExp(
+                `^Redis at redis://.*127\\.0\\.0\\.1:${port} is unreachable: ECONNREFUSED$`,
+              ),
+            );
+            assert.ok(!err.message.includes("hunter2"), "no password in the message");
+            return true;
+          },
+        );
+      });
+
+      await t.step("redis store - keys live under the prefix, prefixes share nothing", async () => {
+        await raw.flushDb();
+        const a = await RedisStore.connect(redis.url, { prefix: "a:" });
+        const b = await RedisStore.connect(redis.url, { prefix: "b:" });
+        try {
+          await a.saveProfiles([{ profile: profile("u1"), identKeys: ["k"] }]);
+          await a.appendEvents([{ time: new Date().toISOString(), event: "e", instance: "t" }]);
+          assert.equal(await b.getProfile("u1"), null);
+          assert.equal(await b.lookupUserId(["k"]), null);
+          const keys = await raw.keys("*");
+          assert.ok(keys.length >= 3 && keys.every((k) => k.startsWith("a:")), keys.join());
+          const plain = await RedisStore.connect(redis.url);
+          await plain.seedIfEmpty({ settings: SETTINGS, domains: [] });
+          await plain.close();
+          assert.ok((await raw.keys("hull-browser:*")).length > 0, "default prefix");
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      });
+
+      await t.step(
+        "redis store - an oversized profile fails the batch before any write",
+        async () => {
+          await raw.flushDb();
+          const s = await RedisStore.connect(redis.url);
+          try {
+            const big = "x".repeat(MAX_REDIS_PROFILE_BYTES);
+            await assert.rejects(
+              s.saveProfiles([
+                { profile: profile("small"), identKeys: ["ks"] },
+                { profile: profile("big", { big }), identKeys: ["kb"] },
+              ]),
+              /above/,
+            );
+            assert.equal(await s.getProfile("small"), null);
+            // Large but under the cap: no 64 KiB limit here.
+            const large = "é".repeat(200_000);
+            await s.saveProfiles([{ profile: profile("large", { large }), identKeys: [] }]);
+            assert.equal((await s.getProfile("large"))?.user.large, large);
+          } finally {
+            await s.close();
+          }
+        },
+      );
+
+      await t.step("redis store - a watcher re-reads the config after a reconnect", async () => {
+        await raw.flushDb();
+        const s = await RedisStore.connect(redis.url);
+        try {
+          const seen: string[][] = [];
+          s.watchConfig((c) => seen.push(c.domains));
+          // A change nobody published (as if it happened while the subscriber was away)...
+          await raw.set("hull-browser:config:domains", JSON.stringify(["late.com"]));
+          await new Promise((r) => setTimeout(r, 50));
+          assert.equal(seen.length, 0);
+          // ...is picked up once the subscriber connection comes back.
+          await raw.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+          await waitFor(() => seen.at(-1)?.[0] === "late.com", 5_000);
+          assert.deepEqual(seen.at(-1), ["late.com"]);
+        } finally {
+          await s.close();
+        }
+      });
+
+      await t.step("redis store - ping fails while Redis is down, all recovers after", async () => {
+        await raw.flushDb();
+        const s = await RedisStore.connect(redis.url);
+        try {
+          await s.saveProfiles([{ profile: profile("u1"), identKeys: ["k1"] }]);
+          await redis.stop();
+          let down = false;
+          await waitFor(async () => (down = await s.ping().then(() => false, () => true)));
+          assert.ok(down, "ping throws while Redis is down");
+          // Commands fail fast instead of hanging in a queue.
+          const t0 = performance.now();
+          await assert.rejects(s.claimNotification("n", 1000));
+          assert.ok(performance.now() - t0 < 1000);
+          await redis.start();
+          let up = false;
+          await waitFor(async () => (up = await s.ping().then(() => true, () => false)), 10_000);
+          assert.ok(up, "ping answers again after the restart");
+          // The restarted Redis lost its script cache: EVALSHA falls back to EVAL.
+          await s.saveProfiles([{ profile: profile("u2"), identKeys: ["k2"] }]);
+          assert.equal(await s.lookupUserId(["k2"]), "u2");
+        } finally {
+          await s.close();
+        }
+      });
+    }),
+});

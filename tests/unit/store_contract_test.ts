@@ -1,0 +1,235 @@
+/**
+ * The Store contract (lib/store.ts), run against both backends: KvStore on `:memory:` and
+ * RedisStore on a throwaway redis-server (flushed between cases). Engine-specific behaviour
+ * lives in kv_store_test.ts and redis_store_test.ts.
+ */
+import assert from "node:assert/strict";
+import { EVENT_LOG_LIMIT, KvStore } from "../../lib/kv_store.ts";
+import { RedisStore } from "../../lib/redis_store.ts";
+import type { Store, StoredConfig, StoredProfile } from "../../lib/store.ts";
+import { redisSkipReason, withRedis } from "../helpers/redis.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function profile(id: string, extra: Record<string, unknown> = {}, at = Date.now()): StoredProfile {
+  return {
+    user: { id, ...extra },
+    account: {},
+    segments: [],
+    account_segments: [],
+    updated_at: at,
+  };
+}
+
+const SETTINGS = {
+  public_traits: ["email"],
+  public_segments: [],
+  public_account_segments: [],
+  user_filter_segments: [],
+};
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2_000): Promise<void> {
+  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One backend under test: a fresh store per case, and a second handle on the same data. */
+interface Backend {
+  store: Store;
+  /** Another instance on the same data (KV `:memory:` cannot be shared: the same store). */
+  peer(): Promise<Store>;
+}
+
+type Case = (b: Backend) => Promise<void>;
+
+const cases: Record<string, Case> = {
+  "profiles and their identity index round-trip": async ({ store: s }) => {
+    await s.saveProfiles([{ profile: profile("u1", { plan: "pro" }), identKeys: ["k1", "k2"] }]);
+    assert.equal(await s.lookupUserId(["nope", "k2"]), "u1");
+    assert.equal(await s.lookupUserId(["nope"]), null);
+    assert.equal(await s.lookupUserId([]), null);
+    assert.equal((await s.getProfile("u1"))?.user.plan, "pro");
+    assert.equal(await s.getProfile("nobody"), null);
+  },
+
+  "an older update never overwrites a newer profile nor indexes its identifiers": async (
+    { store: s },
+  ) => {
+    await s.saveProfiles([{ profile: profile("u1", { v: 2 }, 2000), identKeys: ["k1"] }]);
+    await s.saveProfiles([{ profile: profile("u1", { v: 1 }, 1000), identKeys: ["old"] }]);
+    assert.equal((await s.getProfile("u1"))?.user.v, 2);
+    assert.equal(await s.lookupUserId(["old"]), null);
+    // The same version is applied (a retry of the same update).
+    await s.saveProfiles([{ profile: profile("u1", { v: 3 }, 2000), identKeys: [] }]);
+    assert.equal((await s.getProfile("u1"))?.user.v, 3);
+  },
+
+  "a batch is saved whole, the last message of a repeated user wins with merged identifiers":
+    async ({ store: s }) => {
+      const at = Date.now();
+      const writes = Array.from({ length: 25 }, (_, i) => ({
+        profile: profile(`u${i}`, { n: i }, at),
+        identKeys: [`k${i}`],
+      }));
+      writes.push({ profile: profile("u3", { n: "last" }, at), identKeys: ["k3b"] });
+      await s.saveProfiles(writes);
+      for (let i = 0; i < 25; i++) assert.equal(await s.lookupUserId([`k${i}`]), `u${i}`);
+      assert.equal((await s.getProfile("u3"))?.user.n, "last");
+      assert.equal(await s.lookupUserId(["k3"]), "u3");
+      assert.equal(await s.lookupUserId(["k3b"]), "u3");
+    },
+
+  "concurrent batches touching the same users all land, the newer wins": async ({ store: s }) => {
+    const at = Date.now();
+    const batch = (tag: string, t: number) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        profile: profile(`u${i}`, { tag }, t),
+        identKeys: [`k${i}`],
+      }));
+    await Promise.all([s.saveProfiles(batch("b", at + 1)), s.saveProfiles(batch("a", at))]);
+    for (let i = 0; i < 12; i++) assert.equal((await s.getProfile(`u${i}`))?.user.tag, "b");
+  },
+
+  "a deleted profile is gone with the identifiers that still point at it": async (
+    { store: s },
+  ) => {
+    await s.saveProfiles([
+      { profile: profile("u1"), identKeys: ["a", "shared"] },
+      { profile: profile("u2"), identKeys: ["b"] },
+    ]);
+    await s.deleteProfile("u1", ["a", "b"]);
+    assert.equal(await s.getProfile("u1"), null);
+    assert.equal(await s.lookupUserId(["a"]), null);
+    assert.equal(await s.lookupUserId(["b"]), "u2", "another user's identifier is left alone");
+    assert.equal(await s.lookupUserId(["shared"]), "u1", "only the given identifiers go");
+  },
+
+  "notification ids are claimed once, released, and claimable again after expiry": async (
+    { store: s },
+  ) => {
+    assert.equal(await s.claimNotification("n1", 60_000), true);
+    assert.equal(await s.claimNotification("n1", 60_000), false);
+    await s.releaseNotification("n1");
+    assert.equal(await s.claimNotification("n1", 60_000), true);
+    assert.equal(await s.claimNotification("short", 5), true);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(await s.claimNotification("short", 60_000), true);
+  },
+
+  "settings are seeded only when none exist, defaults fill the rest": async ({ store: s }) => {
+    const empty = await s.getConfig();
+    assert.deepEqual(empty.domains, []);
+    assert.deepEqual(empty.settings.public_traits, []);
+    const seed = { settings: SETTINGS, domains: ["example.com"] };
+    assert.equal(await s.seedIfEmpty(seed), true);
+    assert.equal(await s.seedIfEmpty({ ...seed, domains: ["other.com"] }), false);
+    const config = await s.getConfig();
+    assert.deepEqual(config.domains, ["example.com"]);
+    assert.deepEqual(config.settings.public_traits, ["email"]);
+  },
+
+  "config changes made by any instance are seen by watchers until stopped": async (b) => {
+    const seen: StoredConfig[] = [];
+    const stop = b.store.watchConfig((c) => seen.push(c));
+    await new Promise((r) => setTimeout(r, 50));
+    const other = await b.peer();
+    await other.setDomains(["a.com"]);
+    await waitFor(() => seen.at(-1)?.domains[0] === "a.com");
+    assert.deepEqual(seen.at(-1)?.domains, ["a.com"]);
+    await other.setSettings({ ...SETTINGS, public_traits: ["name"] });
+    await waitFor(() => seen.at(-1)?.settings.public_traits[0] === "name");
+    assert.deepEqual(seen.at(-1)?.settings.public_traits, ["name"]);
+    assert.deepEqual(seen.at(-1)?.domains, ["a.com"], "a change carries the whole config");
+    stop();
+    const count = seen.length;
+    await other.setDomains(["b.com"]);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(seen.length, count, "no call after stop");
+  },
+
+  "the generated secret is created once and shared": async (b) => {
+    const a = await b.store.ensureSecret(() => "first");
+    const other = await b.peer();
+    assert.equal(await other.ensureSecret(() => "second"), "first");
+    assert.equal(a, "first");
+  },
+
+  "the event log is bounded and listed newest first": async ({ store: s }) => {
+    const base = Date.now() - 100_000;
+    for (let i = 0; i < EVENT_LOG_LIMIT + 300; i += 100) {
+      await s.appendEvents(
+        Array.from({ length: 100 }, (_, j) => ({
+          time: new Date(base + i + j).toISOString(),
+          event: "incoming.user.start",
+          instance: "t",
+          message: String(i + j),
+        })),
+      );
+    }
+    const all = await s.listEvents(10_000);
+    assert.ok(
+      all.length >= EVENT_LOG_LIMIT && all.length <= EVENT_LOG_LIMIT + 200,
+      `${all.length}`,
+    );
+    assert.equal(all[0].message, String(EVENT_LOG_LIMIT + 299));
+    assert.ok(Number(all[0].message) > Number(all[1].message));
+    assert.equal((await s.listEvents(3)).length, 3);
+  },
+
+  "named meta documents round-trip": async ({ store: s }) => {
+    assert.equal(await s.getMeta("seen"), null);
+    await s.setMeta("seen", { traits: ["email", "name"] });
+    assert.deepEqual(await s.getMeta("seen"), { traits: ["email", "name"] });
+    await s.setMeta("seen", []);
+    assert.deepEqual(await s.getMeta("seen"), []);
+  },
+
+  "ping answers while the backend is up": async ({ store: s }) => {
+    await s.ping();
+  },
+};
+
+Deno.test({
+  name: "kv store - satisfies the store contract",
+  ...opts,
+  async fn(t) {
+    for (const [name, run] of Object.entries(cases)) {
+      await t.step(`kv store - ${name}`, async () => {
+        const store = await KvStore.open(":memory:");
+        try {
+          await run({ store, peer: () => Promise.resolve(store) });
+        } finally {
+          await store.close();
+        }
+      });
+    }
+  },
+});
+
+const skip = redisSkipReason();
+
+Deno.test({
+  name: "redis store - satisfies the store contract",
+  ignore: skip !== undefined,
+  ...opts,
+  fn: (t) =>
+    withRedis(async (redis, raw) => {
+      for (const [name, run] of Object.entries(cases)) {
+        await t.step(`redis store - ${name}`, async () => {
+          await raw.flushDb();
+          const opened: RedisStore[] = [];
+          const open = async () => {
+            const s = await RedisStore.connect(redis.url);
+            opened.push(s);
+            return s;
+          };
+          try {
+            await run({ store: await open(), peer: open });
+          } finally {
+            await Promise.all(opened.map((s) => s.close()));
+          }
+        });
+      }
+    }),
+});
