@@ -52,6 +52,21 @@ const K = {
   events: ["events"] as const,
 };
 
+/**
+ * Commits `op`, retrying briefly when SQLite reports the file locked: several isolates (Workers)
+ * writing one local KV file can collide; on Deploy's FoundationDB this does not happen.
+ */
+async function commit(op: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await op.commit();
+    } catch (err) {
+      if (attempt >= 8 || !/locked|busy/i.test(String((err as Error)?.message))) throw err;
+      await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
+    }
+  }
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -206,7 +221,7 @@ export class KvStore implements Store {
     );
     const op = this.kv.atomic();
     group.forEach((e, i) => this.#addWrite(op, e, heads[i]));
-    if ((await op.commit()).ok) return;
+    if ((await commit(op)).ok) return;
     // Someone else wrote one of these users meanwhile: settle each user on its own.
     await Promise.all(group.map((e) => this.#saveOne(e)));
   }
@@ -216,7 +231,7 @@ export class KvStore implements Store {
       const head = await this.kv.get<ProfileHead>(K.profile(e.profile.user.id));
       const op = this.kv.atomic();
       this.#addWrite(op, e, head);
-      if ((await op.commit()).ok) return;
+      if ((await commit(op)).ok) return;
     }
     throw new Error(`could not store profile after 5 attempts (contention)`);
   }
@@ -257,7 +272,7 @@ export class KvStore implements Store {
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.kv.atomic();
       for (const key of keys.slice(i, i + 500)) op.delete(key);
-      await op.commit();
+      await commit(op);
     }
   }
 
@@ -266,10 +281,11 @@ export class KvStore implements Store {
     const current = await this.kv.get<{ expires_at: number }>(K.notification(id));
     // expireIn is only a hint, so the expiry kept in the value decides.
     if (current.value && current.value.expires_at > now) return false;
-    const res = await this.kv.atomic()
-      .check(current)
-      .set(K.notification(id), { expires_at: now + ttlMs }, { expireIn: ttlMs })
-      .commit();
+    const res = await commit(
+      this.kv.atomic()
+        .check(current)
+        .set(K.notification(id), { expires_at: now + ttlMs }, { expireIn: ttlMs }),
+    );
     return res.ok;
   }
 
@@ -292,7 +308,7 @@ export class KvStore implements Store {
       for (const entry of entries.slice(i, i + 500)) {
         op.set([...K.events, entry.id ?? this.#eventId(entry)], entry, { expireIn: EVENT_TTL_MS });
       }
-      await op.commit();
+      await commit(op);
     }
     this.#appendsSincePrune += entries.length;
     if (this.#appendsSincePrune >= 200) {
@@ -336,7 +352,7 @@ export class KvStore implements Store {
     for (let i = 0; i < stale.length; i += 500) {
       const op = this.kv.atomic();
       for (const key of stale.slice(i, i + 500)) op.delete(key);
-      await op.commit();
+      await commit(op);
     }
   }
 }

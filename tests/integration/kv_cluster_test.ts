@@ -1,0 +1,276 @@
+/**
+ * Several connector instances as Web Workers of this process (one isolate, one server and one
+ * `Deno.openKv` handle each, on one shared KV file): through the Deno KV cluster adapter they
+ * behave as one socket.io server. Workers, not processes, because `kv.watch` does not see
+ * another process's writes on a local file (DESIGN §1).
+ */
+import assert from "node:assert/strict";
+import { io as ioClient, type Socket } from "socket.io-client";
+import type { KvAdapterOptions } from "../../lib/kv_adapter.ts";
+import { signHmac } from "../../lib/signature.ts";
+import type { Command, StartMessage } from "../helpers/cluster_worker.ts";
+import { freshFixture, WEBHOOK_SECRET } from "../helpers/server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const ENV = {
+  PUBLIC_TRAITS: "email,traits_seq,traits_plan,name,account.name",
+  LIMITS_MODE: "observe",
+};
+const HEARTBEAT_TIMEOUT = 1_500;
+const ADAPTER: KvAdapterOptions = {
+  heartbeatInterval: 250,
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  pollInterval: 500,
+};
+const ORIGIN = "http://localhost:3000";
+
+type Payload = { user: { id: string; traits?: { seq?: number } } };
+type Reply = { id: number; result?: unknown; error?: string };
+
+/** One connector instance running in a Worker. */
+class Instance {
+  #worker: Worker;
+  #next = 1;
+  #pending = new Map<number, (r: Reply) => void>();
+  #sockets: Socket[] = [];
+
+  private constructor(worker: Worker, readonly url: string) {
+    this.#worker = worker;
+    worker.onmessage = (e: MessageEvent<Reply>) => this.#pending.get(e.data.id)?.(e.data);
+  }
+
+  static async start(kvPath: string): Promise<Instance> {
+    const worker = new Worker(new URL("../helpers/cluster_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("worker did not start in 60 s")), 60_000);
+      worker.onerror = (e) => {
+        clearTimeout(t);
+        e.preventDefault();
+        reject(new Error(`worker failed: ${e.message}`));
+      };
+      worker.onmessage = (e) => {
+        clearTimeout(t);
+        resolve(e.data.port);
+      };
+      const start: StartMessage = { cmd: "start", kvPath, env: ENV, kvAdapter: ADAPTER };
+      worker.postMessage(start);
+    });
+    return new Instance(worker, `http://127.0.0.1:${port}`);
+  }
+
+  call<T>(cmd: Omit<Command, "id">, ms = 15_000): Promise<T> {
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${cmd.cmd}: no answer in ${ms} ms`)), ms);
+      this.#pending.set(id, (r) => {
+        clearTimeout(t);
+        this.#pending.delete(id);
+        if (r.error) reject(new Error(r.error));
+        else resolve(r.result as T);
+      });
+      this.#worker.postMessage({ ...cmd, id });
+    });
+  }
+
+  async post(body: unknown): Promise<Response> {
+    const raw = JSON.stringify(body);
+    const res = await fetch(`${this.url}/smart-notifier`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
+      },
+      body: raw,
+    });
+    await res.body?.cancel();
+    return res;
+  }
+
+  /** Connects and resolves once connected. */
+  async connect(namespace = ""): Promise<Socket> {
+    const s = ioClient(this.url + namespace, {
+      transports: ["websocket"],
+      reconnection: false,
+      forceNew: true,
+      extraHeaders: { origin: ORIGIN },
+    });
+    this.#sockets.push(s);
+    await waitEvent(s, "connect");
+    return s;
+  }
+
+  /** Connects, sends `user.fetch` and resolves once the rooms are joined. */
+  async identify(claims: Record<string, unknown>, namespace = ""): Promise<Socket> {
+    const s = await this.connect(namespace);
+    const joined = waitEvent(s, "room.joined");
+    s.emit("user.fetch", { claims });
+    await joined;
+    return s;
+  }
+
+  closeSockets(): void {
+    this.#sockets.forEach((s) => s.close());
+    this.#sockets = [];
+  }
+
+  async stop(): Promise<void> {
+    this.closeSockets();
+    await this.call({ cmd: "close" }).catch(() => {});
+    this.#worker.terminate();
+  }
+
+  terminate(): void {
+    this.closeSockets();
+    this.#worker.terminate();
+  }
+}
+
+function waitEvent<T>(s: Socket, event: string, ms = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${event}`)), ms);
+    s.once(event, (v: T) => {
+      clearTimeout(t);
+      resolve(v);
+    });
+  });
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms: number) {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timeout (${ms} ms): ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const counts = (xs: Instance[]) =>
+  Promise.all(xs.map((x) => x.call<number>({ cmd: "serverCount" })));
+const epochNow = () => performance.timeOrigin + performance.now();
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+Deno.test({
+  name: "kv cluster - three worker isolates on one KV file behave as one socket.io server",
+  ...opts,
+  async fn(t) {
+    const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = await Promise.all([0, 1, 2].map(() => Instance.start(kvPath)));
+    const [a, b, c] = nodes;
+    try {
+      await waitFor(async () => (await counts(nodes)).every((n) => n === 3), "count 3", 10_000);
+
+      await t.step("push - a socket on A receives the push for a webhook posted to C", async () => {
+        const s = await a.identify({ email: "ada@example.com" });
+        const update = waitEvent<Payload>(s, "user.update");
+        assert.equal((await c.post(await freshFixture("user-update.json"))).status, 200);
+        assert.equal((await update).user.id, "5f00000000000000000000a1");
+        a.closeSockets();
+      });
+
+      await t.step(
+        "push - a socket in a child namespace on A gets a push posted to C",
+        async () => {
+          // C has never seen a client on this namespace: it adopts it from A's announcement.
+          const s = await a.identify({ external_id: "user-1001" }, "/5a1b2c3d4e5f60718293a4b5");
+          const update = waitEvent<Payload>(s, "user.update");
+          assert.equal((await c.post(await freshFixture("user-update.json"))).status, 200);
+          assert.equal((await update).user.id, "5f00000000000000000000a1");
+          a.closeSockets();
+        },
+      );
+
+      await t.step("fetchSockets - one worker sees the sockets of all workers", async () => {
+        const clients = [
+          await a.connect(),
+          await b.connect(),
+          await c.connect(),
+          await c.connect(),
+        ];
+        const ids = await b.call<string[]>({ cmd: "fetchSockets" });
+        assert.deepEqual([...ids].sort(), clients.map((s) => s.id).sort());
+        nodes.forEach((n) => n.closeSockets());
+      });
+
+      await t.step(
+        "burst - 1,000 updates for 100 users reach each socket once, in order",
+        async () => {
+          await burst(nodes);
+          nodes.forEach((n) => n.closeSockets());
+        },
+      );
+
+      await t.step("heartbeat - a terminated worker leaves the others' serverCount", async () => {
+        const gone = performance.now();
+        c.terminate();
+        // Removal happens on the first heartbeat check (every second) past the timeout.
+        await waitFor(
+          async () => (await counts([a, b])).every((n) => n === 2),
+          "count 2 after terminate",
+          HEARTBEAT_TIMEOUT + 5_000,
+        );
+        console.log(`terminated worker dropped after ${(performance.now() - gone).toFixed(0)} ms`);
+      });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      c.terminate();
+      await Deno.remove(kvPath).catch(() => {});
+    }
+  },
+});
+
+/**
+ * 100 users, 10 updates each (traits_seq 1..10). User u's updates all go to worker u % 3,
+ * sequentially (each seq awaited before the next), in batches of 10 users; the three workers
+ * publish concurrently. User u's socket sits on worker (u % 3 + ⌊u / 3⌋) % 3: a third local
+ * to the publisher, two thirds on the other workers.
+ */
+async function burst(nodes: Instance[]): Promise<void> {
+  const USERS = 100, UPDATES = 10;
+  const user = (u: number) => ({ id: `cluster-user-${u}`, email: `cluster${u}@example.com` });
+  const pubOf = (u: number) => u % 3;
+  const sockOf = (u: number) => (pubOf(u) + Math.floor(u / 3)) % 3;
+  const seen: number[][] = Array.from({ length: USERS }, () => []);
+  const latency = { local: [] as number[], remote: [] as number[] };
+  const sentAt = new Map<string, number>();
+  await Promise.all(Array.from({ length: USERS }, async (_, u) => {
+    const s = await nodes[sockOf(u)].identify({ email: user(u).email });
+    s.on("user.update", (p: Payload) => {
+      const seq = p.user.traits?.seq ?? -1;
+      seen[u].push(p.user.id === user(u).id ? seq : -1);
+      const sent = sentAt.get(`${u}:${seq}`);
+      if (sent) latency[sockOf(u) === pubOf(u) ? "local" : "remote"].push(epochNow() - sent);
+    });
+  }));
+
+  await Promise.all(nodes.map(async (node, w) => {
+    const mine = Array.from({ length: USERS }, (_, u) => u).filter((u) => pubOf(u) === w);
+    const groups: number[][] = [];
+    for (let i = 0; i < mine.length; i += 10) groups.push(mine.slice(i, i + 10));
+    for (let seq = 1; seq <= UPDATES; seq++) {
+      await Promise.all(groups.map(async (g) => {
+        const body = {
+          notification_id: crypto.randomUUID(),
+          channel: "user:update",
+          messages: g.map((u) => ({ user: { ...user(u), traits_seq: seq }, segments: [] })),
+        };
+        const at = epochNow();
+        g.forEach((u) => sentAt.set(`${u}:${seq}`, at));
+        const res = await node.post(body);
+        assert.equal(res.status, 200, `worker ${w} answered ${res.status}`);
+      }));
+    }
+  }));
+
+  await waitFor(() => seen.every((l) => l.length >= UPDATES), "every update delivered", 60_000);
+  await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive meanwhile
+  const expected = Array.from({ length: UPDATES }, (_, i) => i + 1);
+  seen.forEach((l, u) => assert.deepEqual(l, expected, `user ${u} saw ${l.join(",")}`));
+  const fmt = (xs: number[]) =>
+    `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p99 ${
+      quantile(xs, 0.99).toFixed(1)
+    } ms (n=${xs.length})`;
+  console.log(`burst webhook→socket, same worker: ${fmt(latency.local)}`);
+  console.log(`burst webhook→socket, other worker (KV adapter): ${fmt(latency.remote)}`);
+}

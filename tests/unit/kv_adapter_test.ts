@@ -1,0 +1,311 @@
+/**
+ * The Deno KV cluster adapter on its own: plain socket.io Servers in this isolate, each with its
+ * own `Deno.openKv` handle on one temp file (watch sees writes from other handles in-process).
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import { io as ioClient, type Socket } from "socket.io-client";
+import { createKvAdapter, type KvAdapterOptions } from "../../lib/kv_adapter.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const FAST: KvAdapterOptions = {
+  heartbeatInterval: 200,
+  heartbeatTimeout: 1_500,
+  pollInterval: 250,
+};
+
+interface Node {
+  io: Server;
+  kv: Deno.Kv;
+  connect(nsp?: string): Promise<Socket>;
+  close(): Promise<void>;
+}
+
+async function startNode(kvPath: string, o: KvAdapterOptions = {}): Promise<Node> {
+  const kv = await Deno.openKv(kvPath);
+  const http = createServer();
+  const io = new Server(http, { transports: ["websocket"], serveClient: false });
+  const adapter = createKvAdapter(kv, { ...FAST, ...o });
+  io.adapter(adapter);
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  const port = (http.address() as AddressInfo).port;
+  const clients: Socket[] = [];
+  let closed = false;
+  return {
+    io,
+    kv,
+    async connect(nsp = "/") {
+      const s = ioClient(`http://127.0.0.1:${port}${nsp}`, {
+        transports: ["websocket"],
+        forceNew: true,
+        reconnection: false,
+      });
+      clients.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once("connect", () => resolve());
+        s.once("connect_error", reject);
+      });
+      return s;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clients.forEach((c) => c.close());
+      await new Promise((r) => io.close(() => r(undefined)));
+      http.closeAllConnections();
+      await adapter.close();
+      kv.close();
+    },
+  };
+}
+
+/** Starts `n` nodes on one fresh KV file and waits until each counts all of them. */
+async function cluster(n: number, o: KvAdapterOptions = {}): Promise<Node[]> {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const nodes: Node[] = [];
+  for (let i = 0; i < n; i++) nodes.push(await startNode(path, o));
+  await waitFor(async () => {
+    const counts = await Promise.all(nodes.map((x) => x.io.of("/").adapter.serverCount()));
+    return counts.every((c) => c === n);
+  }, "every node counts the whole cluster");
+  return nodes;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 8_000) {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function next<T>(s: Socket, event: string, ms = 8_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${event}`)), ms);
+    s.once(event, (v: T) => {
+      clearTimeout(t);
+      resolve(v);
+    });
+  });
+}
+
+async function closeAll(nodes: Node[]) {
+  await Promise.all(nodes.map((n) => n.close()));
+}
+
+Deno.test({
+  name: "kv adapter - serverSideEmit with ack collects the answers of the other servers",
+  ...opts,
+  async fn() {
+    const nodes = await cluster(3);
+    try {
+      nodes.slice(1).forEach((n, i) =>
+        n.io.on("ping", (x: number, cb: (y: number) => void) => cb(x + i + 1))
+      );
+      const answers = await nodes[0].io.serverSideEmitWithAck("ping", 40);
+      assert.deepEqual([...answers].sort(), [41, 42]);
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - socketsJoin, room emit, socketsLeave and disconnectSockets reach a peer",
+  ...opts,
+  async fn() {
+    const [a, b] = await cluster(2);
+    try {
+      const client = await b.connect();
+      // Published in this order by one server, so applied in this order by the peer.
+      a.io.socketsJoin("vip");
+      const hello = next(client, "hello");
+      a.io.to("vip").emit("hello", "world");
+      assert.equal(await hello, "world");
+      a.io.in("vip").socketsLeave("vip");
+      await waitFor(() => !b.io.of("/").adapter.rooms.has("vip"), "room left on the peer");
+      const gone = next(client, "disconnect");
+      a.io.disconnectSockets();
+      assert.equal(await gone, "io server disconnect");
+    } finally {
+      await closeAll([a, b]);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - payloads over 64 KiB and over one commit arrive intact, binary included",
+  ...opts,
+  async fn() {
+    const [a, b] = await cluster(2);
+    try {
+      const client = await b.connect();
+      const bytes = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 251);
+      const big = next<{ bin: ArrayBuffer; tag: string }>(client, "big");
+      a.io.emit("big", { bin: bytes, tag: "x" });
+      const got = await big;
+      assert.equal(got.tag, "x");
+      assert.deepEqual(new Uint8Array(got.bin), bytes);
+
+      // 1.5 MB: more than one atomic operation may carry; parts are written aside first.
+      const text = "é".repeat(750_000);
+      const seen = new Promise<string>((r) => b.io.on("huge", r));
+      a.io.serverSideEmit("huge", text);
+      assert.equal(await seen, text);
+    } finally {
+      await closeAll([a, b]);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - fetchSockets returns the sockets of every server with rooms and data",
+  ...opts,
+  async fn() {
+    const nodes = await cluster(2);
+    try {
+      nodes[1].io.on("connection", (s) => {
+        s.data = { who: "b" };
+        s.join("r1");
+      });
+      const clients = [
+        await nodes[0].connect(),
+        await nodes[1].connect(),
+        await nodes[1].connect(),
+      ];
+      const sockets = await nodes[0].io.fetchSockets();
+      assert.deepEqual(sockets.map((s) => s.id).sort(), clients.map((c) => c.id).sort());
+      const remote = sockets.find((s) => s.id === clients[1].id)!;
+      assert.deepEqual(remote.data, { who: "b" });
+      assert.ok(remote.rooms.has("r1"));
+      assert.equal((await nodes[0].io.in("r1").fetchSockets()).length, 2);
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - close() announces departure: peers drop the node long before the timeout",
+  ...opts,
+  async fn() {
+    const nodes = await cluster(3, { heartbeatTimeout: 60_000 });
+    try {
+      await nodes[2].close();
+      await waitFor(
+        async () => {
+          const counts = await Promise.all(
+            nodes.slice(0, 2).map((n) => n.io.of("/").adapter.serverCount()),
+          );
+          return counts.every((c) => c === 2);
+        },
+        "peers count 2",
+        5_000,
+      );
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - a child namespace used on one server is adopted by the other",
+  ...opts,
+  async fn() {
+    const [a, b] = await cluster(2);
+    try {
+      const parents = [a, b].map((n) => n.io.of(/^\/.+$/));
+      parents.forEach((p) => p.on("connection", (s) => s.join("room-1")));
+      const client = await a.connect("/connector-42");
+      // b never saw a client on /connector-42, yet its parent broadcast must reach a's socket.
+      await waitFor(() => b.io._nsps.has("/connector-42"), "b adopts the namespace");
+      const got = next(client, "update");
+      parents[1].to("room-1").emit("update", 7);
+      assert.equal(await got, 7);
+    } finally {
+      await closeAll([a, b]);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - concurrent publishers: each message arrives once, in per-publisher order",
+  ...opts,
+  async fn() {
+    const nodes = await cluster(3);
+    try {
+      const client = await nodes[2].connect();
+      const got: Record<string, number[]> = { a: [], b: [] };
+      client.on("m", (from: "a" | "b", i: number) => got[from].push(i));
+      const N = 300;
+      for (let i = 0; i < N; i++) {
+        nodes[0].io.emit("m", "a", i);
+        nodes[1].io.emit("m", "b", i);
+        if (i % 50 === 0) await new Promise((r) => setTimeout(r, 0)); // let commits interleave
+      }
+      await waitFor(() => got.a.length + got.b.length >= 2 * N, "all messages", 20_000);
+      await new Promise((r) => setTimeout(r, 200)); // a duplicate would show up meanwhile
+      const all = Array.from({ length: N }, (_, i) => i);
+      assert.deepEqual(got.a, all);
+      assert.deepEqual(got.b, all);
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
+
+/** Counts log entries per publisher id. */
+async function logCounts(kv: Deno.Kv): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const e of kv.list({ prefix: ["sio", "log"] })) {
+    const id = e.key[2] as string;
+    if (e.key.length === 4) out.set(id, (out.get(id) ?? 0) + 1);
+  }
+  return out;
+}
+
+Deno.test({
+  name: "kv adapter - cleanup bounds the log by age and count and removes dead publishers' logs",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const kv = await Deno.openKv(path);
+    // A publisher that died long ago, whose keys' expireIn never took effect.
+    const old = Date.now() - 3_600_000;
+    await kv.atomic()
+      .set(["sio", "pub", "dead"], { seq: 2, t: old })
+      .set(["sio", "log", "dead", 1], { t: old, s: "/", y: 2, n: 0, d: new Uint8Array() })
+      .set(["sio", "log", "dead", 2], { t: old, s: "/", y: 2, n: 1 })
+      .set(["sio", "log", "dead", 2, 0], new Uint8Array(10))
+      .commit();
+    const byAge = await startNode(path, { logRetention: 300 });
+    const byCount = await startNode(path, { logRetention: 600_000, maxLogEntries: 20 });
+    try {
+      for (let i = 0; i < 100; i++) {
+        byAge.io.emit("x", i);
+        byCount.io.emit("x", i);
+      }
+      let peak = 0;
+      await waitFor(
+        async () => {
+          const counts = await logCounts(kv);
+          peak = Math.max(peak, ...counts.values());
+          counts.delete("dead");
+          // byAge keeps only the last 300 ms (heartbeats); byCount at most 20 (+ one burst's slack).
+          return counts.size === 2 && [...counts.values()].every((c) => c <= 30) &&
+            (await kv.get(["sio", "pub", "dead"])).versionstamp === null;
+        },
+        "logs pruned",
+        10_000,
+      );
+      assert.ok(peak > 30, `the log grew before it was pruned (peak ${peak})`);
+      const leftovers = await Array.fromAsync(kv.list({ prefix: ["sio", "log", "dead"] }));
+      assert.equal(leftovers.length, 0);
+    } finally {
+      await closeAll([byAge, byCount]);
+      kv.close();
+    }
+  },
+});
