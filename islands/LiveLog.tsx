@@ -1,16 +1,9 @@
 import { useComputed, useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
+import type { LogEntry } from "../lib/store.ts";
 
 /** A connector event as the log page shows it (identifiers already masked by the server). */
-export interface LogRow {
-  id?: string;
-  time: string;
-  event: string;
-  instance: string;
-  identifiers?: Record<string, string>;
-  domain?: string;
-  message?: string;
-}
+export type LogRow = LogEntry;
 
 /** Most rows kept in the page; older ones fall off. */
 const MAX_ROWS = 500;

@@ -4,17 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { KvStore, PART_BYTES } from "../../lib/kv_store.ts";
-import type { StoredProfile } from "../../lib/store.ts";
-
-function profile(id: string, extra: Record<string, unknown> = {}, at = Date.now()): StoredProfile {
-  return {
-    user: { id, ...extra },
-    account: {},
-    segments: [],
-    account_segments: [],
-    updated_at: at,
-  };
-}
+import { profile } from "../helpers/store_fixtures.ts";
 
 async function withStore(fn: (s: KvStore) => Promise<void>) {
   const s = await KvStore.open(":memory:");

@@ -5,33 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { MAX_REDIS_PROFILE_BYTES, RedisStore } from "../../lib/redis_store.ts";
-import type { StoredProfile } from "../../lib/store.ts";
 import { freePort, redisSkipReason, withRedis } from "../helpers/redis.ts";
+import { profile, SETTINGS, waitFor } from "../helpers/store_fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function profile(id: string, extra: Record<string, unknown> = {}, at = Date.now()): StoredProfile {
-  return {
-    user: { id, ...extra },
-    account: {},
-    segments: [],
-    account_segments: [],
-    updated_at: at,
-  };
-}
-
-const SETTINGS = {
-  public_traits: ["email"],
-  public_segments: [],
-  public_account_segments: [],
-  user_filter_segments: [],
-};
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const skip = redisSkipReason();
 

@@ -6,33 +6,11 @@
 import assert from "node:assert/strict";
 import { EVENT_LOG_LIMIT, KvStore } from "../../lib/kv_store.ts";
 import { RedisStore } from "../../lib/redis_store.ts";
-import type { Store, StoredConfig, StoredProfile } from "../../lib/store.ts";
+import type { Store, StoredConfig } from "../../lib/store.ts";
 import { redisSkipReason, withRedis } from "../helpers/redis.ts";
+import { profile, SETTINGS, waitFor } from "../helpers/store_fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function profile(id: string, extra: Record<string, unknown> = {}, at = Date.now()): StoredProfile {
-  return {
-    user: { id, ...extra },
-    account: {},
-    segments: [],
-    account_segments: [],
-    updated_at: at,
-  };
-}
-
-const SETTINGS = {
-  public_traits: ["email"],
-  public_segments: [],
-  public_account_segments: [],
-  user_filter_segments: [],
-};
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** One backend under test: a fresh store per case, and a second handle on the same data. */
 interface Backend {
