@@ -39,6 +39,9 @@ type Encoded = ProfileWrite & { json: Uint8Array };
 
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
 const GROUP_BYTES = 600_000;
+/** Checks (one per profile) and mutations of one grouped commit, below KV's 100 and 1,000. */
+const GROUP_CHECKS = 100;
+const GROUP_MUTATIONS = 900;
 
 const K = {
   secret: ["meta", "secret"] as const,
@@ -74,6 +77,9 @@ const decoder = new TextDecoder();
 export class KvStore implements Store {
   #eventSeq = 0;
   #appendsSincePrune = 0;
+  /** Entries in the event log as of the last prune (null: not counted yet). */
+  #logCount: number | null = null;
+  #prunes = 0;
   #watchers = new Set<ReadableStreamDefaultReader>();
 
   constructor(readonly kv: Deno.Kv) {}
@@ -189,24 +195,33 @@ export class KvStore implements Store {
         json: encoder.encode(JSON.stringify(w.profile)),
       });
     }
-    // Small profiles are committed in groups (one commit costs far more than its size), large
-    // ones alone; KV allows 10 checks and 800 KiB of mutations per atomic operation.
+    // Small profiles are committed in groups (one commit costs far more than its size: a
+    // 100-user batch is one commit, not ten), large ones alone; KV allows 100 checks, 1,000
+    // mutations and 800 KiB of mutations per atomic operation.
     const groups: Encoded[][] = [];
     const large: Encoded[] = [];
     let group: Encoded[] = [];
     let bytes = 0;
+    let mutations = 0;
     for (const e of byUser.values()) {
       if (e.json.length > PART_BYTES) {
         large.push(e);
         continue;
       }
-      if (group.length === 10 || bytes + e.json.length > GROUP_BYTES) {
+      // The profile, its index entries and up to a few stale parts of an earlier large version.
+      const muts = 1 + e.identKeys.length + 16;
+      if (
+        group.length === GROUP_CHECKS || bytes + e.json.length > GROUP_BYTES ||
+        mutations + muts > GROUP_MUTATIONS
+      ) {
         groups.push(group);
         group = [];
         bytes = 0;
+        mutations = 0;
       }
       group.push(e);
       bytes += e.json.length + e.identKeys.length * 64;
+      mutations += muts;
     }
     if (group.length) groups.push(group);
     await Promise.all([
@@ -216,12 +231,24 @@ export class KvStore implements Store {
   }
 
   async #saveGroup(group: Encoded[]): Promise<void> {
-    const heads = await this.kv.getMany<ProfileHead[]>(
-      group.map((e) => K.profile(e.profile.user.id)),
-    );
+    // getMany reads at most 10 keys.
+    const reads: Promise<Deno.KvEntryMaybe<ProfileHead>[]>[] = [];
+    for (let i = 0; i < group.length; i += 10) {
+      reads.push(
+        this.kv.getMany<ProfileHead[]>(
+          group.slice(i, i + 10).map((e) => K.profile(e.profile.user.id)),
+        ),
+      );
+    }
+    const heads = (await Promise.all(reads)).flat();
     const op = this.kv.atomic();
     group.forEach((e, i) => this.#addWrite(op, e, heads[i]));
-    if ((await commit(op)).ok) return;
+    try {
+      if ((await commit(op)).ok) return;
+    } catch (err) {
+      // Over a KV limit (e.g. many stale parts of earlier large versions): one user at a time.
+      if (!/too many|too large|exceeded/i.test(String((err as Error)?.message))) throw err;
+    }
     // Someone else wrote one of these users meanwhile: settle each user on its own.
     await Promise.all(group.map((e) => this.#saveOne(e)));
   }
@@ -312,8 +339,9 @@ export class KvStore implements Store {
     }
     this.#appendsSincePrune += entries.length;
     if (this.#appendsSincePrune >= 200) {
+      const added = this.#appendsSincePrune;
       this.#appendsSincePrune = 0;
-      await this.#pruneEvents();
+      await this.#pruneEvents(added);
     }
   }
 
@@ -343,11 +371,27 @@ export class KvStore implements Store {
     return `${ms.toString().padStart(15, "0")}-${seq}-${crypto.randomUUID().slice(0, 8)}`;
   }
 
-  async #pruneEvents(): Promise<void> {
+  /**
+   * Keeps the newest EVENT_LOG_LIMIT entries. A full scan reads the whole log, so it runs only
+   * now and then (every 20th prune) to learn the count; in between, once the log is full, each
+   * prune deletes as many of the oldest entries as this instance added, reading only those.
+   * Every instance deleting what it added keeps the count where the last scan left it.
+   */
+  async #pruneEvents(added: number): Promise<void> {
     const stale: Deno.KvKey[] = [];
-    let seen = 0;
-    for await (const e of this.kv.list({ prefix: K.events }, { reverse: true })) {
-      if (++seen > EVENT_LOG_LIMIT) stale.push(e.key);
+    if (this.#logCount !== null && ++this.#prunes % 20 !== 0) {
+      const excess = this.#logCount + added - EVENT_LOG_LIMIT;
+      this.#logCount = Math.min(EVENT_LOG_LIMIT, this.#logCount + added);
+      if (excess <= 0) return;
+      for await (const e of this.kv.list({ prefix: K.events }, { limit: excess })) {
+        stale.push(e.key);
+      }
+    } else {
+      let seen = 0;
+      for await (const e of this.kv.list({ prefix: K.events }, { reverse: true })) {
+        if (++seen > EVENT_LOG_LIMIT) stale.push(e.key);
+      }
+      this.#logCount = Math.min(seen, EVENT_LOG_LIMIT);
     }
     for (let i = 0; i < stale.length; i += 500) {
       const op = this.kv.atomic();

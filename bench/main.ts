@@ -1,0 +1,569 @@
+/**
+ * `deno task bench [--quick]`: the connector against two baselines on this machine, in one run,
+ * driven by the same load generators (bench/load.ts, several processes: one process may hold
+ * at most ~20,000 descriptors here). Writes bench/results.md and bench/results.json.
+ *
+ * Systems: the connector (main.ts, Deno KV store), Node.js + socket.io 4
+ * (bench/baselines/node_socketio.mjs) and raw Deno WebSocket (bench/baselines/raw_deno_ws.ts).
+ * Scenarios: Hold, Push, Identify (all three systems), Cross-instance over Deno KV and Redis,
+ * Snippet (connector only). See bench/results.md for what each figure means.
+ */
+import { signHmac } from "../lib/signature.ts";
+import { startRedis } from "../tests/helpers/redis.ts";
+
+const QUICK = Deno.args.includes("--quick");
+/** `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM). */
+const PROFILE = Deno.args.find((a) => a.startsWith("--profile="))?.slice(10);
+const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const P = QUICK
+  ? {
+    holds: [1_000, 5_000, 10_000],
+    push: [{ visitors: 10_000, seconds: 4 }],
+    idleSeconds: 2,
+    identify: 300,
+    cross: { visitors: 2_000, seconds: 3 },
+    snippetRuns: 3,
+  }
+  : {
+    holds: [1_000, 5_000, 10_000, 19_500],
+    push: [{ visitors: 10_000, seconds: 12 }, { visitors: 19_500, seconds: 12 }],
+    idleSeconds: 5,
+    identify: 1_000,
+    cross: { visitors: 10_000, seconds: 8 },
+    snippetRuns: 7,
+  };
+const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
+const SECRET = "bench-webhook-secret-0123456789";
+const PUBLIC_TRAITS = "email,name,bench_sent";
+const ROOT = new URL("../", import.meta.url);
+const DENO = Deno.execPath();
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (...a: unknown[]) => console.error("[bench]", ...a);
+
+const CONNECTOR_ENV = {
+  BIND_ADDRESS: "127.0.0.1",
+  SECRET: "bench-server-secret-0123456789abcdef",
+  WEBHOOK_SECRET: SECRET,
+  WHITELISTED_DOMAINS: "localhost",
+  PUBLIC_TRAITS,
+  LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "10000000",
+  NO_COLOR: "1",
+};
+
+// ---------------------------------------------------------------- processes
+
+interface Proc {
+  child: Deno.ChildProcess;
+  pid: number;
+  url: string;
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a server and resolves once it prints "listening on http://host:port". */
+async function spawnServer(cmd: string, args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { PORT: "0", ...env },
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let tail = "";
+  let found: (port: number) => void;
+  const listening = new Promise<number>((r) => found = r);
+  const drain = async (s: ReadableStream<Uint8Array<ArrayBuffer>>) => {
+    try {
+      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+        tail = (tail + chunk).slice(-4000);
+        const m = tail.match(/listening on http:\/\/[^:]+:(\d+)/);
+        if (m) found(Number(m[1]));
+      }
+    } catch { /* closed */ }
+  };
+  drain(child.stdout);
+  drain(child.stderr);
+  const port = await Promise.race([
+    listening,
+    sleep(60_000).then(() => 0),
+    child.status.then(() => 0),
+  ]);
+  const proc: Proc = {
+    child,
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    tail: () => tail,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+  if (!port) {
+    await proc.stop();
+    throw new Error(`${cmd} ${args.join(" ")} did not start:\n${tail}`);
+  }
+  return proc;
+}
+
+/** One load generator process (bench/load.ts), driven by JSON lines. */
+class Load {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<string>;
+  #buf = "";
+  constructor(url: string, mode: "sio" | "json", slot: number, slots: number) {
+    this.#child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        new URL("load.ts", import.meta.url).pathname,
+        url,
+        mode,
+        `${slot}`,
+        `${slots}`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+  // deno-lint-ignore no-explicit-any
+  async send(cmd: Record<string, unknown>): Promise<any> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+    while (!this.#buf.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("load generator exited");
+      this.#buf += value;
+    }
+    const nl = this.#buf.indexOf("\n");
+    const line = this.#buf.slice(0, nl);
+    this.#buf = this.#buf.slice(nl + 1);
+    return JSON.parse(line);
+  }
+  async stop() {
+    try {
+      await this.send({ cmd: "exit" }).catch(() => {});
+      await this.#writer.close().catch(() => {});
+    } catch { /* gone */ }
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.#child.status;
+  }
+}
+
+const loadsFor = (url: string, mode: "sio" | "json") =>
+  Array.from({ length: SLOTS }, (_, s) => new Load(url, mode, s, SLOTS));
+
+async function openTo(loads: Load[], to: number) {
+  const t = performance.now();
+  const r = await Promise.all(loads.map((l) => l.send({ cmd: "open", to })));
+  return {
+    identified: r.reduce((a, x) => a + x.identified, 0),
+    failed: r.reduce((a, x) => a + x.failed, 0),
+    seconds: (performance.now() - t) / 1000,
+  };
+}
+
+async function collect(loads: Load[]): Promise<{ lat: number[]; last: number }> {
+  const r = await Promise.all(loads.map((l) => l.send({ cmd: "collect" })));
+  return { lat: r.flatMap((x) => x.lat), last: Math.max(0, ...r.map((x) => x.last)) };
+}
+
+// ---------------------------------------------------------------- measures
+
+async function rssMB(pid: number): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(s.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+
+/** CPU use of `pid` over `seconds`, in % of one core (clock ticks are 1/100 s). */
+async function idleCpu(pid: number, seconds: number): Promise<number> {
+  const a = await cpuTicks(pid);
+  await sleep(seconds * 1000);
+  return (await cpuTicks(pid) - a) / seconds;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))];
+}
+
+// ---------------------------------------------------------------- webhooks
+
+const fixture = JSON.parse(
+  await Deno.readTextFile(new URL("../shared/fixtures/hull/user-update-batch-100.json", ROOT)),
+);
+const templates: Record<string, unknown>[] = fixture.messages;
+
+/** A signed 100-user batch for visitors (b*100 + j) % visitors, stamped with the send time. */
+async function postBatch(url: string, b: number, visitors: number) {
+  const sent = now();
+  const messages = templates.map((m, j) => {
+    const i = (b * 100 + j) % visitors;
+    const user = m.user as Record<string, unknown>;
+    return {
+      ...m,
+      user: {
+        ...user,
+        id: `bench-user-${i}`,
+        email: `visitor${i}@example.com`,
+        external_id: `bench-ext-${i}`,
+        anonymous_ids: [`bench-anon-${i}`],
+        name: `Visitor ${i}`,
+        bench_sent: sent,
+      },
+    };
+  });
+  const raw = JSON.stringify({ ...fixture, notification_id: crypto.randomUUID(), messages });
+  const res = await fetch(`${url}/smart-notifier`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-hull-browser-signature": await signHmac(SECRET, raw),
+    },
+    body: raw,
+  });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
+  return now() - sent;
+}
+
+interface PushFigures {
+  visitors: number;
+  batches: number;
+  expected: number;
+  delivered: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  pushesPerSec: number;
+  answerP50: number;
+  answerP99: number;
+}
+
+/** Posts batches back to back to `postUrl` for `seconds`; receipts come from `loads`. */
+async function push(
+  postUrl: string,
+  loads: Load[],
+  visitors: number,
+  seconds: number,
+  first = 0,
+): Promise<PushFigures> {
+  await collect(loads);
+  const answers: number[] = [];
+  const t0 = now();
+  let b = 0;
+  for (const end = performance.now() + seconds * 1000; performance.now() < end; b++) {
+    answers.push(await postBatch(postUrl, first + b, visitors));
+  }
+  await sleep(1_500); // the last pushes land
+  const { lat, last } = await collect(loads);
+  lat.sort((x, y) => x - y);
+  answers.sort((x, y) => x - y);
+  const expected = b * 100;
+  return {
+    visitors,
+    batches: b,
+    expected,
+    delivered: lat.length,
+    p50: pct(lat, 50),
+    p95: pct(lat, 95),
+    p99: pct(lat, 99),
+    max: lat[lat.length - 1] ?? NaN,
+    pushesPerSec: lat.length / Math.max(0.001, (last - t0) / 1000),
+    answerP50: pct(answers, 50),
+    answerP99: pct(answers, 99),
+  };
+}
+
+async function identifyRun(loads: Load[], known: number, count: number) {
+  const per = Math.floor(Math.min(count, known) / loads.length);
+  const r = await Promise.all(
+    loads.map((l) => l.send({ cmd: "identify", from: 0, count: per, concurrency: 10 })),
+  );
+  const lat = r.flatMap((x) => x.lat).sort((a: number, b: number) => a - b);
+  return {
+    count: lat.length,
+    failed: r.reduce((a, x) => a + x.failed, 0),
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+  };
+}
+
+// ---------------------------------------------------------------- systems
+
+type SystemName = "connector" | "node" | "raw";
+const SYSTEMS: Record<SystemName, { label: string; mode: "sio" | "json"; boot(): Promise<Proc> }> =
+  {
+    connector: {
+      label: "hull-browser (main.ts, Deno KV)",
+      mode: "sio",
+      async boot() {
+        const kv = await Deno.makeTempFile({ suffix: ".sqlite" });
+        const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
+        const p = await spawnServer(DENO, ["run", "-A", ...prof, "main.ts"], {
+          ...CONNECTOR_ENV,
+          KV_PATH: kv,
+        });
+        if (!PROFILE) return p;
+        return {
+          ...p,
+          async stop() {
+            p.child.kill("SIGTERM");
+            await Promise.race([p.child.status, sleep(15_000)]);
+            await p.stop();
+          },
+        };
+      },
+    },
+    node: {
+      label: "Node.js socket.io 4 baseline",
+      mode: "sio",
+      boot: () =>
+        spawnServer("node", ["bench/baselines/node_socketio.mjs"], {
+          WEBHOOK_SECRET: SECRET,
+          PUBLIC_TRAITS,
+        }),
+    },
+    raw: {
+      label: "raw Deno WebSocket baseline",
+      mode: "json",
+      boot: () =>
+        spawnServer(DENO, ["run", "-A", "bench/baselines/raw_deno_ws.ts"], {
+          WEBHOOK_SECRET: SECRET,
+          PUBLIC_TRAITS,
+        }),
+    },
+  };
+
+interface HoldFigures {
+  n: number;
+  identified: number;
+  failed: number;
+  ratePerSec: number;
+  rssMB: number;
+  kbPerSocket: number;
+  idleCpuPct: number;
+}
+
+async function runSystem(name: SystemName) {
+  const sys = SYSTEMS[name];
+  log(`${name}: boot`);
+  const proc = await sys.boot();
+  const loads = loadsFor(proc.url, sys.mode);
+  const out: { hold: HoldFigures[]; push: PushFigures[]; identify?: unknown; idleRssMB: number } = {
+    hold: [],
+    push: [],
+    idleRssMB: 0,
+  };
+  try {
+    await sleep(1_000);
+    out.idleRssMB = await rssMB(proc.pid);
+    let have = 0;
+    let batch = 0;
+    let total = 0;
+    for (const n of P.holds) {
+      const t = performance.now();
+      const r = await openTo(loads, n);
+      const seconds = (performance.now() - t) / 1000;
+      have = n;
+      total += r.identified;
+      await sleep(1_000);
+      const rss = await rssMB(proc.pid);
+      const cpu = await idleCpu(proc.pid, P.idleSeconds);
+      const h: HoldFigures = {
+        n,
+        identified: total,
+        failed: r.failed,
+        ratePerSec: r.identified / seconds,
+        rssMB: rss,
+        kbPerSocket: (rss - out.idleRssMB) * 1024 / n,
+        idleCpuPct: cpu,
+      };
+      out.hold.push(h);
+      log(`${name}: hold`, JSON.stringify(h));
+      for (const p of P.push.filter((p) => p.visitors === have)) {
+        const f = await push(proc.url, loads, p.visitors, p.seconds, batch);
+        batch += f.batches;
+        out.push.push(f);
+        log(`${name}: push`, JSON.stringify(f));
+        if (!out.identify) {
+          out.identify = await identifyRun(loads, Math.min(have, batch * 100), P.identify);
+          log(`${name}: identify`, JSON.stringify(out.identify));
+        }
+      }
+    }
+  } catch (err) {
+    log(`${name}: FAILED`, err, proc.tail());
+    (out as Record<string, unknown>).error = String(err);
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()));
+    await proc.stop();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- cross-instance
+
+async function crossRun(label: string, urls: [string, string], pid: number) {
+  const loads = loadsFor(urls[0], "sio");
+  try {
+    const o = await openTo(loads, P.cross.visitors);
+    log(`cross ${label}: ${o.identified} identified, ${o.failed} failed`);
+    // Warm both paths, then the same instance, then the other one.
+    await push(urls[0], loads, P.cross.visitors, 0.5, 0);
+    await push(urls[1], loads, P.cross.visitors, 0.5, 1000);
+    const local = await push(urls[0], loads, P.cross.visitors, P.cross.seconds, 2000);
+    const remote = await push(urls[1], loads, P.cross.visitors, P.cross.seconds, 4000);
+    const r = { visitors: o.identified, local, remote, addedP50: remote.p50 - local.p50, pid };
+    log(`cross ${label}:`, JSON.stringify(r));
+    return r;
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()));
+  }
+}
+
+async function crossKv() {
+  const child = new Deno.Command(DENO, {
+    args: [
+      "run",
+      "-A",
+      new URL("kv_cluster.ts", import.meta.url).pathname,
+      JSON.stringify({ ...CONNECTOR_ENV, WEBHOOK_SECRET: SECRET }),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  while (!line.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("kv cluster exited");
+    line += value;
+  }
+  const { ports } = JSON.parse(line);
+  try {
+    return await crossRun(
+      "kv",
+      [`http://127.0.0.1:${ports[0]}`, `http://127.0.0.1:${ports[1]}`],
+      child.pid,
+    );
+  } finally {
+    await child.stdin.close().catch(() => {});
+    await Promise.race([child.status, sleep(5_000)]);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+  }
+}
+
+async function crossRedis() {
+  const redis = await startRedis();
+  const procs: Proc[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      procs.push(
+        await spawnServer(DENO, ["run", "-A", "main.ts"], {
+          ...CONNECTOR_ENV,
+          REDIS_URL: redis.url,
+        }),
+      );
+    }
+    return await crossRun("redis", [procs[0].url, procs[1].url], procs[0].pid);
+  } finally {
+    for (const p of procs) await p.stop();
+    await redis.stop();
+  }
+}
+
+async function snippet() {
+  const out = await new Deno.Command(DENO, {
+    args: ["run", "-A", new URL("snippet.ts", import.meta.url).pathname, `${P.snippetRuns}`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  const ms = [...r.ms].sort((a: number, b: number) => a - b);
+  return { ...r, median: pct(ms, 50) };
+}
+
+async function ensureNodeBaseline() {
+  const dir = new URL("baselines/", import.meta.url).pathname;
+  try {
+    await Deno.stat(`${dir}node_modules/socket.io`);
+  } catch {
+    log("npm install (bench/baselines)");
+    const r = await new Deno.Command("npm", {
+      args: ["install", "--no-audit", "--no-fund", "--silent"],
+      cwd: dir,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!r.success) throw new Error("npm install failed in bench/baselines");
+  }
+}
+
+// ---------------------------------------------------------------- run
+
+const started = performance.now();
+await ensureNodeBaseline();
+const want = (s: string) => !ONLY || ONLY.includes(s);
+const systems: Partial<Record<SystemName, Awaited<ReturnType<typeof runSystem>>>> = {};
+for (const s of ["connector", "node", "raw"] as SystemName[]) {
+  if (want(s)) systems[s] = await runSystem(s);
+}
+const cross: Record<string, unknown> = {};
+if (want("kv")) cross.kv = await crossKv().catch((e) => ({ error: String(e) }));
+if (want("redis")) cross.redis = await crossRedis().catch((e) => ({ error: String(e) }));
+const snip = want("snippet") ? await snippet().catch((e) => ({ error: String(e) })) : null;
+
+const nodeVersion = new TextDecoder().decode(
+  (await new Deno.Command("node", { args: ["--version"], stdout: "piped" }).output()).stdout,
+).trim();
+const memGiB = Number(
+  (await Deno.readTextFile("/proc/meminfo")).match(/MemTotal:\s+(\d+)/)![1],
+) / 1024 / 1024;
+const cpuModel = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+const machine = {
+  cores: navigator.hardwareConcurrency,
+  cpu: cpuModel ?? "unknown",
+  memoryGiB: Math.round(memGiB * 10) / 10,
+  deno: Deno.version.deno,
+  v8: Deno.version.v8,
+  node: nodeVersion,
+  os: `${Deno.build.os} ${Deno.osRelease()}`,
+};
+const results = {
+  mode: QUICK ? "quick" : "full",
+  date: new Date().toISOString(),
+  seconds: Math.round((performance.now() - started) / 1000),
+  machine,
+  params: P,
+  systems,
+  cross,
+  snippet: snip,
+};
+await Deno.writeTextFile(
+  new URL("results.json", import.meta.url),
+  JSON.stringify(results, null, 2) + "\n",
+);
+const { renderMarkdown } = await import("./report.ts");
+await Deno.writeTextFile(new URL("results.md", import.meta.url), renderMarkdown(results));
+log(`done in ${results.seconds} s: bench/results.md, bench/results.json`);
+Deno.exit(0);
