@@ -10,7 +10,8 @@
  *
  *   [...prefix, "head"]                 KvU64 bumped (`sum`) by every commit; the only watched key
  *   [...prefix, "pub", pubId]           { seq, t }: last committed sequence number of a publisher
- *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }
+ *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }, or a
+ *                                       Pack { t, k: Header[] } of messages up to seq
  *   [...prefix, "log", pubId, seq, i]   part i of a payload larger than PART_BYTES
  *
  * Ordering and delivery. Each instance (one `createKvAdapter()` call) is one *publisher* with
@@ -23,7 +24,9 @@
  * clocks: every reader sees every publisher's messages exactly once and in publish order (one
  * webhook is processed by one instance, so a user's updates keep their order); messages from
  * different publishers may interleave differently on different readers. No key is ever written
- * by two publishers, so concurrent publishers never conflict or lose entries.
+ * by two publishers, so concurrent publishers never conflict or lose entries. Consecutive small
+ * messages of one commit share one value (a pack, keyed by its last sequence number): a webhook
+ * batch broadcasts hundreds of ~1 KB messages at once, and KV's cost is per value written.
  *
  * `doPublish` resolves once the message is queued (the offset is known then), so local delivery
  * never waits for KV and still happens when KV fails; a commit error is reported to `onError`.
@@ -48,7 +51,7 @@ export interface KvAdapterOptions {
   heartbeatTimeout?: number;
   /** Ms a log entry is kept: how far behind a reader may fall without losing messages (default 60,000). */
   logRetention?: number;
-  /** Most entries kept per publisher, whatever their age (default 10,000). */
+  /** Most log values (messages or packs of them) kept per publisher, whatever their age (default 10,000). */
   maxLogEntries?: number;
   /** Ms between polls of the head key, a fallback should a watch notification be lost (default 1,000; 0: off). */
   pollInterval?: number;
@@ -80,6 +83,8 @@ export const PART_BYTES = 60_000;
 const BATCH_BYTES = 480_000;
 const BATCH_MUTATIONS = 400;
 const DELETE_CHUNK = 500;
+/** Bytes counted per packed message for its header fields (nsp, type, time…). */
+const PACK_OVERHEAD = 200;
 const BIN = "\u0000bin";
 
 const encoder = new TextEncoder();
@@ -93,6 +98,11 @@ interface Header {
   b?: 1;
   n: number;
   d?: Uint8Array;
+}
+/** Consecutive small messages stored as one value; the key carries the last one's seq. */
+interface Pack {
+  t: number;
+  k: Header[];
 }
 interface Queued {
   seq: number;
@@ -191,6 +201,8 @@ class KvBus {
   #writing = false;
   #writer: Promise<void> = Promise.resolve();
   #commits: { seq: number; t: number }[] = [];
+  /** Sequence numbers that name a log value (a message, or the last of a pack), in order. */
+  #written: number[] = [];
   #partsOf = new Map<number, number>();
   #cleanedTo = 0;
   // reader
@@ -374,14 +386,21 @@ class KvBus {
       if (h.n > 0 && parts.length !== h.n) return; // pruned while we read
       this.#deliver(h, h.n > 0 ? concat(parts) : h.d!);
     };
-    const iter = this.#kv.list<Header | Uint8Array>({
+    const iter = this.#kv.list<Header | Pack | Uint8Array>({
       start: [...base, this.#cursors.get(id)! + 1],
       end: [...base, end + 1],
     }, { batchSize: 500 });
     for await (const e of iter) {
       if (e.key.length === base.length + 1) {
         finish();
-        current = { seq: e.key[base.length] as number, h: e.value as Header, parts: [] };
+        const seq = e.key[base.length] as number;
+        if ("k" in (e.value as Header | Pack)) {
+          if (seq <= this.#cursors.get(id)! || this.#closed) continue;
+          this.#cursors.set(id, seq);
+          for (const h of (e.value as Pack).k) this.#deliver(h, h.d!);
+          continue;
+        }
+        current = { seq, h: e.value as Header, parts: [] };
       } else if (current && e.key[base.length] === current.seq) {
         current.parts.push(e.value as Uint8Array);
       }
@@ -480,29 +499,53 @@ class KvBus {
     }
     const t = Date.now();
     const last = batch.at(-1)!.seq;
+    const keys: number[] = [];
     await retry(() => {
       const op = this.#kv.atomic();
-      for (const q of batch) {
+      keys.length = 0;
+      let pack: Header[] = [];
+      let packBytes = 0;
+      const endPack = (seq: number) => {
+        if (!pack.length) return;
+        op.set(log(seq), pack.length === 1 ? pack[0] : { t, k: pack } satisfies Pack, {
+          expireIn,
+        });
+        keys.push(seq);
+        pack = [];
+        packBytes = 0;
+      };
+      batch.forEach((q, i) => {
         const n = partCount(q.bytes);
         const h: Header = { t, s: q.nsp, y: q.type, n };
         if (q.to !== undefined) h.r = q.to;
         if (q.binary) h.b = 1;
-        if (n === 0) h.d = q.bytes;
+        if (n === 0) {
+          // The previous message's seq closes the pack: keys stay in seq order.
+          if (packBytes + q.bytes.length + PACK_OVERHEAD > PART_BYTES) endPack(batch[i - 1].seq);
+          h.d = q.bytes;
+          pack.push(h);
+          packBytes += q.bytes.length + PACK_OVERHEAD;
+          return;
+        }
+        endPack(batch[i - 1]?.seq);
         op.set(log(q.seq), h, { expireIn });
-        if (n > 0 && !q.partsWritten) {
+        keys.push(q.seq);
+        if (!q.partsWritten) {
           for (let i = 0; i < n; i++) op.set([...log(q.seq), i], partAt(q.bytes, i), { expireIn });
         }
-      }
+      });
+      endPack(last);
       op.set([...this.#p, "pub", this.#pubId], { seq: last, t }, { expireIn: this.#deadAfter * 4 });
       op.sum([...this.#p, "head"], 1n);
       return op.commit();
     });
     this.#commits.push({ seq: last, t });
+    this.#written.push(...keys);
     for (const q of batch) {
       if (q.bytes.length > PART_BYTES) this.#partsOf.set(q.seq, partCount(q.bytes));
     }
     // The count bound holds between timer runs too: a burst triggers a cleanup of its own.
-    if (last - this.#cleanedTo > this.#maxEntries * 1.25) this.#cleanup();
+    if (this.#written.length > this.#maxEntries * 1.25) this.#cleanup();
   }
 
   // ---- cleanup ------------------------------------------------------------------------------
@@ -517,10 +560,12 @@ class KvBus {
       while (this.#commits.length && this.#commits[0].t < now - this.#retention) {
         cutoff = this.#commits.shift()!.seq;
       }
-      const committed = this.#commits.at(-1)?.seq ?? cutoff;
-      cutoff = Math.max(cutoff, committed - this.#maxEntries);
+      const excess = this.#written.length - this.#maxEntries;
+      if (excess > 0) cutoff = Math.max(cutoff, this.#written[excess - 1]);
       const keys: Deno.KvKey[] = [];
-      for (let s = this.#cleanedTo + 1; s <= cutoff; s++) {
+      // A pack straddling the cutoff stays until all of it is due.
+      while (this.#written.length && this.#written[0] <= cutoff) {
+        const s = this.#written.shift()!;
         const log = [...this.#p, "log", this.#pubId, s];
         keys.push(log);
         const n = this.#partsOf.get(s) ?? 0;

@@ -8,7 +8,9 @@
  *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
  *   ["notifications", notificationId]       { expires_at } replay protection
- *   ["events", sortableId]                  LogEntry (bounded, newest kept)
+ *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by
+ *                                           its newest entry's id (bounded, newest kept); a
+ *                                           plain LogEntry in logs written by earlier versions
  *   ["meta", "doc", name]                   small dashboard documents (names seen, …)
  *
  * KV values are limited to 64 KiB, so profiles above PART_BYTES are split into parts written
@@ -22,6 +24,21 @@ export const PART_BYTES = 60_000;
 /** Events kept in the log; older ones are pruned. */
 export const EVENT_LOG_LIMIT = 2_000;
 const EVENT_TTL_MS = 7 * 24 * 3600_000;
+/**
+ * JSON bytes of events per stored chunk: a flush of hundreds of entries is a few KV values, not
+ * hundreds (KV's cost is per value written and deleted, and a busy connector logs thousands of
+ * entries a second).
+ */
+const EVENT_CHUNK_BYTES = 40_000;
+
+/** Several log entries stored as one value: their count, and their JSON array as UTF-8. */
+interface EventChunk {
+  n: number;
+  json: Uint8Array;
+}
+const countOf = (v: EventChunk | LogEntry): number => "json" in v ? v.n : 1;
+const entriesOf = (v: EventChunk | LogEntry): LogEntry[] =>
+  "json" in v ? JSON.parse(decoder.decode(v.json)) : [v];
 
 const EMPTY_SETTINGS: Settings = {
   public_traits: [],
@@ -305,14 +322,17 @@ export class KvStore implements Store {
 
   async claimNotification(id: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const current = await this.kv.get<{ expires_at: number }>(K.notification(id));
+    const key = K.notification(id);
+    const value = { expires_at: now + ttlMs };
+    // The usual case, an id never seen: one round trip.
+    const fresh = await commit(
+      this.kv.atomic().check({ key, versionstamp: null }).set(key, value, { expireIn: ttlMs }),
+    );
+    if (fresh.ok) return true;
+    const current = await this.kv.get<{ expires_at: number }>(key);
     // expireIn is only a hint, so the expiry kept in the value decides.
     if (current.value && current.value.expires_at > now) return false;
-    const res = await commit(
-      this.kv.atomic()
-        .check(current)
-        .set(K.notification(id), { expires_at: now + ttlMs }, { expireIn: ttlMs }),
-    );
+    const res = await commit(this.kv.atomic().check(current).set(key, value, { expireIn: ttlMs }));
     return res.ok;
   }
 
@@ -330,10 +350,30 @@ export class KvStore implements Store {
 
   async appendEvents(entries: LogEntry[]): Promise<void> {
     if (!entries.length) return;
-    for (let i = 0; i < entries.length; i += 500) {
+    const stamped = entries.map((e) => e.id ? e : { ...e, id: this.#eventId(e) })
+      .sort((x, y) => x.id! < y.id! ? -1 : x.id! > y.id! ? 1 : 0);
+    // Stored as JSON bytes: cheap for KV to write, read and skip (prunes only need `n`).
+    const chunks: { last: string; json: string[] }[] = [];
+    let bytes = Infinity;
+    for (const e of stamped) {
+      const json = JSON.stringify(e);
+      if (bytes + json.length > EVENT_CHUNK_BYTES) {
+        chunks.push({ last: e.id!, json: [] });
+        bytes = 0;
+      }
+      chunks.at(-1)!.json.push(json);
+      chunks.at(-1)!.last = e.id!;
+      bytes += json.length;
+    }
+    // At most 10 chunks (~400 KB) per atomic operation, below KV's 800 KiB.
+    for (let i = 0; i < chunks.length; i += 10) {
       const op = this.kv.atomic();
-      for (const entry of entries.slice(i, i + 500)) {
-        op.set([...K.events, entry.id ?? this.#eventId(entry)], entry, { expireIn: EVENT_TTL_MS });
+      for (const c of chunks.slice(i, i + 10)) {
+        const value: EventChunk = {
+          n: c.json.length,
+          json: encoder.encode(`[${c.json.join(",")}]`),
+        };
+        op.set([...K.events, c.last], value, { expireIn: EVENT_TTL_MS });
       }
       await commit(op);
     }
@@ -347,10 +387,18 @@ export class KvStore implements Store {
 
   async listEvents(limit: number): Promise<LogEntry[]> {
     const out: LogEntry[] = [];
-    for await (const e of this.kv.list<LogEntry>({ prefix: K.events }, { reverse: true, limit })) {
-      out.push(e.value);
+    let kth = "";
+    const newestFirst = (x: LogEntry, y: LogEntry) => x.id! < y.id! ? 1 : x.id! > y.id! ? -1 : 0;
+    for await (
+      const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
+    ) {
+      // A chunk holds entries no newer than its key: once `limit` entries newer than this key
+      // are in hand, nothing older can make the cut.
+      if (out.length >= limit && (c.key[1] as string) < kth) break;
+      for (const e of entriesOf(c.value)) out.push(e.id ? e : { ...e, id: c.key[1] as string });
+      if (out.length >= limit) kth = out.sort(newestFirst)[limit - 1].id!;
     }
-    return out;
+    return out.sort(newestFirst).slice(0, limit);
   }
 
   async ping(): Promise<void> {
@@ -372,26 +420,33 @@ export class KvStore implements Store {
   }
 
   /**
-   * Keeps the newest EVENT_LOG_LIMIT entries. A full scan reads the whole log, so it runs only
-   * now and then (every 20th prune) to learn the count; in between, once the log is full, each
-   * prune deletes as many of the oldest entries as this instance added, reading only those.
-   * Every instance deleting what it added keeps the count where the last scan left it.
+   * Keeps the newest EVENT_LOG_LIMIT entries (whole chunks: between the limit and one chunk
+   * more). A full scan reads the whole log, so it runs only now and then (every 20th prune) to
+   * learn the count; in between, once the log is full, each prune deletes about as many of the
+   * oldest entries as this instance added, reading only those. Every instance deleting what it
+   * added keeps the count near where the last scan left it.
    */
   async #pruneEvents(added: number): Promise<void> {
     const stale: Deno.KvKey[] = [];
     if (this.#logCount !== null && ++this.#prunes % 20 !== 0) {
-      const excess = this.#logCount + added - EVENT_LOG_LIMIT;
-      this.#logCount = Math.min(EVENT_LOG_LIMIT, this.#logCount + added);
-      if (excess <= 0) return;
-      for await (const e of this.kv.list({ prefix: K.events }, { limit: excess })) {
-        stale.push(e.key);
+      this.#logCount += added;
+      for await (
+        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { batchSize: 4 })
+      ) {
+        const n = countOf(c.value);
+        if (this.#logCount - n < EVENT_LOG_LIMIT) break;
+        this.#logCount -= n;
+        stale.push(c.key);
       }
     } else {
-      let seen = 0;
-      for await (const e of this.kv.list({ prefix: K.events }, { reverse: true })) {
-        if (++seen > EVENT_LOG_LIMIT) stale.push(e.key);
+      let kept = 0;
+      for await (
+        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
+      ) {
+        if (kept >= EVENT_LOG_LIMIT) stale.push(c.key);
+        else kept += countOf(c.value);
       }
-      this.#logCount = Math.min(seen, EVENT_LOG_LIMIT);
+      this.#logCount = kept;
     }
     for (let i = 0; i < stale.length; i += 500) {
       const op = this.kv.atomic();

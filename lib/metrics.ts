@@ -24,7 +24,11 @@ export interface MetricsSnapshot {
 
 export class Metrics {
   readonly counters: Record<string, number> = {};
-  #samples: { at: number; ms: number }[] = [];
+  // A ring of the newest MAX_SAMPLES samples: a 100-user batch records 100 of them.
+  #at = new Float64Array(MAX_SAMPLES);
+  #ms = new Float64Array(MAX_SAMPLES);
+  #next = 0;
+  #count = 0;
   #series = new Array<number>(SERIES_SECONDS).fill(0);
   #seriesEnd = Math.floor(Date.now() / 1000);
 
@@ -33,11 +37,11 @@ export class Metrics {
   }
 
   /** Records one webhook→push latency. */
-  latency(ms: number): void {
-    this.#samples.push({ at: Date.now(), ms });
-    if (this.#samples.length > MAX_SAMPLES) {
-      this.#samples.splice(0, this.#samples.length - MAX_SAMPLES);
-    }
+  latency(ms: number, at = Date.now()): void {
+    this.#at[this.#next] = at;
+    this.#ms[this.#next] = ms;
+    this.#next = (this.#next + 1) % MAX_SAMPLES;
+    this.#count = Math.min(this.#count + 1, MAX_SAMPLES);
   }
 
   /** Counts `n` pushes in the current second. */
@@ -47,10 +51,15 @@ export class Metrics {
     this.inc("pushes_sent", n);
   }
 
+  /** Samples of the last LATENCY_WINDOW_MS, oldest first. */
   latencies(): number[] {
     const since = Date.now() - LATENCY_WINDOW_MS;
-    while (this.#samples.length && this.#samples[0].at < since) this.#samples.shift();
-    return this.#samples.map((s) => s.ms);
+    const out: number[] = [];
+    for (let k = this.#count; k > 0; k--) {
+      const i = (this.#next - k + MAX_SAMPLES) % MAX_SAMPLES;
+      if (this.#at[i] >= since) out.push(this.#ms[i]);
+    }
+    return out;
   }
 
   series(): { values: number[]; end: number } {

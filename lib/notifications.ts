@@ -100,8 +100,18 @@ export function versionedPayload(
   return payload && { ...payload, version: profile.updated_at };
 }
 
-/** Emits `event` to every socket in any of `rooms` (on every instance, via the adapter). */
-export type Publisher = (rooms: string[], event: string, payload: unknown) => void;
+/** One event for every socket in any of `rooms`. */
+export interface Push {
+  rooms: string[];
+  event: "user.update" | "user.delete";
+  payload: unknown;
+}
+
+/**
+ * Emits each push to every socket in any of its rooms, on every instance. A whole batch goes
+ * in one call so that it crosses instances as one message, not one per user and tier.
+ */
+export type Publisher = (pushes: Push[]) => void;
 
 export interface ProcessorDeps {
   store: Store;
@@ -149,6 +159,8 @@ export async function processNotification(
   result.stored = writes.length;
   // Pushed only after the store holds the new version: a socket that identifies meanwhile
   // either reads it or is already in the room when the push goes out.
+  const pushes: Push[] = [];
+  const sent: { masked: Record<string, string>; rooms: number }[] = [];
   for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
     deps.events.emit("outgoing.user.start", { identifiers: masked });
     try {
@@ -161,23 +173,39 @@ export async function processNotification(
         });
         continue;
       }
-      deps.publish(identKeys, "user.update", payload);
+      pushes.push({ rooms: identKeys, event: "user.update", payload });
       // Sockets with anonymous-safe exposure listen in rooms of their own, so one emit per
       // tier reaches each socket exactly once with what it may see.
-      deps.publish(anonymousRooms, "user.update", versionedPayload(profile, settings, "anonymous"));
-      result.pushed++;
-      deps.metrics?.pushed();
-      deps.metrics?.latency(performance.now() - receivedAt);
-      deps.events.emit("outgoing.user.success", {
-        identifiers: masked,
-        message: `pushed to ${identKeys.length} rooms`,
-      });
+      const anonymous = versionedPayload(profile, settings, "anonymous");
+      if (anonymous) {
+        pushes.push({ rooms: anonymousRooms, event: "user.update", payload: anonymous });
+      }
+      sent.push({ masked, rooms: identKeys.length });
     } catch (err) {
       deps.events.emit("outgoing.user.error", {
         identifiers: masked,
         message: String((err as Error).message ?? err).slice(0, 200),
       });
     }
+  }
+  try {
+    deps.publish(pushes);
+  } catch (err) {
+    const message = String((err as Error).message ?? err).slice(0, 200);
+    for (const { masked } of sent) {
+      deps.events.emit("outgoing.user.error", { identifiers: masked, message });
+    }
+    return result;
+  }
+  const latency = performance.now() - receivedAt;
+  for (const { masked, rooms } of sent) {
+    result.pushed++;
+    deps.metrics?.pushed();
+    deps.metrics?.latency(latency);
+    deps.events.emit("outgoing.user.success", {
+      identifiers: masked,
+      message: `pushed to ${rooms} rooms`,
+    });
   }
   return result;
 }
@@ -200,7 +228,7 @@ async function deleteUsers(
     const identKeys = [...new Set(await deps.hasher.hashAll(ids))];
     await deps.store.deleteProfile(m.user.id, identKeys);
     const rooms = [...identKeys, ...await deps.hasher.hashAll(ids, "anonymous")];
-    deps.publish(rooms, "user.delete", { message: "deleted" });
+    deps.publish([{ rooms, event: "user.delete", payload: { message: "deleted" } }]);
     result.stored++;
     deps.events.emit("outgoing.user.success", {
       identifiers: masked,

@@ -16,12 +16,14 @@ import {
 } from "./identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
 import type { LiveConfig } from "./live_config.ts";
-import { type Publisher, type Tier, versionedPayload } from "./notifications.ts";
+import { type Publisher, type Push, type Tier, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
-/** Server-side event relaying pushes for legacy namespaces to the other instances. */
-export const RELAY_EVENT = "hb:publish";
+/** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
+export const RELAY_EVENT = "hb:relay";
+/** Most pushes one relayed message may carry (a 100-user batch makes 200). */
+const MAX_RELAYED_PUSHES = 10_000;
 
 /** Hard ceiling on one socket message; `limits.messageBytes` is the configurable limit. */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
@@ -124,23 +126,24 @@ export function createSocketServer(
 
   // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so
   // a cluster adapter cannot carry them: emit to the local ones, and ask every other instance
-  // to do the same for its own.
-  const emitChildren = (rooms: string[], event: string, payload: unknown) => {
-    for (const nsp of (children as unknown as { children: Set<Namespace> }).children) {
-      nsp.local.to(rooms).emit(event, payload);
+  // to do the same for its own, one server-side message per batch (not per user).
+  const nspChildren = (children as unknown as { children: Set<Namespace> }).children;
+  const emitChildren = (pushes: Push[]) => {
+    if (!nspChildren.size) return;
+    for (const { rooms, event, payload } of pushes) {
+      for (const nsp of nspChildren) nsp.local.to(rooms).emit(event, payload);
     }
   };
-  io.on(RELAY_EVENT, (rooms: unknown, event: unknown, payload: unknown) => {
-    if (Array.isArray(rooms) && (event === "user.update" || event === "user.delete")) {
-      emitChildren(rooms.filter((r): r is string => typeof r === "string"), event, payload);
-    }
-  });
-  const publish: Publisher = (rooms, event, payload) => {
-    if (!rooms.length || payload == null) return;
-    io.to(rooms).emit(event, payload);
-    emitChildren(rooms, event, payload);
+  io.on(RELAY_EVENT, (pushes: unknown) => emitChildren(validPushes(pushes)));
+  const publish: Publisher = (pushes) => {
+    const live = pushes.filter((p) => p.rooms.length && p.payload != null);
+    if (!live.length) return;
+    // Through the adapter, so a socket that reconnects within the recovery window (Redis)
+    // gets what it missed; the KV adapter packs a batch's messages into a few log values.
+    for (const { rooms, event, payload } of live) io.to(rooms).emit(event, payload);
+    emitChildren(live);
     try {
-      io.serverSideEmit(RELAY_EVENT, rooms, event, payload);
+      io.serverSideEmit(RELAY_EVENT, live);
     } catch {
       // The in-memory adapter (a single instance) has no server-side emit: nothing to relay.
     }
@@ -148,9 +151,28 @@ export function createSocketServer(
   return { io, publish };
 }
 
+/** The well-formed pushes of a relayed message (peers share our secret, but not our bugs). */
+function validPushes(v: unknown): Push[] {
+  if (!Array.isArray(v)) return [];
+  const out: Push[] = [];
+  for (const p of v.slice(0, MAX_RELAYED_PUSHES)) {
+    if (typeof p !== "object" || p === null) continue;
+    const { rooms, event, payload } = p as Record<string, unknown>;
+    if (event !== "user.update" && event !== "user.delete") continue;
+    if (!Array.isArray(rooms) || payload == null) continue;
+    out.push({ rooms: rooms.filter((r): r is string => typeof r === "string"), event, payload });
+  }
+  return out;
+}
+
 function onConnection(socket: Socket, deps: SocketDeps): void {
   const { events, hasher, store, live, verifier, limits, counters } = deps;
   const domain = originHost(socket.handshake.headers.origin);
+  // fetchSockets() ships each socket's handshake across instances for the dashboard: keep only
+  // the header that is read (the Origin), not cookies and the rest.
+  const origin = socket.handshake.headers.origin;
+  socket.handshake.headers = origin ? { origin } : {};
+  socket.handshake.query = {};
   const state: SocketState = { identifiers: [], tier: "anonymous", rooms: new Set() };
   const fetches = new MinuteCounter();
   // What the dashboard shows of this socket (fetchSockets() carries `data` across instances):

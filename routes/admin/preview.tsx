@@ -52,13 +52,18 @@ export async function post(c: Context<AppEnv>) {
   }
   // A test update: the stored profile, pushed to every room of the user on every instance.
   const ids = userIdentifiers(profile.user);
-  const full = versionedPayload(profile, live.settings, "full");
-  webhook.publish(await webhook.hasher.hashAll(ids), "user.update", full);
-  webhook.publish(
-    await webhook.hasher.hashAll(ids, "anonymous"),
-    "user.update",
-    versionedPayload(profile, live.settings, "anonymous"),
-  );
+  webhook.publish([
+    {
+      rooms: await webhook.hasher.hashAll(ids),
+      event: "user.update",
+      payload: versionedPayload(profile, live.settings, "full"),
+    },
+    {
+      rooms: await webhook.hasher.hashAll(ids, "anonymous"),
+      event: "user.update",
+      payload: versionedPayload(profile, live.settings, "anonymous"),
+    },
+  ]);
   return handler(c, "Test update pushed to this visitor's live sockets.");
 }
 

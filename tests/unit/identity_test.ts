@@ -24,6 +24,30 @@ Deno.test("identity - hashes differ by type, value and secret", async () => {
   assert.notEqual(base, await b.hash({ type: "external_id", value: "42" }));
 });
 
+Deno.test("identity - room names match HMAC-SHA256 of type:value; the anonymous tier's differ", async () => {
+  const secret = "secret-one-0123456789";
+  const h = await IdentifierHasher.create(secret);
+  const id = { type: "email" as const, value: "ada@example.com" };
+  // Computed independently with WebCrypto: the sync node:crypto path gives the same bytes.
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(`hull-browser:rooms:${secret}`),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("email:ada@example.com")),
+  );
+  const expected = btoa(String.fromCharCode(...mac)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+  assert.equal(h.hashSync(id), expected);
+  const anonymous = h.hashSync(id, "anonymous");
+  assert.notEqual(anonymous, expected);
+  assert.ok(anonymous.startsWith(expected), "derived from the keyed hash, so as unguessable");
+  assert.equal(await h.hash(id, "anonymous"), anonymous);
+});
+
 Deno.test("identity - user.fetch claims are validated and normalized", () => {
   const r = parseFetchRequest({
     claims: { email: " Ada@Example.COM ", anonymous_id: "abc", junk: "ignored" },

@@ -33,3 +33,38 @@ Deno.test("kv store - an expired claim (expiry kept in the value) can be claimed
     await s.kv.set(["notifications", "old"], { expires_at: Date.now() - 1 });
     assert.equal(await s.claimNotification("old", 60_000), true);
   }));
+
+Deno.test("kv store - a flush of events is a few values; two instances' flushes list in time order", () =>
+  withStore(async (s) => {
+    // An entry written by an earlier version, one per value.
+    await s.kv.set(["events", "000000000000001-000000-legacy"], {
+      id: "000000000000001-000000-legacy",
+      time: new Date(1).toISOString(),
+      event: "incoming.user.start",
+      instance: "old",
+    });
+    const entry = (ms: number, instance: string) => ({
+      id: `${String(ms).padStart(15, "0")}-000000-${instance}`,
+      time: new Date(ms).toISOString(),
+      event: "outgoing.user.success" as const,
+      instance,
+      message: `${instance} ${ms}`,
+    });
+    // Two instances flushing interleaved time ranges, each a chunk of its own.
+    await s.appendEvents(Array.from({ length: 300 }, (_, i) => entry(1000 + 2 * i, "a")));
+    await s.appendEvents(Array.from({ length: 300 }, (_, i) => entry(1001 + 2 * i, "b")));
+    let values = 0;
+    for await (const _ of s.kv.list({ prefix: ["events"] })) values++;
+    assert.ok(values <= 6, `${values} values for 601 entries`);
+    const newest = await s.listEvents(5);
+    assert.deepEqual(newest.map((e) => e.message), [
+      "b 1599",
+      "a 1598",
+      "b 1597",
+      "a 1596",
+      "b 1595",
+    ]);
+    const all = await s.listEvents(10_000);
+    assert.equal(all.length, 601);
+    assert.equal(all.at(-1)!.instance, "old");
+  }));
