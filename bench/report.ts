@@ -72,7 +72,9 @@ export function renderMarkdown(r: any): string {
       "user) are signed and posted one after the other (the next once the previous is " +
       "answered). Each user carries `bench_sent` (send time); clients timestamp receipt, so " +
       "latency = page receipt − webhook send. Pushes/s = updates received by pages / (last " +
-      "receipt − first send).\n",
+      "receipt − first send). Each system first gets " +
+      `${r.params.warmupSeconds ?? 0} s of the same batches, not measured (JIT, first writes, ` +
+      "the garbage of the connection storm).\n",
   );
   out.push(head);
   const vs: number[] = (sys.connector ?? sys.node ?? sys.raw)?.push?.map((p: any) => p.visitors) ??

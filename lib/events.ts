@@ -2,6 +2,12 @@
  * Connector events (DESIGN §3.5): the live log vocabulary, written as JSON lines to stdout and
  * kept (bounded) in the store for the dashboard. Entries are buffered and flushed in batches
  * so logging never blocks a push; identifiers arrive here already masked.
+ *
+ * Stdout gets every entry. The store gets at most `storeRatePerSecond` a second (bursts up to
+ * STORE_BURST): it keeps only the newest EVENT_LOG_LIMIT entries anyway, and the dashboard
+ * reads a few hundred a second, so a busy connector (three entries per pushed user) would
+ * otherwise spend most of its store writes on entries deleted moments later. Errors are kept
+ * first, then the newest of the rest.
  */
 import type { LogEntry, Store } from "./store.ts";
 
@@ -36,7 +42,15 @@ export interface EventLogOptions {
   flushIntervalMs?: number;
   /** Most entries buffered before the oldest are dropped (the store must not be outrun). */
   maxBuffered?: number;
+  /** Entries per second kept in the store (default 500). */
+  storeRatePerSecond?: number;
+  /** Counts entries left out of the store (the dashboard shows counters). */
+  counters?: { inc(name: string, by?: number): void };
 }
+
+/** Entries the store may take at once after a quiet spell. */
+const STORE_BURST = 2_000;
+const isError = (e: LogEntry) => e.event.endsWith(".error");
 
 /** Buffered event log; call `close()` to flush the rest on shutdown. */
 export class EventLog {
@@ -45,6 +59,9 @@ export class EventLog {
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
   #dropped = 0;
+  #notStored = 0;
+  #tokens = STORE_BURST;
+  #refilledAt = performance.now();
   #seq = 0;
   readonly #tag = crypto.randomUUID().slice(0, 8);
   readonly #encoder = new TextEncoder();
@@ -107,13 +124,41 @@ export class EventLog {
           // stdout closed (e.g. piped to a dead process): keep serving
         }
       }
+      const kept = this.#withinRate(batch);
       try {
-        await this.store.appendEvents(batch);
+        await this.store.appendEvents(kept);
       } catch (err) {
-        console.error(`event log: could not store ${batch.length} entries: ${err}`);
+        console.error(`event log: could not store ${kept.length} entries: ${err}`);
       }
     });
     return this.#flushing;
+  }
+
+  /** Entries left out of the store (not of stdout) by the rate limit so far. */
+  get notStored(): number {
+    return this.#notStored;
+  }
+
+  /** The entries of `batch` the store takes now: errors first, then the newest. */
+  #withinRate(batch: LogEntry[]): LogEntry[] {
+    const now = performance.now();
+    const rate = this.opts.storeRatePerSecond ?? 500;
+    this.#tokens = Math.min(STORE_BURST, this.#tokens + (now - this.#refilledAt) / 1000 * rate);
+    this.#refilledAt = now;
+    const budget = Math.floor(this.#tokens);
+    if (batch.length <= budget) {
+      this.#tokens -= batch.length;
+      return batch;
+    }
+    const errors = budget > 0 ? batch.filter(isError).slice(-budget) : [];
+    const rest = budget > errors.length
+      ? batch.filter((e) => !isError(e)).slice(errors.length - budget)
+      : [];
+    const keep = new Set([...errors, ...rest]);
+    this.#tokens -= keep.size;
+    this.#notStored += batch.length - keep.size;
+    this.opts.counters?.inc("events_not_stored", batch.length - keep.size);
+    return batch.filter((e) => keep.has(e));
   }
 
   async close(): Promise<void> {

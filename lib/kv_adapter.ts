@@ -75,6 +75,14 @@ export interface KvAdapterFactory {
   readonly ready: Promise<void>;
   /** Closes every namespace's adapter (announcing departure), flushes, stops watch and timers. */
   close(): Promise<void>;
+  /** Resolves once everything published so far is committed (e.g. the initial heartbeats). */
+  flush(): Promise<void>;
+  /**
+   * Other instances that committed to the bus recently, read now: a strongly consistent read,
+   * so an instance whose sockets could have read data committed before this call is counted.
+   * 0 means a broadcast of such data needs no message on the bus.
+   */
+  livePeers(): Promise<number>;
 }
 
 /** Bytes of payload per KV value, under the 64 KiB value limit with room for the header. */
@@ -131,6 +139,11 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   } as unknown as KvAdapterFactory;
   Object.defineProperty(factory, "ready", { value: bus.ready });
   factory.close = () => bus.close();
+  factory.flush = async () => {
+    await bus.ready;
+    await bus.flush();
+  };
+  factory.livePeers = () => bus.livePeers();
   return factory;
 }
 
@@ -264,6 +277,21 @@ class KvBus {
     });
     this.#kickWriter();
     return Promise.resolve(`${this.#pubId}:${seq}`);
+  }
+
+  /**
+   * Publishers other than this one whose record was committed within the dead-publisher
+   * window: generous, so that a peer's clock running behind, or a peer stalled for a few
+   * heartbeats, still counts.
+   */
+  async livePeers(): Promise<number> {
+    await this.ready;
+    const since = Date.now() - this.#deadAfter;
+    let n = 0;
+    for await (const e of this.#kv.list<{ t: number }>({ prefix: [...this.#p, "pub"] })) {
+      if (e.key.at(-1) !== this.#pubId && e.value.t >= since) n++;
+    }
+    return n;
   }
 
   /** Resolves once everything queued so far is committed (or failed). */

@@ -111,7 +111,12 @@ export interface Push {
  * Emits each push to every socket in any of its rooms, on every instance. A whole batch goes
  * in one call so that it crosses instances as one message, not one per user and tier.
  */
-export type Publisher = (pushes: Push[]) => void;
+export type Publisher = (pushes: Push[], opts?: PublishOptions) => void;
+
+export interface PublishOptions {
+  /** Emit to this instance's sockets only: no other instance can hold a socket of these rooms. */
+  localOnly?: boolean;
+}
 
 export interface ProcessorDeps {
   store: Store;
@@ -121,6 +126,12 @@ export interface ProcessorDeps {
   settings: () => Settings;
   /** Optional: counts pushes and records webhook→push latency. */
   metrics?: Metrics;
+  /**
+   * Optional: how many other instances may hold sockets, read after the store write (see
+   * `KvAdapterFactory.livePeers`). When none, a batch is emitted here only, and costs the
+   * cluster bus nothing; an instance that starts later reads the stored profiles itself.
+   */
+  peers?: () => Promise<number>;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -188,8 +199,10 @@ export async function processNotification(
       });
     }
   }
+  // Read after the save: an instance that appears later finds these profiles in the store.
+  const localOnly = deps.peers ? (await deps.peers().catch(() => 1)) === 0 : false;
   try {
-    deps.publish(pushes);
+    deps.publish(pushes, { localOnly });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
     for (const { masked } of sent) {

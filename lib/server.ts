@@ -70,7 +70,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     console.warn("settings already in the store: env seeds (PUBLIC_TRAITS, …) were not applied");
   }
   const live = await LiveConfig.load(store);
-  const events = new EventLog(store, { instance: config.instance, stdout: opts.stdoutLog });
   const hullPublicKey = config.hullPublicKey
     ? await importHullPublicKey(config.hullPublicKey)
     : null;
@@ -81,6 +80,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const http = createServer((req, res) => listener!(req, res));
   const verifier = await IdentityVerifier.create(config.identitySecret);
   const metrics = new Metrics();
+  const events = new EventLog(store, {
+    instance: config.instance,
+    stdout: opts.stdoutLog,
+    counters: metrics,
+  });
   const seen = new SeenTracker();
   const auth = await AdminAuth.create(secret, config.adminPassword);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
@@ -100,7 +104,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
-  if (kvAdapter) io.adapter(kvAdapter);
+  if (kvAdapter) {
+    io.adapter(kvAdapter);
+    // Our heartbeat is on the bus before any socket can join a room here, so an instance that
+    // reads the bus after storing a batch knows that we exist (see `peers` below).
+    await kvAdapter.flush();
+  }
   const ctx: AppContext = {
     config,
     store,
@@ -123,6 +132,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       inflight: new Set(),
       metrics,
       seen,
+      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);

@@ -135,9 +135,14 @@ export function createSocketServer(
     }
   };
   io.on(RELAY_EVENT, (pushes: unknown) => emitChildren(validPushes(pushes)));
-  const publish: Publisher = (pushes) => {
+  const publish: Publisher = (pushes, opts = {}) => {
     const live = pushes.filter((p) => p.rooms.length && p.payload != null);
     if (!live.length) return;
+    if (opts.localOnly) {
+      for (const { rooms, event, payload } of live) io.local.to(rooms).emit(event, payload);
+      emitChildren(live);
+      return;
+    }
     // Through the adapter, so a socket that reconnects within the recovery window (Redis)
     // gets what it missed; the KV adapter packs a batch's messages into a few log values.
     for (const { rooms, event, payload } of live) io.to(rooms).emit(event, payload);

@@ -34,11 +34,11 @@ export interface TestServer {
 
 /** Starts a server; `kvPath` reuses a KV file (for restart tests), else a temp file. */
 export async function startTestServer(
-  opts: { env?: Record<string, string>; kvPath?: string } = {},
+  opts: { env?: Record<string, string>; kvPath?: string; stdoutLog?: boolean } = {},
 ): Promise<TestServer> {
   const kvPath = opts.kvPath ?? await Deno.makeTempFile({ suffix: ".sqlite" });
   const config = loadConfig({ ...DEFAULT_ENV, KV_PATH: kvPath, ...opts.env });
-  const server = await startServer(config, { stdoutLog: false });
+  const server = await startServer(config, { stdoutLog: opts.stdoutLog ?? false });
   const url = `http://127.0.0.1:${server.port}`;
   const sockets: Socket[] = [];
   return {

@@ -274,3 +274,47 @@ async function burst(nodes: Instance[]): Promise<void> {
   console.log(`burst webhook→socket, same worker: ${fmt(latency.local)}`);
   console.log(`burst webhook→socket, other worker (KV adapter): ${fmt(latency.remote)}`);
 }
+
+Deno.test({
+  name: "kv cluster - alone, an instance keeps batches off the bus; one started later gets them",
+  ...opts,
+  async fn() {
+    const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const a = await Instance.start(kvPath);
+    let b: Instance | null = null;
+    const kv = await Deno.openKv(kvPath);
+    /** Message types (socket.io-adapter MessageType) in the bus log. */
+    const busTypes = async () => {
+      const types = new Set<number>();
+      for await (
+        const e of kv.list<{ y?: number; k?: { y: number }[] }>({ prefix: ["sio", "log"] })
+      ) {
+        for (const h of e.value.k ?? [e.value]) if (h.y !== undefined) types.add(h.y);
+      }
+      return types;
+    };
+    try {
+      const s = await a.identify({ email: "ada@example.com" });
+      const update = waitEvent<Payload>(s, "user.update");
+      assert.equal((await a.post(await freshFixture("user-update.json"))).status, 200);
+      assert.equal((await update).user.id, "5f00000000000000000000a1");
+      assert.ok(!(await busTypes()).has(3), "no BROADCAST written while alone");
+
+      // B starts and at once holds a socket of that user: A's next batch must reach it, though
+      // A may not have read B's first heartbeat yet.
+      b = await Instance.start(kvPath);
+      const t = await b.identify({ email: "ada@example.com" });
+      const first = waitEvent<Payload>(t, "user.update"); // the stored profile
+      await first;
+      const pushed = waitEvent<Payload & { version: number }>(t, "user.update");
+      const fixture = await freshFixture("user-update.json");
+      assert.equal((await a.post(fixture)).status, 200);
+      assert.equal((await pushed).user.id, "5f00000000000000000000a1");
+      assert.ok((await busTypes()).has(3), "with a peer, batches go through the bus");
+    } finally {
+      kv.close();
+      await Promise.all([a.stop(), b?.stop()]);
+      await Deno.remove(kvPath).catch(() => {});
+    }
+  },
+});

@@ -50,3 +50,36 @@ Deno.test("events - the buffer is bounded when the store falls behind", async ()
     await store.close();
   }
 });
+
+Deno.test("events - past the store's rate, errors are kept first, then the newest", async () => {
+  const store = await KvStore.open(":memory:");
+  const counted: number[] = [];
+  const log = new EventLog(store, {
+    instance: "i",
+    stdout: false,
+    flushIntervalMs: 60_000,
+    storeRatePerSecond: 0, // only the initial burst allowance of 2,000
+    counters: { inc: (_name, by = 1) => void counted.push(by) },
+  });
+  try {
+    for (let i = 0; i < 2_500; i++) {
+      log.emit(i % 500 === 0 ? "outgoing.user.error" : "outgoing.user.success", {
+        message: String(i),
+      });
+    }
+    await log.flush();
+    const stored = await store.listEvents(10_000);
+    assert.equal(stored.length, 2_000);
+    assert.equal(stored.filter((e) => e.event === "outgoing.user.error").length, 5, "all errors");
+    assert.equal(stored[0].message, "2499");
+    assert.equal(log.notStored, 500);
+    assert.deepEqual(counted, [500]);
+    // The allowance is spent: the next flush stores nothing but is counted.
+    log.emit("incoming.user.start");
+    await log.flush();
+    assert.equal(log.notStored, 501);
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});

@@ -68,3 +68,21 @@ Deno.test("kv store - a flush of events is a few values; two instances' flushes 
     assert.equal(all.length, 601);
     assert.equal(all.at(-1)!.instance, "old");
   }));
+
+Deno.test("kv store - an update rewrites only the index entries its user did not have", () =>
+  withStore(async (s) => {
+    await s.saveProfiles([{ profile: profile("u1", { n: 1 }, 1_000), identKeys: ["k1", "k2"] }]);
+    const before = await s.kv.get(["ident", "k1"]);
+    await s.saveProfiles([{
+      profile: profile("u1", { n: 2 }, 2_000),
+      identKeys: ["k1", "k2", "k3"],
+    }]);
+    assert.equal((await s.kv.get(["ident", "k1"])).versionstamp, before.versionstamp);
+    assert.equal(await s.lookupUserId(["k3"]), "u1");
+    assert.equal((await s.getProfile("u1"))?.user.n, 2);
+    // After a delete the index is rebuilt in full.
+    await s.deleteProfile("u1", ["k1", "k2", "k3"]);
+    assert.equal(await s.lookupUserId(["k1"]), null);
+    await s.saveProfiles([{ profile: profile("u1", { n: 3 }, 3_000), identKeys: ["k1"] }]);
+    assert.equal(await s.lookupUserId(["k1"]), "u1");
+  }));
