@@ -56,6 +56,12 @@ type ProfileHead =
 
 type Encoded = ProfileWrite & { json: Uint8Array };
 
+/** What a write needs of the current head: its versionstamp (checked) and metadata. */
+type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
+type HeadMeta = Deno.KvEntryMaybe<Meta>;
+/** Heads remembered for the next write of the same user; cleared whole when full. */
+const HEAD_CACHE_SIZE = 50_000;
+
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
 const GROUP_BYTES = 600_000;
 /** Checks (one per profile) and mutations of one grouped commit, below KV's 100 and 1,000. */
@@ -100,6 +106,12 @@ export class KvStore implements Store {
   #logCount: number | null = null;
   #prunes = 0;
   #watchers = new Set<ReadableStreamDefaultReader>();
+  /**
+   * The head this instance last wrote per user. A write is checked against it instead of a
+   * fresh read, which saves a round trip per batch; if anyone else wrote the user since, the
+   * check fails and the user is read and written again.
+   */
+  #heads = new Map<string, HeadMeta>();
 
   constructor(readonly kv: Deno.Kv) {}
 
@@ -250,66 +262,98 @@ export class KvStore implements Store {
   }
 
   async #saveGroup(group: Encoded[]): Promise<void> {
+    const heads: (HeadMeta | undefined)[] = group.map((e) => this.#heads.get(e.profile.user.id));
+    const unknown = group.filter((_, i) => !heads[i]);
     // getMany reads at most 10 keys.
-    const reads: Promise<Deno.KvEntryMaybe<ProfileHead>[]>[] = [];
-    for (let i = 0; i < group.length; i += 10) {
+    const reads: Promise<HeadMeta[]>[] = [];
+    for (let i = 0; i < unknown.length; i += 10) {
       reads.push(
         this.kv.getMany<ProfileHead[]>(
-          group.slice(i, i + 10).map((e) => K.profile(e.profile.user.id)),
+          unknown.slice(i, i + 10).map((e) => K.profile(e.profile.user.id)),
         ),
       );
     }
-    const heads = (await Promise.all(reads)).flat();
+    const read = (await Promise.all(reads)).flat();
+    for (let i = 0, j = 0; i < group.length; i++) heads[i] ??= read[j++];
     const op = this.kv.atomic();
-    group.forEach((e, i) => this.#addWrite(op, e, heads[i]));
+    const written = group.map((e, i) => this.#addWrite(op, e, heads[i]!));
     try {
-      if ((await commit(op)).ok) return;
+      const res = await commit(op);
+      if (res.ok) {
+        group.forEach((e, i) => this.#remember(heads[i]!, written[i], res.versionstamp));
+        return;
+      }
     } catch (err) {
       // Over a KV limit (e.g. many stale parts of earlier large versions): one user at a time.
       if (!/too many|too large|exceeded/i.test(String((err as Error)?.message))) throw err;
     }
     // Someone else wrote one of these users meanwhile: settle each user on its own.
+    for (const e of group) this.#heads.delete(e.profile.user.id);
     await Promise.all(group.map((e) => this.#saveOne(e)));
   }
 
   async #saveOne(e: Encoded): Promise<void> {
+    const userId = e.profile.user.id;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const head = await this.kv.get<ProfileHead>(K.profile(e.profile.user.id));
+      const head = await this.kv.get<ProfileHead>(K.profile(userId));
       const op = this.kv.atomic();
-      this.#addWrite(op, e, head);
-      if ((await commit(op)).ok) return;
+      const written = this.#addWrite(op, e, head);
+      const res = await commit(op);
+      if (res.ok) return this.#remember(head, written, res.versionstamp);
     }
     throw new Error(`could not store profile after 5 attempts (contention)`);
   }
 
-  /** Adds one profile's writes to `op`, checked against the head read before. */
-  #addWrite(op: Deno.AtomicOperation, e: Encoded, head: Deno.KvEntryMaybe<ProfileHead>): void {
+  /** Remembers the head a commit wrote, or the one it checked (a stale update wrote none). */
+  #remember(head: HeadMeta, written: Meta | null, versionstamp: string): void {
+    if (this.#heads.size >= HEAD_CACHE_SIZE) this.#heads.clear();
+    const userId = head.key[1] as string;
+    const value = written ?? head.value;
+    if (!value) return;
+    const { updated_at, ik, rev, parts } = value; // not a cached head's profile bytes
+    this.#heads.set(userId, {
+      key: head.key,
+      value: { updated_at, ik, rev, parts },
+      versionstamp: written ? versionstamp : head.versionstamp!,
+    });
+  }
+
+  /**
+   * Adds one profile's writes to `op`, checked against `head`. Returns the new head's
+   * metadata, or null for a stale update (older than the head: nothing written).
+   */
+  #addWrite(op: Deno.AtomicOperation, e: Encoded, head: HeadMeta): Meta | null {
     const { profile, identKeys, json } = e;
     const userId = profile.user.id;
     op.check(head);
-    if (head.value && head.value.updated_at > profile.updated_at) return; // stale update
+    if (head.value && head.value.updated_at > profile.updated_at) return null; // stale update
     const ik = identKeys;
+    const key = K.profile(userId);
+    let meta: Meta = { updated_at: profile.updated_at, ik };
     if (json.length <= PART_BYTES) {
-      op.set(K.profile(userId), { inline: json, updated_at: profile.updated_at, ik });
+      op.set(key, { inline: json, updated_at: profile.updated_at, ik });
     } else {
       const rev = crypto.randomUUID();
       const parts = Math.ceil(json.length / PART_BYTES);
       for (let i = 0; i < parts; i++) {
         op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
       }
-      op.set(K.profile(userId), { parts, rev, updated_at: profile.updated_at, ik });
+      op.set(key, { parts, rev, updated_at: profile.updated_at, ik });
+      meta = { ...meta, rev, parts };
     }
-    if (head.value && "rev" in head.value) {
-      for (let i = 0; i < head.value.parts; i++) op.delete(K.part(userId, head.value.rev, i));
+    if (head.value?.rev) {
+      for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));
     }
     // Most updates are for known users whose identifiers did not change: their index entries
     // are already in place (written with the head read above), and rewriting them would be
     // three quarters of a batch's mutations.
     const written = new Set(head.value?.ik);
-    for (const key of identKeys) if (!written.has(key)) op.set(K.ident(key), userId);
+    for (const k of identKeys) if (!written.has(k)) op.set(K.ident(k), userId);
+    return meta;
   }
 
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    this.#heads.delete(userId);
     const head = await this.kv.get<ProfileHead>(K.profile(userId));
     const keys: Deno.KvKey[] = [K.profile(userId)];
     // An identifier may point at another user by now (merged, reassigned): leave it alone.

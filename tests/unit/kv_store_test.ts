@@ -86,3 +86,22 @@ Deno.test("kv store - an update rewrites only the index entries its user did not
     await s.saveProfiles([{ profile: profile("u1", { n: 3 }, 3_000), identKeys: ["k1"] }]);
     assert.equal(await s.lookupUserId(["k1"]), "u1");
   }));
+
+Deno.test("kv store - a write checked against a remembered head still sees another instance's write", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const a = await KvStore.open(path);
+  const b = await KvStore.open(path);
+  try {
+    await a.saveProfiles([{ profile: profile("u1", { by: "a1" }, 1_000), identKeys: ["k1"] }]);
+    await b.saveProfiles([{ profile: profile("u1", { by: "b" }, 3_000), identKeys: ["k1"] }]);
+    // A remembers its own head, now outdated: an older update must not overwrite B's...
+    await a.saveProfiles([{ profile: profile("u1", { by: "a2" }, 2_000), identKeys: ["k1"] }]);
+    assert.equal((await b.getProfile("u1"))?.user.by, "b");
+    // ...and a newer one lands.
+    await a.saveProfiles([{ profile: profile("u1", { by: "a3" }, 4_000), identKeys: ["k1"] }]);
+    assert.equal((await b.getProfile("u1"))?.user.by, "a3");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
