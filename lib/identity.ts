@@ -98,12 +98,18 @@ export function userIdentifiers(user: Record<string, unknown>): Identifier[] {
   return out;
 }
 
+/** Entries per generation of the hash cache (~150 bytes each). */
+const CACHE_GENERATION = 100_000;
+
 /** Appended to a room name for the sockets of the anonymous exposure tier. */
 export const ANONYMOUS_ROOM_SUFFIX = ".anon";
 
 /** Keyed hashing of identifiers with the server secret (HMAC-SHA256, base64url). */
 export class IdentifierHasher {
-  #cache = new Map<string, string>();
+  // Two generations: when the young one is full it becomes the old one, so identifiers in use
+  // (visitors reconnecting, users updated again) survive, up to 2 × CACHE_GENERATION entries.
+  #young = new Map<string, string>();
+  #old = new Map<string, string>();
   private constructor(private readonly key: string) {}
 
   // deno-lint-ignore require-await
@@ -127,12 +133,15 @@ export class IdentifierHasher {
    */
   hashSync({ type, value }: Identifier, tier: "full" | "anonymous" = "full"): string {
     const input = `${type}:${value}`;
-    let out = this.#cache.get(input);
+    let out = this.#young.get(input);
     if (!out) {
-      out = createHmac("sha256", this.key).update(input).digest("base64url");
-      // A small cache: the same visitors reconnect and the same users get updated repeatedly.
-      if (this.#cache.size >= 50_000) this.#cache.clear();
-      this.#cache.set(input, out);
+      out = this.#old.get(input) ??
+        createHmac("sha256", this.key).update(input).digest("base64url");
+      if (this.#young.size >= CACHE_GENERATION) {
+        this.#old = this.#young;
+        this.#young = new Map();
+      }
+      this.#young.set(input, out);
     }
     return tier === "full" ? out : `${out}${ANONYMOUS_ROOM_SUFFIX}`;
   }
