@@ -117,26 +117,36 @@ export class KvStore implements Store {
 
   /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
   static async open(path?: string): Promise<KvStore> {
-    return new KvStore(await Deno.openKv(path));
+    // Opening sets up the SQLite file (WAL mode, migrations): isolates starting together on
+    // one local file can find it locked for a moment.
+    for (let attempt = 0;; attempt++) {
+      try {
+        return new KvStore(await Deno.openKv(path));
+      } catch (err) {
+        if (attempt >= 8 || !/locked|busy/i.test(String((err as Error)?.message))) throw err;
+        await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
+      }
+    }
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
     const existing = await this.kv.get<string>(K.secret);
     if (existing.value) return existing.value;
     const fresh = generate();
-    const res = await this.kv.atomic().check(existing).set(K.secret, fresh).commit();
+    const res = await commit(this.kv.atomic().check(existing).set(K.secret, fresh));
     if (res.ok) return fresh;
     // Another instance won the race: use its secret so room names agree.
     return (await this.kv.get<string>(K.secret)).value!;
   }
 
   async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
-    const res = await this.kv.atomic()
-      .check({ key: K.settings, versionstamp: null })
-      .check({ key: K.domains, versionstamp: null })
-      .set(K.settings, seed.settings)
-      .set(K.domains, seed.domains)
-      .commit();
+    const res = await commit(
+      this.kv.atomic()
+        .check({ key: K.settings, versionstamp: null })
+        .check({ key: K.domains, versionstamp: null })
+        .set(K.settings, seed.settings)
+        .set(K.domains, seed.domains),
+    );
     return res.ok;
   }
 
@@ -152,11 +162,11 @@ export class KvStore implements Store {
   }
 
   async setSettings(settings: Settings): Promise<void> {
-    await this.kv.set(K.settings, settings);
+    await commit(this.kv.atomic().set(K.settings, settings));
   }
 
   async setDomains(domains: string[]): Promise<void> {
-    await this.kv.set(K.domains, domains);
+    await commit(this.kv.atomic().set(K.domains, domains));
   }
 
   watchConfig(onChange: (config: StoredConfig) => void): () => void {
@@ -388,7 +398,7 @@ export class KvStore implements Store {
   }
 
   async releaseNotification(id: string): Promise<void> {
-    await this.kv.delete(K.notification(id));
+    await commit(this.kv.atomic().delete(K.notification(id)));
   }
 
   async getMeta<T>(name: string): Promise<T | null> {
@@ -396,7 +406,7 @@ export class KvStore implements Store {
   }
 
   async setMeta(name: string, value: unknown): Promise<void> {
-    await this.kv.set(["meta", "doc", name], value);
+    await commit(this.kv.atomic().set(["meta", "doc", name], value));
   }
 
   async appendEvents(entries: LogEntry[]): Promise<void> {
