@@ -81,19 +81,22 @@ const K = {
 };
 
 /**
- * Commits `op`, retrying briefly when SQLite reports the file locked: several isolates (Workers)
- * writing one local KV file can collide; on Deploy's FoundationDB this does not happen.
+ * Runs `fn`, retrying briefly while SQLite reports the file locked: several isolates (Workers)
+ * opening or writing one local KV file can collide; on Deploy's FoundationDB this does not
+ * happen.
  */
-async function commit(op: Deno.AtomicOperation): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+async function retryLocked<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 0;; attempt++) {
     try {
-      return await op.commit();
+      return await fn();
     } catch (err) {
       if (attempt >= 8 || !/locked|busy/i.test(String((err as Error)?.message))) throw err;
       await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
     }
   }
 }
+
+const commit = (op: Deno.AtomicOperation) => retryLocked(() => op.commit());
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -119,14 +122,7 @@ export class KvStore implements Store {
   static async open(path?: string): Promise<KvStore> {
     // Opening sets up the SQLite file (WAL mode, migrations): isolates starting together on
     // one local file can find it locked for a moment.
-    for (let attempt = 0;; attempt++) {
-      try {
-        return new KvStore(await Deno.openKv(path));
-      } catch (err) {
-        if (attempt >= 8 || !/locked|busy/i.test(String((err as Error)?.message))) throw err;
-        await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
-      }
-    }
+    return new KvStore(await retryLocked(() => Deno.openKv(path)));
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
