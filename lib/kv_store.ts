@@ -286,7 +286,7 @@ export class KvStore implements Store {
     try {
       const res = await commit(op);
       if (res.ok) {
-        group.forEach((e, i) => this.#remember(heads[i]!, written[i], res.versionstamp));
+        heads.forEach((h, i) => this.#remember(h!, written[i], res.versionstamp));
         return;
       }
     } catch (err) {
