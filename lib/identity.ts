@@ -101,8 +101,13 @@ export function userIdentifiers(user: Record<string, unknown>): Identifier[] {
 /** Entries per generation of the hash cache (~150 bytes each). */
 const CACHE_GENERATION = 100_000;
 
-/** Appended to a room name for the sockets of the anonymous exposure tier. */
-export const ANONYMOUS_ROOM_SUFFIX = ".anon";
+/**
+ * The anonymous exposure tier's room for full-tier room `room`: as unguessable (it needs the
+ * keyed hash), distinct, and no second MAC.
+ */
+export function anonymousRoom(room: string): string {
+  return `${room}.anon`;
+}
 
 /** Keyed hashing of identifiers with the server secret (HMAC-SHA256, base64url). */
 export class IdentifierHasher {
@@ -128,8 +133,7 @@ export class IdentifierHasher {
   /**
    * Synchronous HMAC (node:crypto): a webhook batch hashes hundreds of identifiers, and one
    * WebCrypto call each (an async op and a thread hop per MAC) cost ~10× more. Same bytes.
-   * The anonymous tier's room is the full room's name plus a suffix: as unguessable (it needs
-   * the keyed hash), distinct, and one MAC per identifier instead of two.
+   * The anonymous tier's room is derived from the full one (`anonymousRoom`).
    */
   hashSync({ type, value }: Identifier, tier: "full" | "anonymous" = "full"): string {
     const input = `${type}:${value}`;
@@ -143,7 +147,7 @@ export class IdentifierHasher {
       }
       this.#young.set(input, out);
     }
-    return tier === "full" ? out : `${out}${ANONYMOUS_ROOM_SUFFIX}`;
+    return tier === "full" ? out : anonymousRoom(out);
   }
 
   hashAll(ids: Identifier[], tier: "full" | "anonymous" = "full"): Promise<string[]> {

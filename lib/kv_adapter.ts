@@ -139,10 +139,7 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   } as unknown as KvAdapterFactory;
   Object.defineProperty(factory, "ready", { value: bus.ready });
   factory.close = () => bus.close();
-  factory.flush = async () => {
-    await bus.ready;
-    await bus.flush();
-  };
+  factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
   return factory;
 }
@@ -217,7 +214,6 @@ class KvBus {
   /** Sequence numbers that name a log value (a message, or the last of a pack), in order. */
   #written: number[] = [];
   #partsOf = new Map<number, number>();
-  #cleanedTo = 0;
   // reader
   #cursors = new Map<string, number>();
   #draining = false;
@@ -296,6 +292,7 @@ class KvBus {
 
   /** Resolves once everything queued so far is committed (or failed). */
   async flush(): Promise<void> {
+    await this.ready;
     while (this.#writing) await this.#writer;
   }
 
@@ -584,7 +581,8 @@ class KvBus {
     this.#cleaning = true;
     try {
       const now = Date.now();
-      let cutoff = this.#cleanedTo;
+      // #written holds only what is still stored, so every cutoff starts from nothing.
+      let cutoff = 0;
       while (this.#commits.length && this.#commits[0].t < now - this.#retention) {
         cutoff = this.#commits.shift()!.seq;
       }
@@ -600,7 +598,6 @@ class KvBus {
         for (let i = 0; i < n; i++) keys.push([...log, i]);
         this.#partsOf.delete(s);
       }
-      this.#cleanedTo = cutoff;
       await this.#deleteAll(keys);
       await this.#sweepDead(now);
     } catch (err) {

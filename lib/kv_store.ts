@@ -48,8 +48,10 @@ const EMPTY_SETTINGS: Settings = {
   user_filter_segments: [],
 };
 
-/** A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly. */
-/** `ik`: the identity-index keys written with this version (absent in older heads). */
+/**
+ * A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly; `ik`: the
+ * identity-index keys written with this version (absent in older heads).
+ */
 type ProfileHead =
   & ({ inline: Uint8Array } | { parts: number; rev: string })
   & { updated_at: number; ik?: string[] };
@@ -270,16 +272,7 @@ export class KvStore implements Store {
   async #saveGroup(group: Encoded[]): Promise<void> {
     const heads: (HeadMeta | undefined)[] = group.map((e) => this.#heads.get(e.profile.user.id));
     const unknown = group.filter((_, i) => !heads[i]);
-    // getMany reads at most 10 keys.
-    const reads: Promise<HeadMeta[]>[] = [];
-    for (let i = 0; i < unknown.length; i += 10) {
-      reads.push(
-        this.kv.getMany<ProfileHead[]>(
-          unknown.slice(i, i + 10).map((e) => K.profile(e.profile.user.id)),
-        ),
-      );
-    }
-    const read = (await Promise.all(reads)).flat();
+    const read = await this.#getMany<ProfileHead>(unknown.map((e) => K.profile(e.profile.user.id)));
     for (let i = 0, j = 0; i < group.length; i++) heads[i] ??= read[j++];
     const op = this.kv.atomic();
     const written = group.map((e, i) => this.#addWrite(op, e, heads[i]!));
@@ -296,6 +289,15 @@ export class KvStore implements Store {
     // Someone else wrote one of these users meanwhile: settle each user on its own.
     for (const e of group) this.#heads.delete(e.profile.user.id);
     await Promise.all(group.map((e) => this.#saveOne(e)));
+  }
+
+  /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const reads: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      reads.push(this.kv.getMany<T[]>(keys.slice(i, i + 10)));
+    }
+    return (await Promise.all(reads)).flat();
   }
 
   async #saveOne(e: Encoded): Promise<void> {
@@ -333,19 +335,18 @@ export class KvStore implements Store {
     const userId = profile.user.id;
     op.check(head);
     if (head.value && head.value.updated_at > profile.updated_at) return null; // stale update
-    const ik = identKeys;
     const key = K.profile(userId);
-    let meta: Meta = { updated_at: profile.updated_at, ik };
+    let meta: Meta = { updated_at: profile.updated_at, ik: identKeys };
     if (json.length <= PART_BYTES) {
-      op.set(key, { inline: json, updated_at: profile.updated_at, ik });
+      op.set(key, { inline: json, ...meta });
     } else {
       const rev = crypto.randomUUID();
       const parts = Math.ceil(json.length / PART_BYTES);
       for (let i = 0; i < parts; i++) {
         op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
       }
-      op.set(key, { parts, rev, updated_at: profile.updated_at, ik });
       meta = { ...meta, rev, parts };
+      op.set(key, meta);
     }
     if (head.value?.rev) {
       for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));
@@ -363,9 +364,8 @@ export class KvStore implements Store {
     const head = await this.kv.get<ProfileHead>(K.profile(userId));
     const keys: Deno.KvKey[] = [K.profile(userId)];
     // An identifier may point at another user by now (merged, reassigned): leave it alone.
-    for (let i = 0; i < identKeys.length; i += 10) {
-      const entries = await this.kv.getMany<string[]>(identKeys.slice(i, i + 10).map(K.ident));
-      for (const e of entries) if (e.value === userId) keys.push(e.key);
+    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+      if (e.value === userId) keys.push(e.key);
     }
     if (head.value && "rev" in head.value) {
       for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));

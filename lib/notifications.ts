@@ -5,7 +5,12 @@
  */
 import type { EventLog } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
-import { type IdentifierHasher, maskIdentifiers, userIdentifiers } from "./identity.ts";
+import {
+  anonymousRoom,
+  type IdentifierHasher,
+  maskIdentifiers,
+  userIdentifiers,
+} from "./identity.ts";
 import { buildPublicPayload } from "./payload.ts";
 import { toStoredProfile } from "./profile.ts";
 import type { ProfileWrite, Store, StoredProfile } from "./store.ts";
@@ -159,11 +164,8 @@ export async function processNotification(
     const masked = maskIdentifiers(ids);
     deps.events.emit("incoming.user.start", { identifiers: masked, message: n.channel });
     const profile = toStoredProfile(m, settings, now);
-    const [identKeys, anonymousRooms] = await Promise.all([
-      deps.hasher.hashAll(ids),
-      deps.hasher.hashAll(ids, "anonymous"),
-    ]);
-    return { profile, identKeys, anonymousRooms, masked };
+    const identKeys = await deps.hasher.hashAll(ids);
+    return { profile, identKeys, anonymousRooms: identKeys.map(anonymousRoom), masked };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
   await deps.store.saveProfiles(writes);
@@ -211,9 +213,9 @@ export async function processNotification(
     return result;
   }
   const latency = performance.now() - receivedAt;
+  result.pushed = sent.length;
+  deps.metrics?.pushed(sent.length);
   for (const { masked, rooms } of sent) {
-    result.pushed++;
-    deps.metrics?.pushed();
     deps.metrics?.latency(latency);
     deps.events.emit("outgoing.user.success", {
       identifiers: masked,
@@ -240,7 +242,7 @@ async function deleteUsers(
     deps.events.emit("incoming.user.start", { identifiers: masked, message: "user:delete" });
     const identKeys = [...new Set(await deps.hasher.hashAll(ids))];
     await deps.store.deleteProfile(m.user.id, identKeys);
-    const rooms = [...identKeys, ...await deps.hasher.hashAll(ids, "anonymous")];
+    const rooms = [...identKeys, ...identKeys.map(anonymousRoom)];
     deps.publish([{ rooms, event: "user.delete", payload: { message: "deleted" } }]);
     result.stored++;
     deps.events.emit("outgoing.user.success", {

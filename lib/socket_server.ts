@@ -138,15 +138,12 @@ export function createSocketServer(
   const publish: Publisher = (pushes, opts = {}) => {
     const live = pushes.filter((p) => p.rooms.length && p.payload != null);
     if (!live.length) return;
-    if (opts.localOnly) {
-      for (const { rooms, event, payload } of live) io.local.to(rooms).emit(event, payload);
-      emitChildren(live);
-      return;
-    }
-    // Through the adapter, so a socket that reconnects within the recovery window (Redis)
-    // gets what it missed; the KV adapter packs a batch's messages into a few log values.
-    for (const { rooms, event, payload } of live) io.to(rooms).emit(event, payload);
+    // Otherwise through the adapter, so a socket that reconnects within the recovery window
+    // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
+    const target = opts.localOnly ? io.local : io;
+    for (const { rooms, event, payload } of live) target.to(rooms).emit(event, payload);
     emitChildren(live);
+    if (opts.localOnly) return;
     try {
       io.serverSideEmit(RELAY_EVENT, live);
     } catch {

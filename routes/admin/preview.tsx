@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
-import { normalizeIdentifier, userIdentifiers } from "../../lib/identity.ts";
+import { anonymousRoom, normalizeIdentifier, userIdentifiers } from "../../lib/identity.ts";
 import { processNotification, versionedPayload } from "../../lib/notifications.ts";
 import { CLAIM_TYPES, type ClaimType } from "../../lib/types.ts";
 import type { StoredProfile } from "../../lib/store.ts";
@@ -52,14 +52,11 @@ export async function post(c: Context<AppEnv>) {
   }
   // A test update: the stored profile, pushed to every room of the user on every instance.
   const ids = userIdentifiers(profile.user);
+  const rooms = await webhook.hasher.hashAll(ids);
   webhook.publish([
+    { rooms, event: "user.update", payload: versionedPayload(profile, live.settings, "full") },
     {
-      rooms: await webhook.hasher.hashAll(ids),
-      event: "user.update",
-      payload: versionedPayload(profile, live.settings, "full"),
-    },
-    {
-      rooms: await webhook.hasher.hashAll(ids, "anonymous"),
+      rooms: rooms.map(anonymousRoom),
       event: "user.update",
       payload: versionedPayload(profile, live.settings, "anonymous"),
     },
