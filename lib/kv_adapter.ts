@@ -451,17 +451,15 @@ class KvBus {
     }
   }
 
-  /** Creates child namespace `name` through a matching regex parent, as a connection would. */
+  /**
+   * Creates child namespace `name` through the parent namespaces, exactly as a connection to it
+   * would (so their rules, e.g. which names and how many, apply to adopted ones too).
+   */
   #adoptNsp(name: string): KvAdapter | undefined {
     const server = this.#server;
-    const parents: Map<RegExp, unknown> | undefined = server?.parentNamespacesFromRegExp;
-    if (!parents || this.#state !== "open") return;
-    for (const regex of parents.keys()) {
-      if (regex.test(name)) {
-        server.of(name); // socket.io attaches it to the parent; its adapter registers itself
-        return this.#adapters.get(name);
-      }
-    }
+    if (!server?._checkNamespace || this.#state !== "open") return;
+    server._checkNamespace(name, {}, () => {});
+    return this.#adapters.get(name);
   }
 
   // ---- writer -------------------------------------------------------------------------------

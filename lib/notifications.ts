@@ -108,6 +108,8 @@ export function versionedPayload(
 /** One event for every socket in any of `rooms`. */
 export interface Push {
   rooms: string[];
+  /** Sockets in any of these rooms are skipped (they get this user's other-tier push). */
+  except?: string[];
   event: "user.update" | "user.delete";
   payload: unknown;
 }
@@ -187,11 +189,17 @@ export async function processNotification(
         continue;
       }
       pushes.push({ rooms: identKeys, event: "user.update", payload });
-      // Sockets with anonymous-safe exposure listen in rooms of their own, so one emit per
-      // tier reaches each socket exactly once with what it may see.
+      // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
+      // one of the user's identifiers in each tier gets the full push only, so each socket
+      // receives exactly one payload per update.
       const anonymous = versionedPayload(profile, settings, "anonymous");
       if (anonymous) {
-        pushes.push({ rooms: anonymousRooms, event: "user.update", payload: anonymous });
+        pushes.push({
+          rooms: anonymousRooms,
+          except: identKeys,
+          event: "user.update",
+          payload: anonymous,
+        });
       }
       sent.push({ masked, rooms: identKeys.length });
     } catch (err) {

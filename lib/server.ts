@@ -89,7 +89,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const auth = await AdminAuth.create(secret, config.adminPassword);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
-  const { io, publish } = createSocketServer(http, {
+  const { io, publish, stop: stopSockets } = createSocketServer(http, {
     store,
     hasher,
     events,
@@ -155,6 +155,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const close = () =>
     closing ??= (async () => {
       live.stop();
+      stopSockets();
       clearInterval(seenTimer);
       // Stops accepting, disconnects every socket and closes the HTTP server.
       // Stops accepting; sockets are closed at the transport level, so clients reconnect

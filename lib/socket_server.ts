@@ -5,16 +5,24 @@
  * right after `user.fetch`, and the publisher used by webhooks.
  */
 import type { IncomingMessage, Server as HttpServer } from "node:http";
-import { type Namespace, Server, type ServerOptions, type Socket } from "socket.io";
+import { Server, type ServerOptions, type Socket } from "socket.io";
 import type { EventLog } from "./events.ts";
 import {
-  type Identifier,
   type IdentifierHasher,
   maskIdentifiers,
   maskValue,
   parseFetchRequest,
 } from "./identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
+import {
+  type ClaimedIdentifier,
+  connectionState,
+  countFetch,
+  mergeClaims,
+  roomsOf,
+  roomsOfSiblings,
+} from "./socket/connection_state.ts";
+import { legacyNamespaces, namespacesPerConnection } from "./socket/legacy_namespaces.ts";
 import type { LiveConfig } from "./live_config.ts";
 import { type Publisher, type Push, type Tier, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
@@ -41,13 +49,6 @@ export interface SocketDeps {
   instance: string;
 }
 
-/** What a socket remembers between `user.fetch` messages. */
-interface SocketState {
-  identifiers: Identifier[];
-  tier: Tier;
-  rooms: Set<string>;
-}
-
 function originHost(origin: string | undefined): string | undefined {
   if (!origin) return undefined;
   try {
@@ -69,12 +70,14 @@ export function createSocketServer(
   http: HttpServer,
   deps: SocketDeps,
   extra: Partial<ServerOptions> = {},
-): { io: Server; publish: Publisher } {
+): { io: Server; publish: Publisher; stop: () => void } {
   const { events, live, limits, counters } = deps;
   const perIp = new MinuteCounter();
   const io = new Server(http, {
     allowEIO3: true,
     transports: ["polling", "websocket"],
+    // Legacy namespaces go when their last socket leaves (see legacy_namespaces.ts).
+    cleanupEmptyChildNamespaces: true,
     serveClient: false,
     // Enforced by engine.io (the connection is dropped); observe mode only logs, below.
     maxHttpBufferSize: limits.mode === "enforce"
@@ -99,39 +102,38 @@ export function createSocketServer(
         });
         return cb("origin not allowed", false);
       }
-      // Polling requests of an open session are not new connections.
-      if (!new URL(req.url ?? "/", "http://x").searchParams.has("sid")) {
-        const n = perIp.hit(clientIp(req, deps.trustProxy));
-        if (n > limits.connectionsPerIpPerMinute) {
-          counters.inc("limit.connectionsPerIpPerMinute");
-          events.emit("incoming.connection.error", {
-            domain,
-            message:
-              `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
-              `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
-          });
-          if (limits.mode === "enforce") return cb("too many connections", false);
-        }
+      // engine.io asks only for handshakes (no live session: an empty or absent `sid`), so
+      // every call here is a new connection.
+      const n = perIp.hit(clientIp(req, deps.trustProxy));
+      if (n > limits.connectionsPerIpPerMinute) {
+        counters.inc("limit.connectionsPerIpPerMinute");
+        events.emit("incoming.connection.error", {
+          domain,
+          message: `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
+            `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
+        });
+        if (limits.mode === "enforce") return cb("too many connections", false);
       }
       cb(null, true);
     },
     ...extra,
   });
 
-  const attach = (nsp: Namespace) => nsp.on("connection", (s) => onConnection(s, deps));
-  attach(io.of("/"));
-  // The original snippet connected to "/<connectorId>": every namespace behaves like "/".
-  const children = io.of(/^\/.+$/);
-  attach(children as unknown as Namespace);
+  const legacy = legacyNamespaces(io);
+  for (const nsp of [io.of("/"), legacy.parent]) {
+    nsp.use(namespacesPerConnection);
+    nsp.on("connection", (s) => onConnection(s, deps));
+  }
 
   // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so
   // a cluster adapter cannot carry them: emit to the local ones, and ask every other instance
-  // to do the same for its own, one server-side message per batch (not per user).
-  const nspChildren = (children as unknown as { children: Set<Namespace> }).children;
+  // to do the same for its own, one server-side message per batch (not per user). There are at
+  // most MAX_LEGACY_NAMESPACES of them.
   const emitChildren = (pushes: Push[]) => {
-    if (!nspChildren.size) return;
-    for (const { rooms, event, payload } of pushes) {
-      for (const nsp of nspChildren) nsp.local.to(rooms).emit(event, payload);
+    if (!legacy.children.size) return;
+    for (const nsp of legacy.children) {
+      if (!nsp.sockets.size) continue;
+      for (const p of pushes) nsp.local.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
     }
   };
   io.on(RELAY_EVENT, (pushes: unknown) => emitChildren(validPushes(pushes)));
@@ -141,7 +143,7 @@ export function createSocketServer(
     // Otherwise through the adapter, so a socket that reconnects within the recovery window
     // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
     const target = opts.localOnly ? io.local : io;
-    for (const { rooms, event, payload } of live) target.to(rooms).emit(event, payload);
+    for (const p of live) target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
     emitChildren(live);
     if (opts.localOnly) return;
     try {
@@ -150,7 +152,7 @@ export function createSocketServer(
       // The in-memory adapter (a single instance) has no server-side emit: nothing to relay.
     }
   };
-  return { io, publish };
+  return { io, publish, stop: legacy.stop };
 }
 
 /** The well-formed pushes of a relayed message (peers share our secret, but not our bugs). */
@@ -159,13 +161,20 @@ function validPushes(v: unknown): Push[] {
   const out: Push[] = [];
   for (const p of v.slice(0, MAX_RELAYED_PUSHES)) {
     if (typeof p !== "object" || p === null) continue;
-    const { rooms, event, payload } = p as Record<string, unknown>;
+    const { rooms, except, event, payload } = p as Record<string, unknown>;
     if (event !== "user.update" && event !== "user.delete") continue;
     if (!Array.isArray(rooms) || payload == null) continue;
-    out.push({ rooms: rooms.filter((r): r is string => typeof r === "string"), event, payload });
+    out.push({
+      rooms: strings(rooms),
+      except: Array.isArray(except) ? strings(except) : undefined,
+      event,
+      payload,
+    });
   }
   return out;
 }
+
+const strings = (a: unknown[]) => a.filter((r): r is string => typeof r === "string");
 
 function onConnection(socket: Socket, deps: SocketDeps): void {
   const { events, hasher, store, live, verifier, limits, counters } = deps;
@@ -175,15 +184,17 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
   const origin = socket.handshake.headers.origin;
   socket.handshake.headers = origin ? { origin } : {};
   socket.handshake.query = {};
-  const state: SocketState = { identifiers: [], tier: "anonymous", rooms: new Set() };
-  const fetches = new MinuteCounter();
+  // Identifiers and the fetch rate belong to the connection, shared by its namespace sockets.
+  const conn = connectionState(socket);
+  /** The rooms this namespace socket joined for identifiers. */
+  const joined = new Set<string>();
   // What the dashboard shows of this socket (fetchSockets() carries `data` across instances):
   // masked identifiers and their room names only, never raw values.
   socket.data = {
     domain,
     instance: deps.instance,
     connectedAt: Date.now(),
-    tier: state.tier,
+    tier: "anonymous",
     ids: [],
   };
   events.emit("incoming.connection.success", { domain });
@@ -205,7 +216,7 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
   };
 
   socket.on("user.fetch", async (data: unknown) => {
-    if (fetches.hit("") > limits.fetchesPerSocketPerMinute) {
+    if (countFetch(conn) > limits.fetchesPerSocketPerMinute) {
       const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
       if (tripped("fetchesPerSocketPerMinute", msg)) return refuse(`too many requests: ${msg}`);
     }
@@ -231,70 +242,42 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
       });
     }
     try {
-      const known = new Set(state.identifiers.map((i) => `${i.type}:${i.value}`));
-      const added = decision.accepted.filter((i) => !known.has(`${i.type}:${i.value}`));
-      if (state.identifiers.length + added.length > limits.identifiersPerSocket) {
+      const claims = mergeClaims(conn.identifiers, decision.accepted, mode, decision.verified);
+      if (claims.size > limits.identifiersPerSocket) {
         const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
         if (tripped("identifiersPerSocket", msg)) return refuse(`too many identifiers: ${msg}`);
       }
-      state.identifiers.push(...added);
-      // Full exposure once any claim is verified, or whenever identities are not required.
-      const tier: Tier = mode !== "required" || decision.verified || state.tier === "full"
-        ? "full"
-        : "anonymous";
-      const rooms = await hasher.hashAll(state.identifiers, tier);
-      if (rooms.length > limits.roomsPerSocket) {
+      conn.identifiers = claims;
+      const held = [...claims.values()];
+      const rooms = roomsOf(held, hasher);
+      if (rooms.length + roomsOfSiblings(socket) > limits.roomsPerSocket) {
         const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
         if (tripped("roomsPerSocket", msg)) return refuse(`too many rooms: ${msg}`);
       }
-      if (tier !== state.tier) {
-        // Upgraded to full exposure: leave the anonymous rooms, or pushes would come twice.
-        for (const r of state.rooms) socket.leave(r);
-        state.rooms.clear();
-        state.tier = tier;
-      }
+      // A claim upgraded to the full tier leaves its anonymous room, or pushes would come twice.
+      const wanted = new Set(rooms);
+      for (const r of joined) if (!wanted.has(r)) socket.leave(r);
       // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
       socket.join(rooms);
-      rooms.forEach((r) => state.rooms.add(r));
-      socket.data.tier = tier;
-      socket.data.ids = state.identifiers.map((i, n) => ({
+      joined.clear();
+      rooms.forEach((r) => joined.add(r));
+      const full = held.filter((i) => i.tier === "full");
+      socket.data.tier = full.length ? "full" : "anonymous";
+      socket.data.ids = held.map((i, n) => ({
         type: i.type,
         masked: maskValue(i.type, i.value),
         room: rooms[n],
+        tier: i.tier,
       }));
       events.emit("incoming.user.join-channel", {
         identifiers,
         domain,
-        message: `joined ${rooms.length} rooms (${tier} exposure)`,
+        message: `joined ${rooms.length} rooms (${full.length} full, ` +
+          `${held.length - full.length} anonymous exposure)`,
       });
       socket.emit("room.joined", { message: "ok" });
       if (!socket.connected || !decision.accepted.length) return;
-
-      const userId = await store.lookupUserId(await hasher.hashAll(state.identifiers));
-      if (!userId) {
-        events.emit("incoming.user.fetch.success", {
-          identifiers,
-          domain,
-          message: "unknown visitor: waiting for the first update",
-        });
-        return;
-      }
-      const profile = await store.getProfile(userId);
-      const payload = profile && versionedPayload(profile, settings, tier);
-      if (!payload) {
-        events.emit("outgoing.user.skip", {
-          identifiers,
-          domain,
-          message: profile ? "user is in none of the user filter segments" : "profile missing",
-        });
-        return;
-      }
-      socket.emit("user.update", payload);
-      events.emit("incoming.user.fetch.success", {
-        identifiers,
-        domain,
-        message: "known profile sent",
-      });
+      await sendKnownProfile(socket, deps, held, identifiers, domain);
     } catch (err) {
       events.emit("outgoing.user.fetch.error", {
         identifiers,
@@ -302,5 +285,52 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
         message: String((err as Error).message ?? err).slice(0, 200),
       });
     }
+  });
+}
+
+/**
+ * Sends the stored profile the claims point at: the user of a full-tier identifier with the
+ * full payload, else the user of an anonymous-tier one with the anonymous payload only.
+ */
+async function sendKnownProfile(
+  socket: Socket,
+  deps: SocketDeps,
+  held: ClaimedIdentifier[],
+  identifiers: Record<string, string>,
+  domain: string | undefined,
+): Promise<void> {
+  const { events, hasher, store, live } = deps;
+  let found: { userId: string; tier: Tier } | null = null;
+  for (const tier of ["full", "anonymous"] as const) {
+    const ids = held.filter((i) => i.tier === tier);
+    const userId = ids.length ? await store.lookupUserId(await hasher.hashAll(ids)) : null;
+    if (userId) {
+      found = { userId, tier };
+      break;
+    }
+  }
+  if (!found) {
+    events.emit("incoming.user.fetch.success", {
+      identifiers,
+      domain,
+      message: "unknown visitor: waiting for the first update",
+    });
+    return;
+  }
+  const profile = await store.getProfile(found.userId);
+  const payload = profile && versionedPayload(profile, live.settings, found.tier);
+  if (!payload) {
+    events.emit("outgoing.user.skip", {
+      identifiers,
+      domain,
+      message: profile ? "user is in none of the user filter segments" : "profile missing",
+    });
+    return;
+  }
+  socket.emit("user.update", payload);
+  events.emit("incoming.user.fetch.success", {
+    identifiers,
+    domain,
+    message: `known profile sent (${found.tier} exposure)`,
   });
 }

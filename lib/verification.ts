@@ -16,8 +16,8 @@ export interface ClaimDecision {
   accepted: Identifier[];
   /** `id`/`external_id`/`email` claims with no valid hash. */
   unverified: Identifier[];
-  /** True when at least one claim was verified by its hash. */
-  verified: boolean;
+  /** The claims verified by their hash (each may join full-tier rooms). */
+  verified: Identifier[];
 }
 
 const encoder = new TextEncoder();
@@ -76,7 +76,7 @@ export class IdentityVerifier {
   ): Promise<ClaimDecision> {
     const accepted: Identifier[] = [];
     const unverified: Identifier[] = [];
-    let verified = false;
+    const verified: Identifier[] = [];
     for (const id of identifiers) {
       if (!VERIFIABLE_TYPES.has(id.type)) {
         accepted.push(id);
@@ -86,7 +86,7 @@ export class IdentityVerifier {
         ? (raw[id.type] as string).trim()
         : undefined;
       if (await this.verify(id.type, id.value, hash, rawValue)) {
-        verified = true;
+        verified.push(id);
         accepted.push(id);
       } else {
         unverified.push(id);

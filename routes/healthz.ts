@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
+import { socketCounts } from "../lib/socket/legacy_namespaces.ts";
 
 /** GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`. */
 export async function handler(c: Context<AppEnv>) {
@@ -8,6 +9,7 @@ export async function handler(c: Context<AppEnv>) {
     instance: config.instance,
     uptime_s: Math.round((performance.now() - startedAt) / 1000),
     sockets: io.engine.clientsCount,
+    ...socketCounts(io),
     counters: c.var.ctx.metrics.counters,
   };
   try {

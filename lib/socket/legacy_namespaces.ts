@@ -1,0 +1,91 @@
+/**
+ * Namespaces of the original snippet. It connected to `/<connectorId>` (a 24-hex Hull id); we
+ * serve those like `/`, but a namespace is server state, so it is bounded: only that name
+ * shape is accepted, at most MAX_LEGACY_NAMESPACES exist per instance, a connection may join at
+ * most MAX_NAMESPACES_PER_CONNECTION namespaces, and empty ones are removed (also those created
+ * for a peer's sockets by the cluster adapter, once nobody uses them here).
+ */
+import type { Namespace, Server, Socket } from "socket.io";
+
+/** The original snippet's namespace: `/` + a Hull connector id (24 hex digits). */
+export const LEGACY_NAMESPACE = /^\/[0-9a-f]{24}$/i;
+/** Legacy namespaces alive on one instance (a deployment serves one connector, often two ids). */
+export const MAX_LEGACY_NAMESPACES = 32;
+/** Namespaces one engine.io connection may join: `/` and one legacy name. */
+export const MAX_NAMESPACES_PER_CONNECTION = 2;
+/** How often namespaces with no socket here are removed. */
+const SWEEP_MS = 60_000;
+
+/** The legacy parent namespace and what bounds it. */
+export interface LegacyNamespaces {
+  /** Parent of every legacy namespace: `on("connection")` and `use()` apply to each. */
+  parent: Namespace;
+  /** Legacy namespaces alive here. */
+  children: Set<Namespace>;
+  /** Stops the sweep timer. */
+  stop(): void;
+}
+
+/** True when one more namespace may be created for `name` on this instance. */
+export function acceptsLegacyName(name: string, alive: number): boolean {
+  return LEGACY_NAMESPACE.test(name) && alive < MAX_LEGACY_NAMESPACES;
+}
+
+/**
+ * Registers the legacy parent namespace on `io`. The server must be created with
+ * `cleanupEmptyChildNamespaces: true` so a namespace goes when its last socket leaves.
+ */
+export function legacyNamespaces(io: Server): LegacyNamespaces {
+  let children = new Set<Namespace>();
+  const parent = io.of((name, _auth, next) => next(null, acceptsLegacyName(name, children.size)));
+  children = (parent as unknown as { children: Set<Namespace> }).children;
+  // Namespaces created for a peer (the cluster adapter adopts them) never see a socket leave
+  // here, so socket.io's own cleanup never runs for them.
+  const sweep = setInterval(() => {
+    for (const nsp of children) {
+      if (nsp.sockets.size === 0) removeNamespace(io, children, nsp);
+    }
+  }, SWEEP_MS);
+  Deno.unrefTimer(sweep);
+  return { parent, children, stop: () => clearInterval(sweep) };
+}
+
+function removeNamespace(io: Server, children: Set<Namespace>, nsp: Namespace): void {
+  children.delete(nsp);
+  (io as unknown as { _nsps: Map<string, Namespace> })._nsps.delete(nsp.name);
+  // deno-lint-ignore no-explicit-any
+  (nsp.adapter as any).close?.();
+}
+
+/**
+ * Namespace middleware: refuses a socket whose connection already holds
+ * MAX_NAMESPACES_PER_CONNECTION namespaces.
+ */
+export function namespacesPerConnection(socket: Socket, next: (err?: Error) => void): void {
+  const held = (socket.client as unknown as { nsps: Map<string, Socket> }).nsps.size;
+  if (held >= MAX_NAMESPACES_PER_CONNECTION) {
+    return next(
+      new Error(`limit: at most ${MAX_NAMESPACES_PER_CONNECTION} namespaces per connection`),
+    );
+  }
+  next();
+}
+
+/**
+ * What this instance really holds: engine.io connections, namespace sockets (one connection
+ * may have several), namespaces and identifier rooms.
+ */
+export function socketCounts(io: Server) {
+  let sockets = 0, rooms = 0;
+  const nsps = (io as unknown as { _nsps: Map<string, Namespace> })._nsps;
+  for (const nsp of nsps.values()) {
+    sockets += nsp.sockets.size;
+    for (const s of nsp.sockets.values()) rooms += Math.max(0, s.rooms.size - 1);
+  }
+  return {
+    connections: io.engine.clientsCount,
+    namespace_sockets: sockets,
+    namespaces: nsps.size,
+    rooms,
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * Regression tests for the outside attack run (issue 14): each failure it found, replayed
+ * against a real server with real socket.io clients.
+ */
+import assert from "node:assert/strict";
+import { io as ioClient, Manager, type Socket } from "socket.io-client";
+import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
+import { signIdentity } from "../../lib/verification.ts";
+import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const IDENTITY_SECRET = "identity-secret-0123456789abcdef";
+const ORIGIN = "http://localhost:3000";
+/** Ada's anonymous id in the fixture: known to anyone who saw her cookie or a shared link. */
+const ADA_ANON = "a1b2c3d4-anon";
+
+type Payload = { user: Record<string, unknown>; segments: string[] };
+
+interface Health {
+  rooms: number;
+  counters: Record<string, number>;
+}
+
+async function health(t: TestServer): Promise<Health> {
+  return await (await fetch(`${t.url}/healthz`)).json();
+}
+
+/** Sends `user.fetch` on `socket` and resolves with "ok" (joined) or the close message. */
+async function fetchOn(socket: Socket, message: unknown): Promise<string> {
+  const joined = once(socket, "room.joined", 2000).then(() => "ok");
+  const closed = once<{ message: string }>(socket, "close", 2000).then((c) => c.message);
+  socket.emit("user.fetch", message);
+  return await Promise.race([joined, closed]).catch(() => "nothing");
+}
+
+Deno.test({
+  name: "attack - a verified visitor adding someone else's anonymous id gets only anonymous data",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({
+      env: {
+        IDENTITY_SECRET,
+        IDENTITY_MODE: "required",
+        PUBLIC_TRAITS: "email,traits_plan,name",
+        ANONYMOUS_TRAITS: "traits_plan",
+      },
+    });
+    try {
+      assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
+      const hash = await signIdentity(IDENTITY_SECRET, "external_id", "attacker-1");
+      for (const order of ["one message", "verified first, anonymous id later"]) {
+        const s = t.connect();
+        const got: Payload[] = [];
+        s.on("user.update", (p: Payload) => got.push(p));
+        await once(s, "connect");
+        if (order === "one message") {
+          const r = await fetchOn(s, {
+            claims: { external_id: "attacker-1", anonymous_id: ADA_ANON },
+            hash,
+          });
+          assert.equal(r, "ok");
+        } else {
+          assert.equal(await fetchOn(s, { claims: { external_id: "attacker-1" }, hash }), "ok");
+          assert.equal(await fetchOn(s, { claims: { anonymous_id: ADA_ANON } }), "ok");
+        }
+        await sleep(150);
+        // A later update of Ada reaches the attacker's socket only as her anonymous payload.
+        assert.equal(
+          (await t.postNotification(await freshFixture("user-update.json"))).status,
+          200,
+        );
+        await sleep(300);
+        assert.ok(got.length >= 1, `${order}: the anonymous payload arrives`);
+        for (const p of got) {
+          assert.equal(p.user.email, undefined, `${order}: no email leaked`);
+          assert.equal(p.user.name, undefined, `${order}: no name leaked`);
+          assert.deepEqual(p.user, { id: p.user.id, traits: { plan: "pro" } });
+        }
+        s.close();
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "attack - a socket holding a user's id in both tiers gets one full push per update",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({
+      env: {
+        IDENTITY_SECRET,
+        IDENTITY_MODE: "required",
+        PUBLIC_TRAITS: "email,traits_plan",
+        ANONYMOUS_TRAITS: "traits_plan",
+      },
+    });
+    try {
+      await t.postNotification(await freshFixture("user-update.json"));
+      const s = t.connect();
+      await once(s, "connect");
+      const hash = await signIdentity(IDENTITY_SECRET, "external_id", "user-1001");
+      const got: Payload[] = [];
+      s.on("user.update", (p: Payload) => got.push(p));
+      const r = await fetchOn(s, {
+        claims: { external_id: "user-1001", anonymous_id: ADA_ANON },
+        hash,
+      });
+      assert.equal(r, "ok");
+      await sleep(150);
+      got.length = 0;
+      await t.postNotification(await freshFixture("user-update.json"));
+      await sleep(300);
+      assert.equal(got.length, 1, "exactly one payload");
+      assert.equal(got[0].user.email, "ada@example.com");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "attack - handshakes with an empty sid count against the per-IP connection limit",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({ env: { LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "5" } });
+    try {
+      // Polling handshakes by hand, the way the attack sent them.
+      let accepted = 0;
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling&sid=`, {
+          headers: { origin: ORIGIN },
+        });
+        await res.body?.cancel();
+        if (res.status === 200) accepted++;
+      }
+      assert.equal(accepted, 5, "polling handshakes accepted");
+      // And websocket handshakes, through the real client.
+      const ws = await Promise.all(Array.from({ length: 5 }, async () => {
+        const s = ioClient(t.url, {
+          transports: ["websocket"],
+          reconnection: false,
+          forceNew: true,
+          query: { sid: "" },
+          extraHeaders: { origin: ORIGIN },
+        });
+        const ok = await new Promise<boolean>((resolve) => {
+          s.once("connect", () => resolve(true));
+          s.once("connect_error", () => resolve(false));
+        });
+        s.close();
+        return ok;
+      }));
+      assert.equal(ws.filter(Boolean).length, 0, "websocket handshakes over the limit refused");
+      assert.equal((await health(t)).counters["limit.connectionsPerIpPerMinute"], 20);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "attack - namespaces are bounded by shape, per connection and in total, and removed",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const nsps = () => (t.server.io as unknown as { _nsps: Map<string, unknown> })._nsps;
+      const before = nsps().size;
+      // Names of any other shape are refused and create nothing.
+      const odd = t.connect(ORIGIN, { namespace: "/anything-goes" });
+      const err = await once<Error>(odd, "connect_error");
+      assert.match(err.message, /Invalid namespace/);
+      assert.equal(nsps().size, before);
+
+      // One connection may hold "/" and one legacy namespace, not a third.
+      const m = new Manager(t.url, {
+        transports: ["websocket"],
+        reconnection: false,
+        extraHeaders: { origin: ORIGIN },
+      });
+      const root = m.socket("/");
+      await once(root, "connect");
+      const legacy = m.socket("/5a1b2c3d4e5f60718293a4b5");
+      await once(legacy, "connect");
+      const third = m.socket("/5a1b2c3d4e5f60718293a4b6");
+      assert.match((await once<Error>(third, "connect_error")).message, /at most 2 namespaces/);
+
+      // Many connections, each asking for new 24-hex names: at most MAX_LEGACY_NAMESPACES.
+      const hex = (n: number) => "/" + n.toString(16).padStart(24, "0");
+      const clients: Socket[] = [];
+      for (let i = 0; i < MAX_LEGACY_NAMESPACES + 20; i++) {
+        clients.push(t.connect(ORIGIN, { namespace: hex(i + 1) }));
+      }
+      const results = await Promise.all(clients.map((c) =>
+        new Promise<boolean>((resolve) => {
+          c.once("connect", () => resolve(true));
+          c.once("connect_error", () => resolve(false));
+        })
+      ));
+      // One legacy namespace is held by the Manager above.
+      assert.equal(results.filter(Boolean).length, MAX_LEGACY_NAMESPACES - 1);
+      assert.ok(nsps().size <= before + MAX_LEGACY_NAMESPACES, `${nsps().size} namespaces`);
+
+      // Once the attackers leave, their namespaces go.
+      clients.forEach((c) => c.close());
+      m._close();
+      for (let i = 0; i < 50 && nsps().size > before; i++) await sleep(50);
+      assert.equal(nsps().size, before, "empty namespaces removed");
+      // And a legitimate legacy client still gets in afterwards.
+      const again = t.connect(ORIGIN, { namespace: "/5a1b2c3d4e5f60718293a4b5" });
+      await once(again, "connect");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "attack - identifier, room and fetch limits count per connection, not per namespace",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({
+      env: {
+        LIMIT_IDENTIFIERS_PER_SOCKET: "3",
+        LIMIT_ROOMS_PER_SOCKET: "4",
+        LIMIT_FETCHES_PER_SOCKET_PER_MINUTE: "4",
+      },
+    });
+    try {
+      const open = async () => {
+        const m = new Manager(t.url, {
+          transports: ["websocket"],
+          reconnection: false,
+          extraHeaders: { origin: ORIGIN },
+        });
+        const a = m.socket("/");
+        const b = m.socket("/5a1b2c3d4e5f60718293a4b5");
+        await Promise.all([once(a, "connect"), once(b, "connect")]);
+        return { m, a, b };
+      };
+      const anon = (i: number) => ({ claims: { anonymous_id: `anon-${i}` } });
+
+      // Identifiers: 2 on one namespace, then 2 more on the other exceed 3 on the connection.
+      let c = await open();
+      assert.equal(await fetchOn(c.a, { claims: { anonymous_id: "x1", external_id: "x2" } }), "ok");
+      assert.match(
+        await fetchOn(c.b, { claims: { anonymous_id: "x3", external_id: "x4" } }),
+        /too many identifiers/,
+      );
+      c.m._close();
+
+      // Rooms: 2 + 2 on one connection fit; the same claims again on the other socket do not.
+      c = await open();
+      assert.equal(await fetchOn(c.a, { claims: { anonymous_id: "y1", external_id: "y2" } }), "ok");
+      const h = await health(t);
+      assert.equal(h.rooms, 2);
+      assert.match(await fetchOn(c.b, anon(1)), /too many rooms/);
+      c.m._close();
+
+      // Fetches: 4 per minute per connection, across namespaces.
+      c = await open();
+      for (const s of [c.a, c.b, c.a, c.b]) assert.equal(await fetchOn(s, anon(9)), "ok");
+      assert.match(await fetchOn(c.a, anon(9)), /too many requests/);
+      c.m._close();
+
+      const { counters } = await health(t);
+      assert.equal(counters["limit.identifiersPerSocket"], 1);
+      assert.equal(counters["limit.roomsPerSocket"], 1);
+      assert.equal(counters["limit.fetchesPerSocketPerMinute"], 1);
+    } finally {
+      await t.close();
+    }
+  },
+});
