@@ -177,7 +177,7 @@ function validPushes(v: unknown): Push[] {
 const strings = (a: unknown[]) => a.filter((r): r is string => typeof r === "string");
 
 function onConnection(socket: Socket, deps: SocketDeps): void {
-  const { events, hasher, store, live, verifier, limits, counters } = deps;
+  const { events, hasher, live, verifier, limits, counters } = deps;
   const domain = originHost(socket.handshake.headers.origin);
   // fetchSockets() ships each socket's handshake across instances for the dashboard: keep only
   // the header that is read (the Origin), not cookies and the rest.
