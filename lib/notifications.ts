@@ -147,6 +147,8 @@ export interface ProcessResult {
   stored: number;
   pushed: number;
   skipped: number;
+  /** Users the store could not hold (logged; the rest of the batch was applied). */
+  rejected?: number;
 }
 
 /** Applies a validated notification. Throws only when the store fails (caller answers 500). */
@@ -170,14 +172,26 @@ export async function processNotification(
     return { profile, identKeys, anonymousRooms: identKeys.map(anonymousRoom), masked };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
-  await deps.store.saveProfiles(writes);
-  result.stored = writes.length;
+  const { rejected } = await deps.store.saveProfiles(writes);
+  // A user the store cannot hold is logged and left out; the rest of the batch goes on, and
+  // Hull gets its 200 (a retry could never succeed).
+  const refused = new Map(rejected.map((r) => [r.userId, r.reason]));
+  result.stored = writes.length - refused.size;
+  result.rejected = refused.size;
   // Pushed only after the store holds the new version: a socket that identifies meanwhile
   // either reads it or is already in the room when the push goes out.
   const pushes: Push[] = [];
   const sent: { masked: Record<string, string>; rooms: number }[] = [];
   for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
     deps.events.emit("outgoing.user.start", { identifiers: masked });
+    const reason = refused.get(profile.user.id);
+    if (reason !== undefined) {
+      deps.events.emit("outgoing.user.error", {
+        identifiers: masked,
+        message: `not stored, not pushed: ${reason}`.slice(0, 200),
+      });
+      continue;
+    }
     try {
       const payload = versionedPayload(profile, settings);
       if (!payload) {

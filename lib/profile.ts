@@ -2,7 +2,8 @@
  * Turns a Hull `user:update` message into what we store: the user, the account and segment
  * ids with names. Changes, events and segment metadata are dropped (never public). A profile
  * whose JSON exceeds MAX_PROFILE_BYTES is cut down to the identifiers and the attributes the
- * settings make public, so one oversized user can never break a batch.
+ * settings make public (and the segments a setting names), so one oversized user can never
+ * break a batch; a store that still cannot hold it leaves that user out and says why.
  */
 import type { StoredProfile } from "./store.ts";
 import type { HullSegment, HullUserMessage, Settings } from "./types.ts";
@@ -52,10 +53,22 @@ export function toStoredProfile(
     if (t.startsWith("account.")) accountNames.add(t.slice(8));
     else userNames.add(t);
   }
+  // Only segments some setting may name (public, anonymous-safe, user filter) are kept.
+  const segmentIds = new Set([
+    ...settings.public_segments,
+    ...(settings.anonymous_segments ?? []),
+    ...settings.user_filter_segments,
+  ]);
+  const accountSegmentIds = new Set([
+    ...settings.public_account_segments,
+    ...(settings.anonymous_account_segments ?? []),
+  ]);
   return {
     ...profile,
     user: pick(message.user, userNames) as StoredProfile["user"],
     account: pick(account, accountNames),
+    segments: profile.segments.filter((s) => segmentIds.has(s.id)),
+    account_segments: profile.account_segments.filter((s) => accountSegmentIds.has(s.id)),
     trimmed: true,
   };
 }

@@ -26,13 +26,20 @@ import {
   watchConnection,
 } from "./redis_client.ts";
 import { MAX_PROFILE_BYTES } from "./profile.ts";
-import type { LogEntry, ProfileWrite, Store, StoredConfig, StoredProfile } from "./store.ts";
+import type {
+  LogEntry,
+  ProfileWrite,
+  SaveResult,
+  Store,
+  StoredConfig,
+  StoredProfile,
+} from "./store.ts";
 import type { Settings } from "./types.ts";
 
 /**
  * Largest profile JSON we store. profile.ts trims anything above MAX_PROFILE_BYTES to the
- * identifiers and public attributes, so only absurd public traits get here; refusing them
- * (the batch answers 500, nothing written) beats letting one user fill Redis memory.
+ * identifiers and public attributes, so only absurd public traits get here; leaving that user
+ * out (reported, the rest of the batch stored) beats letting one user fill Redis memory.
  */
 export const MAX_REDIS_PROFILE_BYTES = 2 * MAX_PROFILE_BYTES;
 const EVENT_TTL_MS = 7 * 24 * 3600_000;
@@ -185,7 +192,7 @@ export class RedisStore implements Store {
     return json ? JSON.parse(json) : null;
   }
 
-  async saveProfiles(writes: ProfileWrite[]): Promise<void> {
+  async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
     // The same user twice in one batch: the later message is the newer state (as in KvStore).
     const byUser = new Map<string, ProfileWrite & { json: string }>();
     for (const w of writes) {
@@ -196,14 +203,17 @@ export class RedisStore implements Store {
       byUser.delete(w.profile.user.id);
       byUser.set(w.profile.user.id, { ...w, identKeys, json: JSON.stringify(w.profile) });
     }
-    const all = [...byUser.values()];
-    // Checked before anything is written, so an oversized user never leaves half a batch.
-    for (const e of all) {
+    // An oversized user is left out (and reported); the rest of the batch is stored.
+    const result: SaveResult = { rejected: [] };
+    const all = [...byUser.values()].filter((e) => {
       const bytes = new TextEncoder().encode(e.json).length;
-      if (bytes > MAX_REDIS_PROFILE_BYTES) {
-        throw new Error(`profile is ${bytes} bytes, above ${MAX_REDIS_PROFILE_BYTES}`);
-      }
-    }
+      if (bytes <= MAX_REDIS_PROFILE_BYTES) return true;
+      result.rejected.push({
+        userId: e.profile.user.id,
+        reason: `profile is ${bytes} bytes, above ${MAX_REDIS_PROFILE_BYTES}`,
+      });
+      return false;
+    });
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < all.length; i += SCRIPT_BATCH) {
       const keys: string[] = [];
@@ -216,6 +226,7 @@ export class RedisStore implements Store {
       calls.push(this.#eval(SAVE_SCRIPT, keys, args));
     }
     await Promise.all(calls);
+    return result;
   }
 
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -36,6 +36,11 @@ export interface ProfileWrite {
   identKeys: string[];
 }
 
+/** What `saveProfiles` could not store, per user, and why. */
+export interface SaveResult {
+  rejected: { userId: string; reason: string }[];
+}
+
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
 export interface StoredConfig {
   settings: Settings;
@@ -56,8 +61,13 @@ export interface Store {
   /** Resolves the first hashed identifier that maps to a user id. */
   lookupUserId(identKeys: string[]): Promise<string | null>;
   getProfile(userId: string): Promise<StoredProfile | null>;
-  /** Stores profiles and their identity index; an older `updated_at` never overwrites a newer one. */
-  saveProfiles(writes: ProfileWrite[]): Promise<void>;
+  /**
+   * Stores profiles and their identity index; an older `updated_at` never overwrites a newer
+   * one. A user that can never be stored (over the engine's limits) is left out and listed in
+   * `rejected` with the reason, so one oversized user does not fail the rest; a failure of the
+   * store itself throws.
+   */
+  saveProfiles(writes: ProfileWrite[]): Promise<SaveResult>;
 
   /** Deletes a user's profile and the given identity-index entries (right to be forgotten). */
   deleteProfile(userId: string, identKeys: string[]): Promise<void>;

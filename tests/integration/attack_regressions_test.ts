@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { io as ioClient, Manager, type Socket } from "socket.io-client";
+import type { LogEntry } from "../../lib/store.ts";
 import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
 import { signIdentity } from "../../lib/verification.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -270,6 +271,63 @@ Deno.test({
       assert.equal(counters["limit.identifiersPerSocket"], 1);
       assert.equal(counters["limit.roomsPerSocket"], 1);
       assert.equal(counters["limit.fetchesPerSocketPerMinute"], 1);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+type Batch = { notification_id: string; messages: { user: Record<string, unknown> }[] };
+
+Deno.test({
+  name: "attack - one oversized user does not fail its batch: stored in parts or left out, logged",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const batch = await freshFixture("user-update-batch-100.json") as unknown as Batch;
+      const msgs = batch.messages.slice(0, 3);
+      msgs[0].user = {
+        ...msgs[0].user,
+        anonymous_ids: Array.from({ length: 1_000 }, (_, i) => `m-${i}`),
+      };
+      // A public trait of 1.5 MB survives trimming: too large for the store.
+      msgs[1].user = { ...msgs[1].user, name: "x".repeat(1_500_000) };
+      // Trimmed (only identifiers and public traits kept) and stored.
+      msgs[2].user = { ...msgs[2].user, big: "y".repeat(600_000) };
+      const s = t.connect();
+      await once(s, "connect");
+      assert.equal(await fetchOn(s, { claims: { anonymous_id: "m-999" } }), "ok");
+      const pushed = once<Payload>(s, "user.update");
+      const errors: LogEntry[] = [];
+      t.server.ctx.events.subscribe((e) => e.event === "outgoing.user.error" && errors.push(e));
+      const res = await t.postNotification({ ...batch, messages: msgs });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal((await pushed).user.id, msgs[0].user.id);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.match(errors[0].message ?? "", /not stored, not pushed: profile is \d+ bytes/);
+      assert.equal(await t.server.ctx.store.getProfile(msgs[1].user.id as string), null);
+      const trimmed = await t.server.ctx.store.getProfile(msgs[2].user.id as string);
+      assert.equal(trimmed?.trimmed, true);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "attack - four concurrent 100-user batches on the same users all answer 200",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const base = await freshFixture("user-update-batch-100.json") as unknown as Batch;
+      const statuses = await Promise.all(Array.from({ length: 4 }, async () => {
+        const res = await t.postNotification({ ...base, notification_id: crypto.randomUUID() });
+        await res.body?.cancel();
+        return res.status;
+      }));
+      assert.deepEqual(statuses, [200, 200, 200, 200]);
     } finally {
       await t.close();
     }

@@ -105,3 +105,28 @@ Deno.test("kv store - a write checked against a remembered head still sees anoth
     await b.close();
   }
 });
+
+Deno.test("kv store - two instances writing the same users concurrently all land, the newest wins", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const a = await KvStore.open(path);
+  const b = await KvStore.open(path);
+  try {
+    const at = Date.now();
+    const batch = (n: number) =>
+      Array.from({ length: 100 }, (_, i) => ({
+        profile: profile(`u${i}`, { n }, at + n),
+        identKeys: [`k${i}`],
+      }));
+    // Both instances, each with two batches in flight, on the same 100 users.
+    await Promise.all([
+      a.saveProfiles(batch(1)),
+      b.saveProfiles(batch(4)),
+      a.saveProfiles(batch(3)),
+      b.saveProfiles(batch(2)),
+    ]);
+    for (let i = 0; i < 100; i++) assert.equal((await a.getProfile(`u${i}`))?.user.n, 4);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -57,20 +57,21 @@ Deno.test({
       });
 
       await t.step(
-        "redis store - an oversized profile fails the batch before any write",
+        "redis store - an oversized profile is left out and the rest of the batch stored",
         async () => {
           await raw.flushDb();
           const s = await RedisStore.connect(redis.url);
           try {
             const big = "x".repeat(MAX_REDIS_PROFILE_BYTES);
-            await assert.rejects(
-              s.saveProfiles([
-                { profile: profile("small"), identKeys: ["ks"] },
-                { profile: profile("big", { big }), identKeys: ["kb"] },
-              ]),
-              /above/,
-            );
-            assert.equal(await s.getProfile("small"), null);
+            const res = await s.saveProfiles([
+              { profile: profile("small"), identKeys: ["ks"] },
+              { profile: profile("big", { big }), identKeys: ["kb"] },
+            ]);
+            assert.deepEqual(res.rejected.map((r) => r.userId), ["big"]);
+            assert.match(res.rejected[0].reason, /above/);
+            assert.equal((await s.getProfile("small"))?.user.id, "small");
+            assert.equal(await s.getProfile("big"), null);
+            assert.equal(await s.lookupUserId(["kb"]), null);
             // Large but under the cap: no 64 KiB limit here.
             const large = "é".repeat(200_000);
             await s.saveProfiles([{ profile: profile("large", { large }), identKeys: [] }]);

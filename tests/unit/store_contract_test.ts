@@ -69,6 +69,54 @@ const cases: Record<string, Case> = {
     for (let i = 0; i < 12; i++) assert.equal((await s.getProfile(`u${i}`))?.user.tag, "b");
   },
 
+  "four concurrent 100-user batches on the same users all land, the newest wins": async (
+    { store: s },
+  ) => {
+    const at = Date.now();
+    const batch = (n: number) =>
+      Array.from({ length: 100 }, (_, i) => ({
+        profile: profile(`u${i}`, { n }, at + n),
+        identKeys: [`k${i}`, `k${i}-${n}`],
+      }));
+    const results = await Promise.all([3, 1, 0, 2].map((n) => s.saveProfiles(batch(n))));
+    assert.deepEqual(results.map((r) => r.rejected.length), [0, 0, 0, 0]);
+    for (let i = 0; i < 100; i++) assert.equal((await s.getProfile(`u${i}`))?.user.n, 3);
+  },
+
+  "a user with 1,000 identifiers is stored and indexed with the rest of its batch": async (
+    { store: s },
+  ) => {
+    const many = Array.from({ length: 1_000 }, (_, i) => `anon-key-${i}`);
+    const res = await s.saveProfiles([
+      { profile: profile("before"), identKeys: ["kb"] },
+      { profile: profile("many", { anonymous_ids: many }), identKeys: many },
+      { profile: profile("after"), identKeys: ["ka"] },
+    ]);
+    assert.deepEqual(res.rejected, []);
+    assert.equal(await s.lookupUserId(["anon-key-0"]), "many");
+    assert.equal(await s.lookupUserId(["anon-key-999"]), "many");
+    assert.equal(await s.lookupUserId(["kb"]), "before");
+    assert.equal(await s.lookupUserId(["ka"]), "after");
+    // Updated again: still whole.
+    await s.saveProfiles([{ profile: profile("many", { v: 2 }, Date.now() + 5), identKeys: many }]);
+    assert.equal((await s.getProfile("many"))?.user.v, 2);
+    assert.equal(await s.lookupUserId(["anon-key-500"]), "many");
+  },
+
+  "a user too large to store is rejected with a reason, the rest of its batch stored": async (
+    { store: s },
+  ) => {
+    const huge = "x".repeat(1_100_000);
+    const res = await s.saveProfiles([
+      { profile: profile("small"), identKeys: ["ks"] },
+      { profile: profile("huge", { huge }), identKeys: ["kh"] },
+    ]);
+    assert.deepEqual(res.rejected.map((r) => r.userId), ["huge"]);
+    assert.match(res.rejected[0].reason, /bytes/);
+    assert.equal((await s.getProfile("small"))?.user.id, "small");
+    assert.equal(await s.getProfile("huge"), null);
+  },
+
   "a deleted profile is gone with the identifiers that still point at it": async (
     { store: s },
   ) => {
