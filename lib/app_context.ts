@@ -7,6 +7,7 @@ import type { Config } from "./config.ts";
 import type { EventLog } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 import type { AdminAuth, Session } from "./admin/auth.ts";
+import type { LogFeed } from "./admin/log_feed.ts";
 import type { SeenTracker } from "./admin/seen.ts";
 import type { LiveConfig } from "./live_config.ts";
 import type { Store } from "./store.ts";
@@ -23,6 +24,8 @@ export interface AppContext {
   metrics: Metrics;
   /** Admin sessions and login throttling. */
   auth: AdminAuth;
+  /** Live-log streams of this instance. */
+  logFeed: LogFeed;
   /** Attribute names and segments seen in notifications. */
   seen: SeenTracker;
   startedAt: number;

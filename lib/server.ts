@@ -21,6 +21,7 @@ import type { Store } from "./store.ts";
 import { Metrics } from "./metrics.ts";
 import { AdminAuth } from "./admin/auth.ts";
 import { answerStats, localSnapshot } from "./admin/cluster.ts";
+import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./admin/seen.ts";
 import { IdentityVerifier } from "./verification.ts";
 
@@ -86,7 +87,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
   });
   const seen = new SeenTracker();
-  const auth = await AdminAuth.create(secret, config.adminPassword);
+  const logFeed = new LogFeed(store);
+  const auth = await AdminAuth.create(secret, config.adminPassword, store);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
   const { io, publish, stop: stopSockets } = createSocketServer(http, {
@@ -118,6 +120,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     io,
     metrics,
     auth,
+    logFeed,
     seen,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
@@ -156,6 +159,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     closing ??= (async () => {
       live.stop();
       stopSockets();
+      logFeed.close();
       clearInterval(seenTimer);
       // Stops accepting, disconnects every socket and closes the HTTP server.
       // Stops accepting; sockets are closed at the transport level, so clients reconnect

@@ -1,14 +1,19 @@
 /**
  * Admin authentication: password check in constant time, a signed session cookie
- * (`issuedAt.nonce.mac`, HMAC-SHA256 with the server secret, 12 h), a CSRF token bound to the
- * session, and a per-IP throttle on failed logins.
+ * (`issuedAt.nonce.mac`, HMAC-SHA256 with the server secret, 12 h) that logout revokes for
+ * every instance (its nonce is recorded in the store), a CSRF token bound to the session, and
+ * a per-IP delay on failed logins that doubles with each failure instead of a lockout.
  */
+import type { Store } from "../store.ts";
 
 export const SESSION_COOKIE = "hb_session";
 export const SESSION_TTL_MS = 12 * 3600_000;
-/** Failed logins allowed per IP per window before further attempts are refused. */
-export const LOGIN_MAX_FAILURES = 5;
-export const LOGIN_WINDOW_MS = 15 * 60_000;
+/** Failed logins per IP answered at once; after that each attempt waits (see `throttled`). */
+export const LOGIN_FREE_FAILURES = 5;
+/** Longest wait between two attempts from one IP. */
+export const LOGIN_MAX_DELAY_MS = 15 * 60_000;
+/** Failures older than this are forgotten. */
+const FAILURE_MEMORY_MS = 60 * 60_000;
 
 const encoder = new TextEncoder();
 
@@ -29,14 +34,22 @@ export interface Session {
 }
 
 export class AdminAuth {
-  #failures = new Map<string, { first: number; count: number }>();
+  #failures = new Map<string, { last: number; count: number }>();
+  /** Nonces known to be revoked (the store is the truth; this saves reads). */
+  #revoked = new Set<string>();
 
   private constructor(
     private readonly key: CryptoKey,
     private readonly password: string | null,
+    private readonly store: Store | null,
   ) {}
 
-  static async create(secret: string, password: string | null): Promise<AdminAuth> {
+  /** `store` records revoked sessions for every instance (none: revocation is local). */
+  static async create(
+    secret: string,
+    password: string | null,
+    store: Store | null = null,
+  ): Promise<AdminAuth> {
     const key = await crypto.subtle.importKey(
       "raw",
       encoder.encode(`hull-browser:admin:${secret}`),
@@ -44,7 +57,7 @@ export class AdminAuth {
       false,
       ["sign", "verify"],
     );
-    return new AdminAuth(key, password);
+    return new AdminAuth(key, password, store);
   }
 
   get configured(): boolean {
@@ -103,21 +116,58 @@ export class AdminAuth {
     );
   }
 
-  /** Seconds until `ip` may try again, or 0 when it may log in now. */
+  /**
+   * Revokes `session` on every instance: its cookie stays signed but is refused from now on.
+   * The record outlives the cookie's 12 h by nothing: an expired cookie is refused anyway.
+   */
+  async revoke(session: Session): Promise<void> {
+    this.#revoked.add(session.nonce);
+    await this.store?.setMeta(`session_revoked:${session.nonce}`, {
+      expires_at: session.issuedAt + SESSION_TTL_MS,
+    });
+  }
+
+  /** True when `session` was logged out (here or on another instance). */
+  async isRevoked(session: Session): Promise<boolean> {
+    if (this.#revoked.has(session.nonce)) return true;
+    const rec = await this.store?.getMeta(`session_revoked:${session.nonce}`);
+    if (!rec) return false;
+    this.#revoked.add(session.nonce);
+    if (this.#revoked.size > 10_000) this.#revoked.clear(); // the store still knows
+    return true;
+  }
+
+  /**
+   * Seconds until `ip` may try again, or 0 when it may log in now. The first
+   * LOGIN_FREE_FAILURES failures cost nothing; then each failure doubles the wait (1 s, 2 s,
+   * 4 s, … up to LOGIN_MAX_DELAY_MS). A refused attempt does not count, and a correct
+   * password after the wait logs in and clears it: a guesser gets a few tries an hour, and an
+   * admin sharing its IP (behind a proxy) is delayed, never locked out.
+   */
   throttled(ip: string, now = Date.now()): number {
     const f = this.#failures.get(ip);
-    if (!f || now - f.first > LOGIN_WINDOW_MS) return 0;
-    return f.count >= LOGIN_MAX_FAILURES ? Math.ceil((f.first + LOGIN_WINDOW_MS - now) / 1000) : 0;
+    if (!f || now - f.last > FAILURE_MEMORY_MS || f.count < LOGIN_FREE_FAILURES) return 0;
+    const wait = f.last + loginDelay(f.count) - now;
+    return wait > 0 ? Math.ceil(wait / 1000) : 0;
   }
 
   recordFailure(ip: string, now = Date.now()): void {
     const f = this.#failures.get(ip);
-    if (!f || now - f.first > LOGIN_WINDOW_MS) this.#failures.set(ip, { first: now, count: 1 });
-    else f.count++;
+    if (!f || now - f.last > FAILURE_MEMORY_MS) this.#failures.set(ip, { last: now, count: 1 });
+    else {
+      f.count++;
+      f.last = now;
+    }
     if (this.#failures.size > 10_000) this.#failures.clear(); // bounded under a spray
   }
 
   recordSuccess(ip: string): void {
     this.#failures.delete(ip);
   }
+}
+
+/** Wait after `failures` failed logins (ms). */
+export function loginDelay(failures: number): number {
+  if (failures < LOGIN_FREE_FAILURES) return 0;
+  return Math.min(LOGIN_MAX_DELAY_MS, 1000 * 2 ** (failures - LOGIN_FREE_FAILURES));
 }

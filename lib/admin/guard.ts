@@ -40,7 +40,8 @@ export const adminGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
       await next();
       return;
     }
-    const session = await auth.verify(getCookie(c, SESSION_COOKIE));
+    const verified = await auth.verify(getCookie(c, SESSION_COOKIE));
+    const session = verified && !(await auth.isRevoked(verified)) ? verified : null;
     if (!session) {
       return api ? refuse(401, "not logged in") : c.redirect("/admin/login", 303);
     }

@@ -5,7 +5,10 @@ import LiveLog from "../../islands/LiveLog.tsx";
 import { adminPage } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { CONNECTOR_EVENTS } from "../../lib/events.ts";
-import type { LogEntry } from "../../lib/store.ts";
+import { MAX_STREAMS, MAX_STREAMS_PER_SESSION } from "../../lib/admin/log_feed.ts";
+
+/** Idle streams get a ping this often (keeps proxies from closing them, detects gone clients). */
+const PING_MS = 5_000;
 
 /** GET /admin/log: the history from the store, then live entries streamed by the island. */
 export async function handler(c: Context<AppEnv>) {
@@ -22,27 +25,37 @@ export async function handler(c: Context<AppEnv>) {
 }
 
 /**
- * GET /admin/api/log/stream?after=<id>: server-sent events. Reads the shared log in the store
- * (every instance writes there), so the stream shows all instances, not just this one.
+ * GET /admin/api/log/stream?after=<id>: server-sent events from the shared log in the store
+ * (every instance writes there), so the stream shows all instances. Capped per session and
+ * per instance (429 beyond); it ends when the client goes or the session is logged out.
  */
 export function stream(c: Context<AppEnv>) {
-  const { store } = c.var.ctx;
-  let after = c.req.query("after") ?? "";
+  const { logFeed, auth } = c.var.ctx;
+  const session = c.var.session!;
+  const sub = logFeed.open(session.nonce, c.req.query("after") ?? "");
+  if (!sub) {
+    return c.json({
+      error: `too many live-log streams: at most ${MAX_STREAMS_PER_SESSION} per session and ` +
+        `${MAX_STREAMS} per instance; close another dashboard tab`,
+    }, 429);
+  }
   return streamSSE(c, async (sse) => {
-    let open = true;
-    sse.onAbort(() => {
-      open = false;
-    });
-    while (open) {
-      const batch: LogEntry[] = await store.listEvents(200).catch(() => []);
-      const fresh = batch.filter((e) => (e.id ?? "") > after).reverse();
-      for (const e of fresh) {
-        await sse.writeSSE({ event: "entry", data: JSON.stringify(e), id: e.id });
-        after = e.id ?? after;
+    sse.onAbort(() => sub.close());
+    try {
+      while (!sub.closed && !sse.aborted && !sse.closed) {
+        const entries = await sub.next(PING_MS);
+        for (const e of entries) {
+          await sse.writeSSE({ event: "entry", data: JSON.stringify(e), id: e.id });
+        }
+        if (!entries.length) await sse.writeSSE({ event: "ping", data: "" });
+        if (await auth.isRevoked(session)) break;
       }
-      if (!fresh.length) await sse.writeSSE({ event: "ping", data: "" });
-      await sse.sleep(500);
+    } finally {
+      sub.close();
     }
+  }, (_err) => {
+    sub.close();
+    return Promise.resolve();
   });
 }
 

@@ -34,7 +34,9 @@ export async function post(c: Context<AppEnv>) {
     return renderPage(
       <LoginPage
         configured
-        error={`Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`}
+        error={`Too many failed attempts from your address: the next try is possible in ` +
+          `${formatWait(wait)}. Each failed attempt doubles the wait (up to 15 minutes); ` +
+          `the right password after that signs you in.`}
       />,
       429,
     );
@@ -56,8 +58,15 @@ export async function post(c: Context<AppEnv>) {
   return c.redirect("/admin", 303);
 }
 
-/** POST /admin/logout (session and CSRF checked by the guard). */
-export function logout(c: Context<AppEnv>) {
+function formatWait(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  return `${Math.ceil(seconds / 60)} min`;
+}
+
+/** POST /admin/logout (session and CSRF checked by the guard): the cookie is revoked. */
+export async function logout(c: Context<AppEnv>) {
+  const session = c.var.session;
+  if (session) await c.var.ctx.auth.revoke(session);
   deleteCookie(c, SESSION_COOKIE, { path: "/admin" });
   return c.redirect("/admin/login", 303);
 }

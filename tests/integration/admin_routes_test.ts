@@ -3,9 +3,17 @@
  * page and API endpoint, and their refusals.
  */
 import assert from "node:assert/strict";
-import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
+import { AdminAuth } from "../../lib/admin/auth.ts";
+import {
+  freshFixture,
+  identify,
+  SECRET,
+  startTestServer,
+  type TestServer,
+} from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PASSWORD = "correct horse battery staple";
 
 async function login(t: TestServer): Promise<{ cookie: string; csrf: string }> {
@@ -164,7 +172,22 @@ Deno.test({
       }
       const blocked = await form(t, "/admin/login", { password: PASSWORD });
       assert.equal(blocked.status, 429, "even the right password waits");
-      assert.match(await blocked.text(), /Too many failed attempts/);
+      assert.match(await blocked.text(), /Too many failed attempts.*in 1 s/s);
+      // The wait doubles with each failure, and a right password after it signs in.
+      await sleep(1_100);
+      const sixth = await form(t, "/admin/login", { password: "nope" });
+      assert.equal(sixth.status, 401);
+      await sixth.body?.cancel();
+      const waits = await form(t, "/admin/login", { password: PASSWORD });
+      assert.equal(waits.status, 429);
+      assert.match(await waits.text(), /in 2 s/);
+      await sleep(2_100);
+      const ok = await form(t, "/admin/login", { password: PASSWORD });
+      assert.equal(ok.status, 303, "not locked out");
+      await ok.body?.cancel();
+      const next = await form(t, "/admin/login", { password: "nope" });
+      assert.equal(next.status, 401, "a success clears the failures");
+      await next.body?.cancel();
     } finally {
       await t.close();
     }
@@ -302,9 +325,62 @@ Deno.test({
       assert.equal(out.status, 303);
       assert.match(out.headers.get("set-cookie") ?? "", /hb_session=;/);
       await out.body?.cancel();
+      // The old cookie is dead, on this instance and in the store for the others.
+      const after = await fetch(`${t.url}/admin/api/stats`, { headers: { cookie } });
+      assert.equal(after.status, 401);
+      await after.body?.cancel();
+      const other = await AdminAuth.create(SECRET, PASSWORD, t.server.ctx.store);
+      const session = await other.verify(decodeURIComponent(cookie.split("=")[1]));
+      assert.ok(session, "still signed");
+      assert.equal(await other.isRevoked(session), true, "revoked for every instance");
       socket.close();
     } finally {
       await t.close();
     }
   },
 });
+
+Deno.test({
+  name: "admin - live-log streams are capped per session, freed on close, ended by logout",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const feed = t.server.ctx.logFeed;
+      const open = () => fetch(`${t.url}/admin/api/log/stream`, { headers: { cookie } });
+      const streams = [await open(), await open(), await open()];
+      streams.forEach((r) => assert.equal(r.status, 200));
+      assert.equal(feed.size, 3);
+      const fourth = await open();
+      assert.equal(fourth.status, 429);
+      assert.match((await fourth.json()).error, /at most 3 per session/);
+      // Another session has its own allowance.
+      const other = await login(t);
+      const theirs = await fetch(`${t.url}/admin/api/log/stream`, {
+        headers: { cookie: other.cookie },
+      });
+      assert.equal(theirs.status, 200);
+      // A client that goes frees its stream.
+      await streams[0].body!.cancel();
+      await waitUntil(() => feed.size === 3, "a cancelled stream is freed");
+      const again = await open();
+      assert.equal(again.status, 200);
+      // Logout ends the session's streams.
+      const out = await form(t, "/admin/logout", { _csrf: csrf }, cookie);
+      await out.body?.cancel();
+      await waitUntil(() => feed.size === 1, "logout ends the streams");
+      for (const r of [streams[1], streams[2], again, theirs]) await r.body?.cancel();
+      await waitUntil(() => feed.size === 0, "all freed");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+async function waitUntil(cond: () => boolean, what: string, ms = 8_000) {
+  for (const end = Date.now() + ms; !cond();) {
+    if (Date.now() > end) throw new Error(`timeout: ${what}`);
+    await sleep(50);
+  }
+}
