@@ -2,14 +2,16 @@
  * Entry point: `deno task start`. Reads the environment, starts one instance on PORT and
  * shuts it down gracefully on SIGINT/SIGTERM (Deno Deploy evicts isolates with SIGINT).
  */
-import { ConfigError, loadConfig } from "./lib/config.ts";
+import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
+import { preflight } from "./lib/deploy/preflight.ts";
 import { startServer } from "./lib/server.ts";
 import { StoreUnavailableError } from "./lib/store_factory.ts";
 
 async function main() {
+  const env = processEnv();
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -17,6 +19,8 @@ async function main() {
     }
     throw err;
   }
+  // Say at boot what would otherwise surface on the first request (a missing build, …).
+  for (const line of await preflight(config, env)) console.warn(line);
   let server;
   try {
     server = await startServer(config);

@@ -17,6 +17,7 @@ import { openRedisAdapter, openStore } from "./store_factory.ts";
 import { LiveConfig } from "./live_config.ts";
 import { importHullPublicKey } from "./signature.ts";
 import { createSocketServer } from "./socket_server.ts";
+import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store.ts";
 import { Metrics } from "./metrics.ts";
 import { AdminAuth } from "./admin/auth.ts";
@@ -123,7 +124,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logFeed,
     seen,
     startedAt: performance.now(),
-    snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
+    snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
       store,
       hasher,
@@ -161,14 +162,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       stopSockets();
       logFeed.close();
       clearInterval(seenTimer);
-      // Stops accepting, disconnects every socket and closes the HTTP server.
-      // Stops accepting; sockets are closed at the transport level, so clients reconnect
-      // (elsewhere, behind a balancer) and identify again.
+      // Stops accepting connections (new sockets and requests go to other instances); requests
+      // already received carry on.
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Webhooks already accepted are finished while the sockets are still connected, so their
+      // pushes reach this instance's visitors too (Deploy gives 5 s notice before SIGKILL).
+      await drain(ctx.webhook.inflight!, 4_000);
+      // Then sockets are closed at the transport level, so clients reconnect (elsewhere,
+      // behind a balancer) and identify again; whatever is still open is cut.
       const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
-      // Webhooks already accepted are finished (Deploy gives 5 s notice), then the rest is cut.
-      const inflight = [...ctx.webhook.inflight!];
-      await Promise.race([Promise.allSettled(inflight), delay(4_000)]);
-      await Promise.race([ioClosed, delay(500)]);
+      await Promise.race([Promise.all([ioClosed, httpClosed]), delay(500)]);
       http.closeAllConnections?.();
       await redisAdapter?.close();
       // Announces departure, flushes and stops the watch; before the store closes KV.
@@ -184,6 +187,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
+
+/** Waits until `inflight` is empty (work added meanwhile included), at most `ms`. */
+async function drain(inflight: Set<Promise<unknown>>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (inflight.size && Date.now() < deadline) {
+    await Promise.race([Promise.allSettled([...inflight]), delay(deadline - Date.now())]);
+  }
 }
 
 function hasSeed(config: Config): boolean {

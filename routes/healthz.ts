@@ -1,8 +1,13 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
+import { isBuilt } from "../lib/deploy/preflight.ts";
 import { socketCounts } from "../lib/socket/legacy_namespaces.ts";
 
-/** GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`. */
+/**
+ * GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`.
+ * `snippet` says whether the bundle was built (`"missing"`: run `deno task build`); it does not
+ * change the status, which is about the store.
+ */
 export async function handler(c: Context<AppEnv>) {
   const { store, io, config, startedAt } = c.var.ctx;
   const body = {
@@ -10,6 +15,7 @@ export async function handler(c: Context<AppEnv>) {
     uptime_s: Math.round((performance.now() - startedAt) / 1000),
     sockets: io.engine.clientsCount,
     ...socketCounts(io),
+    snippet: await isBuilt(c.var.ctx.snippetPath) ? "ok" : "missing",
     counters: c.var.ctx.metrics.counters,
   };
   try {

@@ -2,9 +2,19 @@ import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
 import { handleSmartNotifier } from "../lib/webhook.ts";
 
-/** POST /smart-notifier: Hull's batches (DESIGN §3.3); the logic lives in lib/webhook.ts. */
-export async function handler(c: Context<AppEnv>) {
-  const raw = new Uint8Array(await c.req.arrayBuffer());
-  const answer = await handleSmartNotifier(raw, c.req.raw.headers, c.var.ctx.webhook);
-  return c.json(answer.body, answer.status as 200);
+/**
+ * POST /smart-notifier: Hull's batches (DESIGN §3.3); the logic lives in lib/webhook.ts.
+ * A request counts as accepted (and shutdown finishes it) from its headers on, while its body
+ * is still arriving.
+ */
+export function handler(c: Context<AppEnv>) {
+  const { webhook } = c.var.ctx;
+  const work = (async () => {
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const answer = await handleSmartNotifier(raw, c.req.raw.headers, webhook);
+    return c.json(answer.body, answer.status as 200);
+  })();
+  if (!webhook.inflight) return work;
+  webhook.inflight.add(work);
+  return work.finally(() => webhook.inflight!.delete(work));
 }

@@ -12,10 +12,16 @@ export interface MainProcess {
   stdout(): string;
 }
 
-/** Spawns `deno run -A main.ts` with `env` and resolves once it listens. */
-export async function bootMain(env: Record<string, string>): Promise<MainProcess> {
+/**
+ * Spawns `deno run <flags> main.ts` with `env` and resolves once it listens. `flags` are the
+ * permission flags, `-A` unless given (the Deploy-like test narrows them).
+ */
+export async function bootMain(
+  env: Record<string, string>,
+  flags: string[] = ["-A"],
+): Promise<MainProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
+    args: ["run", ...flags, MAIN],
     env: { PORT: "0", BIND_ADDRESS: "127.0.0.1", NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
@@ -42,7 +48,8 @@ export async function bootMain(env: Record<string, string>): Promise<MainProcess
   try {
     child.kill();
   } catch { /* exited */ }
-  throw new Error(`server did not start:\n${out}`);
+  const err = await new Response(child.stderr).text().catch(() => "");
+  throw new Error(`server did not start:\n${out}\n${err}`);
 }
 
 /**
