@@ -23,6 +23,8 @@ export interface ConnectionState {
   identifiers: Map<string, ClaimedIdentifier>;
   fetchWindowStart: number;
   fetches: number;
+  /** Namespace sockets admitted on this connection. */
+  namespaces: number;
 }
 
 const states = new WeakMap<object, ConnectionState>();
@@ -31,7 +33,7 @@ const states = new WeakMap<object, ConnectionState>();
 export function connectionState(socket: Socket): ConnectionState {
   let s = states.get(socket.client);
   if (!s) {
-    s = { identifiers: new Map(), fetchWindowStart: 0, fetches: 0 };
+    s = { identifiers: new Map(), fetchWindowStart: 0, fetches: 0, namespaces: 0 };
     states.set(socket.client, s);
   }
   return s;

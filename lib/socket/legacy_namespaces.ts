@@ -6,6 +6,7 @@
  * for a peer's sockets by the cluster adapter, once nobody uses them here).
  */
 import type { Namespace, Server, Socket } from "socket.io";
+import { connectionState } from "./connection_state.ts";
 
 /** The original snippet's namespace: `/` + a Hull connector id (24 hex digits). */
 export const LEGACY_NAMESPACE = /^\/[0-9a-f]{24}$/i;
@@ -58,16 +59,19 @@ function removeNamespace(io: Server, children: Set<Namespace>, nsp: Namespace): 
 }
 
 /**
- * Namespace middleware: refuses a socket whose connection already holds
- * MAX_NAMESPACES_PER_CONNECTION namespaces.
+ * Namespace middleware: refuses a socket whose connection already holds (or is joining)
+ * MAX_NAMESPACES_PER_CONNECTION namespaces. Counted when admitted, not when connected, since
+ * a client can ask for many namespaces in one burst before any of them is connected.
  */
 export function namespacesPerConnection(socket: Socket, next: (err?: Error) => void): void {
-  const held = (socket.client as unknown as { nsps: Map<string, Socket> }).nsps.size;
-  if (held >= MAX_NAMESPACES_PER_CONNECTION) {
+  const conn = connectionState(socket);
+  if (conn.namespaces >= MAX_NAMESPACES_PER_CONNECTION) {
     return next(
       new Error(`limit: at most ${MAX_NAMESPACES_PER_CONNECTION} namespaces per connection`),
     );
   }
+  conn.namespaces++;
+  socket.once("disconnect", () => conn.namespaces--);
   next();
 }
 

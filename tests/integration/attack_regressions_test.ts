@@ -170,6 +170,7 @@ Deno.test({
     try {
       const nsps = () => (t.server.io as unknown as { _nsps: Map<string, unknown> })._nsps;
       const before = nsps().size;
+      const hex = (n: number) => "/" + n.toString(16).padStart(24, "0");
       // Names of any other shape are refused and create nothing.
       const odd = t.connect(ORIGIN, { namespace: "/anything-goes" });
       const err = await once<Error>(odd, "connect_error");
@@ -189,8 +190,24 @@ Deno.test({
       const third = m.socket("/5a1b2c3d4e5f60718293a4b6");
       assert.match((await once<Error>(third, "connect_error")).message, /at most 2 namespaces/);
 
+      // A burst of namespaces on one connection, before any is connected: still 2 at most.
+      const burst = new Manager(t.url, {
+        transports: ["websocket"],
+        reconnection: false,
+        extraHeaders: { origin: ORIGIN },
+      });
+      const many = Array.from({ length: 10 }, (_, i) => burst.socket(hex(1_000 + i)));
+      const admitted = await Promise.all(many.map((c) =>
+        new Promise<boolean>((resolve) => {
+          c.once("connect", () => resolve(true));
+          c.once("connect_error", () => resolve(false));
+        })
+      ));
+      assert.equal(admitted.filter(Boolean).length, 2);
+      burst._close();
+      for (let i = 0; i < 50 && nsps().size > before + 1; i++) await sleep(50);
+
       // Many connections, each asking for new 24-hex names: at most MAX_LEGACY_NAMESPACES.
-      const hex = (n: number) => "/" + n.toString(16).padStart(24, "0");
       const clients: Socket[] = [];
       for (let i = 0; i < MAX_LEGACY_NAMESPACES + 20; i++) {
         clients.push(t.connect(ORIGIN, { namespace: hex(i + 1) }));
