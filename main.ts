@@ -5,7 +5,7 @@
 import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
 import { preflight } from "./lib/deploy/preflight.ts";
 import { startServer } from "./lib/server.ts";
-import { StoreUnavailableError } from "./lib/store_factory.ts";
+import { StoreUnavailableError } from "./lib/store/factory.ts";
 
 async function main() {
   const env = processEnv();

@@ -1,6 +1,6 @@
 import { useComputed, useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import type { LogEntry } from "../lib/store.ts";
+import type { LogEntry } from "../lib/store/store.ts";
 
 /** A connector event as the log page shows it (identifiers already masked by the server). */
 export type LogRow = LogEntry;

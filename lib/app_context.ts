@@ -9,8 +9,8 @@ import type { Metrics } from "./metrics.ts";
 import type { AdminAuth, Session } from "./admin/auth.ts";
 import type { LogFeed } from "./admin/log_feed.ts";
 import type { SeenTracker } from "./admin/seen.ts";
-import type { LiveConfig } from "./live_config.ts";
-import type { Store } from "./store.ts";
+import type { LiveConfig } from "./store/live_config.ts";
+import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook.ts";
 
 export interface AppContext {

@@ -9,7 +9,7 @@
  * otherwise spend most of its store writes on entries deleted moments later. Errors are kept
  * first, then the newest of the rest.
  */
-import type { LogEntry, Store } from "./store.ts";
+import type { LogEntry, Store } from "./store/store.ts";
 
 export const CONNECTOR_EVENTS = [
   "incoming.connection.start",

@@ -13,7 +13,7 @@ import {
 } from "./identity.ts";
 import { buildPublicPayload } from "./payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, Store, StoredProfile } from "./store.ts";
+import type { ProfileWrite, Store, StoredProfile } from "./store/store.ts";
 import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Channels that carry user profiles. */

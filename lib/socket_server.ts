@@ -23,9 +23,9 @@ import {
   roomsOfSiblings,
 } from "./socket/connection_state.ts";
 import { legacyNamespaces, namespacesPerConnection } from "./socket/legacy_namespaces.ts";
-import type { LiveConfig } from "./live_config.ts";
+import type { LiveConfig } from "./store/live_config.ts";
 import { type Publisher, type Push, type Tier, versionedPayload } from "./notifications.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "./store/store.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */

@@ -6,7 +6,7 @@
 import type { EventLog } from "./events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "./store/store.ts";
 import type { SeenTracker } from "./admin/seen.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";

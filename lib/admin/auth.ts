@@ -4,7 +4,7 @@
  * every instance (its nonce is recorded in the store), a CSRF token bound to the session, and
  * a per-IP delay on failed logins that doubles with each failure instead of a lockout.
  */
-import type { Store } from "../store.ts";
+import type { Store } from "../store/store.ts";
 
 export const SESSION_COOKIE = "hb_session";
 export const SESSION_TTL_MS = 12 * 3600_000;

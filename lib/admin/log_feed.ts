@@ -4,7 +4,7 @@
  * store on its own. Streams are capped per session and per instance, each buffers at most
  * STREAM_BUFFER entries, and a closed stream frees everything it held.
  */
-import type { LogEntry, Store } from "../store.ts";
+import type { LogEntry, Store } from "../store/store.ts";
 
 /** Live-log streams one admin session may hold open (tabs). */
 export const MAX_STREAMS_PER_SESSION = 3;

@@ -3,7 +3,7 @@
  * values) and segments seen, plus the id of a recently updated user for the example payload.
  * Collected in memory on the hot path and merged into the store every few seconds.
  */
-import type { Store } from "../store.ts";
+import type { Store } from "../store/store.ts";
 import type { HullNotification, HullSegment } from "../types.ts";
 
 export interface SeenDoc {

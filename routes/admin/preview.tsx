@@ -4,7 +4,7 @@ import type { AppEnv } from "../../lib/app_context.ts";
 import { anonymousRoom, normalizeIdentifier, userIdentifiers } from "../../lib/identity.ts";
 import { processNotification, versionedPayload } from "../../lib/notifications.ts";
 import { CLAIM_TYPES, type ClaimType } from "../../lib/types.ts";
-import type { StoredProfile } from "../../lib/store.ts";
+import type { StoredProfile } from "../../lib/store/store.ts";
 
 async function resolve(c: Context<AppEnv>, type: ClaimType, value: string) {
   const { webhook } = c.var.ctx;

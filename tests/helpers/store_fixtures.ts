@@ -1,5 +1,5 @@
 /** Test helper: small store fixtures shared by the store test suites. */
-import type { StoredProfile } from "../../lib/store.ts";
+import type { StoredProfile } from "../../lib/store/store.ts";
 
 /** A minimal stored profile for user `id`, received at `at`. */
 export function profile(

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { signHmac } from "../../lib/signature.ts";
-import type { KvStore } from "../../lib/kv_store.ts";
+import type { KvStore } from "../../lib/store/kv_store.ts";
 import { fixture, once, startTestServer, WEBHOOK_SECRET } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EventLog } from "../../lib/events.ts";
 import { maskIdentifiers } from "../../lib/identity.ts";
-import { KvStore } from "../../lib/kv_store.ts";
+import { KvStore } from "../../lib/store/kv_store.ts";
 
 Deno.test("events - entries are buffered, stored and listed newest first", async () => {
   const store = await KvStore.open(":memory:");

@@ -3,7 +3,7 @@
  * expiry kept in the value. The behaviour every store shares is in store_contract_test.ts.
  */
 import assert from "node:assert/strict";
-import { KvStore, PART_BYTES } from "../../lib/kv_store.ts";
+import { KvStore, PART_BYTES } from "../../lib/store/kv_store.ts";
 import { profile } from "../helpers/store_fixtures.ts";
 
 async function withStore(fn: (s: KvStore) => Promise<void>) {

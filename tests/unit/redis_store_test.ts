@@ -4,7 +4,7 @@
  * after a reconnect, and failing fast then recovering across a Redis restart.
  */
 import assert from "node:assert/strict";
-import { MAX_REDIS_PROFILE_BYTES, RedisStore } from "../../lib/redis_store.ts";
+import { MAX_REDIS_PROFILE_BYTES, RedisStore } from "../../lib/store/redis_store.ts";
 import { freePort, redisSkipReason, withRedis } from "../helpers/redis.ts";
 import { profile, SETTINGS, waitFor } from "../helpers/store_fixtures.ts";
 

@@ -4,7 +4,7 @@
  * KV-only instance (Deno Deploy, a laptop) never loads the npm Redis client.
  */
 import type { ServerOptions } from "socket.io";
-import type { Config } from "./config.ts";
+import type { Config } from "../config.ts";
 import { KvStore } from "./kv_store.ts";
 import type { Store } from "./store.ts";
 

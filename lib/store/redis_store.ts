@@ -25,7 +25,7 @@ import {
   sha1,
   watchConnection,
 } from "./redis_client.ts";
-import { MAX_PROFILE_BYTES } from "./profile.ts";
+import { MAX_PROFILE_BYTES } from "../profile.ts";
 import type {
   LogEntry,
   ProfileWrite,
@@ -34,7 +34,7 @@ import type {
   StoredConfig,
   StoredProfile,
 } from "./store.ts";
-import type { Settings } from "./types.ts";
+import type { Settings } from "../types.ts";
 
 /**
  * Largest profile JSON we store. profile.ts trims anything above MAX_PROFILE_BYTES to the

@@ -3,9 +3,9 @@
  * and kept current by watching it, so a change made on any instance applies everywhere
  * without a restart. Reads are synchronous because the Origin check runs on every handshake.
  */
-import { type DomainPattern, originAllowed, parseDomainPattern } from "./domains.ts";
+import { type DomainPattern, originAllowed, parseDomainPattern } from "../domains.ts";
 import type { Store, StoredConfig } from "./store.ts";
-import type { Settings } from "./types.ts";
+import type { Settings } from "../types.ts";
 
 export class LiveConfig {
   #settings: Settings;

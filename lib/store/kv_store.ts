@@ -25,8 +25,8 @@ import type {
   StoredConfig,
   StoredProfile,
 } from "./store.ts";
-import { KeyedLocks } from "./store/keyed_locks.ts";
-import type { Settings } from "./types.ts";
+import { KeyedLocks } from "./keyed_locks.ts";
+import type { Settings } from "../types.ts";
 
 /** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
 export const PART_BYTES = 60_000;

@@ -3,7 +3,7 @@
  * state, independent of the engine (Deno KV today, Redis when self-hosted). Identifiers reach
  * the store only as keyed hashes, so raw emails and ids never become keys.
  */
-import type { HullSegment, Settings } from "./types.ts";
+import type { HullSegment, Settings } from "../types.ts";
 
 /** What we keep of a Hull user: enough to build any public payload later, nothing more. */
 export interface StoredProfile {
