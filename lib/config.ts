@@ -4,7 +4,7 @@
  */
 import { type DomainPattern, parseDomainList } from "./domains.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
-import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
 
 /** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
 export interface SettingsSeed {

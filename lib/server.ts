@@ -16,7 +16,7 @@ import { KvStore } from "./store/kv_store.ts";
 import { openRedisAdapter, openStore } from "./store/factory.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./signature.ts";
-import { createSocketServer } from "./socket_server.ts";
+import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
 import { Metrics } from "./metrics.ts";
@@ -24,7 +24,7 @@ import { AdminAuth } from "./admin/auth.ts";
 import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./admin/seen.ts";
-import { IdentityVerifier } from "./verification.ts";
+import { IdentityVerifier } from "./socket/verification.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { buildSnippet } from "../../scripts/build.ts";
-import { signIdentity } from "../../lib/verification.ts";
+import { signIdentity } from "../../lib/socket/verification.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { startPageServer } from "../helpers/page_server.ts";
 import { freshFixture, startTestServer } from "../helpers/server.ts";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { io as ioClient, Manager, type Socket } from "socket.io-client";
 import type { LogEntry } from "../../lib/store/store.ts";
 import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
-import { signIdentity } from "../../lib/verification.ts";
+import { signIdentity } from "../../lib/socket/verification.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

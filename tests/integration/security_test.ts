@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
-import { signIdentity } from "../../lib/verification.ts";
+import { signIdentity } from "../../lib/socket/verification.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

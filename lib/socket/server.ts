@@ -6,13 +6,13 @@
  */
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { Server, type ServerOptions, type Socket } from "socket.io";
-import type { EventLog } from "./events.ts";
+import type { EventLog } from "../events.ts";
 import {
   type IdentifierHasher,
   maskIdentifiers,
   maskValue,
   parseFetchRequest,
-} from "./identity.ts";
+} from "../identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
 import {
   type ClaimedIdentifier,
@@ -21,11 +21,11 @@ import {
   mergeClaims,
   roomsOf,
   roomsOfSiblings,
-} from "./socket/connection_state.ts";
-import { legacyNamespaces, namespacesPerConnection } from "./socket/legacy_namespaces.ts";
-import type { LiveConfig } from "./store/live_config.ts";
-import { type Publisher, type Push, type Tier, versionedPayload } from "./notifications.ts";
-import type { Store } from "./store/store.ts";
+} from "./connection_state.ts";
+import { legacyNamespaces, namespacesPerConnection } from "./legacy_namespaces.ts";
+import type { LiveConfig } from "../store/live_config.ts";
+import { type Publisher, type Push, type Tier, versionedPayload } from "../notifications.ts";
+import type { Store } from "../store/store.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */

@@ -4,8 +4,8 @@
  * and the snippet sends it with `user.fetch`. This module checks such hashes and decides, per
  * identity mode, which claims a socket may use and which exposure tier it gets.
  */
-import type { Identifier } from "./identity.ts";
-import type { IdentityMode } from "./types.ts";
+import type { Identifier } from "../identity.ts";
+import type { IdentityMode } from "../types.ts";
 
 /** Claim types a hash can verify; anonymous ids are never secret, so never "verified". */
 export const VERIFIABLE_TYPES = new Set(["id", "external_id", "email"]);
