@@ -8,7 +8,7 @@
  * Scenarios: Hold, Push, Identify (all three systems), Cross-instance over Deno KV and Redis,
  * Snippet (connector only). See bench/results.md for what each figure means.
  */
-import { signHmac } from "../lib/signature.ts";
+import { signHmac } from "../lib/webhook/signature.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
 
 const QUICK = Deno.args.includes("--quick");

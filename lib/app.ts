@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { AppContext, AppEnv } from "./app_context.ts";
-import { MAX_BODY_BYTES } from "./webhook.ts";
+import { MAX_BODY_BYTES } from "./webhook/endpoint.ts";
 import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
 import * as smartNotifier from "../routes/smart_notifier.ts";

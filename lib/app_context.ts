@@ -11,7 +11,7 @@ import type { LogFeed } from "./admin/log_feed.ts";
 import type { SeenTracker } from "./admin/seen.ts";
 import type { LiveConfig } from "./store/live_config.ts";
 import type { Store } from "./store/store.ts";
-import type { WebhookDeps } from "./webhook.ts";
+import type { WebhookDeps } from "./webhook/endpoint.ts";
 
 export interface AppContext {
   config: Config;

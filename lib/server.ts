@@ -15,7 +15,7 @@ import { createKvAdapter, type KvAdapterOptions } from "./kv_adapter.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { openRedisAdapter, openStore } from "./store/factory.ts";
 import { LiveConfig } from "./store/live_config.ts";
-import { importHullPublicKey } from "./signature.ts";
+import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";

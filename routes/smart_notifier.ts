@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
-import { handleSmartNotifier } from "../lib/webhook.ts";
+import { handleSmartNotifier } from "../lib/webhook/endpoint.ts";
 
 /**
  * POST /smart-notifier: Hull's batches (DESIGN §3.3); the logic lives in lib/webhook.ts.

@@ -25,7 +25,7 @@ import {
   sha1,
   watchConnection,
 } from "./redis_client.ts";
-import { MAX_PROFILE_BYTES } from "../profile.ts";
+import { MAX_PROFILE_BYTES } from "../webhook/profile.ts";
 import type {
   LogEntry,
   ProfileWrite,

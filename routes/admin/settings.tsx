@@ -3,7 +3,7 @@ import { load, type SeenDoc } from "../../lib/admin/seen.ts";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { parseList } from "../../lib/config.ts";
-import { versionedPayload } from "../../lib/notifications.ts";
+import { versionedPayload } from "../../lib/webhook/notifications.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
 
 const LISTS = [

@@ -3,7 +3,7 @@
  * HTTP, and socket.io clients that identify and keep every `user.update` they receive.
  */
 import { io, type Socket } from "socket.io-client";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 import { WEBHOOK_SECRET } from "./server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

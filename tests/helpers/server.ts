@@ -5,7 +5,7 @@
 import { io as ioClient, type Socket } from "socket.io-client";
 import { loadConfig } from "../../lib/config.ts";
 import { type RunningServer, startServer } from "../../lib/server.ts";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789";
 export const SECRET = "test-server-secret-0123456789abcdef";

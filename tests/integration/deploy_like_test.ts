@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { io, type Socket } from "socket.io-client";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 import { bootMain, type MainProcess } from "../helpers/process.ts";
 import { fixture, SECRET, WEBHOOK_SECRET } from "../helpers/server.ts";
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 import { bootMain, startBalancer } from "../helpers/process.ts";
 import { fixture, SECRET, WEBHOOK_SECRET } from "../helpers/server.ts";
 

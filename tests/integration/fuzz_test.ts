@@ -4,7 +4,7 @@
  * rejection, no state change, and every webhook is refused with 400, 401 or 413.
  */
 import assert from "node:assert/strict";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 import type { KvStore } from "../../lib/store/kv_store.ts";
 import { fixture, once, startTestServer, WEBHOOK_SECRET } from "../helpers/server.ts";
 

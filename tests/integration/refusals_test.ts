@@ -3,7 +3,7 @@
  * stale, malformed or oversized, and hostile socket payloads. None may change state.
  */
 import assert from "node:assert/strict";
-import { signHmac } from "../../lib/signature.ts";
+import { signHmac } from "../../lib/webhook/signature.ts";
 import {
   freshFixture,
   identify,

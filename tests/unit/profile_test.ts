@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_PROFILE_BYTES, toStoredProfile } from "../../lib/profile.ts";
+import { MAX_PROFILE_BYTES, toStoredProfile } from "../../lib/webhook/profile.ts";
 import type { HullUserMessage, Settings } from "../../lib/types.ts";
 
 const settings: Settings = {

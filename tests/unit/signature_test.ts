@@ -6,7 +6,7 @@ import {
   signHmac,
   verifyHmacSignature,
   verifyHullJwt,
-} from "../../lib/signature.ts";
+} from "../../lib/webhook/signature.ts";
 
 const enc = new TextEncoder();
 const SECRET = "whsec-current-0123456789abcdef";

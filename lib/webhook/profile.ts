@@ -5,8 +5,8 @@
  * settings make public (and the segments a setting names), so one oversized user can never
  * break a batch; a store that still cannot hold it leaves that user out and says why.
  */
-import type { StoredProfile } from "./store/store.ts";
-import type { HullSegment, HullUserMessage, Settings } from "./types.ts";
+import type { StoredProfile } from "../store/store.ts";
+import type { HullSegment, HullUserMessage, Settings } from "../types.ts";
 
 /** Largest profile we keep whole (split into KV parts by the store). */
 export const MAX_PROFILE_BYTES = 512 * 1024;

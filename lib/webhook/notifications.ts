@@ -3,18 +3,18 @@
  * processing of a validated batch (store every profile and its identity index, then push each
  * user's public payload to all of the user's rooms).
  */
-import type { EventLog } from "./events.ts";
-import type { Metrics } from "./metrics.ts";
+import type { EventLog } from "../events.ts";
+import type { Metrics } from "../metrics.ts";
 import {
   anonymousRoom,
   type IdentifierHasher,
   maskIdentifiers,
   userIdentifiers,
-} from "./identity.ts";
-import { buildPublicPayload } from "./payload.ts";
+} from "../identity.ts";
+import { buildPublicPayload } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, Store, StoredProfile } from "./store/store.ts";
-import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "./types.ts";
+import type { ProfileWrite, Store, StoredProfile } from "../store/store.ts";
+import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "../types.ts";
 
 /** Channels that carry user profiles. */
 export const USER_CHANNELS = new Set(["user:update", "user:delete"]);

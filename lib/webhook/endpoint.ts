@@ -3,11 +3,11 @@
  * authenticate the raw bytes, parse, validate, refuse replays, apply. Every refusal happens
  * before anything is written, so a rejected request changes nothing.
  */
-import type { EventLog } from "./events.ts";
+import type { EventLog } from "../events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
-import type { Store } from "./store/store.ts";
-import type { SeenTracker } from "./admin/seen.ts";
+import type { Store } from "../store/store.ts";
+import type { SeenTracker } from "../admin/seen.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
