@@ -11,7 +11,7 @@ import type { AppContext } from "./app_context.ts";
 import type { Config } from "./config.ts";
 import { EventLog } from "./events.ts";
 import { IdentifierHasher } from "./identity.ts";
-import { createKvAdapter, type KvAdapterOptions } from "./kv_adapter.ts";
+import { createKvAdapter, type KvAdapterOptions } from "./cluster/kv_adapter.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { openRedisAdapter, openStore } from "./store/factory.ts";
 import { LiveConfig } from "./store/live_config.ts";

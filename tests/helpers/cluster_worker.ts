@@ -17,7 +17,7 @@
  */
 /// <reference lib="deno.worker" />
 import { loadConfig } from "../../lib/config.ts";
-import type { KvAdapterOptions } from "../../lib/kv_adapter.ts";
+import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
 import { type RunningServer, startServer } from "../../lib/server.ts";
 import { DEFAULT_ENV } from "./server.ts";
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket } from "socket.io-client";
-import type { KvAdapterOptions } from "../../lib/kv_adapter.ts";
+import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
 import { signHmac } from "../../lib/webhook/signature.ts";
 import type { Command, StartMessage } from "../helpers/cluster_worker.ts";
 import { freshFixture, WEBHOOK_SECRET } from "../helpers/server.ts";

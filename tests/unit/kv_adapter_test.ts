@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { io as ioClient, type Socket } from "socket.io-client";
-import { createKvAdapter, type KvAdapterOptions } from "../../lib/kv_adapter.ts";
+import { createKvAdapter, type KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const FAST: KvAdapterOptions = {
