@@ -24,7 +24,12 @@ import {
 } from "./connection_state.ts";
 import { legacyNamespaces, namespacesPerConnection } from "./legacy_namespaces.ts";
 import type { LiveConfig } from "../store/live_config.ts";
-import { type Publisher, type Push, type Tier, versionedPayload } from "../webhook/notifications.ts";
+import {
+  type Publisher,
+  type Push,
+  type Tier,
+  versionedPayload,
+} from "../webhook/notifications.ts";
 import type { Store } from "../store/store.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
