@@ -1,21 +1,7 @@
 /**
- * Deno KV implementation of the Store, and the one place that knows the KV key layout:
- *
- *   ["meta", "secret"]                      generated server secret (when SECRET is unset)
- *   ["config", "settings"]                  Settings
- *   ["config", "domains"]                   string[] of whitelisted domain patterns
- *   ["profiles", userId]                    { inline: JSON bytes, updated_at, ik } | { parts, rev, updated_at, ik }
- *                                           (ik: the ident keys last written for this user)
- *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
- *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
- *   ["notifications", notificationId]       { expires_at } replay protection
- *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by
- *                                           its newest entry's id (bounded, newest kept); a
- *                                           plain LogEntry in logs written by earlier versions
- *   ["meta", "doc", name]                   small dashboard documents (names seen, …)
- *
- * KV values are limited to 64 KiB, so profiles above PART_BYTES are split into parts written
- * in the same atomic operation as their head record.
+ * Deno KV implementation of the Store: settings, domains, the secret, replay ids and small
+ * documents here; profiles and the identity index in kv_profiles.ts, the event log in
+ * kv_event_log.ts; every key in kv_keys.ts.
  */
 import type {
   LogEntry,
@@ -25,31 +11,13 @@ import type {
   StoredConfig,
   StoredProfile,
 } from "./store.ts";
-import { KeyedLocks } from "./keyed_locks.ts";
+import { KvEventLog } from "./kv_event_log.ts";
+import { K } from "./kv_keys.ts";
+import { KvProfiles } from "./kv_profiles.ts";
+import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
 
-/** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
-export const PART_BYTES = 60_000;
-/** Parts of one profile: all are written in one atomic operation (at most 800 KiB). */
-export const MAX_PARTS = 12;
-/** Events kept in the log; older ones are pruned. */
-export const EVENT_LOG_LIMIT = 2_000;
-const EVENT_TTL_MS = 7 * 24 * 3600_000;
-/**
- * JSON bytes of events per stored chunk: a flush of hundreds of entries is a few KV values, not
- * hundreds (KV's cost is per value written and deleted, and a busy connector logs thousands of
- * entries a second).
- */
-const EVENT_CHUNK_BYTES = 40_000;
-
-/** Several log entries stored as one value: their count, and their JSON array as UTF-8. */
-interface EventChunk {
-  n: number;
-  json: Uint8Array;
-}
-const countOf = (v: EventChunk | LogEntry): number => "json" in v ? v.n : 1;
-const entriesOf = (v: EventChunk | LogEntry): LogEntry[] =>
-  "json" in v ? JSON.parse(decoder.decode(v.json)) : [v];
+export { MAX_PARTS, PART_BYTES } from "./kv_profiles.ts";
 
 const EMPTY_SETTINGS: Settings = {
   public_traits: [],
@@ -58,93 +26,16 @@ const EMPTY_SETTINGS: Settings = {
   user_filter_segments: [],
 };
 
-/**
- * A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly; `ik`: the
- * identity-index keys written with this version (absent in older heads).
- */
-type ProfileHead =
-  & ({ inline: Uint8Array } | { parts: number; rev: string })
-  & { updated_at: number; ik?: string[] };
-
-type Encoded = ProfileWrite & { json: Uint8Array };
-
-/** What a write needs of the current head: its versionstamp (checked) and metadata. */
-type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
-type HeadMeta = Deno.KvEntryMaybe<Meta>;
-/** Heads remembered for the next write of the same user; cleared whole when full. */
-const HEAD_CACHE_SIZE = 50_000;
-
-/** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
-const GROUP_BYTES = 600_000;
-/**
- * Identifiers of one user written with its profile in one operation and remembered in its head
- * (`ik`); a user with more (hundreds of anonymous ids) has its index written in commits of its
- * own.
- */
-const INLINE_INDEX_KEYS = 200;
-/** Tries of one user's write against writes of other instances. */
-const SAVE_ATTEMPTS = 12;
-/** Checks (one per profile) and mutations of one grouped commit, below KV's 100 and 1,000. */
-const GROUP_CHECKS = 100;
-const GROUP_MUTATIONS = 900;
-
-const K = {
-  secret: ["meta", "secret"] as const,
-  settings: ["config", "settings"] as const,
-  domains: ["config", "domains"] as const,
-  profile: (userId: string) => ["profiles", userId] as const,
-  part: (userId: string, rev: string, i: number) => ["profile_parts", userId, rev, i] as const,
-  parts: (userId: string, rev: string) => ["profile_parts", userId, rev] as const,
-  ident: (identKey: string) => ["ident", identKey] as const,
-  notification: (id: string) => ["notifications", id] as const,
-  events: ["events"] as const,
-};
-
-/**
- * Runs `fn`, retrying briefly while SQLite reports the file locked: several isolates (Workers)
- * opening or writing one local KV file can collide; on Deploy's FoundationDB this does not
- * happen.
- */
-async function retryLocked<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= 8 || !/locked|busy/i.test(String((err as Error)?.message))) throw err;
-      await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
-    }
-  }
-}
-
-const commit = (op: Deno.AtomicOperation) => retryLocked(() => op.commit());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
-const isLimitError = (err: unknown) =>
-  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
-
-type Rejected = SaveResult["rejected"][number];
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /** A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it. */
 export class KvStore implements Store {
-  #eventSeq = 0;
-  #appendsSincePrune = 0;
-  /** Entries in the event log as of the last prune (null: not counted yet). */
-  #logCount: number | null = null;
-  #prunes = 0;
+  #events: KvEventLog;
+  #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
-  /**
-   * The head this instance last wrote per user. A write is checked against it instead of a
-   * fresh read, which saves a round trip per batch; if anyone else wrote the user since, the
-   * check fails and the user is read and written again.
-   */
-  #heads = new Map<string, HeadMeta>();
-  #userLocks = new KeyedLocks();
 
-  constructor(readonly kv: Deno.Kv) {}
+  constructor(readonly kv: Deno.Kv) {
+    this.#events = new KvEventLog(kv);
+    this.#profiles = new KvProfiles(kv);
+  }
 
   /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
   static async open(path?: string): Promise<KvStore> {
@@ -219,238 +110,20 @@ export class KvStore implements Store {
     };
   }
 
-  async lookupUserId(identKeys: string[]): Promise<string | null> {
-    if (!identKeys.length) return null;
-    const entries = await this.kv.getMany<string[]>(identKeys.map(K.ident));
-    for (const e of entries) if (e.value) return e.value;
-    return null;
+  lookupUserId(identKeys: string[]): Promise<string | null> {
+    return this.#profiles.lookupUserId(identKeys);
   }
 
-  async getProfile(userId: string): Promise<StoredProfile | null> {
-    const head = await this.kv.get<ProfileHead>(K.profile(userId));
-    if (!head.value) return null;
-    if ("inline" in head.value) return JSON.parse(decoder.decode(head.value.inline));
-    const { parts, rev } = head.value;
-    const chunks: Uint8Array[] = [];
-    for await (const e of this.kv.list<Uint8Array>({ prefix: K.parts(userId, rev) })) {
-      chunks.push(e.value);
-    }
-    if (chunks.length !== parts) return null; // parts are written atomically with the head
-    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let off = 0;
-    for (const c of chunks) {
-      bytes.set(c, off);
-      off += c.length;
-    }
-    return JSON.parse(decoder.decode(bytes));
+  getProfile(userId: string): Promise<StoredProfile | null> {
+    return this.#profiles.getProfile(userId);
   }
 
-  async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
-    // The same user twice in one batch: the later message is the newer state.
-    const byUser = new Map<string, Encoded>();
-    for (const w of writes) {
-      const earlier = byUser.get(w.profile.user.id);
-      const identKeys = earlier
-        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
-        : w.identKeys;
-      byUser.delete(w.profile.user.id);
-      byUser.set(w.profile.user.id, {
-        profile: w.profile,
-        identKeys,
-        json: encoder.encode(JSON.stringify(w.profile)),
-      });
-    }
-    const result: SaveResult = { rejected: [] };
-    // Concurrent batches on the same users (Hull sends several at once) take turns here
-    // instead of failing each other's checks until the retries run out.
-    await this.#userLocks.run([...byUser.keys()], async () => {
-      // Small profiles are committed in groups (one commit costs far more than its size: a
-      // 100-user batch is one commit, not ten), large ones alone; KV allows 100 checks, 1,000
-      // mutations and 800 KiB of mutations per atomic operation.
-      const groups: Encoded[][] = [];
-      const alone: Encoded[] = [];
-      let group: Encoded[] = [];
-      let bytes = 0;
-      let mutations = 0;
-      for (const e of byUser.values()) {
-        if (e.json.length > MAX_PARTS * PART_BYTES) {
-          const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
-          result.rejected.push({ userId: e.profile.user.id, reason });
-          continue;
-        }
-        if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
-          alone.push(e);
-          continue;
-        }
-        // The profile, its index entries and up to a few stale parts of an earlier large version.
-        const muts = 1 + e.identKeys.length + 16;
-        if (
-          group.length === GROUP_CHECKS || bytes + e.json.length > GROUP_BYTES ||
-          mutations + muts > GROUP_MUTATIONS
-        ) {
-          groups.push(group);
-          group = [];
-          bytes = 0;
-          mutations = 0;
-        }
-        group.push(e);
-        bytes += e.json.length + e.identKeys.length * 64;
-        mutations += muts;
-      }
-      if (group.length) groups.push(group);
-      const rejected = await Promise.all([
-        ...groups.map((g) => this.#saveGroup(g)),
-        ...alone.map(async (e) => [await this.#saveOne(e)]),
-      ]);
-      for (const r of rejected.flat()) if (r) result.rejected.push(r);
-    });
-    return result;
+  saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
+    return this.#profiles.saveProfiles(writes);
   }
 
-  async #saveGroup(group: Encoded[]): Promise<(Rejected | null)[]> {
-    const heads: (HeadMeta | undefined)[] = group.map((e) => this.#heads.get(e.profile.user.id));
-    const unknown = group.filter((_, i) => !heads[i]);
-    const read = await this.#getMany<ProfileHead>(unknown.map((e) => K.profile(e.profile.user.id)));
-    for (let i = 0, j = 0; i < group.length; i++) heads[i] ??= read[j++];
-    const op = this.kv.atomic();
-    const written = group.map((e, i) => this.#addWrite(op, e, heads[i]!));
-    try {
-      const res = await commit(op);
-      if (res.ok) {
-        heads.forEach((h, i) => this.#remember(h!, written[i], res.versionstamp));
-        return [];
-      }
-    } catch (err) {
-      // Over a KV limit (e.g. many stale parts of earlier large versions): one user at a time.
-      if (!isLimitError(err)) throw err;
-    }
-    // Someone else wrote one of these users meanwhile: settle each user on its own.
-    for (const e of group) this.#heads.delete(e.profile.user.id);
-    return await Promise.all(group.map((e) => this.#saveOne(e)));
-  }
-
-  /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */
-  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
-    const reads: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
-    for (let i = 0; i < keys.length; i += 10) {
-      reads.push(this.kv.getMany<T[]>(keys.slice(i, i + 10)));
-    }
-    return (await Promise.all(reads)).flat();
-  }
-
-  /**
-   * Writes one user on its own, re-reading its head on conflict (another instance wrote it).
-   * Returns why it cannot be stored when it is over KV's limits, null once stored.
-   */
-  async #saveOne(e: Encoded): Promise<Rejected | null> {
-    const userId = e.profile.user.id;
-    let indexed = false;
-    for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
-      if (attempt) await sleep(Math.random() * 5 * 2 ** Math.min(attempt, 6));
-      try {
-        const head = await this.kv.get<ProfileHead>(K.profile(userId));
-        if (head.value && head.value.updated_at > e.profile.updated_at) return null; // stale
-        // Many identifiers (a user with hundreds of anonymous ids) do not fit one atomic
-        // operation: their index entries go first, in commits of their own. Pointing at this
-        // user before its head exists is harmless (a lookup then finds no profile yet).
-        if (e.identKeys.length > INLINE_INDEX_KEYS && !indexed) {
-          const known = new Set(head.value?.ik);
-          await this.#setIndex(e.identKeys.filter((k) => !known.has(k)), userId);
-          indexed = true;
-        }
-        const op = this.kv.atomic();
-        const written = this.#addWrite(op, e, head, indexed);
-        const res = await commit(op);
-        if (res.ok) {
-          this.#remember(head, written, res.versionstamp);
-          return null;
-        }
-      } catch (err) {
-        if (!isLimitError(err)) throw err;
-        return { userId, reason: `too large for the store: ${(err as Error).message}` };
-      }
-    }
-    throw new Error(`could not store profile after ${SAVE_ATTEMPTS} attempts (contention)`);
-  }
-
-  /** Index entries `keys` → `userId`, in commits below KV's mutation limit. */
-  async #setIndex(keys: string[], userId: string): Promise<void> {
-    for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic();
-      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
-      await commit(op);
-    }
-  }
-
-  /** Remembers the head a commit wrote, or the one it checked (a stale update wrote none). */
-  #remember(head: HeadMeta, written: Meta | null, versionstamp: string): void {
-    if (this.#heads.size >= HEAD_CACHE_SIZE) this.#heads.clear();
-    const userId = head.key[1] as string;
-    const value = written ?? head.value;
-    if (!value) return;
-    const { updated_at, ik, rev, parts } = value; // not a cached head's profile bytes
-    this.#heads.set(userId, {
-      key: head.key,
-      value: { updated_at, ik, rev, parts },
-      versionstamp: written ? versionstamp : head.versionstamp!,
-    });
-  }
-
-  /**
-   * Adds one profile's writes to `op`, checked against `head`. Returns the new head's
-   * metadata, or null for a stale update (older than the head: nothing written).
-   */
-  #addWrite(op: Deno.AtomicOperation, e: Encoded, head: HeadMeta, indexed = false): Meta | null {
-    const { profile, identKeys, json } = e;
-    const userId = profile.user.id;
-    op.check(head);
-    if (head.value && head.value.updated_at > profile.updated_at) return null; // stale update
-    const key = K.profile(userId);
-    // A long key list would not fit beside the profile in one value: without `ik`, the next
-    // update writes the index again.
-    let meta: Meta = {
-      updated_at: profile.updated_at,
-      ik: identKeys.length <= INLINE_INDEX_KEYS ? identKeys : undefined,
-    };
-    if (json.length <= PART_BYTES) {
-      op.set(key, { inline: json, ...meta });
-    } else {
-      const rev = crypto.randomUUID();
-      const parts = Math.ceil(json.length / PART_BYTES);
-      for (let i = 0; i < parts; i++) {
-        op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
-      }
-      meta = { ...meta, rev, parts };
-      op.set(key, meta);
-    }
-    if (head.value?.rev) {
-      for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));
-    }
-    // Most updates are for known users whose identifiers did not change: their index entries
-    // are already in place (written with the head read above), and rewriting them would be
-    // three quarters of a batch's mutations.
-    if (indexed) return meta;
-    const written = new Set(head.value?.ik);
-    for (const k of identKeys) if (!written.has(k)) op.set(K.ident(k), userId);
-    return meta;
-  }
-
-  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    this.#heads.delete(userId);
-    const head = await this.kv.get<ProfileHead>(K.profile(userId));
-    const keys: Deno.KvKey[] = [K.profile(userId)];
-    // An identifier may point at another user by now (merged, reassigned): leave it alone.
-    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
-      if (e.value === userId) keys.push(e.key);
-    }
-    if (head.value && "rev" in head.value) {
-      for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
-    }
-    for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic();
-      for (const key of keys.slice(i, i + 500)) op.delete(key);
-      await commit(op);
-    }
+  deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    return this.#profiles.deleteProfile(userId, identKeys);
   }
 
   async claimNotification(id: string, ttlMs: number): Promise<boolean> {
@@ -474,64 +147,19 @@ export class KvStore implements Store {
   }
 
   async getMeta<T>(name: string): Promise<T | null> {
-    return (await this.kv.get<T>(["meta", "doc", name])).value;
+    return (await this.kv.get<T>(K.doc(name))).value;
   }
 
   async setMeta(name: string, value: unknown): Promise<void> {
-    await commit(this.kv.atomic().set(["meta", "doc", name], value));
+    await commit(this.kv.atomic().set(K.doc(name), value));
   }
 
-  async appendEvents(entries: LogEntry[]): Promise<void> {
-    if (!entries.length) return;
-    const stamped = entries.map((e) => e.id ? e : { ...e, id: this.#eventId(e) })
-      .sort((x, y) => x.id! < y.id! ? -1 : x.id! > y.id! ? 1 : 0);
-    // Stored as JSON bytes: cheap for KV to write, read and skip (prunes only need `n`).
-    const chunks: { last: string; json: string[] }[] = [];
-    let bytes = Infinity;
-    for (const e of stamped) {
-      const json = JSON.stringify(e);
-      if (bytes + json.length > EVENT_CHUNK_BYTES) {
-        chunks.push({ last: e.id!, json: [] });
-        bytes = 0;
-      }
-      chunks.at(-1)!.json.push(json);
-      chunks.at(-1)!.last = e.id!;
-      bytes += json.length;
-    }
-    // At most 10 chunks (~400 KB) per atomic operation, below KV's 800 KiB.
-    for (let i = 0; i < chunks.length; i += 10) {
-      const op = this.kv.atomic();
-      for (const c of chunks.slice(i, i + 10)) {
-        const value: EventChunk = {
-          n: c.json.length,
-          json: encoder.encode(`[${c.json.join(",")}]`),
-        };
-        op.set([...K.events, c.last], value, { expireIn: EVENT_TTL_MS });
-      }
-      await commit(op);
-    }
-    this.#appendsSincePrune += entries.length;
-    if (this.#appendsSincePrune >= 200) {
-      const added = this.#appendsSincePrune;
-      this.#appendsSincePrune = 0;
-      await this.#pruneEvents(added);
-    }
+  appendEvents(entries: LogEntry[]): Promise<void> {
+    return this.#events.append(entries);
   }
 
-  async listEvents(limit: number): Promise<LogEntry[]> {
-    const out: LogEntry[] = [];
-    let kth = "";
-    const newestFirst = (x: LogEntry, y: LogEntry) => x.id! < y.id! ? 1 : x.id! > y.id! ? -1 : 0;
-    for await (
-      const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
-    ) {
-      // A chunk holds entries no newer than its key: once `limit` entries newer than this key
-      // are in hand, nothing older can make the cut.
-      if (out.length >= limit && (c.key[1] as string) < kth) break;
-      for (const e of entriesOf(c.value)) out.push(e.id ? e : { ...e, id: c.key[1] as string });
-      if (out.length >= limit) kth = out.sort(newestFirst)[limit - 1].id!;
-    }
-    return out.sort(newestFirst).slice(0, limit);
+  listEvents(limit: number): Promise<LogEntry[]> {
+    return this.#events.list(limit);
   }
 
   async ping(): Promise<void> {
@@ -543,48 +171,5 @@ export class KvStore implements Store {
     this.#watchers.clear();
     this.kv.close();
     return Promise.resolve();
-  }
-
-  /** Time-ordered and unique across instances: ms timestamp, local sequence, random tail. */
-  #eventId(entry: LogEntry): string {
-    const ms = Date.parse(entry.time) || Date.now();
-    const seq = (this.#eventSeq++ % 1_000_000).toString().padStart(6, "0");
-    return `${ms.toString().padStart(15, "0")}-${seq}-${crypto.randomUUID().slice(0, 8)}`;
-  }
-
-  /**
-   * Keeps the newest EVENT_LOG_LIMIT entries (whole chunks: between the limit and one chunk
-   * more). A full scan reads the whole log, so it runs only now and then (every 20th prune) to
-   * learn the count; in between, once the log is full, each prune deletes about as many of the
-   * oldest entries as this instance added, reading only those. Every instance deleting what it
-   * added keeps the count near where the last scan left it.
-   */
-  async #pruneEvents(added: number): Promise<void> {
-    const stale: Deno.KvKey[] = [];
-    if (this.#logCount !== null && ++this.#prunes % 20 !== 0) {
-      this.#logCount += added;
-      for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { batchSize: 4 })
-      ) {
-        const n = countOf(c.value);
-        if (this.#logCount - n < EVENT_LOG_LIMIT) break;
-        this.#logCount -= n;
-        stale.push(c.key);
-      }
-    } else {
-      let kept = 0;
-      for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
-      ) {
-        if (kept >= EVENT_LOG_LIMIT) stale.push(c.key);
-        else kept += countOf(c.value);
-      }
-      this.#logCount = kept;
-    }
-    for (let i = 0; i < stale.length; i += 500) {
-      const op = this.kv.atomic();
-      for (const key of stale.slice(i, i + 500)) op.delete(key);
-      await commit(op);
-    }
   }
 }

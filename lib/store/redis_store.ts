@@ -15,7 +15,6 @@
  * Connections (see redis_client.ts): one command client without offline queue, so commands
  * fail fast while Redis is away and /healthz reports it, and one subscriber for config changes.
  */
-import { EVENT_LOG_LIMIT } from "./kv_store.ts";
 import {
   closeRedis,
   connectRedis,
@@ -26,13 +25,14 @@ import {
   watchConnection,
 } from "./redis_client.ts";
 import { MAX_PROFILE_BYTES } from "../webhook/profile.ts";
-import type {
-  LogEntry,
-  ProfileWrite,
-  SaveResult,
-  Store,
-  StoredConfig,
-  StoredProfile,
+import {
+  EVENT_LOG_LIMIT,
+  type LogEntry,
+  type ProfileWrite,
+  type SaveResult,
+  type Store,
+  type StoredConfig,
+  type StoredProfile,
 } from "./store.ts";
 import type { Settings } from "../types.ts";
 

@@ -17,6 +17,9 @@ export interface StoredProfile {
   trimmed?: boolean;
 }
 
+/** Events kept in the shared log (either engine); older ones are pruned. */
+export const EVENT_LOG_LIMIT = 2_000;
+
 /** One connector event (DESIGN §3.5), already masked. */
 export interface LogEntry {
   /** Unique, time-ordered id (assigned by the event log). */

@@ -4,9 +4,9 @@
  * lives in kv_store_test.ts and redis_store_test.ts.
  */
 import assert from "node:assert/strict";
-import { EVENT_LOG_LIMIT, KvStore } from "../../lib/store/kv_store.ts";
+import { KvStore } from "../../lib/store/kv_store.ts";
 import { RedisStore } from "../../lib/store/redis_store.ts";
-import type { Store, StoredConfig } from "../../lib/store/store.ts";
+import { EVENT_LOG_LIMIT, type Store, type StoredConfig } from "../../lib/store/store.ts";
 import { redisSkipReason, withRedis } from "../helpers/redis.ts";
 import { profile, SETTINGS, waitFor } from "../helpers/store_fixtures.ts";
 

@@ -1,0 +1,304 @@
+/**
+ * Profiles and the identity index in Deno KV: reads, grouped and checked writes (an older
+ * version never replaces a newer one), large profiles in parts, oversized users rejected with a
+ * reason, concurrent batches on the same users in turns, and deletes. KV values are limited to
+ * 64 KiB, so profiles above PART_BYTES are split into parts written in the same atomic
+ * operation as their head record. Keys: kv_keys.ts.
+ */
+import { KeyedLocks } from "./keyed_locks.ts";
+import { K } from "./kv_keys.ts";
+import { commit } from "./kv_retry.ts";
+import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+
+/** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
+export const PART_BYTES = 60_000;
+/** Parts of one profile: all are written in one atomic operation (at most 800 KiB). */
+export const MAX_PARTS = 12;
+
+/**
+ * A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly; `ik`: the
+ * identity-index keys written with this version (absent in older heads).
+ */
+type ProfileHead =
+  & ({ inline: Uint8Array } | { parts: number; rev: string })
+  & { updated_at: number; ik?: string[] };
+
+type Encoded = ProfileWrite & { json: Uint8Array };
+
+/** What a write needs of the current head: its versionstamp (checked) and metadata. */
+type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
+type HeadMeta = Deno.KvEntryMaybe<Meta>;
+/** Heads remembered for the next write of the same user; cleared whole when full. */
+const HEAD_CACHE_SIZE = 50_000;
+
+/** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
+const GROUP_BYTES = 600_000;
+/**
+ * Identifiers of one user written with its profile in one operation and remembered in its head
+ * (`ik`); a user with more (hundreds of anonymous ids) has its index written in commits of its
+ * own.
+ */
+const INLINE_INDEX_KEYS = 200;
+/** Tries of one user's write against writes of other instances. */
+const SAVE_ATTEMPTS = 12;
+/** Checks (one per profile) and mutations of one grouped commit, below KV's 100 and 1,000. */
+const GROUP_CHECKS = 100;
+const GROUP_MUTATIONS = 900;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
+const isLimitError = (err: unknown) =>
+  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
+
+type Rejected = SaveResult["rejected"][number];
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The profile part of KvStore. */
+export class KvProfiles {
+  /**
+   * The head this instance last wrote per user. A write is checked against it instead of a
+   * fresh read, which saves a round trip per batch; if anyone else wrote the user since, the
+   * check fails and the user is read and written again.
+   */
+  #heads = new Map<string, HeadMeta>();
+  #userLocks = new KeyedLocks();
+
+  constructor(private readonly kv: Deno.Kv) {}
+
+  async lookupUserId(identKeys: string[]): Promise<string | null> {
+    if (!identKeys.length) return null;
+    const entries = await this.kv.getMany<string[]>(identKeys.map(K.ident));
+    for (const e of entries) if (e.value) return e.value;
+    return null;
+  }
+
+  async getProfile(userId: string): Promise<StoredProfile | null> {
+    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    if (!head.value) return null;
+    if ("inline" in head.value) return JSON.parse(decoder.decode(head.value.inline));
+    const { parts, rev } = head.value;
+    const chunks: Uint8Array[] = [];
+    for await (const e of this.kv.list<Uint8Array>({ prefix: K.parts(userId, rev) })) {
+      chunks.push(e.value);
+    }
+    if (chunks.length !== parts) return null; // parts are written atomically with the head
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    return JSON.parse(decoder.decode(bytes));
+  }
+
+  async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
+    // The same user twice in one batch: the later message is the newer state.
+    const byUser = new Map<string, Encoded>();
+    for (const w of writes) {
+      const earlier = byUser.get(w.profile.user.id);
+      const identKeys = earlier
+        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
+        : w.identKeys;
+      byUser.delete(w.profile.user.id);
+      byUser.set(w.profile.user.id, {
+        profile: w.profile,
+        identKeys,
+        json: encoder.encode(JSON.stringify(w.profile)),
+      });
+    }
+    const result: SaveResult = { rejected: [] };
+    // Concurrent batches on the same users (Hull sends several at once) take turns here
+    // instead of failing each other's checks until the retries run out.
+    await this.#userLocks.run([...byUser.keys()], async () => {
+      // Small profiles are committed in groups (one commit costs far more than its size: a
+      // 100-user batch is one commit, not ten), large ones alone; KV allows 100 checks, 1,000
+      // mutations and 800 KiB of mutations per atomic operation.
+      const groups: Encoded[][] = [];
+      const alone: Encoded[] = [];
+      let group: Encoded[] = [];
+      let bytes = 0;
+      let mutations = 0;
+      for (const e of byUser.values()) {
+        if (e.json.length > MAX_PARTS * PART_BYTES) {
+          const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
+          result.rejected.push({ userId: e.profile.user.id, reason });
+          continue;
+        }
+        if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
+          alone.push(e);
+          continue;
+        }
+        // The profile, its index entries and up to a few stale parts of an earlier large version.
+        const muts = 1 + e.identKeys.length + 16;
+        if (
+          group.length === GROUP_CHECKS || bytes + e.json.length > GROUP_BYTES ||
+          mutations + muts > GROUP_MUTATIONS
+        ) {
+          groups.push(group);
+          group = [];
+          bytes = 0;
+          mutations = 0;
+        }
+        group.push(e);
+        bytes += e.json.length + e.identKeys.length * 64;
+        mutations += muts;
+      }
+      if (group.length) groups.push(group);
+      const rejected = await Promise.all([
+        ...groups.map((g) => this.#saveGroup(g)),
+        ...alone.map(async (e) => [await this.#saveOne(e)]),
+      ]);
+      for (const r of rejected.flat()) if (r) result.rejected.push(r);
+    });
+    return result;
+  }
+
+  async #saveGroup(group: Encoded[]): Promise<(Rejected | null)[]> {
+    const heads: (HeadMeta | undefined)[] = group.map((e) => this.#heads.get(e.profile.user.id));
+    const unknown = group.filter((_, i) => !heads[i]);
+    const read = await this.#getMany<ProfileHead>(unknown.map((e) => K.profile(e.profile.user.id)));
+    for (let i = 0, j = 0; i < group.length; i++) heads[i] ??= read[j++];
+    const op = this.kv.atomic();
+    const written = group.map((e, i) => this.#addWrite(op, e, heads[i]!));
+    try {
+      const res = await commit(op);
+      if (res.ok) {
+        heads.forEach((h, i) => this.#remember(h!, written[i], res.versionstamp));
+        return [];
+      }
+    } catch (err) {
+      // Over a KV limit (e.g. many stale parts of earlier large versions): one user at a time.
+      if (!isLimitError(err)) throw err;
+    }
+    // Someone else wrote one of these users meanwhile: settle each user on its own.
+    for (const e of group) this.#heads.delete(e.profile.user.id);
+    return await Promise.all(group.map((e) => this.#saveOne(e)));
+  }
+
+  /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const reads: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      reads.push(this.kv.getMany<T[]>(keys.slice(i, i + 10)));
+    }
+    return (await Promise.all(reads)).flat();
+  }
+
+  /**
+   * Writes one user on its own, re-reading its head on conflict (another instance wrote it).
+   * Returns why it cannot be stored when it is over KV's limits, null once stored.
+   */
+  async #saveOne(e: Encoded): Promise<Rejected | null> {
+    const userId = e.profile.user.id;
+    let indexed = false;
+    for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
+      if (attempt) await sleep(Math.random() * 5 * 2 ** Math.min(attempt, 6));
+      try {
+        const head = await this.kv.get<ProfileHead>(K.profile(userId));
+        if (head.value && head.value.updated_at > e.profile.updated_at) return null; // stale
+        // Many identifiers (a user with hundreds of anonymous ids) do not fit one atomic
+        // operation: their index entries go first, in commits of their own. Pointing at this
+        // user before its head exists is harmless (a lookup then finds no profile yet).
+        if (e.identKeys.length > INLINE_INDEX_KEYS && !indexed) {
+          const known = new Set(head.value?.ik);
+          await this.#setIndex(e.identKeys.filter((k) => !known.has(k)), userId);
+          indexed = true;
+        }
+        const op = this.kv.atomic();
+        const written = this.#addWrite(op, e, head, indexed);
+        const res = await commit(op);
+        if (res.ok) {
+          this.#remember(head, written, res.versionstamp);
+          return null;
+        }
+      } catch (err) {
+        if (!isLimitError(err)) throw err;
+        return { userId, reason: `too large for the store: ${(err as Error).message}` };
+      }
+    }
+    throw new Error(`could not store profile after ${SAVE_ATTEMPTS} attempts (contention)`);
+  }
+
+  /** Index entries `keys` → `userId`, in commits below KV's mutation limit. */
+  async #setIndex(keys: string[], userId: string): Promise<void> {
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
+      await commit(op);
+    }
+  }
+
+  /** Remembers the head a commit wrote, or the one it checked (a stale update wrote none). */
+  #remember(head: HeadMeta, written: Meta | null, versionstamp: string): void {
+    if (this.#heads.size >= HEAD_CACHE_SIZE) this.#heads.clear();
+    const userId = head.key[1] as string;
+    const value = written ?? head.value;
+    if (!value) return;
+    const { updated_at, ik, rev, parts } = value; // not a cached head's profile bytes
+    this.#heads.set(userId, {
+      key: head.key,
+      value: { updated_at, ik, rev, parts },
+      versionstamp: written ? versionstamp : head.versionstamp!,
+    });
+  }
+
+  /**
+   * Adds one profile's writes to `op`, checked against `head`. Returns the new head's
+   * metadata, or null for a stale update (older than the head: nothing written).
+   */
+  #addWrite(op: Deno.AtomicOperation, e: Encoded, head: HeadMeta, indexed = false): Meta | null {
+    const { profile, identKeys, json } = e;
+    const userId = profile.user.id;
+    op.check(head);
+    if (head.value && head.value.updated_at > profile.updated_at) return null; // stale update
+    const key = K.profile(userId);
+    // A long key list would not fit beside the profile in one value: without `ik`, the next
+    // update writes the index again.
+    let meta: Meta = {
+      updated_at: profile.updated_at,
+      ik: identKeys.length <= INLINE_INDEX_KEYS ? identKeys : undefined,
+    };
+    if (json.length <= PART_BYTES) {
+      op.set(key, { inline: json, ...meta });
+    } else {
+      const rev = crypto.randomUUID();
+      const parts = Math.ceil(json.length / PART_BYTES);
+      for (let i = 0; i < parts; i++) {
+        op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
+      }
+      meta = { ...meta, rev, parts };
+      op.set(key, meta);
+    }
+    if (head.value?.rev) {
+      for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));
+    }
+    // Most updates are for known users whose identifiers did not change: their index entries
+    // are already in place (written with the head read above), and rewriting them would be
+    // three quarters of a batch's mutations.
+    if (indexed) return meta;
+    const written = new Set(head.value?.ik);
+    for (const k of identKeys) if (!written.has(k)) op.set(K.ident(k), userId);
+    return meta;
+  }
+
+  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    this.#heads.delete(userId);
+    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    const keys: Deno.KvKey[] = [K.profile(userId)];
+    // An identifier may point at another user by now (merged, reassigned): leave it alone.
+    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+      if (e.value === userId) keys.push(e.key);
+    }
+    if (head.value && "rev" in head.value) {
+      for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
+    }
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const key of keys.slice(i, i + 500)) op.delete(key);
+      await commit(op);
+    }
+  }
+}
