@@ -87,9 +87,9 @@ export function once<T = unknown>(socket: Socket, event: string, ms = 5000): Pro
   });
 }
 
-/** Reads a Hull fixture from ../shared/fixtures/hull/. */
+/** Reads a Hull fixture from tests/fixtures/hull/. */
 export async function fixture<T = Record<string, unknown>>(name: string): Promise<T> {
-  const url = new URL(`../../../shared/fixtures/hull/${name}`, import.meta.url);
+  const url = new URL(`../fixtures/hull/${name}`, import.meta.url);
   return JSON.parse(await Deno.readTextFile(url));
 }
 
