@@ -9,6 +9,7 @@
  *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
  *   ["notifications", notificationId]       { expires_at } replay protection
+ *   ["fetch_claims", identKey]              { expires_at } profile fetched from Hull lately
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by
  *                                           its newest entry's id (bounded, newest kept); a
  *                                           plain LogEntry in logs written by earlier versions
@@ -79,6 +80,7 @@ const K = {
   parts: (userId: string, rev: string) => ["profile_parts", userId, rev] as const,
   ident: (identKey: string) => ["ident", identKey] as const,
   notification: (id: string) => ["notifications", id] as const,
+  fetchClaim: (identKey: string) => ["fetch_claims", identKey] as const,
   events: ["events"] as const,
 };
 
@@ -377,9 +379,17 @@ export class KvStore implements Store {
     }
   }
 
-  async claimNotification(id: string, ttlMs: number): Promise<boolean> {
+  claimNotification(id: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(K.notification(id), ttlMs);
+  }
+
+  claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(K.fetchClaim(identKey), ttlMs);
+  }
+
+  /** Claims `key` for `ttlMs` unless an unexpired claim exists. */
+  async #claim(key: Deno.KvKey, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const key = K.notification(id);
     const value = { expires_at: now + ttlMs };
     // The usual case, an id never seen: one round trip.
     const fresh = await commit(
