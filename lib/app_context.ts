@@ -11,6 +11,7 @@ import type { SeenTracker } from "./admin/seen.ts";
 import type { LiveConfig } from "./live_config.ts";
 import type { Store } from "./store.ts";
 import type { WebhookDeps } from "./webhook.ts";
+import type { HullServices } from "./hull/services.ts";
 
 export interface AppContext {
   config: Config;
@@ -25,6 +26,8 @@ export interface AppContext {
   auth: AdminAuth;
   /** Attribute names and segments seen in notifications. */
   seen: SeenTracker;
+  /** The Hull integration: credentials, settings sync, profile fetches. */
+  hull: HullServices;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

@@ -23,6 +23,7 @@ import { AdminAuth } from "./admin/auth.ts";
 import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { SeenTracker } from "./admin/seen.ts";
 import { IdentityVerifier } from "./verification.ts";
+import { createHullServices } from "./hull/services.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -33,6 +34,8 @@ export interface StartOptions {
   snippetPath?: string;
   /** Options of the Deno KV cluster adapter (used when REDIS_URL is unset and the store is KV). */
   kvAdapter?: KvAdapterOptions;
+  /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
+  hullCaCerts?: string[];
 }
 
 export interface RunningServer {
@@ -86,6 +89,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
   });
   const seen = new SeenTracker();
+  const hull = await createHullServices({
+    config,
+    store,
+    live,
+    events,
+    hasher,
+    counters: metrics,
+    secret,
+    caCerts: opts.hullCaCerts,
+  });
   const auth = await AdminAuth.create(secret, config.adminPassword);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
@@ -99,7 +112,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
+    unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
   }, redisAdapter?.serverOptions);
+  hull.startFetching(publish);
   // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
@@ -119,6 +134,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     metrics,
     auth,
     seen,
+    hull,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? new URL("static/build/hull-browser.js", ROOT).pathname,
     webhook: {
@@ -129,6 +145,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       settings: () => live.settings,
       webhookSecrets: config.webhookSecrets,
       hullPublicKey,
+      hullKeyFetcher: hull.keyFetcher,
+      hull: hull.integration,
       inflight: new Set(),
       metrics,
       seen,
@@ -165,6 +183,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await Promise.race([Promise.allSettled(inflight), delay(4_000)]);
       await Promise.race([ioClosed, delay(500)]);
       http.closeAllConnections?.();
+      await hull.close();
       await redisAdapter?.close();
       // Announces departure, flushes and stops the watch; before the store closes KV.
       await kvAdapter?.close();

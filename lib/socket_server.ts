@@ -39,6 +39,8 @@ export interface SocketDeps {
   trustProxy: boolean;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
+  /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
+  unknownVisitor?: (identifiers: Identifier[], domain?: string) => void;
 }
 
 /** What a socket remembers between `user.fetch` messages. */
@@ -277,6 +279,7 @@ function onConnection(socket: Socket, deps: SocketDeps): void {
           domain,
           message: "unknown visitor: waiting for the first update",
         });
+        deps.unknownVisitor?.(state.identifiers, domain);
         return;
       }
       const profile = await store.getProfile(userId);
