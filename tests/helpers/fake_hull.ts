@@ -142,7 +142,7 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
           return Response.json({ message: "invalid token" }, { status: 401 });
         }
         const claims = (token["io.hull.asUser"] ?? {}) as Record<string, unknown>;
-        hull.api!.push({ claims, token, headers: req.headers, at: Date.now() });
+        hull.api!.push({ claims, token, headers: new Headers(req.headers), at: Date.now() });
         const report = hull.reports!(claims) ?? { status: 404 };
         if (report.delayMs) await sleep(report.delayMs);
         return "body" in report
