@@ -124,7 +124,10 @@ async function answer(
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
-  if (n.channel !== "user:delete") deps.seen?.observe(n);
+  // Segment names for the settings page: from every channel (ship:update carries them all);
+  // messages only where they were validated.
+  if (n.channel === "user:update") deps.seen?.observe(n);
+  else deps.seen?.observe({ ...n, messages: [] });
   const refused = await deps.hull?.refusal(n).catch(() => null);
   if (refused) return fail(403, refused);
 

@@ -88,6 +88,12 @@ Deno.test({
         "https://shop.example.com/",
       ], "a whitelist with a bad entry changes nothing");
       assert.notDeepEqual(domainsBefore, b.server.ctx.live.domains.map((d) => d.raw));
+      // Channels whose messages are not users are acknowledged, their segment names noted.
+      for (const channel of ["ship:update", "account:update"]) {
+        const odd = await shipUpdate({});
+        Object.assign(odd, { channel, messages: [{ account: { id: "a1" } }] });
+        await post(a, odd);
+      }
     } finally {
       await b.close();
       await a.close();
