@@ -206,7 +206,7 @@ function pct(sorted: number[], p: number): number {
 // ---------------------------------------------------------------- webhooks
 
 const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("../shared/fixtures/hull/user-update-batch-100.json", ROOT)),
+  await Deno.readTextFile(new URL("tests/fixtures/hull/user-update-batch-100.json", ROOT)),
 );
 const templates: Record<string, unknown>[] = fixture.messages;
 

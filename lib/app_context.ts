@@ -12,6 +12,7 @@ import type { SeenTracker } from "./admin/seen.ts";
 import type { LiveConfig } from "./store/live_config.ts";
 import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
+import type { HullServices } from "./hull/services.ts";
 
 export interface AppContext {
   config: Config;
@@ -28,6 +29,8 @@ export interface AppContext {
   logFeed: LogFeed;
   /** Attribute names and segments seen in notifications. */
   seen: SeenTracker;
+  /** The Hull integration: credentials, settings sync, profile fetches. */
+  hull: HullServices;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

@@ -5,6 +5,7 @@
 import { type DomainPattern, parseDomainList } from "./domains.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
 import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
+import { type HullConfig, parseHullConfig } from "./hull/hull_config.ts";
 
 /** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
 export interface SettingsSeed {
@@ -33,6 +34,8 @@ export interface Config {
   limits: Limits;
   /** Take the client IP from X-Forwarded-For (behind a trusted proxy). */
   trustProxy: boolean;
+  /** Hull integration: key hosts, API base URL, profile-fetch limits. */
+  hull: HullConfig;
 }
 
 /** Thrown at boot; the message lists every problem found, one per line. */
@@ -149,6 +152,8 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`REDIS_URL must start with redis:// or rediss://`);
   }
 
+  const hull = parseHullConfig(env, problems);
+
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -164,6 +169,7 @@ export function loadConfig(env: Env = processEnv()): Config {
     identitySecret,
     limits,
     trustProxy: env.TRUST_PROXY === "true" || env.TRUST_PROXY === "1",
+    hull,
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

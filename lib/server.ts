@@ -26,6 +26,7 @@ import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./admin/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
+import { createHullServices } from "./hull/services.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -36,6 +37,8 @@ export interface StartOptions {
   snippetPath?: string;
   /** Options of the Deno KV cluster adapter (used when REDIS_URL is unset and the store is KV). */
   kvAdapter?: KvAdapterOptions;
+  /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
+  hullCaCerts?: string[];
 }
 
 export interface RunningServer {
@@ -89,6 +92,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
   });
   const seen = new SeenTracker();
+  const hull = await createHullServices({
+    config,
+    store,
+    live,
+    events,
+    hasher,
+    counters: metrics,
+    secret,
+    caCerts: opts.hullCaCerts,
+  });
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
@@ -103,7 +116,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
+    unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
   }, redisAdapter?.serverOptions);
+  hull.startFetching(publish);
   // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
@@ -124,6 +139,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     auth,
     logFeed,
     seen,
+    hull,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
@@ -134,6 +150,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       settings: () => live.settings,
       webhookSecrets: config.webhookSecrets,
       hullPublicKey,
+      hullKeyFetcher: hull.keyFetcher,
+      hull: hull.integration,
       inflight: new Set(),
       metrics,
       seen,
@@ -174,6 +192,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
       await Promise.race([Promise.all([ioClosed, httpClosed]), delay(500)]);
       http.closeAllConnections?.();
+      await hull.close();
       await redisAdapter?.close();
       // Announces departure, flushes and stops the watch; before the store closes KV.
       await kvAdapter?.close();

@@ -26,6 +26,8 @@ export interface HullNotification {
   notification_id: string;
   channel: string;
   connector?: Record<string, unknown>;
+  /** The connector's credentials: `{ id, organization, secret }` (never logged). */
+  configuration?: Record<string, unknown>;
   segments?: HullSegment[];
   accounts_segments?: HullSegment[];
   messages?: HullUserMessage[];

@@ -29,7 +29,7 @@ export function handler(c: Context<AppEnv>) {
       domains={live.domains.map((d) => d.raw)}
       publicTraits={live.settings.public_traits}
       webhookSigned={config.webhookSecrets.length > 0}
-      hullKey={config.hullPublicKey !== null}
+      hullKey={config.hullPublicKey !== null || config.hull.keyHosts.length > 0}
       adminReady={config.adminPassword !== null}
       identityMode={live.settings.identity_mode ?? "off"}
     />,

@@ -8,6 +8,7 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { Server, type ServerOptions, type Socket } from "socket.io";
 import type { EventLog } from "../events.ts";
 import {
+  type Identifier,
   type IdentifierHasher,
   maskIdentifiers,
   maskValue,
@@ -52,6 +53,8 @@ export interface SocketDeps {
   trustProxy: boolean;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
+  /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
+  unknownVisitor?: (identifiers: Identifier[], domain?: string) => void;
 }
 
 function originHost(origin: string | undefined): string | undefined {
@@ -320,6 +323,11 @@ async function sendKnownProfile(
       domain,
       message: "unknown visitor: waiting for the first update",
     });
+    // Asked of Hull with one tier's claims only: mixing a verified claim with someone else's
+    // anonymous id must not let Hull's answer tie the two together.
+    const full = held.filter((i) => i.tier === "full");
+    const claims = full.length ? full : held;
+    deps.unknownVisitor?.(claims.map(({ type, value }) => ({ type, value })), domain);
     return;
   }
   const profile = await store.getProfile(found.userId);

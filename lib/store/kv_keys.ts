@@ -11,6 +11,7 @@
  *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
  *   ["notifications", notificationId]       { expires_at } replay protection
+ *   ["fetch_claims", identKey]              { expires_at } profile fetched from Hull lately
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by its
  *                                           newest entry's id (kv_event_log.ts)
  */
@@ -26,5 +27,6 @@ export const K = {
   parts: (userId: string, rev: string) => ["profile_parts", userId, rev] as const,
   ident: (identKey: string) => ["ident", identKey] as const,
   notification: (id: string) => ["notifications", id] as const,
+  fetchClaim: (identKey: string) => ["fetch_claims", identKey] as const,
   events: ["events"] as const,
 };

@@ -126,9 +126,17 @@ export class KvStore implements Store {
     return this.#profiles.deleteProfile(userId, identKeys);
   }
 
-  async claimNotification(id: string, ttlMs: number): Promise<boolean> {
+  claimNotification(id: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(K.notification(id), ttlMs);
+  }
+
+  claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(K.fetchClaim(identKey), ttlMs);
+  }
+
+  /** Claims `key` for `ttlMs` unless an unexpired claim exists. */
+  async #claim(key: Deno.KvKey, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const key = K.notification(id);
     const value = { expires_at: now + ttlMs };
     // The usual case, an id never seen: one round trip.
     const fresh = await commit(

@@ -10,6 +10,7 @@
  *   profile:<userId>            hash { updated_at, json }; written/deleted by Lua scripts
  *   ident:<identKey>            userId (identKey = keyed hash of "type:value")
  *   notification:<id>           replay protection (SET NX PX: Redis expiry is exact)
+ *   fetch:<identKey>            profile fetched from Hull lately (SET NX PX)
  *   events                      list of LogEntry JSON, newest first, capped by LTRIM
  *
  * Connections (see redis_client.ts): one command client without offline queue, so commands
@@ -113,6 +114,7 @@ export class RedisStore implements Store {
       profile: (userId: string) => `${p}profile:${userId}`,
       ident: (identKey: string) => `${p}ident:${identKey}`,
       notification: (id: string) => `${p}notification:${id}`,
+      fetch: (identKey: string) => `${p}fetch:${identKey}`,
       events: `${p}events`,
     };
   }
@@ -244,6 +246,14 @@ export class RedisStore implements Store {
 
   async releaseNotification(id: string): Promise<void> {
     await this.client.del(this.#k.notification(id));
+  }
+
+  async claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.client.set(this.#k.fetch(identKey), String(Date.now() + ttlMs), {
+      NX: true,
+      PX: Math.max(1, Math.ceil(ttlMs)),
+    });
+    return ok === "OK";
   }
 
   async getMeta<T>(name: string): Promise<T | null> {

@@ -79,6 +79,11 @@ export interface Store {
   claimNotification(id: string, ttlMs: number): Promise<boolean>;
   /** Undoes a claim when processing failed, so Hull's retry is applied. */
   releaseNotification(id: string): Promise<void>;
+  /**
+   * Atomically claims the right to fetch the profile of identifier `identKey` from Hull for
+   * `ttlMs` (across instances); false when it was claimed within that time.
+   */
+  claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean>;
 
   /** Small named JSON documents (dashboard data such as attribute names seen). */
   getMeta<T>(name: string): Promise<T | null>;

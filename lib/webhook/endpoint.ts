@@ -8,6 +8,9 @@ import { processNotification, type ProcessorDeps, validateNotification } from ".
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "../store/store.ts";
 import type { SeenTracker } from "../admin/seen.ts";
+import type { HullIntegration } from "../hull/integration.ts";
+import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
+import { canVerifyHull, type HullKeySource, hullSigningKey } from "../hull/signing_key.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
@@ -28,6 +31,10 @@ export interface WebhookDeps extends ProcessorDeps {
   events: EventLog;
   webhookSecrets: string[];
   hullPublicKey: CryptoKey | null;
+  /** Fetches Hull's key from the URL a request names, on allowed hosts only (HULL_KEY_HOSTS). */
+  hullKeyFetcher?: HullKeyFetcher;
+  /** Connector binding, settings from Hull and credentials (when installed in Hull). */
+  hull?: HullIntegration;
   /** Optional: notes attribute names and segments seen, for the settings page. */
   seen?: SeenTracker;
   /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
@@ -67,23 +74,26 @@ async function answer(
   }
   const hmacHeader = headers.get(HMAC_HEADER);
   const jwt = headers.get(HULL_JWT_HEADER);
-  if (!deps.webhookSecrets.length && !deps.hullPublicKey) {
+  const keys: HullKeySource = { pinned: deps.hullPublicKey, fetcher: deps.hullKeyFetcher ?? null };
+  if (!deps.webhookSecrets.length && !canVerifyHull(keys)) {
     return fail(
       401,
       "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
     );
   }
 
-  let jwtPending = false;
+  let hullKey: CryptoKey | null = null;
   if (hmacHeader && deps.webhookSecrets.length) {
     const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
     if (!v.ok) return fail(401, `X-Hull-Browser-Signature: ${v.reason}`);
-  } else if (jwt && deps.hullPublicKey) {
-    jwtPending = true; // verified below, once the notification_id (jti) is known
+  } else if (jwt && canVerifyHull(keys)) {
+    const k = await hullSigningKey(headers, jwt, keys);
+    if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
+    hullKey = k.key; // the token is verified below, once the notification_id (jti) is known
   } else {
     const expected = [
       deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
-      deps.hullPublicKey ? "X-Hull-Smart-Notifier-Signature" : "",
+      canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
     ].filter(Boolean).join(" or ");
     return fail(401, `missing signature: send ${expected}`);
   }
@@ -92,9 +102,9 @@ async function answer(
   try {
     body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
   } catch (err) {
-    if (jwtPending) {
+    if (hullKey) {
       // Do not reveal parsing details to an unauthenticated sender: check the token first.
-      const v = await verifyHullJwt(jwt, deps.hullPublicKey!, "");
+      const v = await verifyHullJwt(jwt, hullKey, "");
       if (!v.ok && !/jti/i.test(v.reason)) {
         return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
       }
@@ -102,10 +112,10 @@ async function answer(
     return fail(400, `body is not valid JSON: ${(err as Error).message}`);
   }
   const notificationId = (body as { notification_id?: unknown })?.notification_id;
-  if (jwtPending) {
+  if (hullKey) {
     const v = await verifyHullJwt(
       jwt,
-      deps.hullPublicKey!,
+      hullKey,
       typeof notificationId === "string" ? notificationId : "",
     );
     if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
@@ -114,7 +124,12 @@ async function answer(
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
+  // Segment names for the settings page: from every channel (ship:update carries them all);
+  // messages only where they were validated.
   if (n.channel === "user:update") deps.seen?.observe(n);
+  else deps.seen?.observe({ ...n, messages: [] });
+  const refused = await deps.hull?.refusal(n).catch(() => null);
+  if (refused) return fail(403, refused);
 
   let fresh: boolean;
   try {
@@ -130,6 +145,7 @@ async function answer(
     return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
   }
   try {
+    await deps.hull?.apply(n, hullKey !== null);
     const result = await processNotification(n, deps, receivedAt);
     if (result.channel !== "user:update") {
       deps.events.emit("incoming.user.start", {

@@ -4,10 +4,13 @@ import { socketsPerDomain } from "../../lib/admin/cluster.ts";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { originAllowed, parseDomainPattern } from "../../lib/domains.ts";
+import { managedNote } from "../../components/admin/HullManaged.tsx";
+import { loadManaged } from "../../lib/hull/settings_sync.ts";
 
 /** GET /admin/domains: the whitelist with live sockets per domain. */
 export async function handler(c: Context<AppEnv>, error?: string, status = 200) {
-  const { live, io } = c.var.ctx;
+  const { live, io, store } = c.var.ctx;
+  const managedAt = (await loadManaged(store)).managed.domains;
   const perDomain = await socketsPerDomain(io);
   const rows = live.domains.map((d) => {
     let n = 0;
@@ -16,12 +19,24 @@ export async function handler(c: Context<AppEnv>, error?: string, status = 200) 
     }
     return { raw: d.raw, sockets: n };
   });
-  return adminPage(c, "Domains", <DomainsPage c={c} rows={rows} error={error} />, status);
+  return adminPage(
+    c,
+    "Domains",
+    <DomainsPage c={c} rows={rows} error={error} managedAt={managedAt} />,
+    status,
+  );
 }
 
 /** POST /admin/domains: `action=add&domain=…` or `action=remove&domain=…`; no restart needed. */
 export async function post(c: Context<AppEnv>) {
   const { store, live } = c.var.ctx;
+  if ((await loadManaged(store)).managed.domains) {
+    return handler(
+      c,
+      'The whitelist is managed in Hull: edit "Whitelisted domains" in the connector\'s settings.',
+      409,
+    );
+  }
   const body = await c.req.parseBody();
   const domain = typeof body.domain === "string" ? body.domain.trim() : "";
   const current = (await store.getConfig()).domains;
@@ -46,11 +61,18 @@ export async function post(c: Context<AppEnv>) {
 }
 
 export default function DomainsPage(
-  p: { c: Context<AppEnv>; rows: { raw: string; sockets: number }[]; error?: string },
+  p: {
+    c: Context<AppEnv>;
+    rows: { raw: string; sockets: number }[];
+    error?: string;
+    managedAt?: string;
+  },
 ) {
+  const managed = Boolean(p.managedAt);
   return (
     <>
-      <form method="post" action="/admin/domains" class="row panel">
+      {managed && <p class="panel">Whitelisted domains {managedNote(p.managedAt)}</p>}
+      <form method="post" action="/admin/domains" class="row panel" hidden={managed}>
         <Csrf c={p.c} />
         <input type="hidden" name="action" value="add" />
         <input
@@ -85,7 +107,7 @@ export default function DomainsPage(
                   </td>
                   <td>{r.sockets}</td>
                   <td>
-                    <form method="post" action="/admin/domains" class="inline">
+                    <form method="post" action="/admin/domains" class="inline" hidden={managed}>
                       <Csrf c={p.c} />
                       <input type="hidden" name="action" value="remove" />
                       <input type="hidden" name="domain" value={r.raw} />

@@ -5,6 +5,9 @@ import type { AppEnv } from "../../lib/app_context.ts";
 import { parseList } from "../../lib/config.ts";
 import { versionedPayload } from "../../lib/webhook/notifications.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
+import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
+import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
+import { loadManaged, type ManagedDoc } from "../../lib/hull/settings_sync.ts";
 
 const LISTS = [
   [
@@ -50,8 +53,10 @@ type ListKey = typeof LISTS[number][0];
 
 /** GET /admin/settings: what leaves the server, with suggestions from recent notifications. */
 export async function handler(c: Context<AppEnv>, message?: string) {
-  const { store, live } = c.var.ctx;
+  const { store, live, hull } = c.var.ctx;
   const seen = await load(store);
+  const managed = await loadManaged(store);
+  const connection = await hull.credentials.info();
   let example: { full: unknown; anonymous: unknown } | null = null;
   if (seen.recent_user) {
     const profile = await store.getProfile(seen.recent_user);
@@ -65,20 +70,37 @@ export async function handler(c: Context<AppEnv>, message?: string) {
   return adminPage(
     c,
     "Settings",
-    <SettingsPage c={c} settings={live.settings} seen={seen} example={example} message={message} />,
+    <SettingsPage
+      c={c}
+      settings={live.settings}
+      seen={seen}
+      example={example}
+      message={message}
+      managed={managed}
+      connection={connection}
+    />,
   );
 }
 
 /** POST /admin/settings: saves every list and the identity mode; applies on every instance. */
 export async function post(c: Context<AppEnv>) {
-  const { store, live, config } = c.var.ctx;
+  const { store, live, config, hull } = c.var.ctx;
   const body = await c.req.parseBody();
+  if (body.action === "forget_hull") {
+    await hull.credentials.forget();
+    return c.redirect("/admin/settings?saved=1", 303);
+  }
+  // Settings managed in Hull keep their value: Hull would overwrite an edit at its next sync.
+  const { managed } = await loadManaged(store);
   const next = { ...live.settings } as Settings;
   for (const [key] of LISTS) {
+    if (managed[key]) continue;
     const raw = typeof body[key] === "string" ? (body[key] as string) : "";
     next[key as ListKey] = parseList(raw.replace(/\s*\n\s*/g, ","));
   }
-  const mode = String(body.identity_mode ?? "off") as IdentityMode;
+  const mode = managed.identity_mode
+    ? live.settings.identity_mode ?? "off"
+    : String(body.identity_mode ?? "off") as IdentityMode;
   if (!IDENTITY_MODES.includes(mode)) return c.text("unknown identity mode", 400);
   if (mode !== "off" && !config.identitySecret) {
     return handler(c, `Set IDENTITY_SECRET on the server before choosing "${mode}".`);
@@ -96,8 +118,11 @@ export default function SettingsPage(
     seen: SeenDoc;
     example: { full: unknown; anonymous: unknown } | null;
     message?: string;
+    managed: ManagedDoc;
+    connection: ConnectionInfo | null;
   },
 ) {
+  const m = p.managed.managed;
   const saved = p.c.req.query("saved");
   const names = new Map(
     [...p.seen.segments, ...p.seen.account_segments].map((s) => [s.id, s.name]),
@@ -106,12 +131,14 @@ export default function SettingsPage(
     <>
       {saved && <p class="ok" role="status">Saved. Every instance applies it within a second.</p>}
       {p.message && <p class="error" role="alert">{p.message}</p>}
+      <HullPanel c={p.c} managed={p.managed} connection={p.connection} />
       <form method="post" action="/admin/settings" class="stack panel">
         <Csrf c={p.c} />
         <label for="identity_mode">
           Identity verification <span class="hint">off · report (serve and log) · required</span>
+          {managedNote(m.identity_mode)}
         </label>
-        <select id="identity_mode" name="identity_mode">
+        <select id="identity_mode" name="identity_mode" disabled={Boolean(m.identity_mode)}>
           {IDENTITY_MODES.map((m) => (
             <option key={m} value={m} selected={(p.settings.identity_mode ?? "off") === m}>
               {m}
@@ -122,8 +149,9 @@ export default function SettingsPage(
           <div key={key}>
             <label for={key}>
               {label} <span class="hint">{hint}; one per line or comma-separated</span>
+              {managedNote(m[key])}
             </label>
-            <textarea id={key} name={key} data-source={source}>
+            <textarea id={key} name={key} data-source={source} readOnly={Boolean(m[key])}>
               {(p.settings[key] ?? []).join("\n")}
             </textarea>
           </div>

@@ -4,7 +4,7 @@
  */
 import { io as ioClient, type Socket } from "socket.io-client";
 import { loadConfig } from "../../lib/config.ts";
-import { type RunningServer, startServer } from "../../lib/server.ts";
+import { type RunningServer, type StartOptions, startServer } from "../../lib/server.ts";
 import { signHmac } from "../../lib/webhook/signature.ts";
 
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789";
@@ -34,11 +34,16 @@ export interface TestServer {
 
 /** Starts a server; `kvPath` reuses a KV file (for restart tests), else a temp file. */
 export async function startTestServer(
-  opts: { env?: Record<string, string>; kvPath?: string; stdoutLog?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    kvPath?: string;
+    stdoutLog?: boolean;
+    start?: StartOptions;
+  } = {},
 ): Promise<TestServer> {
   const kvPath = opts.kvPath ?? await Deno.makeTempFile({ suffix: ".sqlite" });
   const config = loadConfig({ ...DEFAULT_ENV, KV_PATH: kvPath, ...opts.env });
-  const server = await startServer(config, { stdoutLog: opts.stdoutLog ?? false });
+  const server = await startServer(config, { stdoutLog: opts.stdoutLog ?? false, ...opts.start });
   const url = `http://127.0.0.1:${server.port}`;
   const sockets: Socket[] = [];
   return {
@@ -87,9 +92,9 @@ export function once<T = unknown>(socket: Socket, event: string, ms = 5000): Pro
   });
 }
 
-/** Reads a Hull fixture from ../shared/fixtures/hull/. */
+/** Reads a Hull fixture from tests/fixtures/hull/. */
 export async function fixture<T = Record<string, unknown>>(name: string): Promise<T> {
-  const url = new URL(`../../../shared/fixtures/hull/${name}`, import.meta.url);
+  const url = new URL(`../fixtures/hull/${name}`, import.meta.url);
   return JSON.parse(await Deno.readTextFile(url));
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { buildPublicPayload, publicTraitNames } from "../../lib/payload.ts";
 import type { HullNotification, HullUserMessage, Settings } from "../../lib/types.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/hull/", import.meta.url);
+const FIXTURES = new URL("../fixtures/hull/", import.meta.url);
 
 async function fixture(name: string): Promise<HullNotification> {
   return JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES)));

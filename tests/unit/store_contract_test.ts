@@ -143,6 +143,18 @@ const cases: Record<string, Case> = {
     assert.equal(await s.claimNotification("short", 60_000), true);
   },
 
+  "profile fetch claims hold across instances until they expire, apart from notification ids":
+    async ({ store: s, peer }) => {
+      const other = await peer();
+      assert.equal(await s.claimProfileFetch("k1", 60_000), true);
+      assert.equal(await other.claimProfileFetch("k1", 60_000), false, "seen by another instance");
+      assert.equal(await s.claimProfileFetch("k2", 60_000), true, "per identifier");
+      assert.equal(await s.claimNotification("k1", 60_000), true, "not a notification id");
+      assert.equal(await s.claimProfileFetch("short", 5), true);
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(await other.claimProfileFetch("short", 60_000), true, "claimable after expiry");
+    },
+
   "settings are seeded only when none exist, defaults fill the rest": async ({ store: s }) => {
     const empty = await s.getConfig();
     assert.deepEqual(empty.domains, []);

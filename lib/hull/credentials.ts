@@ -1,0 +1,154 @@
+/**
+ * The Hull connector this deployment serves: the latest `configuration` ({ id, organization,
+ * secret }) Hull sent with a notification it signed, kept in the store for every instance. The
+ * secret is stored encrypted (JWE `dir` + A256GCM, via jose) under a key derived with HKDF from
+ * the server SECRET, and bound to the connector id and organization; it is never logged or
+ * shown. One connector per deployment: the stored id is the one notifications must be for.
+ */
+import { compactDecrypt, CompactEncrypt } from "jose";
+import type { Store } from "../store/store.ts";
+
+/** Credentials of a Hull connector, as Hull sends them in `configuration`. */
+export interface HullConnection {
+  id: string;
+  organization: string;
+  secret: string;
+}
+
+/** What is stored: the secret only as a JWE. */
+interface StoredConnection {
+  id: string;
+  organization: string;
+  secret_jwe: string;
+  /** When these credentials were first or last changed (ms). */
+  updated_at: number;
+}
+
+/** What the dashboard may show of the connection: never the secret. */
+export interface ConnectionInfo {
+  id: string;
+  organization: string;
+  updated_at: number;
+}
+
+const META = "hull_connector";
+/** How long an instance trusts its copy before reading the store again. */
+const CACHE_MS = 5_000;
+const ID = /^[A-Za-z0-9_-]{1,100}$/;
+/** A host name with an optional port: no scheme, path or user info. */
+const ORGANIZATION =
+  /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i;
+
+const encoder = new TextEncoder();
+
+/**
+ * Reads a `configuration` object into credentials, or null when it is incomplete or
+ * malformed (then nothing is stored).
+ */
+export function parseConnection(v: unknown): HullConnection | null {
+  if (typeof v !== "object" || v === null) return null;
+  const { id, organization, secret } = v as Record<string, unknown>;
+  if (typeof id !== "string" || !ID.test(id)) return null;
+  if (typeof organization !== "string" || !ORGANIZATION.test(organization)) return null;
+  if (typeof secret !== "string" || !secret || secret.length > 1000) return null;
+  return { id, organization: organization.toLowerCase(), secret };
+}
+
+/** The credentials store of one instance (reads are cached for a few seconds). */
+export class HullCredentials {
+  #cached: { at: number; doc: StoredConnection | null; secret: string | null } | null = null;
+  #warned = false;
+
+  private constructor(private readonly store: Store, private readonly key: Uint8Array) {}
+
+  /** Derives the encryption key from the server secret. */
+  static async create(store: Store, serverSecret: string): Promise<HullCredentials> {
+    const base = await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(serverSecret),
+      "HKDF",
+      false,
+      ["deriveBits"],
+    );
+    const bits = await crypto.subtle.deriveBits(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: encoder.encode("hull-browser"),
+        info: encoder.encode("hull-connector-credentials/v1"),
+      },
+      base,
+      256,
+    );
+    return new HullCredentials(store, new Uint8Array(bits));
+  }
+
+  /** The connection in force, with its secret decrypted; null when none is known. */
+  async current(): Promise<HullConnection | null> {
+    const c = await this.#load();
+    return c.doc && c.secret !== null
+      ? { id: c.doc.id, organization: c.doc.organization, secret: c.secret }
+      : null;
+  }
+
+  /** Id and organization of the connector this deployment serves (no secret); null: none yet. */
+  async info(): Promise<ConnectionInfo | null> {
+    const { doc } = await this.#load();
+    return doc && { id: doc.id, organization: doc.organization, updated_at: doc.updated_at };
+  }
+
+  /** Keeps `conn` as the connection in force; writes only when something changed. */
+  async save(conn: HullConnection): Promise<void> {
+    const c = await this.#load();
+    if (
+      c.doc?.id === conn.id && c.doc.organization === conn.organization && c.secret === conn.secret
+    ) return;
+    const doc: StoredConnection = {
+      id: conn.id,
+      organization: conn.organization,
+      secret_jwe: await new CompactEncrypt(encoder.encode(conn.secret))
+        .setProtectedHeader({ alg: "dir", enc: "A256GCM", cid: conn.id, org: conn.organization })
+        .encrypt(this.key),
+      updated_at: Date.now(),
+    };
+    await this.store.setMeta(META, doc);
+    this.#cached = { at: Date.now(), doc, secret: conn.secret };
+  }
+
+  /** Forgets the connection (the dashboard's "disconnect"), so another connector may bind. */
+  async forget(): Promise<void> {
+    await this.store.setMeta(META, null);
+    this.#cached = { at: Date.now(), doc: null, secret: null };
+  }
+
+  async #load(): Promise<{ doc: StoredConnection | null; secret: string | null }> {
+    if (this.#cached && Date.now() - this.#cached.at < CACHE_MS) return this.#cached;
+    const doc = await this.store.getMeta<StoredConnection>(META);
+    let secret: string | null = null;
+    if (doc?.secret_jwe) {
+      // Reuse the decrypted secret while the stored ciphertext is the same.
+      if (this.#cached?.doc?.secret_jwe === doc.secret_jwe) secret = this.#cached.secret;
+      else secret = await this.#decrypt(doc);
+    }
+    this.#cached = { at: Date.now(), doc: doc?.id ? doc : null, secret };
+    return this.#cached;
+  }
+
+  async #decrypt(doc: StoredConnection): Promise<string | null> {
+    try {
+      const { plaintext, protectedHeader } = await compactDecrypt(doc.secret_jwe, this.key);
+      // The ciphertext is bound to its connector: a swapped document is not used.
+      if (protectedHeader.cid !== doc.id || protectedHeader.org !== doc.organization) return null;
+      return new TextDecoder().decode(plaintext);
+    } catch {
+      if (!this.#warned) {
+        this.#warned = true;
+        console.warn(
+          "the stored Hull connector secret cannot be decrypted (SECRET changed?): " +
+            "profiles are not fetched from Hull until Hull sends the next notification",
+        );
+      }
+      return null;
+    }
+  }
+}

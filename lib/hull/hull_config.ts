@@ -1,0 +1,77 @@
+/**
+ * Configuration of the Hull integration (DESIGN §3.1): which hosts Hull's signing key may be
+ * fetched from, where Hull's API lives, and how often profiles may be fetched from it. Parsed
+ * with the rest of the environment at boot, so a typo fails loudly with the variable's name.
+ */
+import { type DomainPattern, parseDomainList } from "../domains.ts";
+
+/** Hull's own domains: where its smart-notifier signing key is published. */
+export const DEFAULT_HULL_KEY_HOSTS = "hullapp.io,*.hullapp.io,hull.io,*.hull.io";
+/** Profile fetches one instance may start per second (0 turns fetching off). */
+export const DEFAULT_FETCHES_PER_SECOND = 10;
+/** Minutes before the same visitor may be fetched again, across all instances. */
+export const DEFAULT_FETCH_INTERVAL_MINUTES = 15;
+
+export interface HullConfig {
+  /** Hosts (wildcards allowed) whose https URLs may serve Hull's public key; empty: none. */
+  keyHosts: DomainPattern[];
+  /** Base URL of Hull's API instead of `https://<organization>`; null: the organization's. */
+  apiBaseUrl: string | null;
+  /** Profile fetches per second per instance; 0 disables fetching. */
+  fetchesPerSecond: number;
+  /** Minutes between two fetches of one visitor, across instances. */
+  fetchIntervalMinutes: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the HULL_* variables; problems are appended to `problems`, one line each. */
+export function parseHullConfig(env: Env, problems: string[]): HullConfig {
+  const config: HullConfig = {
+    keyHosts: [],
+    apiBaseUrl: null,
+    fetchesPerSecond: DEFAULT_FETCHES_PER_SECOND,
+    fetchIntervalMinutes: DEFAULT_FETCH_INTERVAL_MINUTES,
+  };
+  const hosts = env.HULL_KEY_HOSTS?.trim() || DEFAULT_HULL_KEY_HOSTS;
+  if (hosts.toLowerCase() !== "none") {
+    try {
+      config.keyHosts = parseDomainList(hosts);
+    } catch (err) {
+      problems.push(`HULL_KEY_HOSTS: ${(err as Error).message}`);
+    }
+  }
+
+  const base = env.HULL_API_BASE_URL?.trim();
+  if (base) {
+    let url: URL | null = null;
+    try {
+      url = new URL(base);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+      problems.push(`HULL_API_BASE_URL must be an http(s) URL, got "${base}"`);
+    } else if (url.username || url.password || url.search || url.hash) {
+      problems.push("HULL_API_BASE_URL must not carry user info, a query or a fragment");
+    } else {
+      config.apiBaseUrl = url.href.replace(/\/+$/, "");
+    }
+  }
+
+  for (
+    const [name, key] of [
+      ["HULL_FETCH_PER_SECOND", "fetchesPerSecond"],
+      ["HULL_FETCH_INTERVAL_MINUTES", "fetchIntervalMinutes"],
+    ] as const
+  ) {
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    const n = Number(raw);
+    const min = key === "fetchesPerSecond" ? 0 : 1;
+    if (!Number.isInteger(n) || n < min || n > 100_000) {
+      problems.push(`${name} must be an integer from ${min} to 100000, got "${raw}"`);
+    } else config[key] = n;
+  }
+  return config;
+}

@@ -1,0 +1,48 @@
+/**
+ * What the installation tab and the readme need: this server's public origin (the script tag
+ * names it) and whether the credentials Hull appends to a tab's URL are those of the connector
+ * this deployment serves. The secret is compared in constant time and never echoed.
+ */
+import type { Context } from "hono";
+import type { AppEnv } from "../app_context.ts";
+import type { HullCredentials } from "./credentials.ts";
+
+/**
+ * `connected`: the URL's credentials are the stored ones; `waiting`: no connector yet;
+ * `other`: credentials of another connector (or a wrong secret); `anonymous`: none given.
+ */
+export type ConnectionStatus = "connected" | "waiting" | "other" | "anonymous";
+
+/** The origin visitors' pages reach this server at (honours X-Forwarded-Proto/-Host). */
+export function publicOrigin(c: Context<AppEnv>): string {
+  const url = new URL(c.req.url);
+  const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
+    url.protocol.replace(":", "");
+  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
+  return `${proto}://${host}`;
+}
+
+/** Compares the `ship`, `organization` and `secret` query parameters with the stored ones. */
+export async function connectionStatus(
+  credentials: HullCredentials,
+  query: URLSearchParams,
+): Promise<ConnectionStatus> {
+  const ship = query.get("ship");
+  const secret = query.get("secret");
+  if (!ship || !secret) return "anonymous";
+  const conn = await credentials.current();
+  if (!conn) return "waiting";
+  const organization = query.get("organization")?.toLowerCase();
+  const same = conn.id === ship && (!organization || organization === conn.organization);
+  return (await sameSecret(conn.secret, secret)) && same ? "connected" : "other";
+}
+
+/** Constant-time comparison of two strings through their SHA-256 digests. */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const digest = async (s: string) =>
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  const [x, y] = await Promise.all([digest(a), digest(b)]);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}

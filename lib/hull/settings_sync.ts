@@ -1,0 +1,160 @@
+/**
+ * Settings from Hull (DESIGN §3.3): when a verified notification's `connector.private_settings`
+ * carries any of the keys of our manifest, each key present becomes the live setting for every
+ * instance, through the store (as a dashboard edit does); absent keys keep their value. A key
+ * whose value is malformed changes nothing and is reported. Which settings Hull manages, and
+ * when they were last synced, is kept in the store so the dashboard shows them read-only.
+ */
+import { parseDomainPattern } from "../domains.ts";
+import type { LiveConfig } from "../store/live_config.ts";
+import type { Store } from "../store/store.ts";
+import { IDENTITY_MODES, type IdentityMode, type Settings } from "../types.ts";
+import { ALL_USERS } from "./manifest.ts";
+
+/** Hull's private_settings key → our setting (`domains`: the whitelist). */
+export const HULL_SETTING_KEYS = {
+  whitelisted_domains: "domains",
+  public_traits: "public_traits",
+  public_segments: "public_segments",
+  public_account_segments: "public_account_segments",
+  synchronized_segments: "user_filter_segments",
+  identity_mode: "identity_mode",
+  anonymous_traits: "anonymous_traits",
+  anonymous_segments: "anonymous_segments",
+  anonymous_account_segments: "anonymous_account_segments",
+} as const;
+
+export type HullSettingKey = keyof typeof HULL_SETTING_KEYS;
+export type ManagedSetting = typeof HULL_SETTING_KEYS[HullSettingKey];
+
+/** Which of our settings Hull manages: setting → ISO time it was last synced from Hull. */
+export interface ManagedDoc {
+  managed: Partial<Record<ManagedSetting, string>>;
+  /** Values Hull sent that could not be used (the setting kept its value). */
+  problems: string[];
+}
+
+const META = "hull_managed";
+const MAX_ENTRIES = 1_000;
+const MAX_ENTRY_LENGTH = 200;
+/** How often an instance refreshes the "last synced" times when nothing else changed. */
+const TOUCH_MS = 60_000;
+
+/** What a notification's private_settings say, once checked. */
+export interface HullSettings {
+  settings: Partial<Settings>;
+  domains?: string[];
+  /** Our settings present (and usable) in the notification. */
+  keys: ManagedSetting[];
+  problems: string[];
+}
+
+function list(key: string, v: unknown, problems: string[]): string[] | null {
+  if (!Array.isArray(v)) return problems.push(`${key} must be a list`), null;
+  if (v.length > MAX_ENTRIES) return problems.push(`${key} has over ${MAX_ENTRIES} entries`), null;
+  const out: string[] = [];
+  for (const e of v) {
+    if (typeof e !== "string" || e.length > MAX_ENTRY_LENGTH) {
+      problems.push(`${key} must hold strings of at most ${MAX_ENTRY_LENGTH} characters`);
+      return null;
+    }
+    if (e.trim()) out.push(e.trim());
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * Reads the settings keys of `privateSettings`. A key that is absent (or null) is not
+ * returned; a malformed one is reported in `problems` and not returned either.
+ */
+export function readHullSettings(privateSettings: unknown, identitySecret: boolean): HullSettings {
+  const out: HullSettings = { settings: {}, keys: [], problems: [] };
+  if (typeof privateSettings !== "object" || privateSettings === null) return out;
+  const ps = privateSettings as Record<string, unknown>;
+  for (const [hullKey, ours] of Object.entries(HULL_SETTING_KEYS)) {
+    const v = ps[hullKey];
+    if (v === undefined || v === null) continue;
+    if (ours === "identity_mode") {
+      if (typeof v !== "string" || !IDENTITY_MODES.includes(v as IdentityMode)) {
+        out.problems.push(`identity_mode must be one of ${IDENTITY_MODES.join(", ")}`);
+      } else if (v !== "off" && !identitySecret) {
+        out.problems.push(`identity_mode "${v}" needs IDENTITY_SECRET on the server`);
+      } else {
+        out.settings.identity_mode = v as IdentityMode;
+        out.keys.push(ours);
+      }
+      continue;
+    }
+    const values = list(hullKey, v, out.problems);
+    if (!values) continue;
+    if (ours === "domains") {
+      try {
+        out.domains = values.map((d) => parseDomainPattern(d).raw);
+        out.keys.push(ours);
+      } catch (err) {
+        out.problems.push(`whitelisted_domains: ${(err as Error).message}`);
+      }
+      continue;
+    }
+    // "All Users" in the user filter means no filter, as an empty list does.
+    out.settings[ours] = ours === "user_filter_segments" && values.includes(ALL_USERS)
+      ? []
+      : values;
+    out.keys.push(ours);
+  }
+  return out;
+}
+
+/** The settings Hull manages, as last recorded (empty when Hull never sent any). */
+export async function loadManaged(store: Store): Promise<ManagedDoc> {
+  const doc = await store.getMeta<ManagedDoc>(META);
+  return { managed: doc?.managed ?? {}, problems: doc?.problems ?? [] };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Applies settings from verified notifications on this instance (and, via the store, all). */
+export class HullSettingsSync {
+  #touched = 0;
+  #last = "";
+
+  constructor(
+    private readonly store: Store,
+    private readonly live: LiveConfig,
+    private readonly identitySecret: boolean,
+  ) {}
+
+  /**
+   * Applies the settings keys present in `privateSettings`. Writes only what changed, so a
+   * batch carrying the same settings as the last costs no write. Throws when the store fails.
+   */
+  async apply(privateSettings: unknown): Promise<HullSettings> {
+    const read = readHullSettings(privateSettings, this.identitySecret);
+    if (!read.keys.length && !read.problems.length) return read;
+    const settings = { ...this.live.settings, ...read.settings };
+    let domains = this.live.domains.map((d) => d.raw);
+    if (!same(settings, this.live.settings)) {
+      await this.store.setSettings(settings);
+      this.live.apply({ settings, domains });
+    }
+    if (read.domains && !same(read.domains, domains)) {
+      domains = read.domains;
+      await this.store.setDomains(domains);
+      this.live.apply({ settings, domains });
+    }
+    const signature = JSON.stringify([read.keys, read.problems]);
+    if (signature !== this.#last || Date.now() - this.#touched > TOUCH_MS) {
+      const doc = await loadManaged(this.store);
+      const now = new Date().toISOString();
+      for (const k of read.keys) doc.managed[k] = now;
+      doc.problems = read.problems;
+      await this.store.setMeta(META, doc);
+      this.#last = signature;
+      this.#touched = Date.now();
+    }
+    if (read.problems.length) {
+      console.warn(`settings from Hull not applied: ${read.problems.join("; ")}`);
+    }
+    return read;
+  }
+}

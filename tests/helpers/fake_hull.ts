@@ -1,0 +1,194 @@
+/**
+ * Test helper: a small https server playing Hull (its smart-notifier signing key URL and its
+ * `/api/v1/me/user_report`), with a throwaway CA made by `openssl` at test time, and a signer
+ * that sends notifications the way Hull does (RS256 JWT, version and key-URL headers).
+ * The connector trusts the CA through `StartOptions.hullCaCerts`; nothing of ours is stubbed.
+ */
+import { exportSPKI, generateKeyPair, jwtVerify, SignJWT } from "jose";
+
+/** One request Hull's API received. */
+export interface ApiRequest {
+  claims: Record<string, unknown>;
+  token: Record<string, unknown>;
+  headers: Headers;
+  at: number;
+}
+
+/** How the fake API answers a user report: a body, or a status. */
+export type Report = { body: unknown; delayMs?: number } | { status: number; delayMs?: number };
+
+export interface FakeHull {
+  /** `https://localhost:<port>` (the certificate also names 127.0.0.1). */
+  url: string;
+  port: number;
+  /** PEM of the CA the connector must trust. */
+  caCert: string;
+  /** Requests per path (key URLs, API). */
+  hits: Map<string, number>;
+  api: ApiRequest[];
+  /** Decides the report for a token's `io.hull.asUser` claims (default: 404). */
+  reports: (claims: Record<string, unknown>) => Report | undefined;
+  /** Connector secret the API checks tokens with. */
+  secret: string;
+  /** Headers of a Hull-signed request for `body`, naming `keyUrl` (default: this server's). */
+  sign(body: { notification_id: string }, keyUrl?: string): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+async function openssl(dir: string, ...args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A CA and a localhost certificate signed by it, in a temp directory. */
+async function makeCertificates(): Promise<{ ca: string; cert: string; key: string }> {
+  const dir = await Deno.makeTempDir();
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl(
+    dir,
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=hull-browser test CA",
+  );
+  await openssl(
+    dir,
+    "req",
+    ...ec,
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await Deno.writeTextFile(
+    `${dir}/ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+  );
+  await openssl(
+    dir,
+    "x509",
+    "-req",
+    "-in",
+    "leaf.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "leaf.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext",
+  );
+  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
+  const out = {
+    ca: await read("ca.pem"),
+    cert: await read("leaf.pem"),
+    key: await read("leaf.key"),
+  };
+  await Deno.remove(dir, { recursive: true });
+  return out;
+}
+
+/** Why tests needing https cannot run here, or undefined when openssl is available. */
+export async function fakeHullSkipReason(): Promise<string | undefined> {
+  try {
+    await new Deno.Command("openssl", { args: ["version"], stdout: "null" }).output();
+    return undefined;
+  } catch {
+    if (Deno.env.get("CI") === "true") throw new Error("openssl is required under CI=true");
+    console.warn("SKIPPED: openssl is not installed, so no test certificate can be made");
+    return "openssl missing";
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the fake Hull on 127.0.0.1:0. */
+export async function startFakeHull(secret = "connector-secret-0123456789"): Promise<FakeHull> {
+  const { ca, cert, key } = await makeCertificates();
+  const signing = await generateKeyPair("RS256", { extractable: true });
+  const pem = await exportSPKI(signing.publicKey);
+  const hull: Partial<FakeHull> = { hits: new Map(), api: [], reports: () => undefined, secret };
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", cert, key, onListen() {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      hull.hits!.set(path, (hull.hits!.get(path) ?? 0) + 1);
+      if (path.startsWith("/key")) {
+        if (path === "/key-redirect") {
+          return new Response(null, { status: 302, headers: { location: "/key" } });
+        }
+        return new Response(pem, { headers: { "content-type": "text/plain" } });
+      }
+      if (path === "/api/v1/me/user_report" && req.method === "GET") {
+        let token: Record<string, unknown>;
+        try {
+          const jwt = req.headers.get("hull-access-token") ?? "";
+          token = (await jwtVerify(jwt, new TextEncoder().encode(hull.secret!))).payload;
+        } catch {
+          return Response.json({ message: "invalid token" }, { status: 401 });
+        }
+        const claims = (token["io.hull.asUser"] ?? {}) as Record<string, unknown>;
+        hull.api!.push({ claims, token, headers: new Headers(req.headers), at: Date.now() });
+        const report = hull.reports!(claims) ?? { status: 404 };
+        if (report.delayMs) await sleep(report.delayMs);
+        return "body" in report
+          ? Response.json(report.body)
+          : Response.json({ message: "not found" }, { status: report.status });
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
+  const port = server.addr.port;
+  Object.assign(hull, {
+    url: `https://localhost:${port}`,
+    port,
+    caCert: ca,
+    async sign(body: { notification_id: string }, keyUrl = `https://localhost:${port}/key`) {
+      const token = await new SignJWT({}).setProtectedHeader({ alg: "RS256" })
+        .setJti(body.notification_id).setIssuedAt().setExpirationTime("5m")
+        .sign(signing.privateKey);
+      return {
+        "x-hull-smart-notifier": "true",
+        "x-hull-smart-notifier-signature": token,
+        "x-hull-smart-notifier-signature-version": "v1",
+        "x-hull-smart-notifier-signature-public-key-url": keyUrl,
+      };
+    },
+    close: () => server.shutdown(),
+  });
+  return hull as FakeHull;
+}
+
+/** Posts `body` to the connector's smart-notifier, signed the way Hull signs it. */
+export async function postSigned(
+  connectorUrl: string,
+  hull: FakeHull,
+  body: { notification_id: string },
+  keyUrl?: string,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${connectorUrl}/smart-notifier`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(await hull.sign(body, keyUrl)),
+      ...extra,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}

@@ -1,0 +1,232 @@
+/**
+ * Profiles fetched from Hull's API for visitors the connector has no profile of: the fetched
+ * profile reaches a real socket.io client through the same filter as pushes, failures are
+ * logged, the limits hold across instances, and a push newer than a fetch in flight wins.
+ * A real https server plays Hull (tests/helpers/fake_hull.ts).
+ */
+import assert from "node:assert/strict";
+import type { Socket } from "socket.io-client";
+import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
+import {
+  fixture,
+  freshFixture,
+  once,
+  startTestServer,
+  type TestServer,
+} from "../helpers/server.ts";
+import { waitFor } from "../helpers/store_fixtures.ts";
+import type { PublicPayload } from "../../lib/types.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const skip = await fakeHullSkipReason();
+const CONNECTOR_ID = "5a1b2c3d4e5f60718293a4b5";
+
+/** Ada as Hull's user report returns her: attributes with account and segments inside. */
+async function adaReport(plan = "pro") {
+  const m = (await fixture<{ messages: Record<string, unknown>[] }>("user-update.json"))
+    .messages[0] as Record<string, Record<string, unknown>>;
+  return {
+    ...m.user,
+    traits_plan: plan,
+    account: m.account,
+    segments: m.segments,
+    account_segments: m.account_segments,
+  };
+}
+
+/** A connector that Hull has sent its credentials to, and (optionally) a second instance. */
+async function installed(env: Record<string, string> = {}, instances = 1) {
+  const hull = await startFakeHull();
+  const start = { hullCaCerts: [hull.caCert] };
+  const all = { HULL_KEY_HOSTS: "localhost", HULL_API_BASE_URL: hull.url, ...env };
+  const t = await startTestServer({ env: all, start });
+  const servers: TestServer[] = [t];
+  for (let i = 1; i < instances; i++) {
+    servers.push(await startTestServer({ env: all, start, kvPath: t.kvPath }));
+  }
+  servers.forEach(countUnknown);
+  const body = await freshFixture("ship-update.json") as Record<string, unknown> & {
+    notification_id: string;
+  };
+  body.configuration = { id: CONNECTOR_ID, organization: "acme.hullapp.io", secret: hull.secret };
+  assert.equal((await postSigned(t.url, hull, body)).status, 200);
+  return {
+    hull,
+    t,
+    servers,
+    async close() {
+      for (const s of servers) await s.close();
+      await hull.close();
+    },
+  };
+}
+
+/** Connects to `t`, sends user.fetch with `claims`, collects every user.update. */
+async function visitor(t: TestServer, claims: Record<string, string>) {
+  const s: Socket = t.connect();
+  const updates: PublicPayload[] = [];
+  s.on("user.update", (p: PublicPayload) => updates.push(p));
+  await once(s, "connect");
+  const joined = once(s, "room.joined");
+  s.emit("user.fetch", { claims });
+  await joined;
+  return { s, updates };
+}
+
+const UNKNOWN = "unknown visitor: waiting for the first update";
+const unknowns = new WeakMap<TestServer, number>();
+
+/** Counts the unknown visitors `t` handed to the profile fetcher from now on. */
+function countUnknown(t: TestServer): void {
+  unknowns.set(t, 0);
+  t.server.ctx.events.subscribe((e) => {
+    if (e.message === UNKNOWN) unknowns.set(t, unknowns.get(t)! + 1);
+  });
+}
+
+/** Waits until `t` has seen `n` unknown visitors in all, and every fetch they started ended. */
+async function settle(t: TestServer, n: number) {
+  await waitFor(() => unknowns.get(t)! >= n, 5_000);
+  assert.ok(unknowns.get(t)! >= n, `${n} unknown visitors on ${t.url}`);
+  await t.server.ctx.hull.profiles!.idle();
+}
+async function log(t: TestServer) {
+  await t.server.ctx.events.flush();
+  return await t.server.ctx.store.listEvents(500);
+}
+
+Deno.test({
+  name:
+    "profile fetch - an unknown visitor receives the profile fetched from Hull, public traits only",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const { hull, t, close } = await installed();
+    const ada = await adaReport();
+    hull.reports = (c) => c.email === "ada@example.com" ? { body: ada } : undefined;
+    try {
+      const { updates } = await visitor(t, { email: "ada@example.com" });
+      await waitFor(() => updates.length > 0, 5_000);
+      const p = updates[0];
+      assert.equal(p.user.email, "ada@example.com");
+      assert.deepEqual(p.user.traits, { plan: "pro" });
+      assert.deepEqual(p.segments, ["Trial users"], "only whitelisted segment names");
+      assert.equal(p.account.name, "Example Inc");
+      const json = JSON.stringify(p);
+      for (const secret of ["internal_score", "last_seen_at", "arr_internal", "Churn risk"]) {
+        assert.equal(json.includes(secret), false, `${secret} never leaves the server`);
+      }
+      // The request Hull received: the connector's headers and a token acting as the visitor.
+      assert.equal(hull.api.length, 1);
+      const req = hull.api[0];
+      assert.equal(req.headers.get("hull-app-id"), CONNECTOR_ID);
+      assert.equal(req.headers.get("hull-organization"), "acme.hullapp.io");
+      assert.equal(req.token.iss, CONNECTOR_ID);
+      assert.equal(typeof req.token.iat, "number");
+      assert.equal(req.token["io.hull.subjectType"], "user");
+      assert.deepEqual(req.token["io.hull.asUser"], { email: "ada@example.com" });
+      // Stored like an update: another identifier of Ada is now known without asking Hull.
+      await settle(t, 1);
+      const other = await visitor(t, { external_id: "user-1001" });
+      await waitFor(() => other.updates.length > 0);
+      assert.equal(other.updates[0].user.email, "ada@example.com");
+      assert.equal(hull.api.length, 1);
+    } finally {
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name: "profile fetch - not found and failures are logged, the socket stays joined for pushes",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const { hull, t, close } = await installed();
+    hull.reports = (c) => c.email === "boom@example.com" ? { status: 500 } : undefined;
+    try {
+      const ghost = await visitor(t, { email: "ada@example.com" });
+      await visitor(t, { email: "boom@example.com" });
+      await settle(t, 2);
+      const entries = await log(t);
+      const notFound = entries.find((e) => e.event === "incoming.user.fetch.error");
+      assert.match(notFound?.message ?? "", /not found in Hull/);
+      const failed = entries.find((e) => e.event === "outgoing.user.fetch.error");
+      assert.match(failed?.message ?? "", /Hull answered 500/);
+      const text = JSON.stringify(entries);
+      assert.equal(text.includes("ada@example.com"), false, "identifiers are masked");
+      assert.equal(text.includes(hull.secret), false);
+      // Still joined: Hull's next update reaches the visitor.
+      assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
+      await waitFor(() => ghost.updates.length > 0);
+      assert.equal(ghost.updates[0].user.email, "ada@example.com");
+    } finally {
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name: "profile fetch - once per visitor across instances, at most M a second per instance",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const { hull, servers: [a, b], close } = await installed({ HULL_FETCH_PER_SECOND: "2" }, 2);
+    const asked = (email: string) => hull.api.filter((r) => r.claims.email === email).length;
+    try {
+      await visitor(a, { email: "same@example.com" });
+      await settle(a, 1);
+      await visitor(b, { email: "same@example.com" });
+      await visitor(a, { email: "same@example.com" });
+      await Promise.all([settle(a, 2), settle(b, 1)]);
+      assert.equal(asked("same@example.com"), 1, "one fetch per visitor across instances");
+
+      await new Promise((r) => setTimeout(r, 1_100)); // a full bucket: 2 fetches
+      const crowd = Array.from({ length: 6 }, (_, i) => `crowd${i}@example.com`);
+      await Promise.all(crowd.map((email) => visitor(a, { email })));
+      await settle(a, 8);
+      const fetched = crowd.filter((e) => asked(e) > 0);
+      assert.ok(fetched.length >= 2 && fetched.length <= 3, `fetched ${fetched.length} of 6`);
+      const limited = (await log(a)).filter((e) =>
+        /profile fetches a second/.test(e.message ?? "")
+      );
+      assert.ok(limited.length >= 3, `${limited.length} rate-limited fetches logged`);
+      assert.ok((a.server.ctx.metrics.counters["limit.hullFetchesPerSecond"] ?? 0) >= 3);
+      // A visitor skipped for the rate is not marked as fetched: the next visit asks Hull.
+      await new Promise((r) => setTimeout(r, 1_100));
+      const skipped = crowd.find((e) => asked(e) === 0)!;
+      await visitor(a, { email: skipped });
+      await settle(a, 9);
+      assert.equal(asked(skipped), 1);
+    } finally {
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name: "profile fetch - an update pushed while the fetch is in flight wins",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const { hull, t, close } = await installed();
+    // Hull's API answers slowly, with an older plan than the update that arrives meanwhile.
+    const older = await adaReport("free");
+    hull.reports = () => ({ body: older, delayMs: 1_000 });
+    try {
+      const { updates } = await visitor(t, { email: "ada@example.com" });
+      await waitFor(() => hull.api.length === 1);
+      assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
+      await waitFor(() => updates.length > 0);
+      await settle(t, 1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(updates.map((u) => u.user.traits), [{ plan: "pro" }], "only the push");
+      const id = "5f00000000000000000000a1"; // Ada in the fixtures
+      assert.equal((await t.server.ctx.store.getProfile(id))?.user.traits_plan, "pro");
+      const entries = await log(t);
+      assert.ok(entries.some((e) => /older than an update received meanwhile/.test(e.message!)));
+    } finally {
+      await close();
+    }
+  },
+});

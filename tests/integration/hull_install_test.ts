@@ -1,0 +1,239 @@
+/**
+ * Installed in Hull: the manifest and installation pages, Hull's RS256 signature with the key
+ * fetched from an allowed https URL (and never from any other), the connector binding, and
+ * settings from `connector.private_settings`. A real https server plays Hull (tests/helpers/
+ * fake_hull.ts); real connector, real KV, real HTTP.
+ */
+import assert from "node:assert/strict";
+import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
+import { fixture, freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const skip = await fakeHullSkipReason();
+const CONNECTOR_ID = "5a1b2c3d4e5f60718293a4b5";
+
+const adaStored = async (t: TestServer) =>
+  (await t.server.ctx.store.lookupUserId(
+    await t.server.ctx.webhook.hasher.hashAll([{ type: "email", value: "ada@example.com" }]),
+  )) !== null;
+
+Deno.test({
+  name: "manifest - describes a Hull smart-notifier connector with its settings in Hull's formats",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const res = await fetch(`${t.url}/manifest.json`);
+      assert.equal(res.status, 200);
+      const m = await res.json();
+      assert.ok(m.tags.includes("smart-notifier"));
+      assert.deepEqual(m.subscriptions, [{ url: "/smart-notifier" }]);
+      for (const k of ["name", "description", "version", "picture", "logo", "readme"]) {
+        assert.equal(typeof m[k], "string", k);
+      }
+      assert.equal(m.tabs[0].url, "/install");
+      const fields = new Map(m.private_settings.map((f: { name: string }) => [f.name, f]));
+      const formats: Record<string, string> = {
+        whitelisted_domains: "table",
+        public_traits: "trait",
+        public_segments: "segment",
+        public_account_segments: "accountSegment",
+        synchronized_segments: "segment",
+        identity_mode: "select",
+      };
+      for (const [name, format] of Object.entries(formats)) {
+        const f = fields.get(name) as Record<string, unknown> | undefined;
+        assert.ok(f, `private setting ${name}`);
+        assert.equal(f.format, format, name);
+        assert.equal("default" in f, false, `${name} has no default that would wipe settings`);
+      }
+      // Everything the manifest names is served.
+      for (const path of [m.picture, m.logo]) {
+        const img = await fetch(`${t.url}/${path}`);
+        assert.equal(img.headers.get("content-type"), "image/png");
+        assert.deepEqual([...new Uint8Array(await img.arrayBuffer()).slice(1, 4)], [80, 78, 71]);
+      }
+      const readme = await (await fetch(`${t.url}/${m.readme}`)).text();
+      assert.ok(readme.includes(`<script src="${t.url}/hull-browser.js" async></script>`));
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "install tab - shows the exact tag, checks Hull's credentials and never echoes them",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    const t = await startTestServer({
+      env: { HULL_KEY_HOSTS: "localhost" },
+      start: { hullCaCerts: [hull.caCert] },
+    });
+    const secret = "the-connector-secret-42";
+    const page = async (query: string) => {
+      const res = await fetch(`${t.url}/install?${query}`);
+      return { res, html: await res.text() };
+    };
+    try {
+      const creds = `ship=${CONNECTOR_ID}&organization=acme.hullapp.io&secret=${secret}`;
+      let p = await page(creds);
+      assert.equal(p.res.status, 200);
+      assert.match(p.html, /has not sent a signed notification yet/);
+      const text = p.html.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&quot;", '"');
+      const tag = `<script src="${t.url}/hull-browser.js" async></script>`;
+      assert.ok(text.includes(tag), "the exact tag for this host");
+      assert.match(p.res.headers.get("content-security-policy")!, /frame-ancestors 'self' https:/);
+      assert.equal(p.res.headers.get("referrer-policy"), "no-referrer");
+
+      const body = await freshFixture("ship-update.json") as Record<string, unknown> & {
+        notification_id: string;
+      };
+      body.configuration = { id: CONNECTOR_ID, organization: "acme.hullapp.io", secret };
+      assert.equal((await postSigned(t.url, hull, body)).status, 200);
+      await t.server.ctx.events.flush();
+      p = await page(creds);
+      assert.match(p.html, /Connected/);
+      assert.equal(p.html.includes(secret), false, "the secret is never shown");
+      p = await page(`ship=${CONNECTOR_ID}&organization=acme.hullapp.io&secret=wrong`);
+      assert.match(p.html, /serves another Hull connector/);
+      p = await page("");
+      assert.match(p.html, /Installation tab in Hull/);
+      assert.equal((await fetch(`${t.url}/readme?${creds}`)).status, 200);
+    } finally {
+      await t.close();
+      await hull.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "hull signature - the key from an allowed https URL verifies, is fetched once, checks jti",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    const t = await startTestServer({
+      env: { WEBHOOK_SECRET: "", HULL_KEY_HOSTS: "localhost" },
+      start: { hullCaCerts: [hull.caCert] },
+    });
+    try {
+      const body = await freshFixture("user-update.json") as { notification_id: string };
+      // A token whose jti names another notification is refused.
+      const other = await hull.sign({ notification_id: "another-id" });
+      const res = await fetch(`${t.url}/smart-notifier`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...other },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 401);
+      assert.match((await res.json()).error, /jti/);
+      assert.equal(await adaStored(t), false);
+      // Unsupported or missing signature version: refused, as Hull's own library does.
+      let r = await postSigned(t.url, hull, body, undefined, {
+        "x-hull-smart-notifier-signature-version": "v9",
+      });
+      assert.equal(r.status, 401);
+      assert.match(String(r.body.error), /signature version/);
+
+      r = await postSigned(t.url, hull, body);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(await adaStored(t), true);
+      const again = await freshFixture("ship-update.json") as { notification_id: string };
+      assert.equal((await postSigned(t.url, hull, again)).status, 200);
+      assert.equal(hull.hits.get("/key"), 1, "the key is cached per URL");
+    } finally {
+      await t.close();
+      await hull.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "hull signature - a key URL that is not https on an allowed host is refused, never fetched",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    // Default HULL_KEY_HOSTS (Hull's own domains), and one allowing only localhost.
+    const servers = [
+      await startTestServer({ env: { WEBHOOK_SECRET: "" }, start: { hullCaCerts: [hull.caCert] } }),
+      await startTestServer({
+        env: { WEBHOOK_SECRET: "", HULL_KEY_HOSTS: "localhost" },
+        start: { hullCaCerts: [hull.caCert] },
+      }),
+    ];
+    try {
+      for (const [i, t] of servers.entries()) {
+        const urls = [
+          `https://127.0.0.1:${hull.port}/key-a`, // not an allowed host on either server
+          `http://localhost:${hull.port}/key-b`, // not https
+          `https://user@localhost:${hull.port}/key-c`, // user info
+          ...(i === 0 ? [`https://localhost:${hull.port}/key-d`] : []), // default: Hull's hosts
+        ];
+        for (const url of urls) {
+          const body = await freshFixture("user-update.json") as { notification_id: string };
+          const r = await postSigned(t.url, hull, body, url);
+          assert.equal(r.status, 401, url);
+          assert.match(String(r.body.error), /key URL/, url);
+        }
+        assert.equal(await adaStored(t), false);
+      }
+      // A redirect from an allowed URL is not followed.
+      const body = await freshFixture("user-update.json") as { notification_id: string };
+      const r = await postSigned(servers[1].url, hull, body, `${hull.url}/key-redirect`);
+      assert.equal(r.status, 401);
+      assert.match(String(r.body.error), /redirect/);
+      for (const path of ["/key-a", "/key-b", "/key-c", "/key-d", "/key"]) {
+        assert.equal(hull.hits.get(path), undefined, `no request to ${path}`);
+      }
+      assert.equal(hull.hits.get("/key-redirect"), 1);
+    } finally {
+      for (const t of servers) await t.close();
+      await hull.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "hull connector - a notification for another connector id is refused, logged, not applied",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    const t = await startTestServer({
+      env: { HULL_KEY_HOSTS: "localhost" },
+      start: { hullCaCerts: [hull.caCert] },
+    });
+    try {
+      const bind = await freshFixture("ship-update.json") as { notification_id: string };
+      assert.equal((await postSigned(t.url, hull, bind)).status, 200);
+      const info = await t.server.ctx.hull.credentials.info();
+      assert.equal(info?.id, CONNECTOR_ID);
+      // Stored encrypted: the document holds no trace of the secret.
+      const raw = JSON.stringify(await t.server.ctx.store.getMeta("hull_connector"));
+      assert.equal(raw.includes("not-a-real-secret"), false);
+
+      const other = await freshFixture("user-update.json") as Record<string, unknown>;
+      other.configuration = { id: "ffffffffffffffffffffffff", organization: "x.hullapp.io" };
+      other.connector = { id: "ffffffffffffffffffffffff", private_settings: { public_traits: [] } };
+      const res = await t.postNotification(other);
+      assert.equal(res.status, 403);
+      assert.match((await res.json()).error, /serves connector 5a1b2c3d4e5f60718293a4b5/);
+      assert.equal(await adaStored(t), false, "nothing of it was applied");
+      assert.ok(t.server.ctx.live.settings.public_traits.length > 0, "settings unchanged");
+      await t.server.ctx.events.flush();
+      const log = await t.server.ctx.store.listEvents(50);
+      assert.ok(
+        log.some((e) => e.event === "incoming.connection.error" && /refused/.test(e.message!)),
+      );
+      assert.equal(JSON.stringify(log).includes("not-a-real-secret"), false);
+      // The fixtures' own connector id still passes.
+      assert.equal((await t.postNotification(await fixture("user-update.json"))).status, 200);
+    } finally {
+      await t.close();
+      await hull.close();
+    }
+  },
+});
