@@ -16,6 +16,7 @@ import {
 } from "../helpers/server.ts";
 import { waitFor } from "../helpers/store_fixtures.ts";
 import type { PublicPayload } from "../../lib/types.ts";
+import { signIdentity } from "../../lib/socket/verification.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -225,6 +226,48 @@ Deno.test({
       assert.equal((await t.server.ctx.store.getProfile(id))?.user.traits_plan, "pro");
       const entries = await log(t);
       assert.ok(entries.some((e) => /older than an update received meanwhile/.test(e.message!)));
+    } finally {
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "profile fetch - a verified claim plus someone else's anonymous id asks Hull for the verified one only",
+  ignore: skip !== undefined,
+  ...opts,
+  async fn() {
+    const secret = "identity-secret-0123456789abcdef";
+    const { hull, t, close } = await installed({
+      IDENTITY_SECRET: secret,
+      IDENTITY_MODE: "required",
+      ANONYMOUS_TRAITS: "traits_plan",
+    });
+    const ada = await adaReport();
+    // A Hull that resolves any claim set naming Ada's anonymous id to Ada.
+    hull.reports = (c) => c.anonymous_id === "a1b2c3d4-anon" ? { body: ada } : undefined;
+    try {
+      const s: Socket = t.connect();
+      const updates: PublicPayload[] = [];
+      s.on("user.update", (p: PublicPayload) => updates.push(p));
+      await once(s, "connect");
+      const joined = once(s, "room.joined");
+      s.emit("user.fetch", {
+        claims: { external_id: "attacker-1", anonymous_id: "a1b2c3d4-anon" },
+        hash: await signIdentity(secret, "external_id", "attacker-1"),
+      });
+      await joined;
+      await settle(t, 1);
+      assert.equal(hull.api.length, 1);
+      assert.deepEqual(hull.api[0].token["io.hull.asUser"], { external_id: "attacker-1" });
+      await new Promise((r) => setTimeout(r, 200));
+      for (const p of updates) assert.equal(p.user.email, undefined, "nothing of Ada's leaks");
+      const key = t.server.ctx.webhook.hasher.hashSync({
+        type: "external_id",
+        value: "attacker-1",
+      });
+      assert.equal(await t.server.ctx.store.lookupUserId([key]), null, "not tied to Ada");
     } finally {
       await close();
     }
