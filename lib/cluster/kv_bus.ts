@@ -1,0 +1,309 @@
+/**
+ * The reading side and lifecycle of the Deno KV cluster bus (protocol: kv_adapter.ts): one
+ * watch of the head key per instance, each publisher's log read from this instance's cursor and
+ * routed to the namespace adapters (adopting a peer's child namespace where a parent accepts
+ * it); writing is kv_bus_writer.ts.
+ */
+import {
+  type ClusterMessage,
+  type ClusterResponse,
+  MessageType,
+  type Offset,
+} from "socket.io-adapter";
+import { binaryReviver, concat, decoder, type Header, type Pack } from "./kv_bus_format.ts";
+import { KvBusWriter } from "./kv_bus_writer.ts";
+
+/** Options of `createKvAdapter` (kv_adapter.ts). */
+export interface KvAdapterOptions {
+  /** Key prefix of everything the adapter stores (default `["sio"]`). */
+  prefix?: Deno.KvKeyPart[];
+  /** Ms between two heartbeats of an idle namespace (default 5,000). */
+  heartbeatInterval?: number;
+  /** Ms without a message before a peer is considered gone (default 10,000). */
+  heartbeatTimeout?: number;
+  /** Ms a log entry is kept: how far behind a reader may fall without losing messages (default 60,000). */
+  logRetention?: number;
+  /** Most log values (messages or packs of them) kept per publisher, whatever their age (default 10,000). */
+  maxLogEntries?: number;
+  /** Ms between polls of the head key, a fallback should a watch notification be lost (default 1,000; 0: off). */
+  pollInterval?: number;
+  /** Messages waiting for a commit beyond which publishing fails (default 10,000). */
+  maxQueue?: number;
+  /**
+   * Create locally a child namespace that a peer uses, when a parent namespace (`io.of(regex)`)
+   * matches its name, so that a parent's broadcast from here also reaches that peer's sockets
+   * (default true). Without it, `parent.to(room).emit()` reaches only children that exist here.
+   */
+  adoptNamespaces?: boolean;
+  /** Called with background errors (commit, watch, cleanup); default `console.error`. */
+  onError?: (err: unknown) => void;
+}
+
+/** A namespace's adapter as the bus sees it. */
+export interface BusMember {
+  // deno-lint-ignore no-explicit-any
+  readonly nsp: { name: string; server: any };
+  /** The node id peers see in `message.uid`. */
+  readonly id: string;
+  /** Delivers a message read from the log. */
+  receive(message: ClusterMessage | ClusterResponse, isResponse: boolean): void;
+  /** Makes the namespace known to a newly seen peer. */
+  announce(): void;
+  close(): Promise<void>;
+}
+
+/** The per-instance part: one writer (a publisher log), one watch, routing by namespace. */
+export class KvBus {
+  readonly ready: Promise<void>;
+  #kv: Deno.Kv;
+  #p: Deno.KvKeyPart[];
+  #retention: number;
+  #deadAfter: number;
+  #pollMs: number;
+  #adopt: boolean;
+  #onError: (err: unknown) => void;
+  #pubId = crypto.randomUUID();
+  #adapters = new Map<string, BusMember>();
+  #byUid = new Map<string, BusMember>();
+  // deno-lint-ignore no-explicit-any
+  #server: any = null;
+  #state: "open" | "closing" | "closed" = "open";
+  #writer: KvBusWriter;
+  // reader
+  #cursors = new Map<string, number>();
+  #draining = false;
+  #dirty = false;
+  #lastHead: string | null = null;
+  #watch: ReadableStreamDefaultReader | null = null;
+  #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(kv: Deno.Kv, opts: KvAdapterOptions) {
+    this.#kv = kv;
+    this.#p = opts.prefix ?? ["sio"];
+    this.#retention = opts.logRetention ?? 60_000;
+    // A live publisher commits at least every heartbeatInterval (heartbeats), so a record
+    // older than this belongs to a dead one.
+    this.#deadAfter = Math.max(this.#retention, 2 * (opts.heartbeatTimeout ?? 10_000));
+    this.#pollMs = opts.pollInterval ?? 1_000;
+    this.#adopt = opts.adoptNamespaces ?? true;
+    this.#onError = opts.onError ?? ((err) => console.error("kv adapter:", err));
+    this.ready = this.#start();
+    this.#writer = new KvBusWriter(kv, {
+      prefix: this.#p,
+      pubId: this.#pubId,
+      retention: this.#retention,
+      maxEntries: opts.maxLogEntries ?? 10_000,
+      deadAfter: this.#deadAfter,
+      maxQueue: opts.maxQueue ?? 10_000,
+      onError: this.#onError,
+      ready: this.ready,
+      closed: () => this.#closed,
+    });
+  }
+
+  get #closed(): boolean {
+    return this.#state === "closed";
+  }
+
+  register(a: BusMember): void {
+    this.#server ??= a.nsp.server;
+    this.#adapters.set(a.nsp.name, a);
+    this.#byUid.set(a.id, a);
+  }
+
+  unregister(a: BusMember): void {
+    if (this.#adapters.get(a.nsp.name) === a) this.#adapters.delete(a.nsp.name);
+    this.#byUid.delete(a.id);
+  }
+
+  /** Queues a message (a response when `to` is set) and returns its offset. */
+  publish(message: ClusterMessage | ClusterResponse, to?: string): Promise<Offset> {
+    return this.#writer.publish(message, to);
+  }
+
+  /**
+   * Publishers other than this one whose record was committed within the dead-publisher
+   * window: generous, so that a peer's clock running behind, or a peer stalled for a few
+   * heartbeats, still counts.
+   */
+  async livePeers(): Promise<number> {
+    await this.ready;
+    const since = Date.now() - this.#deadAfter;
+    let n = 0;
+    for await (const e of this.#kv.list<{ t: number }>({ prefix: [...this.#p, "pub"] })) {
+      if (e.key.at(-1) !== this.#pubId && e.value.t >= since) n++;
+    }
+    return n;
+  }
+
+  /** Resolves once everything queued so far is committed (or failed). */
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#state !== "open") return;
+    this.#state = "closing";
+    await this.ready;
+    for (const a of [...this.#adapters.values()]) await a.close();
+    await this.flush();
+    this.#state = "closed";
+    this.#timers.forEach(clearInterval);
+    await this.#watch?.cancel().catch(() => {});
+    // A drain in progress finishes its current read; nothing is delivered afterwards.
+  }
+
+  // ---- reader -------------------------------------------------------------------------------
+
+  async #start(): Promise<void> {
+    // Start from "now": cursors at every publisher's current end. Publishing waits for this,
+    // so peers' answers to our first heartbeat are after our starting point.
+    try {
+      for await (const e of this.#kv.list<{ seq: number }>({ prefix: [...this.#p, "pub"] })) {
+        this.#cursors.set(e.key.at(-1) as string, e.value.seq);
+      }
+    } catch (err) {
+      if (this.#state === "open") this.#onError(err);
+      return;
+    }
+    if (this.#closed) return;
+    this.#watchLoop();
+    if (this.#pollMs > 0) this.#timers.push(setInterval(() => this.#poll(), this.#pollMs));
+    const every = Math.min(15_000, Math.max(250, this.#retention / 4));
+    this.#timers.push(setInterval(() => this.#writer.cleanup(), every));
+  }
+
+  async #watchLoop(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        this.#watch = this.#kv.watch([[...this.#p, "head"]]).getReader();
+        while (true) {
+          const { done, value } = await this.#watch.read();
+          if (done) break;
+          this.#lastHead = value[0].versionstamp;
+          this.#drain();
+        }
+      } catch (err) {
+        if (this.#closed) return;
+        this.#onError(err);
+      }
+      if (!this.#closed) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const head = await this.#kv.get([...this.#p, "head"]);
+      if (head.versionstamp === this.#lastHead) return;
+      this.#lastHead = head.versionstamp;
+      this.#drain();
+    } catch (err) {
+      if (!this.#closed) this.#onError(err);
+    }
+  }
+
+  /** Reads every publisher's new entries; re-runs when notified meanwhile. */
+  async #drain(): Promise<void> {
+    if (this.#draining) {
+      this.#dirty = true;
+      return;
+    }
+    this.#draining = true;
+    try {
+      do {
+        this.#dirty = false;
+        await this.#readOnce();
+      } while (this.#dirty && !this.#closed);
+    } catch (err) {
+      if (!this.#closed) this.#onError(err);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #readOnce(): Promise<void> {
+    const ends = new Map<string, number>();
+    for await (const e of this.#kv.list<{ seq: number }>({ prefix: [...this.#p, "pub"] })) {
+      ends.set(e.key.at(-1) as string, e.value.seq);
+    }
+    for (const id of this.#cursors.keys()) if (!ends.has(id)) this.#cursors.delete(id);
+    const reads: Promise<void>[] = [];
+    let newcomer = false;
+    for (const [id, end] of ends) {
+      if (id === this.#pubId) continue;
+      if (!this.#cursors.has(id)) {
+        newcomer = true;
+        this.#cursors.set(id, 0); // appeared after our start: all of its log is new to us
+      }
+      if (end > this.#cursors.get(id)!) reads.push(this.#readPublisher(id, end));
+    }
+    if (newcomer && this.#adopt) {
+      for (const a of this.#adapters.values()) if (a.nsp.name !== "/") a.announce();
+    }
+    await Promise.all(reads);
+  }
+
+  /** Delivers publisher `id`'s entries after our cursor, up to `end`, in order. */
+  async #readPublisher(id: string, end: number): Promise<void> {
+    const base = [...this.#p, "log", id];
+    let current: { seq: number; h: Header; parts: Uint8Array[] } | null = null;
+    const finish = () => {
+      if (!current) return;
+      const { seq, h, parts } = current;
+      current = null;
+      if (seq <= this.#cursors.get(id)! || this.#closed) return;
+      this.#cursors.set(id, seq); // before delivery: a throwing handler must not cause a replay
+      if (h.n > 0 && parts.length !== h.n) return; // pruned while we read
+      this.#deliver(h, h.n > 0 ? concat(parts) : h.d!);
+    };
+    const iter = this.#kv.list<Header | Pack | Uint8Array>({
+      start: [...base, this.#cursors.get(id)! + 1],
+      end: [...base, end + 1],
+    }, { batchSize: 500 });
+    for await (const e of iter) {
+      if (e.key.length === base.length + 1) {
+        finish();
+        const seq = e.key[base.length] as number;
+        if ("k" in (e.value as Header | Pack)) {
+          if (seq <= this.#cursors.get(id)! || this.#closed) continue;
+          this.#cursors.set(id, seq);
+          for (const h of (e.value as Pack).k) this.#deliver(h, h.d!);
+          continue;
+        }
+        current = { seq, h: e.value as Header, parts: [] };
+      } else if (current && e.key[base.length] === current.seq) {
+        current.parts.push(e.value as Uint8Array);
+      }
+    }
+    finish();
+  }
+
+  #deliver(h: Header, bytes: Uint8Array): void {
+    try {
+      let target: BusMember | undefined;
+      if (h.r !== undefined) target = this.#byUid.get(h.r);
+      else {
+        target = this.#adapters.get(h.s);
+        if (!target && this.#adopt && h.y !== MessageType.ADAPTER_CLOSE) {
+          target = this.#adoptNsp(h.s);
+        }
+      }
+      if (!target) return; // a namespace (or requester) that does not exist here
+      const text = decoder.decode(bytes);
+      target.receive(h.b ? JSON.parse(text, binaryReviver) : JSON.parse(text), h.r !== undefined);
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+
+  /**
+   * Creates child namespace `name` through the parent namespaces, exactly as a connection to it
+   * would (so their rules, e.g. which names and how many, apply to adopted ones too).
+   */
+  #adoptNsp(name: string): BusMember | undefined {
+    const server = this.#server;
+    if (!server?._checkNamespace || this.#state !== "open") return;
+    server._checkNamespace(name, {}, () => {});
+    return this.#adapters.get(name);
+  }
+}
