@@ -115,3 +115,8 @@ export function mergeSnapshots(snaps: MetricsSnapshot[]) {
     pushesPerSecond: series,
   };
 }
+
+/** Where limit trips, refusals and other events are counted (the instance's Metrics). */
+export interface Counters {
+  inc(name: string, by?: number): void;
+}

@@ -21,6 +21,7 @@
  * Values are deep copies made through JSON, so the payload shares nothing with the input and
  * anything JSON cannot carry (functions, BigInt, cycles) is left out.
  */
+import type { StoredProfile } from "./store/store.ts";
 import type { HullSegment, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Keys that would reach `Object.prototype` through `obj[key] = …` or a later naive merge. */
@@ -184,4 +185,34 @@ export function buildPublicPayload(
     account_segments: segmentNames(message.account_segments, settings.public_account_segments),
     events: [],
   };
+}
+
+/**
+ * Exposure tiers: "full" sockets (verified, or any socket unless identities are required)
+ * get the public allowlist; "anonymous" sockets get only the anonymous-safe allowlist.
+ */
+export type Tier = "full" | "anonymous";
+
+/** The settings that decide what a socket of `tier` receives. */
+export function tierSettings(settings: Settings, tier: Tier): Settings {
+  if (tier === "full") return settings;
+  return {
+    ...settings,
+    public_traits: settings.anonymous_traits ?? [],
+    public_segments: settings.anonymous_segments ?? [],
+    public_account_segments: settings.anonymous_account_segments ?? [],
+  };
+}
+
+/**
+ * The public payload of a stored profile for `tier`, carrying its version (`updated_at`, ms)
+ * so a page can drop a push older than what it shows; null when the user filter excludes it.
+ */
+export function versionedPayload(
+  profile: StoredProfile,
+  settings: Settings,
+  tier: Tier = "full",
+): PublicPayload | null {
+  const payload = buildPublicPayload(profile, tierSettings(settings, tier));
+  return payload && { ...payload, version: profile.updated_at };
 }

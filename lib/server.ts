@@ -24,7 +24,7 @@ import { Metrics } from "./metrics.ts";
 import { AdminAuth } from "./admin/auth.ts";
 import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { LogFeed } from "./admin/log_feed.ts";
-import { SeenTracker } from "./admin/seen.ts";
+import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
 import { createHullServices } from "./hull/services.ts";
 

@@ -76,3 +76,23 @@ export interface PublicPayload {
 export const CLAIM_TYPES = ["id", "external_id", "email", "anonymous_id"] as const;
 export type ClaimType = typeof CLAIM_TYPES[number];
 export type Claims = Partial<Record<ClaimType, string>>;
+
+/** One event for every socket in any of `rooms`. */
+export interface Push {
+  rooms: string[];
+  /** Sockets in any of these rooms are skipped (they get this user's other-tier push). */
+  except?: string[];
+  event: "user.update" | "user.delete";
+  payload: unknown;
+}
+
+/**
+ * Emits each push to every socket in any of its rooms, on every instance. A whole batch goes
+ * in one call so that it crosses instances as one message, not one per user and tier.
+ */
+export type Publisher = (pushes: Push[], opts?: PublishOptions) => void;
+
+export interface PublishOptions {
+  /** Emit to this instance's sockets only: no other instance can hold a socket of these rooms. */
+  localOnly?: boolean;
+}

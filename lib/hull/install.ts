@@ -4,7 +4,6 @@
  * this deployment serves. The secret is compared in constant time and never echoed.
  */
 import type { Context } from "hono";
-import type { AppEnv } from "../app_context.ts";
 import type { HullCredentials } from "./credentials.ts";
 
 /**
@@ -14,7 +13,7 @@ import type { HullCredentials } from "./credentials.ts";
 export type ConnectionStatus = "connected" | "waiting" | "other" | "anonymous";
 
 /** The origin visitors' pages reach this server at (honours X-Forwarded-Proto/-Host). */
-export function publicOrigin(c: Context<AppEnv>): string {
+export function publicOrigin(c: Context): string {
   const url = new URL(c.req.url);
   const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
     url.protocol.replace(":", "");

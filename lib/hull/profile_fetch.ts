@@ -15,8 +15,9 @@ import {
   maskIdentifiers,
   userIdentifiers,
 } from "../identity.ts";
-import type { Counters } from "../socket/limits.ts";
-import { type Publisher, type Push, versionedPayload } from "../webhook/notifications.ts";
+import type { Counters } from "../metrics.ts";
+import { versionedPayload } from "../payload.ts";
+import type { Publisher, Push } from "../types.ts";
 import { toStoredProfile } from "../webhook/profile.ts";
 import type { Store } from "../store/store.ts";
 import { CLAIM_TYPES, type Claims, type Settings } from "../types.ts";

@@ -6,9 +6,9 @@
 import type { Config } from "../config.ts";
 import type { EventLog } from "../events.ts";
 import type { IdentifierHasher } from "../identity.ts";
-import type { Counters } from "../socket/limits.ts";
+import type { Counters } from "../metrics.ts";
 import type { LiveConfig } from "../store/live_config.ts";
-import type { Publisher } from "../webhook/notifications.ts";
+import type { Publisher } from "../types.ts";
 import type { Store } from "../store/store.ts";
 import { HullApiClient } from "./api_client.ts";
 import { HullCredentials } from "./credentials.ts";

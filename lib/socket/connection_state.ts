@@ -9,7 +9,7 @@
  */
 import type { Socket } from "socket.io";
 import type { Identifier, IdentifierHasher } from "../identity.ts";
-import type { Tier } from "../webhook/notifications.ts";
+import type { Tier } from "../payload.ts";
 import type { IdentityMode } from "../types.ts";
 
 /** One claimed identifier and the tier it earned. */

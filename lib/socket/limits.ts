@@ -60,7 +60,4 @@ export class MinuteCounter {
   }
 }
 
-/** Where limit trips and refusals are counted (the instance's Metrics). */
-export interface Counters {
-  inc(name: string, by?: number): void;
-}
+export type { Counters } from "../metrics.ts";

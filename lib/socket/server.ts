@@ -25,12 +25,8 @@ import {
 } from "./connection_state.ts";
 import { legacyNamespaces, namespacesPerConnection } from "./legacy_namespaces.ts";
 import type { LiveConfig } from "../store/live_config.ts";
-import {
-  type Publisher,
-  type Push,
-  type Tier,
-  versionedPayload,
-} from "../webhook/notifications.ts";
+import { type Tier, versionedPayload } from "../payload.ts";
+import type { Publisher, Push } from "../types.ts";
 import type { Store } from "../store/store.ts";
 import type { IdentityVerifier } from "./verification.ts";
 

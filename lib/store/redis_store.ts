@@ -25,10 +25,10 @@ import {
   sha1,
   watchConnection,
 } from "./redis_client.ts";
-import { MAX_PROFILE_BYTES } from "../webhook/profile.ts";
 import {
   EVENT_LOG_LIMIT,
   type LogEntry,
+  MAX_PROFILE_BYTES,
   type ProfileWrite,
   type SaveResult,
   type Store,

@@ -17,6 +17,9 @@ export interface StoredProfile {
   trimmed?: boolean;
 }
 
+/** Largest profile kept whole (profile.ts trims larger ones; KV splits it into parts). */
+export const MAX_PROFILE_BYTES = 512 * 1024;
+
 /** Events kept in the shared log (either engine); older ones are pruned. */
 export const EVENT_LOG_LIMIT = 2_000;
 

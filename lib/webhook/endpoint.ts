@@ -7,7 +7,7 @@ import type { EventLog } from "../events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "../store/store.ts";
-import type { SeenTracker } from "../admin/seen.ts";
+import type { SeenTracker } from "./seen.ts";
 import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
 import { canVerifyHull, type HullKeySource, hullSigningKey } from "../hull/signing_key.ts";

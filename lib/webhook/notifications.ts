@@ -11,10 +11,10 @@ import {
   maskIdentifiers,
   userIdentifiers,
 } from "../identity.ts";
-import { buildPublicPayload } from "../payload.ts";
+import { versionedPayload } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, Store, StoredProfile } from "../store/store.ts";
-import type { HullNotification, HullUserMessage, PublicPayload, Settings } from "../types.ts";
+import type { ProfileWrite, Store } from "../store/store.ts";
+import type { HullNotification, HullUserMessage, Publisher, Push, Settings } from "../types.ts";
 
 /** Channels that carry user profiles. */
 export const USER_CHANNELS = new Set(["user:update", "user:delete"]);
@@ -75,55 +75,9 @@ export function validateNotification(body: unknown): Validation {
   return { ok: true, notification: body as unknown as HullNotification };
 }
 
-/**
- * Exposure tiers: "full" sockets (verified, or any socket unless identities are required)
- * get the public allowlist; "anonymous" sockets get only the anonymous-safe allowlist.
- */
-export type Tier = "full" | "anonymous";
-
-/** The settings that decide what a socket of `tier` receives. */
-export function tierSettings(settings: Settings, tier: Tier): Settings {
-  if (tier === "full") return settings;
-  return {
-    ...settings,
-    public_traits: settings.anonymous_traits ?? [],
-    public_segments: settings.anonymous_segments ?? [],
-    public_account_segments: settings.anonymous_account_segments ?? [],
-  };
-}
-
-/**
- * The public payload of a stored profile for `tier`, carrying its version (`updated_at`, ms)
- * so a page can drop a push older than what it shows; null when the user filter excludes it.
- */
-export function versionedPayload(
-  profile: StoredProfile,
-  settings: Settings,
-  tier: Tier = "full",
-): PublicPayload | null {
-  const payload = buildPublicPayload(profile, tierSettings(settings, tier));
-  return payload && { ...payload, version: profile.updated_at };
-}
-
-/** One event for every socket in any of `rooms`. */
-export interface Push {
-  rooms: string[];
-  /** Sockets in any of these rooms are skipped (they get this user's other-tier push). */
-  except?: string[];
-  event: "user.update" | "user.delete";
-  payload: unknown;
-}
-
-/**
- * Emits each push to every socket in any of its rooms, on every instance. A whole batch goes
- * in one call so that it crosses instances as one message, not one per user and tier.
- */
-export type Publisher = (pushes: Push[], opts?: PublishOptions) => void;
-
-export interface PublishOptions {
-  /** Emit to this instance's sockets only: no other instance can hold a socket of these rooms. */
-  localOnly?: boolean;
-}
+// Shared with the socket side and the Hull fetch; defined with the leaves they belong to.
+export { type Tier, tierSettings, versionedPayload } from "../payload.ts";
+export type { Publisher, PublishOptions, Push } from "../types.ts";
 
 export interface ProcessorDeps {
   store: Store;

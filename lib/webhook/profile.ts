@@ -5,11 +5,10 @@
  * settings make public (and the segments a setting names), so one oversized user can never
  * break a batch; a store that still cannot hold it leaves that user out and says why.
  */
-import type { StoredProfile } from "../store/store.ts";
+import { MAX_PROFILE_BYTES, type StoredProfile } from "../store/store.ts";
 import type { HullSegment, HullUserMessage, Settings } from "../types.ts";
 
-/** Largest profile we keep whole (split into KV parts by the store). */
-export const MAX_PROFILE_BYTES = 512 * 1024;
+export { MAX_PROFILE_BYTES };
 
 const IDENTITY_ATTRIBUTES = ["id", "external_id", "email", "contact_email", "anonymous_ids"];
 

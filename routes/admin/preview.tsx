@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { anonymousRoom, normalizeIdentifier, userIdentifiers } from "../../lib/identity.ts";
-import { processNotification, versionedPayload } from "../../lib/webhook/notifications.ts";
+import { processNotification } from "../../lib/webhook/notifications.ts";
+import { versionedPayload } from "../../lib/payload.ts";
 import { CLAIM_TYPES, type ClaimType } from "../../lib/types.ts";
 import type { StoredProfile } from "../../lib/store/store.ts";
 

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
-import { load, type SeenDoc } from "../../lib/admin/seen.ts";
+import { load, type SeenDoc } from "../../lib/webhook/seen.ts";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { parseList } from "../../lib/config.ts";
-import { versionedPayload } from "../../lib/webhook/notifications.ts";
+import { versionedPayload } from "../../lib/payload.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
 import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";

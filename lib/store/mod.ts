@@ -1,0 +1,14 @@
+/**
+ * The store part: the `Store` contract (store.ts) and its engines. Deno KV (kv_store.ts over
+ * kv_profiles.ts, kv_event_log.ts, with every key in kv_keys.ts) by default; Redis
+ * (redis_store.ts, redis_client.ts) when REDIS_URL is set, loaded dynamically by factory.ts so
+ * KV-only instances never load the npm Redis client. Also the live config that every instance
+ * watches, and per-key turn-taking for concurrent writes.
+ *
+ * May import: the leaves at the top of lib/ (types, config, domains). Nothing else: every
+ * other part depends on the contract, not on an engine.
+ */
+export { openStore, StoreUnavailableError } from "./factory.ts";
+export { KvStore } from "./kv_store.ts";
+export { LiveConfig } from "./live_config.ts";
+export type { LogEntry, ProfileWrite, SaveResult, Store, StoredProfile } from "./store.ts";
