@@ -18,6 +18,7 @@ import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
 import type { LiveConfig } from "./live_config.ts";
 import { type Publisher, type Push, type Tier, versionedPayload } from "./notifications.ts";
 import type { Store } from "./store.ts";
+import { NativeWsEngine, useNativeWebSockets } from "./socket/ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
@@ -75,6 +76,7 @@ export function createSocketServer(
   const io = new Server(http, {
     allowEIO3: true,
     transports: ["polling", "websocket"],
+    wsEngine: NativeWsEngine,
     serveClient: false,
     // Enforced by engine.io (the connection is dropped); observe mode only logs, below.
     maxHttpBufferSize: limits.mode === "enforce"
@@ -117,6 +119,7 @@ export function createSocketServer(
     },
     ...extra,
   });
+  useNativeWebSockets(io);
 
   const attach = (nsp: Namespace) => nsp.on("connection", (s) => onConnection(s, deps));
   attach(io.of("/"));
