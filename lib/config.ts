@@ -33,6 +33,11 @@ export interface Config {
   limits: Limits;
   /** Take the client IP from X-Forwarded-For (behind a trusted proxy). */
   trustProxy: boolean;
+  /**
+   * WebSocket frames: "native" (Deno.upgradeWebSocket, lib/socket/ws_engine.ts; less CPU per
+   * frame, ~10 KB more RSS per socket) or "ws" (engine.io's default over node:net).
+   */
+  wsEngine: "native" | "ws";
 }
 
 /** Thrown at boot; the message lists every problem found, one per line. */
@@ -149,6 +154,11 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`REDIS_URL must start with redis:// or rediss://`);
   }
 
+  const wsEngine = env.WS_ENGINE?.trim() || "native";
+  if (wsEngine !== "native" && wsEngine !== "ws") {
+    problems.push(`WS_ENGINE must be "native" or "ws", got "${wsEngine}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -164,6 +174,7 @@ export function loadConfig(env: Env = processEnv()): Config {
     identitySecret,
     limits,
     trustProxy: env.TRUST_PROXY === "true" || env.TRUST_PROXY === "1",
+    wsEngine: wsEngine as "native" | "ws",
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

@@ -99,6 +99,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
+    nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
   // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
   const kvAdapter = !config.redisUrl && store instanceof KvStore

@@ -40,6 +40,8 @@ export interface SocketDeps {
   trustProxy: boolean;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
+  /** Native WebSocket frames (lib/socket/ws_engine.ts) unless false. */
+  nativeWebSockets?: boolean;
 }
 
 /** What a socket remembers between `user.fetch` messages. */
@@ -76,7 +78,7 @@ export function createSocketServer(
   const io = new Server(http, {
     allowEIO3: true,
     transports: ["polling", "websocket"],
-    wsEngine: NativeWsEngine,
+    ...(deps.nativeWebSockets === false ? {} : { wsEngine: NativeWsEngine }),
     serveClient: false,
     // Enforced by engine.io (the connection is dropped); observe mode only logs, below.
     maxHttpBufferSize: limits.mode === "enforce"
@@ -119,7 +121,7 @@ export function createSocketServer(
     },
     ...extra,
   });
-  useNativeWebSockets(io);
+  if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
   const attach = (nsp: Namespace) => nsp.on("connection", (s) => onConnection(s, deps));
   attach(io.of("/"));

@@ -86,10 +86,11 @@ Deno.test({
       if (upgrading.io.engine.transport.name !== "websocket") {
         await new Promise((r) => upgrading.io.engine.once("upgrade", r));
       }
+      // A round trip after the upgrade: the server has handled the client's upgrade packet.
+      assert.equal(await identifyAndPush(t, upgrading), ADA_ID);
       const conn = serverConn(t, upgrading);
       assert.equal(conn.transport.name, "websocket");
       assert.ok(conn.transport.socket instanceof NativeWebSocket);
-      assert.equal(await identifyAndPush(t, upgrading), ADA_ID);
     } finally {
       polling.close();
       upgrading.close();
@@ -206,6 +207,24 @@ Deno.test({
       s.close();
     } finally {
       ws.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "ws engine - WS_ENGINE=ws keeps engine.io's own ws server, and pushes still arrive",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({ env: { WS_ENGINE: "ws" } });
+    const s = client(t, ["websocket"]);
+    try {
+      assert.equal(await identifyAndPush(t, s), ADA_ID);
+      const conn = serverConn(t, s);
+      assert.equal(conn.transport.name, "websocket");
+      assert.ok(!(conn.transport.socket instanceof NativeWebSocket));
+    } finally {
+      s.close();
       await t.close();
     }
   },
