@@ -5,10 +5,10 @@
  *
  * Systems: the connector (main.ts, Deno KV store), Node.js + socket.io 4
  * (bench/baselines/node_socketio.mjs) and raw Deno WebSocket (bench/baselines/raw_deno_ws.ts).
- * Scenarios: Hold, Push, Identify (all three systems), Cross-instance over Deno KV and Redis,
- * Snippet (connector only). See bench/results.md for what each figure means.
+ * Scenarios: Hold, Push back to back and with 4 batches in flight (bench/push.ts), Identify
+ * (all three systems), Cross-instance over Deno KV and Redis, Snippet (connector only). See bench/results.md for what each figure means.
  */
-import { signHmac } from "../lib/webhook/signature.ts";
+import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
 
 const QUICK = Deno.args.includes("--quick");
@@ -19,6 +19,7 @@ const P = QUICK
   ? {
     holds: [1_000, 5_000, 10_000],
     push: [{ visitors: 10_000, seconds: 4 }],
+    inFlight: [1, 4],
     idleSeconds: 2,
     warmupSeconds: 1,
     identify: 300,
@@ -28,6 +29,7 @@ const P = QUICK
   : {
     holds: [1_000, 5_000, 10_000, 19_500],
     push: [{ visitors: 10_000, seconds: 12 }, { visitors: 19_500, seconds: 12 }],
+    inFlight: [1, 4],
     idleSeconds: 5,
     warmupSeconds: 2,
     identify: 1_000,
@@ -35,11 +37,9 @@ const P = QUICK
     snippetRuns: 7,
   };
 const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
-const SECRET = "bench-webhook-secret-0123456789";
 const PUBLIC_TRAITS = "email,name,bench_sent";
 const ROOT = new URL("../", import.meta.url);
 const DENO = Deno.execPath();
-const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (...a: unknown[]) => console.error("[bench]", ...a);
 
@@ -198,105 +198,22 @@ async function idleCpu(pid: number, seconds: number): Promise<number> {
   return (await cpuTicks(pid) - a) / seconds;
 }
 
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))];
-}
-
-// ---------------------------------------------------------------- webhooks
-
-const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("tests/fixtures/hull/user-update-batch-100.json", ROOT)),
-);
-const templates: Record<string, unknown>[] = fixture.messages;
-
-/** A signed 100-user batch for visitors (b*100 + j) % visitors, stamped with the send time. */
-async function postBatch(url: string, b: number, visitors: number) {
-  const sent = now();
-  const messages = templates.map((m, j) => {
-    const i = (b * 100 + j) % visitors;
-    const user = m.user as Record<string, unknown>;
-    return {
-      ...m,
-      user: {
-        ...user,
-        id: `bench-user-${i}`,
-        email: `visitor${i}@example.com`,
-        external_id: `bench-ext-${i}`,
-        anonymous_ids: [`bench-anon-${i}`],
-        name: `Visitor ${i}`,
-        bench_sent: sent,
-      },
-    };
-  });
-  const raw = JSON.stringify({ ...fixture, notification_id: crypto.randomUUID(), messages });
-  const res = await fetch(`${url}/smart-notifier`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-hull-browser-signature": await signHmac(SECRET, raw),
-    },
-    body: raw,
-  });
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
-  return now() - sent;
-}
-
-interface PushFigures {
-  visitors: number;
-  batches: number;
-  expected: number;
-  delivered: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-  pushesPerSec: number;
-  answerP50: number;
-  answerP99: number;
-}
-
-/** Posts batches back to back to `postUrl` for `seconds`; receipts come from `loads`. */
-async function push(
-  postUrl: string,
+/** One Push run (bench/push.ts) against `loads`' pages, with the common warm-up. */
+function push(
+  url: string,
   loads: Load[],
   visitors: number,
   seconds: number,
   first = 0,
+  inFlight = 1,
 ): Promise<PushFigures> {
-  // Warm-up, not measured: JIT, the first writes of each user, the garbage of the connection
-  // storm. The same for every system.
-  let b = 0;
-  for (const end = performance.now() + P.warmupSeconds * 1000; performance.now() < end; b++) {
-    await postBatch(postUrl, first + b, visitors);
-  }
-  await sleep(300);
-  await collect(loads);
-  const answers: number[] = [];
-  const t0 = now();
-  const warm = b;
-  for (const end = performance.now() + seconds * 1000; performance.now() < end; b++) {
-    answers.push(await postBatch(postUrl, first + b, visitors));
-  }
-  await sleep(1_500); // the last pushes land
-  const { lat, last } = await collect(loads);
-  lat.sort((x, y) => x - y);
-  answers.sort((x, y) => x - y);
-  const expected = (b - warm) * 100;
-  return {
+  return pushRun(url, () => collect(loads), {
     visitors,
-    batches: b - warm,
-    expected,
-    delivered: lat.length,
-    p50: pct(lat, 50),
-    p95: pct(lat, 95),
-    p99: pct(lat, 99),
-    max: lat[lat.length - 1] ?? NaN,
-    pushesPerSec: lat.length / Math.max(0.001, (last - t0) / 1000),
-    answerP50: pct(answers, 50),
-    answerP99: pct(answers, 99),
-  };
+    seconds,
+    first,
+    inFlight,
+    warmupSeconds: P.warmupSeconds,
+  });
 }
 
 async function identifyRun(loads: Load[], known: number, count: number) {
@@ -406,13 +323,15 @@ async function runSystem(name: SystemName) {
       out.hold.push(h);
       log(`${name}: hold`, JSON.stringify(h));
       for (const p of P.push.filter((p) => p.visitors === have)) {
-        const f = await push(proc.url, loads, p.visitors, p.seconds, batch);
-        batch += f.batches;
-        out.push.push(f);
-        log(`${name}: push`, JSON.stringify(f));
-        if (!out.identify) {
-          out.identify = await identifyRun(loads, Math.min(have, batch * 100), P.identify);
-          log(`${name}: identify`, JSON.stringify(out.identify));
+        for (const inFlight of P.inFlight) {
+          const f = await push(proc.url, loads, p.visitors, p.seconds, batch, inFlight);
+          batch = f.endBatch;
+          out.push.push(f);
+          log(`${name}: push`, JSON.stringify(f));
+          if (!out.identify) {
+            out.identify = await identifyRun(loads, Math.min(have, batch * 100), P.identify);
+            log(`${name}: identify`, JSON.stringify(out.identify));
+          }
         }
       }
     }
@@ -573,6 +492,8 @@ await Deno.writeTextFile(
   JSON.stringify(results, null, 2) + "\n",
 );
 const { renderMarkdown } = await import("./report.ts");
+const { renderTargets } = await import("./targets.ts");
 await Deno.writeTextFile(new URL("results.md", import.meta.url), renderMarkdown(results));
+console.log(renderTargets(results));
 log(`done in ${results.seconds} s: bench/results.md, bench/results.json`);
 Deno.exit(0);

@@ -36,6 +36,11 @@ export interface Config {
   trustProxy: boolean;
   /** Hull integration: key hosts, API base URL, profile-fetch limits. */
   hull: HullConfig;
+  /**
+   * WebSocket frames: "native" (Deno.upgradeWebSocket, lib/socket/ws_engine.ts; less CPU per
+   * frame, ~10 KB more RSS per socket) or "ws" (engine.io's default over node:net).
+   */
+  wsEngine: "native" | "ws";
 }
 
 /** Thrown at boot; the message lists every problem found, one per line. */
@@ -153,6 +158,10 @@ export function loadConfig(env: Env = processEnv()): Config {
   }
 
   const hull = parseHullConfig(env, problems);
+  const wsEngine = env.WS_ENGINE?.trim() || "native";
+  if (wsEngine !== "native" && wsEngine !== "ws") {
+    problems.push(`WS_ENGINE must be "native" or "ws", got "${wsEngine}"`);
+  }
 
   if (problems.length) throw new ConfigError(problems);
 
@@ -170,6 +179,7 @@ export function loadConfig(env: Env = processEnv()): Config {
     limits,
     trustProxy: env.TRUST_PROXY === "true" || env.TRUST_PROXY === "1",
     hull,
+    wsEngine: wsEngine as "native" | "ws",
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

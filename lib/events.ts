@@ -70,33 +70,51 @@ export class EventLog {
 
   /** Records one event; never throws and never waits. */
   emit(event: ConnectorEvent, details: EventDetails = {}): void {
+    this.emitMany(event, [details]);
+  }
+
+  /**
+   * Records one `event` per entry of `list` (a batch's users): one clock read, one timestamp
+   * string and one flush check for all of them. Never throws and never waits.
+   */
+  emitMany(event: ConnectorEvent, list: readonly EventDetails[]): void {
+    if (!list.length) return;
     const now = Date.now();
-    const entry: LogEntry = {
-      // Time-ordered and unique across instances, so readers can page and de-duplicate.
-      id: `${now.toString().padStart(15, "0")}-${
-        (this.#seq++ % 1e6).toString().padStart(6, "0")
-      }-${this.#tag}`,
-      time: new Date(now).toISOString(),
-      event,
-      instance: this.opts.instance,
-      ...details,
-    };
-    if (this.#buffer.length >= (this.opts.maxBuffered ?? 10_000)) {
-      this.#buffer.shift();
-      this.#dropped++;
+    const time = new Date(now).toISOString();
+    const prefix = `${now.toString().padStart(15, "0")}-`;
+    const suffix = `-${this.#tag}`;
+    const max = this.opts.maxBuffered ?? 10_000;
+    const listeners = this.#listeners.size ? [...this.#listeners] : undefined;
+    for (const details of list) {
+      const entry: LogEntry = {
+        // Time-ordered and unique across instances, so readers can page and de-duplicate.
+        id: prefix + (this.#seq++ % 1e6).toString().padStart(6, "0") + suffix,
+        time,
+        event,
+        instance: this.opts.instance,
+        ...details,
+      };
+      if (this.#buffer.length >= max) {
+        this.#buffer.shift();
+        this.#dropped++;
+      }
+      this.#buffer.push(entry);
+      if (listeners) this.#notify(listeners, entry);
     }
-    this.#buffer.push(entry);
-    for (const l of this.#listeners) {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.flush();
+    }, this.opts.flushIntervalMs ?? 100);
+  }
+
+  #notify(listeners: ((e: LogEntry) => void)[], entry: LogEntry): void {
+    for (const l of listeners) {
       try {
         l(entry);
       } catch {
         // a broken listener must not break logging
       }
     }
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      this.flush();
-    }, this.opts.flushIntervalMs ?? 100);
   }
 
   /** Live subscription (dashboard); returns an unsubscribe function. */

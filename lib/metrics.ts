@@ -27,6 +27,7 @@ export class Metrics {
   // A ring of the newest MAX_SAMPLES samples: a 100-user batch records 100 of them.
   #at = new Float64Array(MAX_SAMPLES);
   #ms = new Float64Array(MAX_SAMPLES);
+  #n = new Uint32Array(MAX_SAMPLES);
   #next = 0;
   #count = 0;
   #series = new Array<number>(SERIES_SECONDS).fill(0);
@@ -36,10 +37,11 @@ export class Metrics {
     this.counters[name] = (this.counters[name] ?? 0) + by;
   }
 
-  /** Records one webhook→push latency. */
-  latency(ms: number, at = Date.now()): void {
+  /** Records a webhook→push latency shared by `n` pushes (a batch's users): O(1). */
+  latency(ms: number, at = Date.now(), n = 1): void {
     this.#at[this.#next] = at;
     this.#ms[this.#next] = ms;
+    this.#n[this.#next] = n;
     this.#next = (this.#next + 1) % MAX_SAMPLES;
     this.#count = Math.min(this.#count + 1, MAX_SAMPLES);
   }
@@ -51,15 +53,20 @@ export class Metrics {
     this.inc("pushes_sent", n);
   }
 
-  /** Samples of the last LATENCY_WINDOW_MS, oldest first. */
+  /**
+   * Per-push samples of the last LATENCY_WINDOW_MS, oldest first: the newest MAX_SAMPLES
+   * pushes (a batch's record counts once per push it made).
+   */
   latencies(): number[] {
     const since = Date.now() - LATENCY_WINDOW_MS;
     const out: number[] = [];
-    for (let k = this.#count; k > 0; k--) {
+    for (let k = 1; k <= this.#count && out.length < MAX_SAMPLES; k++) {
       const i = (this.#next - k + MAX_SAMPLES) % MAX_SAMPLES;
-      if (this.#at[i] >= since) out.push(this.#ms[i]);
+      if (this.#at[i] < since) break;
+      const n = Math.min(this.#n[i], MAX_SAMPLES - out.length);
+      for (let c = 0; c < n; c++) out.push(this.#ms[i]);
     }
-    return out;
+    return out.reverse();
   }
 
   series(): { values: number[]; end: number } {

@@ -117,6 +117,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     trustProxy: config.trustProxy,
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
+    nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).

@@ -28,6 +28,7 @@ import type { LiveConfig } from "../store/live_config.ts";
 import { type Tier, versionedPayload } from "../payload.ts";
 import type { Publisher, Push } from "../types.ts";
 import type { Store } from "../store/store.ts";
+import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
@@ -51,6 +52,8 @@ export interface SocketDeps {
   instance: string;
   /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
   unknownVisitor?: (identifiers: Identifier[], domain?: string) => void;
+  /** Native WebSocket frames (lib/socket/ws_engine.ts) unless false. */
+  nativeWebSockets?: boolean;
 }
 
 function originHost(origin: string | undefined): string | undefined {
@@ -82,6 +85,7 @@ export function createSocketServer(
     transports: ["polling", "websocket"],
     // Legacy namespaces go when their last socket leaves (see legacy_namespaces.ts).
     cleanupEmptyChildNamespaces: true,
+    ...(deps.nativeWebSockets === false ? {} : { wsEngine: NativeWsEngine }),
     serveClient: false,
     // Enforced by engine.io (the connection is dropped); observe mode only logs, below.
     maxHttpBufferSize: limits.mode === "enforce"
@@ -122,6 +126,7 @@ export function createSocketServer(
     },
     ...extra,
   });
+  if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
   const legacy = legacyNamespaces(io);
   for (const nsp of [io.of("/"), legacy.parent]) {

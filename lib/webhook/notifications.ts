@@ -3,7 +3,7 @@
  * processing of a validated batch (store every profile and its identity index, then push each
  * user's public payload to all of the user's rooms).
  */
-import type { EventLog } from "../events.ts";
+import type { EventDetails, EventLog } from "../events.ts";
 import type { Metrics } from "../metrics.ts";
 import {
   anonymousRoom,
@@ -119,12 +119,20 @@ export async function processNotification(
   const messages = n.messages ?? [];
   const prepared = await Promise.all(messages.map(async (m: HullUserMessage) => {
     const ids = userIdentifiers(m.user);
-    const masked = maskIdentifiers(ids);
-    deps.events.emit("incoming.user.start", { identifiers: masked, message: n.channel });
     const profile = toStoredProfile(m, settings, now);
     const identKeys = await deps.hasher.hashAll(ids);
-    return { profile, identKeys, anonymousRooms: identKeys.map(anonymousRoom), masked };
+    return {
+      profile,
+      identKeys,
+      anonymousRooms: identKeys.map(anonymousRoom),
+      masked: maskIdentifiers(ids),
+    };
   }));
+  // Event-log entries are built once per batch (one timestamp), one per user.
+  deps.events.emitMany(
+    "incoming.user.start",
+    prepared.map(({ masked }) => ({ identifiers: masked, message: n.channel })),
+  );
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
   const { rejected } = await deps.store.saveProfiles(writes);
   // A user the store cannot hold is logged and left out; the rest of the batch goes on, and
@@ -134,13 +142,18 @@ export async function processNotification(
   result.rejected = refused.size;
   // Pushed only after the store holds the new version: a socket that identifies meanwhile
   // either reads it or is already in the room when the push goes out.
+  deps.events.emitMany(
+    "outgoing.user.start",
+    prepared.map(({ masked }) => ({ identifiers: masked })),
+  );
   const pushes: Push[] = [];
   const sent: { masked: Record<string, string>; rooms: number }[] = [];
+  const skipped: EventDetails[] = [];
+  const failed: EventDetails[] = [];
   for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
-    deps.events.emit("outgoing.user.start", { identifiers: masked });
     const reason = refused.get(profile.user.id);
     if (reason !== undefined) {
-      deps.events.emit("outgoing.user.error", {
+      failed.push({
         identifiers: masked,
         message: `not stored, not pushed: ${reason}`.slice(0, 200),
       });
@@ -150,7 +163,7 @@ export async function processNotification(
       const payload = versionedPayload(profile, settings);
       if (!payload) {
         result.skipped++;
-        deps.events.emit("outgoing.user.skip", {
+        skipped.push({
           identifiers: masked,
           message: "user is in none of the user filter segments",
         });
@@ -171,33 +184,36 @@ export async function processNotification(
       }
       sent.push({ masked, rooms: identKeys.length });
     } catch (err) {
-      deps.events.emit("outgoing.user.error", {
+      failed.push({
         identifiers: masked,
         message: String((err as Error).message ?? err).slice(0, 200),
       });
     }
   }
+  deps.events.emitMany("outgoing.user.skip", skipped);
+  deps.events.emitMany("outgoing.user.error", failed);
   // Read after the save: an instance that appears later finds these profiles in the store.
   const localOnly = deps.peers ? (await deps.peers().catch(() => 1)) === 0 : false;
   try {
     deps.publish(pushes, { localOnly });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
-    for (const { masked } of sent) {
-      deps.events.emit("outgoing.user.error", { identifiers: masked, message });
-    }
+    deps.events.emitMany(
+      "outgoing.user.error",
+      sent.map(({ masked }) => ({ identifiers: masked, message })),
+    );
     return result;
   }
   const latency = performance.now() - receivedAt;
   result.pushed = sent.length;
-  deps.metrics?.pushed(sent.length);
-  for (const { masked, rooms } of sent) {
-    deps.metrics?.latency(latency);
-    deps.events.emit("outgoing.user.success", {
-      identifiers: masked,
-      message: `pushed to ${rooms} rooms`,
-    });
+  if (sent.length) {
+    deps.metrics?.pushed(sent.length);
+    deps.metrics?.latency(latency, Date.now(), sent.length);
   }
+  deps.events.emitMany(
+    "outgoing.user.success",
+    sent.map(({ masked, rooms }) => ({ identifiers: masked, message: `pushed to ${rooms} rooms` })),
+  );
   return result;
 }
 

@@ -5,6 +5,7 @@
  * I/O, never fetches a key. Failure reasons are short, safe to log and to send back: they
  * never contain a secret or an expected signature.
  */
+import { createHmac } from "node:crypto";
 import { importSPKI, importX509, jwtVerify } from "jose";
 
 /** Verification outcome; `reason` says what was wrong, in words an operator can act on. */
@@ -16,38 +17,13 @@ const HEX_SHA256 = /^[0-9a-f]{64}$/i;
 
 const encoder = new TextEncoder();
 
-// Importing an HMAC key costs more than the MAC itself; webhook secrets change rarely.
-const keyCache = new Map<string, Promise<CryptoKey>>();
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = keyCache.get(secret);
-  if (!key) {
-    if (keyCache.size >= 16) keyCache.clear(); // bounded: rotation only adds a few
-    key = crypto.subtle.importKey(
-      "raw",
-      encoder.encode(secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    // A failed import must not be remembered, or one bad moment would stick.
-    key.catch(() => keyCache.delete(secret));
-    keyCache.set(secret, key);
-  }
-  return key;
-}
-
-/** The signed bytes: `"<t>." + raw body`, byte for byte (the body is never re-encoded). */
-function signedBytes(t: number | string, rawBody: string | Uint8Array): Uint8Array<ArrayBuffer> {
-  const prefix = encoder.encode(`${t}.`);
-  const body = typeof rawBody === "string" ? encoder.encode(rawBody) : rawBody;
-  const out = new Uint8Array(prefix.length + body.length);
-  out.set(prefix, 0);
-  out.set(body, prefix.length);
-  return out;
-}
-
-async function hmac(secret: string, data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), data));
+/**
+ * HMAC-SHA256 of `"<t>." + raw body`, byte for byte (the body is never re-encoded). Synchronous
+ * `node:crypto` (the same bytes as WebCrypto): a webhook is verified in the turn it arrives,
+ * without a hop to WebCrypto's thread pool and back, nor a copy of the body.
+ */
+function hmac(secret: string, t: number | string, rawBody: string | Uint8Array): Uint8Array {
+  return createHmac("sha256", encoder.encode(secret)).update(`${t}.`).update(rawBody).digest();
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -72,12 +48,12 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * Signs `rawBody` for the `X-Hull-Browser-Signature` header at time `t` (unix seconds).
  * Returns the header value `t=<t>,v1=<hex>`.
  */
-export async function signHmac(
+export function signHmac(
   secret: string,
   rawBody: string | Uint8Array,
   t: number = Math.floor(Date.now() / 1000),
-): Promise<string> {
-  return `t=${t},v1=${toHex(await hmac(secret, signedBytes(t, rawBody)))}`;
+): string {
+  return `t=${t},v1=${toHex(hmac(secret, t, rawBody))}`;
 }
 
 /** Parses `t=…,v1=…[,v1=…]`; unknown keys (e.g. a future `v2`) are ignored. */
@@ -106,13 +82,13 @@ function parseHeader(header: string): { t: string; v1: string[] } | string {
  * secret matching any `v1=` value is accepted, so both sides can rotate secrets without
  * downtime. The timestamp must be within `toleranceSeconds` of `nowSeconds` either way.
  */
-export async function verifyHmacSignature(
+export function verifyHmacSignature(
   header: string | null | undefined,
   rawBody: Uint8Array,
   secrets: string[],
   nowSeconds: number = Math.floor(Date.now() / 1000),
   toleranceSeconds = 300,
-): Promise<VerifyResult> {
+): VerifyResult {
   const usable = secrets.filter((s) => typeof s === "string" && s.length > 0);
   if (!usable.length) return { ok: false, reason: "no webhook secret is configured" };
   if (!header || !header.trim()) return { ok: false, reason: "signature header is missing" };
@@ -141,11 +117,10 @@ export async function verifyHmacSignature(
     };
   }
 
-  const data = signedBytes(parsed.t, rawBody);
   let match = false;
   // Every pair is compared (no early exit) so timing does not tell which secret is live.
   for (const secret of usable) {
-    const expected = await hmac(secret, data);
+    const expected = hmac(secret, parsed.t, rawBody);
     for (const candidate of candidates) {
       if (constantTimeEqual(expected, candidate)) match = true;
     }

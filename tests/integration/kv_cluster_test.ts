@@ -310,8 +310,12 @@ Deno.test({
       // B starts and at once holds a socket of that user: A's next batch must reach it, though
       // A may not have read B's first heartbeat yet.
       b = await Instance.start(kvPath);
-      const t = await b.identify({ email: "ada@example.com" });
-      const first = waitEvent<Payload>(t, "user.update"); // the stored profile
+      const t = await b.connect();
+      // Listening before user.fetch: the stored profile may arrive right behind room.joined.
+      const first = waitEvent<Payload>(t, "user.update");
+      const joined = waitEvent(t, "room.joined");
+      t.emit("user.fetch", { claims: { email: "ada@example.com" } });
+      await joined;
       await first;
       const pushed = waitEvent<Payload & { version: number }>(t, "user.update");
       const fixture = await freshFixture("user-update.json");

@@ -117,3 +117,9 @@ Deno.test("config - parseList trims, drops empties and duplicates", () => {
   assert.deepEqual(parseList(" a, b ,,a, c "), ["a", "b", "c"]);
   assert.deepEqual(parseList(undefined), []);
 });
+
+Deno.test("config - WS_ENGINE picks native frames by default, ws on request, nothing else", () => {
+  assert.equal(loadConfig({}).wsEngine, "native");
+  assert.equal(loadConfig({ WS_ENGINE: "ws" }).wsEngine, "ws");
+  assert.match(problems({ WS_ENGINE: "uws" }).join(), /WS_ENGINE must be "native" or "ws"/);
+});

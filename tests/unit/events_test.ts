@@ -83,3 +83,26 @@ Deno.test("events - past the store's rate, errors are kept first, then the newes
     await store.close();
   }
 });
+
+Deno.test("events - emitMany records one entry per item, each live and stored", async () => {
+  const store = await KvStore.open(":memory:");
+  const log = new EventLog(store, { instance: "i-2", stdout: false, flushIntervalMs: 10 });
+  try {
+    const live: string[] = [];
+    log.subscribe((e) => live.push(`${e.event}:${e.message}`));
+    log.emitMany("outgoing.user.success", [{ message: "a" }, { message: "b" }, { message: "c" }]);
+    log.emitMany("outgoing.user.skip", []);
+    assert.deepEqual(live, [
+      "outgoing.user.success:a",
+      "outgoing.user.success:b",
+      "outgoing.user.success:c",
+    ]);
+    await log.flush();
+    const stored = await store.listEvents(10);
+    assert.deepEqual(stored.map((e) => e.message), ["c", "b", "a"]);
+    assert.equal(new Set(stored.map((e) => e.id)).size, 3, "ids stay unique within a batch");
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});

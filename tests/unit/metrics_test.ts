@@ -20,3 +20,18 @@ Deno.test("metrics - samples older than the window are left out", () => {
   m.latency(2, now);
   assert.deepEqual(m.latencies(), [2]);
 });
+
+Deno.test("metrics - one record per batch counts once per push, newest 5,000 pushes kept", () => {
+  const m = new Metrics();
+  const now = Date.now();
+  m.latency(3, now, 4_990);
+  m.latency(5, now, 100);
+  m.latency(7, now, 3);
+  const l = m.latencies();
+  assert.equal(l.length, 5_000);
+  assert.equal(l.filter((v) => v === 7).length, 3);
+  assert.equal(l.filter((v) => v === 5).length, 100);
+  assert.equal(l.filter((v) => v === 3).length, 4_897);
+  assert.equal(l.at(-1), 7);
+  assert.equal(l[0], 3);
+});

@@ -1,5 +1,5 @@
 /**
- * The Store contract (lib/store.ts), run against both backends: KvStore on `:memory:` and
+ * The Store contract (lib/store/store.ts), run against both backends: KvStore on `:memory:` and
  * RedisStore on a throwaway redis-server (flushed between cases). Engine-specific behaviour
  * lives in kv_store_test.ts and redis_store_test.ts.
  */
