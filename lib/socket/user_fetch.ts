@@ -1,0 +1,194 @@
+/**
+ * One socket's life after the handshake: `user.fetch` validated, identities verified, each
+ * identifier's tier decided and its room joined (limits counted per connection), and the known
+ * profile sent; an unknown visitor is handed to the Hull profile fetch.
+ */
+import type { Socket } from "socket.io";
+import { maskIdentifiers, maskValue, parseFetchRequest } from "../identity.ts";
+import { type Tier, versionedPayload } from "../payload.ts";
+import {
+  type ClaimedIdentifier,
+  connectionState,
+  countFetch,
+  mergeClaims,
+  roomsOf,
+  roomsOfSiblings,
+} from "./connection_state.ts";
+import type { Limits } from "./limits.ts";
+import type { SocketDeps } from "./server.ts";
+
+/** The hostname of an Origin header, for logs and the dashboard. */
+export function originHost(origin: string | undefined): string | undefined {
+  if (!origin) return undefined;
+  try {
+    return new URL(origin).hostname;
+  } catch {
+    return "(malformed origin)";
+  }
+}
+
+/** The client's IP: the socket peer, or X-Forwarded-For's first hop behind a trusted proxy. */
+/** Wires `user.fetch` on a newly connected socket. */
+export function onConnection(socket: Socket, deps: SocketDeps): void {
+  const { events, hasher, live, verifier, limits, counters } = deps;
+  const domain = originHost(socket.handshake.headers.origin);
+  // fetchSockets() ships each socket's handshake across instances for the dashboard: keep only
+  // the header that is read (the Origin), not cookies and the rest.
+  const origin = socket.handshake.headers.origin;
+  socket.handshake.headers = origin ? { origin } : {};
+  socket.handshake.query = {};
+  // Identifiers and the fetch rate belong to the connection, shared by its namespace sockets.
+  const conn = connectionState(socket);
+  /** The rooms this namespace socket joined for identifiers. */
+  const joined = new Set<string>();
+  // What the dashboard shows of this socket (fetchSockets() carries `data` across instances):
+  // masked identifiers and their room names only, never raw values.
+  socket.data = {
+    domain,
+    instance: deps.instance,
+    connectedAt: Date.now(),
+    tier: "anonymous",
+    ids: [],
+  };
+  events.emit("incoming.connection.success", { domain });
+
+  const refuse = (message: string) => {
+    events.emit("incoming.user.fetch.error", { domain, message });
+    socket.emit("close", { message });
+    socket.disconnect(true);
+  };
+  /** Logs a limit trip; true when the request must be refused (enforce mode). */
+  const tripped = (name: keyof Limits, message: string) => {
+    counters.inc(`limit.${name}`);
+    const observe = limits.mode === "observe";
+    events.emit("incoming.user.fetch.error", {
+      domain,
+      message: `limit: ${message}${observe ? " (observe only)" : ""}`,
+    });
+    return !observe;
+  };
+
+  socket.on("user.fetch", async (data: unknown) => {
+    if (countFetch(conn) > limits.fetchesPerSocketPerMinute) {
+      const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
+      if (tripped("fetchesPerSocketPerMinute", msg)) return refuse(`too many requests: ${msg}`);
+    }
+    if (limits.mode === "observe" && JSON.stringify(data ?? null).length > limits.messageBytes) {
+      tripped("messageBytes", `user.fetch larger than ${limits.messageBytes} bytes`);
+    }
+    const req = parseFetchRequest(data);
+    if (!req.ok) return refuse(req.error);
+    const settings = live.settings;
+    const mode = settings.identity_mode ?? "off";
+    const rawClaims = (data as { claims: Record<string, unknown> }).claims;
+    const decision = await verifier.decide(mode, req.identifiers, req.hash, rawClaims);
+    const identifiers = maskIdentifiers(req.identifiers);
+    events.emit("incoming.user.fetch.start", { identifiers, domain });
+    if (decision.unverified.length && mode !== "off") {
+      counters.inc("unverified_claims");
+      events.emit("incoming.user.fetch.error", {
+        identifiers: maskIdentifiers(decision.unverified),
+        domain,
+        message: mode === "required"
+          ? "unverified claims ignored (identity verification required)"
+          : "unverified claims served (identity verification in report mode)",
+      });
+    }
+    try {
+      const claims = mergeClaims(conn.identifiers, decision.accepted, mode, decision.verified);
+      if (claims.size > limits.identifiersPerSocket) {
+        const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
+        if (tripped("identifiersPerSocket", msg)) return refuse(`too many identifiers: ${msg}`);
+      }
+      conn.identifiers = claims;
+      const held = [...claims.values()];
+      const rooms = roomsOf(held, hasher);
+      if (rooms.length + roomsOfSiblings(socket) > limits.roomsPerSocket) {
+        const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
+        if (tripped("roomsPerSocket", msg)) return refuse(`too many rooms: ${msg}`);
+      }
+      // A claim upgraded to the full tier leaves its anonymous room, or pushes would come twice.
+      const wanted = new Set(rooms);
+      for (const r of joined) if (!wanted.has(r)) socket.leave(r);
+      // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
+      socket.join(rooms);
+      joined.clear();
+      rooms.forEach((r) => joined.add(r));
+      const full = held.filter((i) => i.tier === "full");
+      socket.data.tier = full.length ? "full" : "anonymous";
+      socket.data.ids = held.map((i, n) => ({
+        type: i.type,
+        masked: maskValue(i.type, i.value),
+        room: rooms[n],
+        tier: i.tier,
+      }));
+      events.emit("incoming.user.join-channel", {
+        identifiers,
+        domain,
+        message: `joined ${rooms.length} rooms (${full.length} full, ` +
+          `${held.length - full.length} anonymous exposure)`,
+      });
+      socket.emit("room.joined", { message: "ok" });
+      if (!socket.connected || !decision.accepted.length) return;
+      await sendKnownProfile(socket, deps, held, identifiers, domain);
+    } catch (err) {
+      events.emit("outgoing.user.fetch.error", {
+        identifiers,
+        domain,
+        message: String((err as Error).message ?? err).slice(0, 200),
+      });
+    }
+  });
+}
+
+/**
+ * Sends the stored profile the claims point at: the user of a full-tier identifier with the
+ * full payload, else the user of an anonymous-tier one with the anonymous payload only.
+ */
+async function sendKnownProfile(
+  socket: Socket,
+  deps: SocketDeps,
+  held: ClaimedIdentifier[],
+  identifiers: Record<string, string>,
+  domain: string | undefined,
+): Promise<void> {
+  const { events, hasher, store, live } = deps;
+  let found: { userId: string; tier: Tier } | null = null;
+  for (const tier of ["full", "anonymous"] as const) {
+    const ids = held.filter((i) => i.tier === tier);
+    const userId = ids.length ? await store.lookupUserId(await hasher.hashAll(ids)) : null;
+    if (userId) {
+      found = { userId, tier };
+      break;
+    }
+  }
+  if (!found) {
+    events.emit("incoming.user.fetch.success", {
+      identifiers,
+      domain,
+      message: "unknown visitor: waiting for the first update",
+    });
+    // Asked of Hull with one tier's claims only: mixing a verified claim with someone else's
+    // anonymous id must not let Hull's answer tie the two together.
+    const full = held.filter((i) => i.tier === "full");
+    const claims = full.length ? full : held;
+    deps.unknownVisitor?.(claims.map(({ type, value }) => ({ type, value })), domain);
+    return;
+  }
+  const profile = await store.getProfile(found.userId);
+  const payload = profile && versionedPayload(profile, live.settings, found.tier);
+  if (!payload) {
+    events.emit("outgoing.user.skip", {
+      identifiers,
+      domain,
+      message: profile ? "user is in none of the user filter segments" : "profile missing",
+    });
+    return;
+  }
+  socket.emit("user.update", payload);
+  events.emit("incoming.user.fetch.success", {
+    identifiers,
+    domain,
+    message: `known profile sent (${found.tier} exposure)`,
+  });
+}
