@@ -10,193 +10,27 @@
  */
 import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
-
-const QUICK = Deno.args.includes("--quick");
-/** `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM). */
-const PROFILE = Deno.args.find((a) => a.startsWith("--profile="))?.slice(10);
-const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
-const P = QUICK
-  ? {
-    holds: [1_000, 5_000, 10_000],
-    push: [{ visitors: 10_000, seconds: 4 }],
-    inFlight: [1, 4],
-    idleSeconds: 2,
-    warmupSeconds: 1,
-    identify: 300,
-    cross: { visitors: 2_000, seconds: 3 },
-    snippetRuns: 3,
-  }
-  : {
-    holds: [1_000, 5_000, 10_000, 19_500],
-    push: [{ visitors: 10_000, seconds: 12 }, { visitors: 19_500, seconds: 12 }],
-    inFlight: [1, 4],
-    idleSeconds: 5,
-    warmupSeconds: 2,
-    identify: 1_000,
-    cross: { visitors: 10_000, seconds: 8 },
-    snippetRuns: 7,
-  };
-const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
-const PUBLIC_TRAITS = "email,name,bench_sent";
-const ROOT = new URL("../", import.meta.url);
-const DENO = Deno.execPath();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const log = (...a: unknown[]) => console.error("[bench]", ...a);
-
-const CONNECTOR_ENV = {
-  BIND_ADDRESS: "127.0.0.1",
-  SECRET: "bench-server-secret-0123456789abcdef",
-  WEBHOOK_SECRET: SECRET,
-  WHITELISTED_DOMAINS: "localhost",
+import {
+  CONNECTOR_ENV,
+  DENO,
+  log,
+  ONLY,
+  P,
+  PROFILE,
   PUBLIC_TRAITS,
-  LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "10000000",
-  NO_COLOR: "1",
-};
-
-// ---------------------------------------------------------------- processes
-
-interface Proc {
-  child: Deno.ChildProcess;
-  pid: number;
-  url: string;
-  tail(): string;
-  stop(): Promise<void>;
-}
-
-/** Spawns a server and resolves once it prints "listening on http://host:port". */
-async function spawnServer(cmd: string, args: string[], env: Record<string, string>) {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: { PORT: "0", ...env },
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let tail = "";
-  let found: (port: number) => void;
-  const listening = new Promise<number>((r) => found = r);
-  const drain = async (s: ReadableStream<Uint8Array<ArrayBuffer>>) => {
-    try {
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-        tail = (tail + chunk).slice(-4000);
-        const m = tail.match(/listening on http:\/\/[^:]+:(\d+)/);
-        if (m) found(Number(m[1]));
-      }
-    } catch { /* closed */ }
-  };
-  drain(child.stdout);
-  drain(child.stderr);
-  const port = await Promise.race([
-    listening,
-    sleep(60_000).then(() => 0),
-    child.status.then(() => 0),
-  ]);
-  const proc: Proc = {
-    child,
-    pid: child.pid,
-    url: `http://127.0.0.1:${port}`,
-    tail: () => tail,
-    async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    },
-  };
-  if (!port) {
-    await proc.stop();
-    throw new Error(`${cmd} ${args.join(" ")} did not start:\n${tail}`);
-  }
-  return proc;
-}
-
-/** One load generator process (bench/load.ts), driven by JSON lines. */
-class Load {
-  #child: Deno.ChildProcess;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #reader: ReadableStreamDefaultReader<string>;
-  #buf = "";
-  constructor(url: string, mode: "sio" | "json", slot: number, slots: number) {
-    this.#child = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        new URL("load.ts", import.meta.url).pathname,
-        url,
-        mode,
-        `${slot}`,
-        `${slots}`,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  }
-  // deno-lint-ignore no-explicit-any
-  async send(cmd: Record<string, unknown>): Promise<any> {
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
-    while (!this.#buf.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) throw new Error("load generator exited");
-      this.#buf += value;
-    }
-    const nl = this.#buf.indexOf("\n");
-    const line = this.#buf.slice(0, nl);
-    this.#buf = this.#buf.slice(nl + 1);
-    return JSON.parse(line);
-  }
-  async stop() {
-    try {
-      await this.send({ cmd: "exit" }).catch(() => {});
-      await this.#writer.close().catch(() => {});
-    } catch { /* gone */ }
-    try {
-      this.#child.kill("SIGKILL");
-    } catch { /* gone */ }
-    await this.#child.status;
-  }
-}
-
-const loadsFor = (url: string, mode: "sio" | "json") =>
-  Array.from({ length: SLOTS }, (_, s) => new Load(url, mode, s, SLOTS));
-
-async function openTo(loads: Load[], to: number) {
-  const t = performance.now();
-  const r = await Promise.all(loads.map((l) => l.send({ cmd: "open", to })));
-  return {
-    identified: r.reduce((a, x) => a + x.identified, 0),
-    failed: r.reduce((a, x) => a + x.failed, 0),
-    seconds: (performance.now() - t) / 1000,
-  };
-}
-
-async function collect(loads: Load[]): Promise<{ lat: number[]; last: number }> {
-  const r = await Promise.all(loads.map((l) => l.send({ cmd: "collect" })));
-  return { lat: r.flatMap((x) => x.lat), last: Math.max(0, ...r.map((x) => x.last)) };
-}
-
-// ---------------------------------------------------------------- measures
-
-async function rssMB(pid: number): Promise<number> {
-  const s = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(s.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
-}
-
-async function cpuTicks(pid: number): Promise<number> {
-  const s = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
-}
-
-/** CPU use of `pid` over `seconds`, in % of one core (clock ticks are 1/100 s). */
-async function idleCpu(pid: number, seconds: number): Promise<number> {
-  const a = await cpuTicks(pid);
-  await sleep(seconds * 1000);
-  return (await cpuTicks(pid) - a) / seconds;
-}
+  QUICK,
+  sleep,
+} from "./params.ts";
+import {
+  collect,
+  idleCpu,
+  Load,
+  loadsFor,
+  openTo,
+  type Proc,
+  rssMB,
+  spawnServer,
+} from "./procs.ts";
 
 /** One Push run (bench/push.ts) against `loads`' pages, with the common warm-up. */
 function push(

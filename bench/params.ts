@@ -1,0 +1,47 @@
+/**
+ * The benchmark's parameters: `--quick`, `--profile=<dir>`, `--only=<systems>`, the scenario
+ * sizes for a full or a quick run, and the connector's environment.
+ */
+import { SECRET } from "./push.ts";
+
+export const QUICK = Deno.args.includes("--quick");
+/** `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM). */
+export const PROFILE = Deno.args.find((a) => a.startsWith("--profile="))?.slice(10);
+export const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+export const P = QUICK
+  ? {
+    holds: [1_000, 5_000, 10_000],
+    push: [{ visitors: 10_000, seconds: 4 }],
+    inFlight: [1, 4],
+    idleSeconds: 2,
+    warmupSeconds: 1,
+    identify: 300,
+    cross: { visitors: 2_000, seconds: 3 },
+    snippetRuns: 3,
+  }
+  : {
+    holds: [1_000, 5_000, 10_000, 19_500],
+    push: [{ visitors: 10_000, seconds: 12 }, { visitors: 19_500, seconds: 12 }],
+    inFlight: [1, 4],
+    idleSeconds: 5,
+    warmupSeconds: 2,
+    identify: 1_000,
+    cross: { visitors: 10_000, seconds: 8 },
+    snippetRuns: 7,
+  };
+export const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
+export const PUBLIC_TRAITS = "email,name,bench_sent";
+export const ROOT = new URL("../", import.meta.url);
+export const DENO = Deno.execPath();
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const log = (...a: unknown[]) => console.error("[bench]", ...a);
+
+export const CONNECTOR_ENV = {
+  BIND_ADDRESS: "127.0.0.1",
+  SECRET: "bench-server-secret-0123456789abcdef",
+  WEBHOOK_SECRET: SECRET,
+  WHITELISTED_DOMAINS: "localhost",
+  PUBLIC_TRAITS,
+  LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "10000000",
+  NO_COLOR: "1",
+};

@@ -1,0 +1,150 @@
+/**
+ * The benchmark's processes and what it reads of them: servers started as child processes,
+ * load-generator processes (bench/load.ts) spoken to over stdin/stdout, RSS and CPU from /proc.
+ */
+import { DENO, ROOT, sleep, SLOTS } from "./params.ts";
+
+// ---------------------------------------------------------------- processes
+
+export interface Proc {
+  child: Deno.ChildProcess;
+  pid: number;
+  url: string;
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a server and resolves once it prints "listening on http://host:port". */
+export async function spawnServer(cmd: string, args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { PORT: "0", ...env },
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let tail = "";
+  let found: (port: number) => void;
+  const listening = new Promise<number>((r) => found = r);
+  const drain = async (s: ReadableStream<Uint8Array<ArrayBuffer>>) => {
+    try {
+      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+        tail = (tail + chunk).slice(-4000);
+        const m = tail.match(/listening on http:\/\/[^:]+:(\d+)/);
+        if (m) found(Number(m[1]));
+      }
+    } catch { /* closed */ }
+  };
+  drain(child.stdout);
+  drain(child.stderr);
+  const port = await Promise.race([
+    listening,
+    sleep(60_000).then(() => 0),
+    child.status.then(() => 0),
+  ]);
+  const proc: Proc = {
+    child,
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    tail: () => tail,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+  if (!port) {
+    await proc.stop();
+    throw new Error(`${cmd} ${args.join(" ")} did not start:\n${tail}`);
+  }
+  return proc;
+}
+
+/** One load generator process (bench/load.ts), driven by JSON lines. */
+export class Load {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<string>;
+  #buf = "";
+  constructor(url: string, mode: "sio" | "json", slot: number, slots: number) {
+    this.#child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        new URL("load.ts", import.meta.url).pathname,
+        url,
+        mode,
+        `${slot}`,
+        `${slots}`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+  // deno-lint-ignore no-explicit-any
+  async send(cmd: Record<string, unknown>): Promise<any> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+    while (!this.#buf.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("load generator exited");
+      this.#buf += value;
+    }
+    const nl = this.#buf.indexOf("\n");
+    const line = this.#buf.slice(0, nl);
+    this.#buf = this.#buf.slice(nl + 1);
+    return JSON.parse(line);
+  }
+  async stop() {
+    try {
+      await this.send({ cmd: "exit" }).catch(() => {});
+      await this.#writer.close().catch(() => {});
+    } catch { /* gone */ }
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.#child.status;
+  }
+}
+
+export const loadsFor = (url: string, mode: "sio" | "json") =>
+  Array.from({ length: SLOTS }, (_, s) => new Load(url, mode, s, SLOTS));
+
+export async function openTo(loads: Load[], to: number) {
+  const t = performance.now();
+  const r = await Promise.all(loads.map((l) => l.send({ cmd: "open", to })));
+  return {
+    identified: r.reduce((a, x) => a + x.identified, 0),
+    failed: r.reduce((a, x) => a + x.failed, 0),
+    seconds: (performance.now() - t) / 1000,
+  };
+}
+
+export async function collect(loads: Load[]): Promise<{ lat: number[]; last: number }> {
+  const r = await Promise.all(loads.map((l) => l.send({ cmd: "collect" })));
+  return { lat: r.flatMap((x) => x.lat), last: Math.max(0, ...r.map((x) => x.last)) };
+}
+
+// ---------------------------------------------------------------- measures
+
+export async function rssMB(pid: number): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(s.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+
+/** CPU use of `pid` over `seconds`, in % of one core (clock ticks are 1/100 s). */
+export async function idleCpu(pid: number, seconds: number): Promise<number> {
+  const a = await cpuTicks(pid);
+  await sleep(seconds * 1000);
+  return (await cpuTicks(pid) - a) / seconds;
+}
