@@ -8,7 +8,12 @@
 import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
 import { commit } from "./kv_retry.ts";
-import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+import {
+  lastWritePerUser,
+  type ProfileWrite,
+  type SaveResult,
+  type StoredProfile,
+} from "./store.ts";
 
 /** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
 export const PART_BYTES = 60_000;
@@ -95,19 +100,9 @@ export class KvProfiles {
   }
 
   async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
-    // The same user twice in one batch: the later message is the newer state.
     const byUser = new Map<string, Encoded>();
-    for (const w of writes) {
-      const earlier = byUser.get(w.profile.user.id);
-      const identKeys = earlier
-        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
-        : w.identKeys;
-      byUser.delete(w.profile.user.id);
-      byUser.set(w.profile.user.id, {
-        profile: w.profile,
-        identKeys,
-        json: encoder.encode(JSON.stringify(w.profile)),
-      });
+    for (const w of lastWritePerUser(writes)) {
+      byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
     }
     const result: SaveResult = { rejected: [] };
     // Concurrent batches on the same users (Hull sends several at once) take turns here

@@ -27,6 +27,7 @@ import {
 } from "./redis_client.ts";
 import {
   EVENT_LOG_LIMIT,
+  lastWritePerUser,
   type LogEntry,
   MAX_PROFILE_BYTES,
   type ProfileWrite,
@@ -195,19 +196,10 @@ export class RedisStore implements Store {
   }
 
   async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
-    // The same user twice in one batch: the later message is the newer state (as in KvStore).
-    const byUser = new Map<string, ProfileWrite & { json: string }>();
-    for (const w of writes) {
-      const earlier = byUser.get(w.profile.user.id);
-      const identKeys = earlier
-        ? [...new Set([...earlier.identKeys, ...w.identKeys])]
-        : w.identKeys;
-      byUser.delete(w.profile.user.id);
-      byUser.set(w.profile.user.id, { ...w, identKeys, json: JSON.stringify(w.profile) });
-    }
+    const byUser = lastWritePerUser(writes).map((w) => ({ ...w, json: JSON.stringify(w.profile) }));
     // An oversized user is left out (and reported); the rest of the batch is stored.
     const result: SaveResult = { rejected: [] };
-    const all = [...byUser.values()].filter((e) => {
+    const all = byUser.filter((e) => {
       const bytes = new TextEncoder().encode(e.json).length;
       if (bytes <= MAX_REDIS_PROFILE_BYTES) return true;
       result.rejected.push({

@@ -42,6 +42,21 @@ export interface ProfileWrite {
   identKeys: string[];
 }
 
+/**
+ * One write per user, in batch order: a user repeated in a batch keeps its later message (the
+ * newer state) with the identifiers of both. Both engines start a save with this.
+ */
+export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
+  const byUser = new Map<string, ProfileWrite>();
+  for (const w of writes) {
+    const earlier = byUser.get(w.profile.user.id);
+    const identKeys = earlier ? [...new Set([...earlier.identKeys, ...w.identKeys])] : w.identKeys;
+    byUser.delete(w.profile.user.id);
+    byUser.set(w.profile.user.id, { profile: w.profile, identKeys });
+  }
+  return [...byUser.values()];
+}
+
 /** What `saveProfiles` could not store, per user, and why. */
 export interface SaveResult {
   rejected: { userId: string; reason: string }[];
