@@ -7,6 +7,7 @@
  */
 import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
+import { KvReadBatcher } from "./kv_read_batch.ts";
 import { commit } from "./kv_retry.ts";
 import {
   lastWritePerUser,
@@ -70,18 +71,22 @@ export class KvProfiles {
    */
   #heads = new Map<string, HeadMeta>();
   #userLocks = new KeyedLocks();
+  /** Lookups and profile reads of concurrent sockets share KV round trips (no caching). */
+  #reads: KvReadBatcher;
 
-  constructor(private readonly kv: Deno.Kv) {}
+  constructor(private readonly kv: Deno.Kv) {
+    this.#reads = new KvReadBatcher(kv);
+  }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
     if (!identKeys.length) return null;
-    const entries = await this.kv.getMany<string[]>(identKeys.map(K.ident));
+    const entries = await this.#reads.getMany<string>(identKeys.map(K.ident));
     for (const e of entries) if (e.value) return e.value;
     return null;
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {
-    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    const head = await this.#reads.get<ProfileHead>(K.profile(userId));
     if (!head.value) return null;
     if ("inline" in head.value) return JSON.parse(decoder.decode(head.value.inline));
     const { parts, rev } = head.value;
