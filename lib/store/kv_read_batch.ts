@@ -27,8 +27,8 @@ export class KvReadBatcher {
   #queue: Pending[] = [];
   #inFlight = 0;
 
-  /** `maxInFlight`: `getMany` calls sent to KV at once. */
-  constructor(private readonly kv: Deno.Kv, private readonly maxInFlight = 2) {}
+  /** `maxInFlight`: `getMany` calls sent to KV at once (1 packed the identify bench best). */
+  constructor(private readonly kv: Deno.Kv, private readonly maxInFlight = 1) {}
 
   /** What `kv.getMany(keys)` answers, read together with other callers' keys. */
   getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
