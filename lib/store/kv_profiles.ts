@@ -74,8 +74,8 @@ export class KvProfiles {
   /** Lookups and profile reads of concurrent sockets share KV round trips (no caching). */
   #reads: KvReadBatcher;
 
-  constructor(private readonly kv: Deno.Kv) {
-    this.#reads = new KvReadBatcher(kv);
+  constructor(private readonly kv: Deno.Kv, readsInFlight = 1) {
+    this.#reads = new KvReadBatcher(kv, readsInFlight);
   }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {

@@ -3,7 +3,7 @@
  * expiry kept in the value. The behaviour every store shares is in store_contract_test.ts.
  */
 import assert from "node:assert/strict";
-import { KvStore, PART_BYTES } from "../../lib/store/kv_store.ts";
+import { KvStore, PART_BYTES, readsInFlightFor } from "../../lib/store/kv_store.ts";
 import { profile } from "../helpers/store_fixtures.ts";
 
 async function withStore(fn: (s: KvStore) => Promise<void>) {
@@ -129,4 +129,12 @@ Deno.test("kv store - two instances writing the same users concurrently all land
     await a.close();
     await b.close();
   }
+});
+
+Deno.test("kv store - packed reads: one at a time on a local file, several on a remote KV", () => {
+  assert.equal(readsInFlightFor(":memory:", undefined), 1);
+  assert.equal(readsInFlightFor("/tmp/hull.sqlite", "dep-1"), 1);
+  assert.equal(readsInFlightFor(undefined, undefined), 1); // Deno's default local file
+  assert.equal(readsInFlightFor(undefined, "dep-1"), 8); // Deno Deploy's KV
+  assert.equal(readsInFlightFor("https://api.deno.com/databases/x/connect", undefined), 8);
 });
