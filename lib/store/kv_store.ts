@@ -139,6 +139,10 @@ export class KvStore implements Store {
     return this.#profiles.getProfile(userId);
   }
 
+  lookupProfile(identKeys: string[]) {
+    return this.#profiles.lookupProfile(identKeys);
+  }
+
   saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
     return this.#profiles.saveProfiles(writes);
   }
