@@ -16,6 +16,7 @@ import {
 } from "./connection_state.ts";
 import type { Limits } from "./limits.ts";
 import type { SocketDeps } from "./server.ts";
+import type { StoredProfile } from "../store/store.ts";
 
 /** The hostname of an Origin header, for logs and the dashboard. */
 export function originHost(origin: string | undefined): string | undefined {
@@ -153,12 +154,13 @@ async function sendKnownProfile(
   domain: string | undefined,
 ): Promise<void> {
   const { events, hasher, store, live } = deps;
-  let found: { userId: string; tier: Tier } | null = null;
+  let found: { userId: string; profile: StoredProfile | null; tier: Tier } | null = null;
   for (const tier of ["full", "anonymous"] as const) {
     const ids = held.filter((i) => i.tier === tier);
-    const userId = ids.length ? await store.lookupUserId(await hasher.hashAll(ids)) : null;
-    if (userId) {
-      found = { userId, tier };
+    // The user and its profile together (one KV read when this instance knows the user).
+    const user = ids.length ? await store.lookupProfile(await hasher.hashAll(ids)) : null;
+    if (user) {
+      found = { ...user, tier };
       break;
     }
   }
@@ -175,7 +177,7 @@ async function sendKnownProfile(
     deps.unknownVisitor?.(claims.map(({ type, value }) => ({ type, value })), domain);
     return;
   }
-  const profile = await store.getProfile(found.userId);
+  const { profile } = found;
   const payload = profile && versionedPayload(profile, live.settings, found.tier);
   if (!payload) {
     events.emit("outgoing.user.skip", {

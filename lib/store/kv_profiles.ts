@@ -7,6 +7,7 @@
  */
 import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
+import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import { commit } from "./kv_retry.ts";
 import {
   lastWritePerUser,
@@ -35,6 +36,8 @@ type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
 type HeadMeta = Deno.KvEntryMaybe<Meta>;
 /** Heads remembered for the next write of the same user; cleared whole when full. */
 const HEAD_CACHE_SIZE = 50_000;
+/** Identifier → user guesses kept per generation (lookupProfile). */
+const USER_GUESSES = 50_000;
 
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
 const GROUP_BYTES = 600_000;
@@ -70,18 +73,68 @@ export class KvProfiles {
    */
   #heads = new Map<string, HeadMeta>();
   #userLocks = new KeyedLocks();
+  /** Lookups and profile reads of concurrent sockets share KV round trips (no caching). */
+  #reads: KvReadBatcher;
+  /**
+   * Which user an identity-index key pointed at when last read or written here: only a guess
+   * of which head to read along with the index (`lookupProfile` checks it in the same
+   * snapshot), never an answer. Two generations, the older dropped when the newer is full.
+   */
+  #users = new Map<string, string>();
+  #usersOld = new Map<string, string>();
 
-  constructor(private readonly kv: Deno.Kv) {}
+  constructor(private readonly kv: Deno.Kv, readsInFlight = 1) {
+    this.#reads = new KvReadBatcher(kv, readsInFlight);
+  }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
     if (!identKeys.length) return null;
-    const entries = await this.kv.getMany<string[]>(identKeys.map(K.ident));
+    const entries = await this.#reads.getMany<string>(identKeys.map(K.ident));
     for (const e of entries) if (e.value) return e.value;
     return null;
   }
 
+  /**
+   * The user the first mapped identifier points at and its profile, in one KV read when this
+   * instance has seen that identifier's user before: the index entries and the remembered
+   * user's head are read in one snapshot, and the head is used only if that same snapshot
+   * shows the identifiers pointing at that user. Otherwise (first sight, user changed) the
+   * head of the user found is read after, as `getProfile` would.
+   */
+  async lookupProfile(
+    identKeys: string[],
+  ): Promise<{ userId: string; profile: StoredProfile | null } | null> {
+    if (!identKeys.length) return null;
+    let guess: string | undefined;
+    for (const k of identKeys) if ((guess = this.#userOf(k))) break;
+    const keys: Deno.KvKey[] = identKeys.map(K.ident);
+    if (guess && keys.length < GET_MANY_KEYS) keys.push(K.profile(guess));
+    else guess = undefined;
+    const entries = await this.#reads.getMany<unknown>(keys);
+    let userId: string | null = null;
+    for (let i = 0; i < identKeys.length; i++) {
+      if (entries[i].value) {
+        userId = entries[i].value as string;
+        break;
+      }
+    }
+    if (!userId) return null;
+    for (const k of identKeys) this.#rememberUser(k, userId);
+    const head = userId === guess
+      ? entries[identKeys.length] as Deno.KvEntryMaybe<ProfileHead>
+      : await this.#reads.get<ProfileHead>(K.profile(userId));
+    return { userId, profile: await this.#profileOf(userId, head) };
+  }
+
   async getProfile(userId: string): Promise<StoredProfile | null> {
-    const head = await this.kv.get<ProfileHead>(K.profile(userId));
+    return this.#profileOf(userId, await this.#reads.get<ProfileHead>(K.profile(userId)));
+  }
+
+  /** The profile a head read describes (its parts read when it has any). */
+  async #profileOf(
+    userId: string,
+    head: Deno.KvEntryMaybe<ProfileHead>,
+  ): Promise<StoredProfile | null> {
     if (!head.value) return null;
     if ("inline" in head.value) return JSON.parse(decoder.decode(head.value.inline));
     const { parts, rev } = head.value;
@@ -99,10 +152,24 @@ export class KvProfiles {
     return JSON.parse(decoder.decode(bytes));
   }
 
+  #userOf(identKey: string): string | undefined {
+    return this.#users.get(identKey) ?? this.#usersOld.get(identKey);
+  }
+
+  #rememberUser(identKey: string, userId: string): void {
+    if (this.#users.get(identKey) === userId) return;
+    if (this.#users.size >= USER_GUESSES) {
+      this.#usersOld = this.#users;
+      this.#users = new Map();
+    }
+    this.#users.set(identKey, userId);
+  }
+
   async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
     const byUser = new Map<string, Encoded>();
     for (const w of lastWritePerUser(writes)) {
       byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
+      for (const k of w.identKeys) this.#rememberUser(k, w.profile.user.id);
     }
     const result: SaveResult = { rejected: [] };
     // Concurrent batches on the same users (Hull sends several at once) take turns here

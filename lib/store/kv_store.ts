@@ -26,22 +26,43 @@ const EMPTY_SETTINGS: Settings = {
   user_filter_segments: [],
 };
 
+/**
+ * Packed reads sent at once: one for a local SQLite file (one thread serves it, so one packed
+ * read at a time packs best), more for a remote KV (Deno Deploy, KV Connect), whose round trips
+ * are long and served concurrently.
+ */
+export function readsInFlightFor(path: string | undefined, deploymentId: string | undefined) {
+  const remote = path ? /^https?:\/\//.test(path) : !!deploymentId;
+  return remote ? 8 : 1;
+}
+
+/** Deno Deploy's deployment id, when running there (no env permission: not there). */
+function deploymentId(): string | undefined {
+  try {
+    return Deno.env.get("DENO_DEPLOYMENT_ID") ?? Deno.env.get("DENO_DEPLOY");
+  } catch {
+    return undefined;
+  }
+}
+
 /** A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it. */
 export class KvStore implements Store {
   #events: KvEventLog;
   #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
 
-  constructor(readonly kv: Deno.Kv) {
+  /** `readsInFlight`: packed profile reads sent at once (kv_read_batch.ts). */
+  constructor(readonly kv: Deno.Kv, readsInFlight = 1) {
     this.#events = new KvEventLog(kv);
-    this.#profiles = new KvProfiles(kv);
+    this.#profiles = new KvProfiles(kv, readsInFlight);
   }
 
   /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
   static async open(path?: string): Promise<KvStore> {
     // Opening sets up the SQLite file (WAL mode, migrations): isolates starting together on
     // one local file can find it locked for a moment.
-    return new KvStore(await retryLocked(() => Deno.openKv(path)));
+    const kv = await retryLocked(() => Deno.openKv(path));
+    return new KvStore(kv, readsInFlightFor(path, deploymentId()));
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
@@ -116,6 +137,10 @@ export class KvStore implements Store {
 
   getProfile(userId: string): Promise<StoredProfile | null> {
     return this.#profiles.getProfile(userId);
+  }
+
+  lookupProfile(identKeys: string[]) {
+    return this.#profiles.lookupProfile(identKeys);
   }
 
   saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {

@@ -159,6 +159,11 @@ export class RedisStore implements Store {
     return ids.find((id) => id) ?? null;
   }
 
+  async lookupProfile(identKeys: string[]) {
+    const userId = await this.lookupUserId(identKeys);
+    return userId ? { userId, profile: await this.getProfile(userId) } : null;
+  }
+
   async getProfile(userId: string): Promise<StoredProfile | null> {
     const json = await this.client.hGet(this.#k.profile(userId), "json");
     return json ? JSON.parse(json) : null;

@@ -83,6 +83,14 @@ export interface Store {
   lookupUserId(identKeys: string[]): Promise<string | null>;
   getProfile(userId: string): Promise<StoredProfile | null>;
   /**
+   * `lookupUserId` then `getProfile` of the user found (null: no identifier maps to a user;
+   * `profile` null: the user has no stored profile). A store may read both at once, but never
+   * returns a profile older than a `getProfile` issued after this call would.
+   */
+  lookupProfile(
+    identKeys: string[],
+  ): Promise<{ userId: string; profile: StoredProfile | null } | null>;
+  /**
    * Stores profiles and their identity index; an older `updated_at` never overwrites a newer
    * one. A user that can never be stored (over the engine's limits) is left out and listed in
    * `rejected` with the reason, so one oversized user does not fail the rest; a failure of the

@@ -3,7 +3,7 @@
  * expiry kept in the value. The behaviour every store shares is in store_contract_test.ts.
  */
 import assert from "node:assert/strict";
-import { KvStore, PART_BYTES } from "../../lib/store/kv_store.ts";
+import { KvStore, PART_BYTES, readsInFlightFor } from "../../lib/store/kv_store.ts";
 import { profile } from "../helpers/store_fixtures.ts";
 
 async function withStore(fn: (s: KvStore) => Promise<void>) {
@@ -128,5 +128,41 @@ Deno.test("kv store - two instances writing the same users concurrently all land
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+Deno.test("kv store - packed reads: one at a time on a local file, several on a remote KV", () => {
+  assert.equal(readsInFlightFor(":memory:", undefined), 1);
+  assert.equal(readsInFlightFor("/tmp/hull.sqlite", "dep-1"), 1);
+  assert.equal(readsInFlightFor(undefined, undefined), 1); // Deno's default local file
+  assert.equal(readsInFlightFor(undefined, "dep-1"), 8); // Deno Deploy's KV
+  assert.equal(readsInFlightFor("https://api.deno.com/databases/x/connect", undefined), 8);
+});
+
+Deno.test("kv store - a known user's profile comes in the lookup's read, never another instance's stale one", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const [a, b] = [await KvStore.open(path), await KvStore.open(path)];
+  try {
+    await b.saveProfiles([{ profile: profile("u1", { v: 1 }, 1000), identKeys: ["k1"] }]);
+    assert.equal((await a.lookupProfile(["k1"]))?.profile?.user.v, 1); // a learns k1 → u1
+    let reads = 0;
+    const getMany = a.kv.getMany.bind(a.kv);
+    // deno-lint-ignore no-explicit-any
+    (a.kv as any).getMany = (keys: Deno.KvKey[]) => (reads++, getMany(keys));
+    await b.saveProfiles([{ profile: profile("u1", { v: 2 }, 2000), identKeys: ["k1"] }]);
+    assert.equal((await a.lookupProfile(["k1"]))?.profile?.user.v, 2, "b's newer version");
+    assert.equal(reads, 1, "index and profile in one read");
+    // b moves k1 to u2: a's guess (u1) is checked in the same snapshot and not used.
+    await b.saveProfiles([{ profile: profile("u2", { v: 9 }, 3000), identKeys: ["k1"] }]);
+    const found = await a.lookupProfile(["k1"]);
+    assert.equal(found?.userId, "u2");
+    assert.equal(found?.profile?.user.v, 9);
+    // b deletes u2 with its identifiers: nothing is served from a's memory.
+    await b.deleteProfile("u2", ["k1"]);
+    assert.equal(await a.lookupProfile(["k1"]), null);
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(path).catch(() => {});
   }
 });

@@ -31,6 +31,28 @@ const cases: Record<string, Case> = {
     assert.equal(await s.getProfile("nobody"), null);
   },
 
+  "a user and its profile are looked up together, following the index as it changes": async (
+    { store: s },
+  ) => {
+    await s.saveProfiles([{ profile: profile("u1", { v: 1 }, 1000), identKeys: ["k1", "k2"] }]);
+    assert.equal(await s.lookupProfile(["nope"]), null);
+    assert.equal(await s.lookupProfile([]), null);
+    let found = await s.lookupProfile(["nope", "k2"]);
+    assert.equal(found?.userId, "u1");
+    assert.equal(found?.profile?.user.v, 1);
+    await s.saveProfiles([{ profile: profile("u1", { v: 2 }, 2000), identKeys: ["k1", "k2"] }]);
+    assert.equal((await s.lookupProfile(["k1"]))?.profile?.user.v, 2, "the newest version");
+    // k1 now belongs to u2 (Hull merged or reassigned it).
+    await s.saveProfiles([{ profile: profile("u2", { v: 7 }, 3000), identKeys: ["k1"] }]);
+    found = await s.lookupProfile(["k1"]);
+    assert.equal(found?.userId, "u2");
+    assert.equal(found?.profile?.user.v, 7);
+    await s.deleteProfile("u2", ["k1"]);
+    assert.equal(await s.lookupProfile(["k1"]), null);
+    await s.deleteProfile("u1", []);
+    assert.deepEqual(await s.lookupProfile(["k2"]), { userId: "u1", profile: null });
+  },
+
   "an older update never overwrites a newer profile nor indexes its identifiers": async (
     { store: s },
   ) => {
