@@ -23,6 +23,15 @@ interface Health {
   counters: Record<string, number>;
 }
 
+/** One engine.io connection (several namespace sockets may share it), from a whitelisted page. */
+function manager(t: TestServer): Manager {
+  return new Manager(t.url, {
+    transports: ["websocket"],
+    reconnection: false,
+    extraHeaders: { origin: ORIGIN },
+  });
+}
+
 async function health(t: TestServer): Promise<Health> {
   return await (await fetch(`${t.url}/healthz`)).json();
 }
@@ -178,11 +187,7 @@ Deno.test({
       assert.equal(nsps().size, before);
 
       // One connection may hold "/" and one legacy namespace, not a third.
-      const m = new Manager(t.url, {
-        transports: ["websocket"],
-        reconnection: false,
-        extraHeaders: { origin: ORIGIN },
-      });
+      const m = manager(t);
       const root = m.socket("/");
       await once(root, "connect");
       const legacy = m.socket("/5a1b2c3d4e5f60718293a4b5");
@@ -191,11 +196,7 @@ Deno.test({
       assert.match((await once<Error>(third, "connect_error")).message, /at most 2 namespaces/);
 
       // A burst of namespaces on one connection, before any is connected: still 2 at most.
-      const burst = new Manager(t.url, {
-        transports: ["websocket"],
-        reconnection: false,
-        extraHeaders: { origin: ORIGIN },
-      });
+      const burst = manager(t);
       const many = Array.from({ length: 10 }, (_, i) => burst.socket(hex(1_000 + i)));
       const admitted = await Promise.all(many.map((c) =>
         new Promise<boolean>((resolve) => {
@@ -249,11 +250,7 @@ Deno.test({
     });
     try {
       const open = async () => {
-        const m = new Manager(t.url, {
-          transports: ["websocket"],
-          reconnection: false,
-          extraHeaders: { origin: ORIGIN },
-        });
+        const m = manager(t);
         const a = m.socket("/");
         const b = m.socket("/5a1b2c3d4e5f60718293a4b5");
         await Promise.all([once(a, "connect"), once(b, "connect")]);
