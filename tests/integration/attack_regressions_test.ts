@@ -23,6 +23,18 @@ interface Health {
   counters: Record<string, number>;
 }
 
+/** A server where identities are required and anonymous-tier sockets may see the plan only. */
+function requiredIdentities(publicTraits: string): Promise<TestServer> {
+  return startTestServer({
+    env: {
+      IDENTITY_SECRET,
+      IDENTITY_MODE: "required",
+      PUBLIC_TRAITS: publicTraits,
+      ANONYMOUS_TRAITS: "traits_plan",
+    },
+  });
+}
+
 /** One engine.io connection (several namespace sockets may share it), from a whitelisted page. */
 function manager(t: TestServer): Manager {
   return new Manager(t.url, {
@@ -48,14 +60,7 @@ Deno.test({
   name: "attack - a verified visitor adding someone else's anonymous id gets only anonymous data",
   ...opts,
   async fn() {
-    const t = await startTestServer({
-      env: {
-        IDENTITY_SECRET,
-        IDENTITY_MODE: "required",
-        PUBLIC_TRAITS: "email,traits_plan,name",
-        ANONYMOUS_TRAITS: "traits_plan",
-      },
-    });
+    const t = await requiredIdentities("email,traits_plan,name");
     try {
       assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
       const hash = await signIdentity(IDENTITY_SECRET, "external_id", "attacker-1");
@@ -99,14 +104,7 @@ Deno.test({
   name: "attack - a socket holding a user's id in both tiers gets one full push per update",
   ...opts,
   async fn() {
-    const t = await startTestServer({
-      env: {
-        IDENTITY_SECRET,
-        IDENTITY_MODE: "required",
-        PUBLIC_TRAITS: "email,traits_plan",
-        ANONYMOUS_TRAITS: "traits_plan",
-      },
-    });
+    const t = await requiredIdentities("email,traits_plan");
     try {
       await t.postNotification(await freshFixture("user-update.json"));
       const s = t.connect();

@@ -12,6 +12,16 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
 const CONNECTOR_ID = "5a1b2c3d4e5f60718293a4b5";
 
+/** A fake Hull and a connector that fetches keys from it (`env` added to the connector's). */
+async function connectorWithFakeHull(env: Record<string, string> = {}) {
+  const hull = await startFakeHull();
+  const t = await startTestServer({
+    env: { HULL_KEY_HOSTS: "localhost", ...env },
+    start: { hullCaCerts: [hull.caCert] },
+  });
+  return { hull, t };
+}
+
 const adaStored = async (t: TestServer) =>
   (await t.server.ctx.store.lookupUserId(
     await t.server.ctx.webhook.hasher.hashAll([{ type: "email", value: "ada@example.com" }]),
@@ -66,11 +76,7 @@ Deno.test({
   ignore: skip !== undefined,
   ...opts,
   async fn() {
-    const hull = await startFakeHull();
-    const t = await startTestServer({
-      env: { HULL_KEY_HOSTS: "localhost" },
-      start: { hullCaCerts: [hull.caCert] },
-    });
+    const { hull, t } = await connectorWithFakeHull();
     const secret = "the-connector-secret-42";
     const page = async (query: string) => {
       const res = await fetch(`${t.url}/install?${query}`);
@@ -113,11 +119,7 @@ Deno.test({
   ignore: skip !== undefined,
   ...opts,
   async fn() {
-    const hull = await startFakeHull();
-    const t = await startTestServer({
-      env: { WEBHOOK_SECRET: "", HULL_KEY_HOSTS: "localhost" },
-      start: { hullCaCerts: [hull.caCert] },
-    });
+    const { hull, t } = await connectorWithFakeHull({ WEBHOOK_SECRET: "" });
     try {
       const body = await freshFixture("user-update.json") as { notification_id: string };
       // A token whose jti names another notification is refused.
@@ -201,11 +203,7 @@ Deno.test({
   ignore: skip !== undefined,
   ...opts,
   async fn() {
-    const hull = await startFakeHull();
-    const t = await startTestServer({
-      env: { HULL_KEY_HOSTS: "localhost" },
-      start: { hullCaCerts: [hull.caCert] },
-    });
+    const { hull, t } = await connectorWithFakeHull();
     try {
       const bind = await freshFixture("ship-update.json") as { notification_id: string };
       assert.equal((await postSigned(t.url, hull, bind)).status, 200);
