@@ -175,28 +175,37 @@ export class KvProfiles {
     // Concurrent batches on the same users (Hull sends several at once) take turns here
     // instead of failing each other's checks until the retries run out.
     await this.#userLocks.run([...byUser.keys()], async () => {
-      // Small profiles are committed in groups (one commit costs far more than its size: a
-      // 100-user batch is one commit, not ten), large ones alone; KV allows 100 checks, 1,000
-      // mutations and 800 KiB of mutations per atomic operation.
-      const groups: Encoded[][] = [];
+      const small: Encoded[] = [];
       const alone: Encoded[] = [];
-      let group: Encoded[] = [];
-      let bytes = 0;
-      let mutations = 0;
       for (const e of byUser.values()) {
         if (e.json.length > MAX_PARTS * PART_BYTES) {
           const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
           result.rejected.push({ userId: e.profile.user.id, reason });
-          continue;
-        }
-        if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
+        } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
           alone.push(e);
-          continue;
+        } else {
+          small.push(e);
         }
-        // The profile, its index entries and up to a few stale parts of an earlier large version.
-        const muts = 1 + e.identKeys.length + 16;
+      }
+      // Small profiles are committed in groups (one commit costs far more than its size: a
+      // 100-user batch is one commit, not ten), large ones alone. The heads are known before
+      // grouping, so each user's mutations are counted exactly (its profile, the index entries
+      // it adds, the parts of an earlier large version it deletes) against KV's limits of 100
+      // checks, 1,000 mutations and 800 KiB per atomic operation.
+      const heads = await this.#headsOf(small);
+      const groups: [Encoded, HeadMeta][][] = [];
+      let group: [Encoded, HeadMeta][] = [];
+      let bytes = 0;
+      let mutations = 0;
+      small.forEach((e, i) => {
+        const head = heads[i];
+        const known = head.value?.ik;
+        let added = 0;
+        for (const k of e.identKeys) if (!known?.includes(k)) added++;
+        const muts = 1 + added + (head.value?.rev ? head.value.parts! : 0);
+        const size = e.json.length + added * 64;
         if (
-          group.length === GROUP_CHECKS || bytes + e.json.length > GROUP_BYTES ||
+          group.length === GROUP_CHECKS || bytes + size > GROUP_BYTES ||
           mutations + muts > GROUP_MUTATIONS
         ) {
           groups.push(group);
@@ -204,10 +213,10 @@ export class KvProfiles {
           bytes = 0;
           mutations = 0;
         }
-        group.push(e);
-        bytes += e.json.length + e.identKeys.length * 64;
+        group.push([e, head]);
+        bytes += size;
         mutations += muts;
-      }
+      });
       if (group.length) groups.push(group);
       const rejected = await Promise.all([
         ...groups.map((g) => this.#saveGroup(g)),
@@ -218,26 +227,32 @@ export class KvProfiles {
     return result;
   }
 
-  async #saveGroup(group: Encoded[]): Promise<(Rejected | null)[]> {
-    const heads: (HeadMeta | undefined)[] = group.map((e) => this.#heads.get(e.profile.user.id));
-    const unknown = group.filter((_, i) => !heads[i]);
+  /** The head of each user: the one this instance last wrote, else read (one round trip). */
+  async #headsOf(list: Encoded[]): Promise<HeadMeta[]> {
+    const heads: (HeadMeta | undefined)[] = list.map((e) => this.#heads.get(e.profile.user.id));
+    const unknown = list.filter((_, i) => !heads[i]);
+    if (!unknown.length) return heads as HeadMeta[];
     const read = await this.#getMany<ProfileHead>(unknown.map((e) => K.profile(e.profile.user.id)));
-    for (let i = 0, j = 0; i < group.length; i++) heads[i] ??= read[j++];
+    for (let i = 0, j = 0; i < list.length; i++) heads[i] ??= read[j++];
+    return heads as HeadMeta[];
+  }
+
+  async #saveGroup(group: [Encoded, HeadMeta][]): Promise<(Rejected | null)[]> {
     const op = this.kv.atomic();
-    const written = group.map((e, i) => this.#addWrite(op, e, heads[i]!));
+    const written = group.map(([e, head]) => this.#addWrite(op, e, head));
     try {
       const res = await commit(op);
       if (res.ok) {
-        heads.forEach((h, i) => this.#remember(h!, written[i], res.versionstamp));
+        group.forEach(([, h], i) => this.#remember(h, written[i], res.versionstamp));
         return [];
       }
     } catch (err) {
-      // Over a KV limit (e.g. many stale parts of earlier large versions): one user at a time.
+      // Over a KV limit (e.g. a value larger than counted): one user at a time.
       if (!isLimitError(err)) throw err;
     }
     // Someone else wrote one of these users meanwhile: settle each user on its own.
-    for (const e of group) this.#heads.delete(e.profile.user.id);
-    return await Promise.all(group.map((e) => this.#saveOne(e)));
+    for (const [e] of group) this.#heads.delete(e.profile.user.id);
+    return await Promise.all(group.map(([e]) => this.#saveOne(e)));
   }
 
   /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */

@@ -166,3 +166,20 @@ Deno.test("kv store - a known user's profile comes in the lookup's read, never a
     await Deno.remove(path).catch(() => {});
   }
 });
+
+Deno.test("kv store - a 100-user batch of new users with several identifiers each is one commit", () =>
+  withStore(async (s) => {
+    const writes = Array.from({ length: 100 }, (_, i) => ({
+      profile: profile(`g${i}`),
+      identKeys: [`id-${i}`, `email-${i}`, `anon-${i}`],
+    }));
+    await s.saveProfiles(writes);
+    // Every key written by one atomic operation carries its versionstamp.
+    const stamps = new Set<string>();
+    for (let i = 0; i < 100; i += 10) {
+      const keys = Array.from({ length: 10 }, (_, j) => ["profiles", `g${i + j}`]);
+      for (const e of await s.kv.getMany(keys)) stamps.add(e.versionstamp!);
+    }
+    assert.equal(stamps.size, 1);
+    assert.equal(await s.lookupUserId(["anon-57"]), "g57");
+  }));
