@@ -157,6 +157,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       metrics,
       seen,
       peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
+      fence: kvAdapter ? () => kvAdapter.fence() : undefined,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);

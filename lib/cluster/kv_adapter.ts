@@ -63,6 +63,8 @@ export interface KvAdapterFactory {
    * 0 means a broadcast of such data needs no message on the bus.
    */
   livePeers(): Promise<number>;
+  /** The check that keeps the last "no peers" true for a write (KvBus.fence), or null. */
+  fence(): Deno.AtomicCheck | null;
 }
 
 /**
@@ -84,6 +86,7 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.close = () => bus.close();
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
+  factory.fence = () => bus.fence();
   return factory;
 }
 

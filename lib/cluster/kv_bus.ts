@@ -76,6 +76,8 @@ export class KvBus {
   #lastHead: string | null = null;
   #watch: ReadableStreamDefaultReader | null = null;
   #timers: ReturnType<typeof setInterval>[] = [];
+  /** See `fence`. */
+  #alone: Deno.AtomicCheck | null = null;
 
   constructor(kv: Deno.Kv, opts: KvAdapterOptions) {
     this.#kv = kv;
@@ -128,12 +130,25 @@ export class KvBus {
    */
   async livePeers(): Promise<number> {
     await this.ready;
+    // The roster first: a publisher appearing after this read changes it, which fails any
+    // write fenced on this reading while it says "alone".
+    const roster = await this.#kv.get([...this.#p, "roster"]);
     const since = Date.now() - this.#deadAfter;
     let n = 0;
     for await (const e of this.#kv.list<{ t: number }>({ prefix: [...this.#p, "pub"] })) {
       if (e.key.at(-1) !== this.#pubId && e.value.t >= since) n++;
     }
+    this.#alone = n === 0 ? { key: roster.key, versionstamp: roster.versionstamp } : null;
     return n;
+  }
+
+  /**
+   * When the last `livePeers` found no peer: a check of the roster to add to a write, so that
+   * the write commits only while that still holds (no publisher appeared since). Null when
+   * peers were found, or not counted lately; then ask `livePeers` after the write.
+   */
+  fence(): Deno.AtomicCheck | null {
+    return this.#alone;
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -171,6 +186,10 @@ export class KvBus {
     if (this.#pollMs > 0) this.#timers.push(setInterval(() => this.#poll(), this.#pollMs));
     const every = Math.min(15_000, Math.max(250, this.#retention / 4));
     this.#timers.push(setInterval(() => this.#writer.cleanup(), every));
+    // Peers that went away: recounted now and then, so a lone instance stops writing the bus.
+    this.#timers.push(setInterval(() => {
+      this.livePeers().catch((err) => this.#state === "open" && this.#onError(err));
+    }, every));
   }
 
   async #watchLoop(): Promise<void> {
@@ -237,6 +256,7 @@ export class KvBus {
       }
       if (end > this.#cursors.get(id)!) reads.push(this.#readPublisher(id, end));
     }
+    if (newcomer) this.#alone = null;
     if (newcomer && this.#adopt) {
       for (const a of this.#adapters.values()) if (a.nsp.name !== "/") a.announce();
     }

@@ -59,6 +59,8 @@ export class KvBusWriter {
   #written: number[] = [];
   #partsOf = new Map<number, number>();
   #cleaning = false;
+  /** When our last commit landed (0: never); see the roster bump in #commit. */
+  #lastCommitAt = 0;
 
   constructor(kv: Deno.Kv, o: WriterOptions) {
     this.#kv = kv;
@@ -201,8 +203,12 @@ export class KvBusWriter {
       endPack(last);
       op.set([...this.#p, "pub", this.#pubId], { seq: last, t }, { expireIn: this.#deadAfter * 4 });
       op.sum([...this.#p, "head"], 1n);
+      // The roster changes when a publisher appears, or comes back after a silence long enough
+      // for peers to have counted it gone: a write fenced on it (KvBus.fence) then fails.
+      if (t - this.#lastCommitAt > this.#deadAfter / 2) op.sum([...this.#p, "roster"], 1n);
       return op.commit();
     });
+    this.#lastCommitAt = t;
     this.#commits.push({ seq: last, t });
     this.#written.push(...keys);
     for (const q of batch) {

@@ -60,6 +60,8 @@ const isLimitError = (err: unknown) =>
   /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
 
 type Rejected = SaveResult["rejected"][number];
+type Group = [Encoded, HeadMeta][];
+type GroupOutcome = { rejected: (Rejected | null)[]; fenced: boolean };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -165,7 +167,11 @@ export class KvProfiles {
     this.#users.set(identKey, userId);
   }
 
-  async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
+  /**
+   * Stores `writes` (see Store.saveProfiles); `fence`, when given, is checked in every commit
+   * and `fenced` tells whether all of them held it.
+   */
+  async saveProfiles(writes: ProfileWrite[], fence?: Deno.AtomicCheck): Promise<SaveResult> {
     const byUser = new Map<string, Encoded>();
     for (const w of lastWritePerUser(writes)) {
       byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
@@ -187,44 +193,54 @@ export class KvProfiles {
           small.push(e);
         }
       }
-      // Small profiles are committed in groups (one commit costs far more than its size: a
-      // 100-user batch is one commit, not ten), large ones alone. The heads are known before
-      // grouping, so each user's mutations are counted exactly (its profile, the index entries
-      // it adds, the parts of an earlier large version it deletes) against KV's limits of 100
-      // checks, 1,000 mutations and 800 KiB per atomic operation.
-      const heads = await this.#headsOf(small);
-      const groups: [Encoded, HeadMeta][][] = [];
-      let group: [Encoded, HeadMeta][] = [];
-      let bytes = 0;
-      let mutations = 0;
-      small.forEach((e, i) => {
-        const head = heads[i];
-        const known = head.value?.ik;
-        let added = 0;
-        for (const k of e.identKeys) if (!known?.includes(k)) added++;
-        const muts = 1 + added + (head.value?.rev ? head.value.parts! : 0);
-        const size = e.json.length + added * 64;
-        if (
-          group.length === GROUP_CHECKS || bytes + size > GROUP_BYTES ||
-          mutations + muts > GROUP_MUTATIONS
-        ) {
-          groups.push(group);
-          group = [];
-          bytes = 0;
-          mutations = 0;
-        }
-        group.push([e, head]);
-        bytes += size;
-        mutations += muts;
-      });
-      if (group.length) groups.push(group);
-      const rejected = await Promise.all([
-        ...groups.map((g) => this.#saveGroup(g)),
-        ...alone.map(async (e) => [await this.#saveOne(e)]),
+      const checks = GROUP_CHECKS - (fence ? 1 : 0);
+      const groups = this.#group(small, await this.#headsOf(small), checks);
+      const [outcomes, ones] = await Promise.all([
+        Promise.all(groups.map((g) => this.#saveGroup(g, fence))),
+        Promise.all(alone.map((e) => this.#saveOne(e))),
       ]);
-      for (const r of rejected.flat()) if (r) result.rejected.push(r);
+      for (const o of outcomes) for (const r of o.rejected) if (r) result.rejected.push(r);
+      for (const r of ones) if (r) result.rejected.push(r);
+      result.fenced = !!fence && groups.length > 0 && !alone.length &&
+        outcomes.every((o) => o.fenced);
     });
     return result;
+  }
+
+  /**
+   * Small profiles in groups of one commit each (one commit costs far more than its size: a
+   * 100-user batch is one or two commits, not ten). The heads are known here, so each user's
+   * mutations are counted exactly (its profile, the index entries it adds, the parts of an
+   * earlier large version it deletes) against KV's limits of 100 checks, 1,000 mutations and
+   * 800 KiB per atomic operation.
+   */
+  #group(small: Encoded[], heads: HeadMeta[], checks: number): Group[] {
+    const groups: Group[] = [];
+    let group: Group = [];
+    let bytes = 0;
+    let mutations = 0;
+    small.forEach((e, i) => {
+      const head = heads[i];
+      const known = head.value?.ik;
+      let added = 0;
+      for (const k of e.identKeys) if (!known?.includes(k)) added++;
+      const muts = 1 + added + (head.value?.rev ? head.value.parts! : 0);
+      const size = e.json.length + added * 64;
+      if (
+        group.length === checks || bytes + size > GROUP_BYTES ||
+        mutations + muts > GROUP_MUTATIONS
+      ) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+        mutations = 0;
+      }
+      group.push([e, head]);
+      bytes += size;
+      mutations += muts;
+    });
+    if (group.length) groups.push(group);
+    return groups;
   }
 
   /** The head of each user: the one this instance last wrote, else read (one round trip). */
@@ -237,22 +253,24 @@ export class KvProfiles {
     return heads as HeadMeta[];
   }
 
-  async #saveGroup(group: [Encoded, HeadMeta][]): Promise<(Rejected | null)[]> {
+  /** Commits one group (with the fence); on a failed check, each user on its own. */
+  async #saveGroup(group: Group, fence?: Deno.AtomicCheck): Promise<GroupOutcome> {
     const op = this.kv.atomic();
+    if (fence) op.check(fence);
     const written = group.map(([e, head]) => this.#addWrite(op, e, head));
     try {
       const res = await commit(op);
       if (res.ok) {
         group.forEach(([, h], i) => this.#remember(h, written[i], res.versionstamp));
-        return [];
+        return { rejected: [], fenced: true };
       }
     } catch (err) {
       // Over a KV limit (e.g. a value larger than counted): one user at a time.
       if (!isLimitError(err)) throw err;
     }
-    // Someone else wrote one of these users meanwhile: settle each user on its own.
+    // Someone else wrote one of these users meanwhile, or a peer appeared (the fence).
     for (const [e] of group) this.#heads.delete(e.profile.user.id);
-    return await Promise.all(group.map(([e]) => this.#saveOne(e)));
+    return { rejected: await Promise.all(group.map(([e]) => this.#saveOne(e))), fenced: false };
   }
 
   /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */

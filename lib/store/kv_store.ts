@@ -6,6 +6,7 @@
 import type {
   LogEntry,
   ProfileWrite,
+  SaveOptions,
   SaveResult,
   Store,
   StoredConfig,
@@ -143,8 +144,8 @@ export class KvStore implements Store {
     return this.#profiles.lookupProfile(identKeys);
   }
 
-  saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
-    return this.#profiles.saveProfiles(writes);
+  saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
+    return this.#profiles.saveProfiles(writes, opts.fence);
   }
 
   deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -60,6 +60,17 @@ export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
 /** What `saveProfiles` could not store, per user, and why. */
 export interface SaveResult {
   rejected: { userId: string; reason: string }[];
+  /** Every commit carried `SaveOptions.fence` and it held. */
+  fenced?: boolean;
+}
+
+/** Options of `saveProfiles`. */
+export interface SaveOptions {
+  /**
+   * Deno KV only: a key every profile commit also checks (the cluster bus's roster, see
+   * `KvBus.fence`), so "no other instance" is known to hold at the moment of the write.
+   */
+  fence?: Deno.AtomicCheck;
 }
 
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
@@ -96,7 +107,7 @@ export interface Store {
    * `rejected` with the reason, so one oversized user does not fail the rest; a failure of the
    * store itself throws.
    */
-  saveProfiles(writes: ProfileWrite[]): Promise<SaveResult>;
+  saveProfiles(writes: ProfileWrite[], opts?: SaveOptions): Promise<SaveResult>;
 
   /** Deletes a user's profile and the given identity-index entries (right to be forgotten). */
   deleteProfile(userId: string, identKeys: string[]): Promise<void>;

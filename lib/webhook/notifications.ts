@@ -93,6 +93,12 @@ export interface ProcessorDeps {
    * cluster bus nothing; an instance that starts later reads the stored profiles itself.
    */
   peers?: () => Promise<number>;
+  /**
+   * Optional, with `peers`: the check under which the last "no peers" still holds
+   * (`KvAdapterFactory.fence`). A batch stored under it is emitted here only, with no read
+   * after the write.
+   */
+  fence?: () => Deno.AtomicCheck | null;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -128,13 +134,15 @@ export async function processNotification(
       masked: maskIdentifiers(ids),
     };
   }));
+  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
   // Event-log entries are built once per batch (one timestamp), one per user.
   deps.events.emitMany(
     "incoming.user.start",
     prepared.map(({ masked }) => ({ identifiers: masked, message: n.channel })),
   );
-  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
-  const { rejected } = await deps.store.saveProfiles(writes);
+  const fence = deps.fence?.() ?? undefined;
+  const saved = await deps.store.saveProfiles(writes, { fence });
+  const { rejected } = saved;
   // A user the store cannot hold is logged and left out; the rest of the batch goes on, and
   // Hull gets its 200 (a retry could never succeed).
   const refused = new Map(rejected.map((r) => [r.userId, r.reason]));
@@ -192,8 +200,10 @@ export async function processNotification(
   }
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
-  // Read after the save: an instance that appears later finds these profiles in the store.
-  const localOnly = deps.peers ? (await deps.peers().catch(() => 1)) === 0 : false;
+  // Read after the save (an instance that appears later finds these profiles in the store),
+  // unless the save itself was fenced on "no peers".
+  const localOnly = saved.fenced ||
+    (deps.peers ? (await deps.peers().catch(() => 1)) === 0 : false);
   try {
     deps.publish(pushes, { localOnly });
   } catch (err) {

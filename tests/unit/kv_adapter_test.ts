@@ -19,6 +19,7 @@ const FAST: KvAdapterOptions = {
 interface Node {
   io: Server;
   kv: Deno.Kv;
+  adapter: ReturnType<typeof createKvAdapter>;
   connect(nsp?: string): Promise<Socket>;
   close(): Promise<void>;
 }
@@ -36,6 +37,7 @@ async function startNode(kvPath: string, o: KvAdapterOptions = {}): Promise<Node
   return {
     io,
     kv,
+    adapter,
     async connect(nsp = "/") {
       const s = ioClient(`http://127.0.0.1:${port}${nsp}`, {
         transports: ["websocket"],
@@ -337,6 +339,42 @@ Deno.test({
     } finally {
       await closeAll([byAge, byCount]);
       kv.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - the 'alone' fence fails a write once a peer appears, holds otherwise",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = [await startNode(path)];
+    const { adapter: a, kv } = nodes[0];
+    const pubs = async () => {
+      let n = 0;
+      for await (const _ of kv.list({ prefix: ["sio", "pub"] })) n++;
+      return n;
+    };
+    try {
+      await a.flush();
+      assert.equal(a.fence(), null, "no fence before peers were counted");
+      assert.equal(await a.livePeers(), 0);
+      const fence = a.fence();
+      assert.ok(fence, "alone: a fence");
+      // Fenced writes commit while no publisher appears, A's own heartbeats included...
+      await waitFor(async () => (await pubs()) === 1, "A's first heartbeat");
+      await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
+      const held = await kv.atomic().check(fence).set(["w", 1], 1).commit();
+      assert.equal(held.ok, true);
+      // ...and fail once one has, even before A's watch noticed it.
+      nodes.push(await startNode(path));
+      await waitFor(async () => (await pubs()) === 2, "B's first commit");
+      const after = await kv.atomic().check(fence).set(["w", 2], 2).commit();
+      assert.equal(after.ok, false, "a write fenced on 'alone' must fail once B exists");
+      assert.equal(await a.livePeers(), 1);
+      assert.equal(a.fence(), null, "not alone: no fence");
+    } finally {
+      await closeAll(nodes);
     }
   },
 });
