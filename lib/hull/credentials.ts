@@ -98,11 +98,15 @@ export class HullCredentials {
   }
 
   /** Keeps `conn` as the connection in force; writes only when something changed. */
-  async save(conn: HullConnection): Promise<void> {
+  async save(
+    conn: HullConnection,
+    beforeWrite: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<void> {
     const c = await this.#load();
     if (
       c.doc?.id === conn.id && c.doc.organization === conn.organization && c.secret === conn.secret
     ) return;
+    await beforeWrite();
     const doc: StoredConnection = {
       id: conn.id,
       organization: conn.organization,

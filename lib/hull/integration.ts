@@ -49,13 +49,18 @@ export class HullIntegration {
   /**
    * Applies the settings present in `connector.private_settings`, and keeps the credentials
    * when Hull signed the request (`signedByHull`): a sender holding only our webhook secret
-   * cannot point profile fetches at another organization. Throws when the store fails.
+   * cannot point profile fetches at another organization. Writes only what changed;
+   * `beforeWrite` runs before any write and may throw to stop it. Throws when the store fails.
    */
-  async apply(n: HullNotification, signedByHull: boolean): Promise<void> {
+  async apply(
+    n: HullNotification,
+    signedByHull: boolean,
+    beforeWrite?: () => Promise<void>,
+  ): Promise<void> {
     const ps = isObject(n.connector) ? n.connector.private_settings : undefined;
-    await this.deps.settings.apply(ps);
+    await this.deps.settings.apply(ps, beforeWrite);
     if (!signedByHull) return;
     const conn = parseConnection(n.configuration);
-    if (conn) await this.deps.credentials.save(conn);
+    if (conn) await this.deps.credentials.save(conn, beforeWrite);
   }
 }

@@ -126,24 +126,32 @@ export class HullSettingsSync {
 
   /**
    * Applies the settings keys present in `privateSettings`. Writes only what changed, so a
-   * batch carrying the same settings as the last costs no write. Throws when the store fails.
+   * batch carrying the same settings as the last costs no write. `beforeWrite` runs before the
+   * first write (the webhook claims its notification there, so a replay writes nothing) and may
+   * throw to stop it. Throws when the store fails.
    */
-  async apply(privateSettings: unknown): Promise<HullSettings> {
+  async apply(
+    privateSettings: unknown,
+    beforeWrite: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<HullSettings> {
     const read = readHullSettings(privateSettings, this.identitySecret);
     if (!read.keys.length && !read.problems.length) return read;
     const settings = { ...this.live.settings, ...read.settings };
     let domains = this.live.domains.map((d) => d.raw);
     if (!same(settings, this.live.settings)) {
+      await beforeWrite();
       await this.store.setSettings(settings);
       this.live.apply({ settings, domains });
     }
     if (read.domains && !same(read.domains, domains)) {
       domains = read.domains;
+      await beforeWrite();
       await this.store.setDomains(domains);
       this.live.apply({ settings, domains });
     }
     const signature = JSON.stringify([read.keys, read.problems]);
     if (signature !== this.#last || Date.now() - this.#touched > TOUCH_MS) {
+      await beforeWrite();
       const doc = await loadManaged(this.store);
       const now = new Date().toISOString();
       for (const k of read.keys) doc.managed[k] = now;

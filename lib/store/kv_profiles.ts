@@ -63,6 +63,14 @@ type Rejected = SaveResult["rejected"][number];
 type Group = [Encoded, HeadMeta][];
 type GroupOutcome = { rejected: (Rejected | null)[]; fenced: boolean };
 
+/** A notification's replay claim, taken along with a write (see `saveProfiles`). */
+export interface WriteClaim {
+  key: Deno.KvKey;
+  /** Claims on its own; false: claimed already (a replay). */
+  take(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -169,41 +177,80 @@ export class KvProfiles {
 
   /**
    * Stores `writes` (see Store.saveProfiles); `fence`, when given, is checked in every commit
-   * and `fenced` tells whether all of them held it.
+   * and `fenced` tells whether all of them held it. `claim`: every profile commit checks that
+   * the notification is not claimed yet, and the claim itself is issued right after them, so
+   * on one KV file (SQLite applies them in that order) a batch costs one round trip; a replay
+   * fails those checks and writes nothing.
    */
-  async saveProfiles(writes: ProfileWrite[], fence?: Deno.AtomicCheck): Promise<SaveResult> {
+  async saveProfiles(
+    writes: ProfileWrite[],
+    fence?: Deno.AtomicCheck,
+    claim?: WriteClaim,
+  ): Promise<SaveResult> {
     const byUser = new Map<string, Encoded>();
     for (const w of lastWritePerUser(writes)) {
       byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
       for (const k of w.identKeys) this.#rememberUser(k, w.profile.user.id);
     }
     const result: SaveResult = { rejected: [] };
-    // Concurrent batches on the same users (Hull sends several at once) take turns here
-    // instead of failing each other's checks until the retries run out.
-    await this.#userLocks.run([...byUser.keys()], async () => {
-      const small: Encoded[] = [];
-      const alone: Encoded[] = [];
-      for (const e of byUser.values()) {
-        if (e.json.length > MAX_PARTS * PART_BYTES) {
-          const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
-          result.rejected.push({ userId: e.profile.user.id, reason });
-        } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
-          alone.push(e);
-        } else {
-          small.push(e);
+    let mine = false; // the claim was taken here
+    try {
+      // Concurrent batches on the same users (Hull sends several at once) take turns here
+      // instead of failing each other's checks until the retries run out.
+      await this.#userLocks.run([...byUser.keys()], async () => {
+        const small: Encoded[] = [];
+        const alone: Encoded[] = [];
+        for (const e of byUser.values()) {
+          if (e.json.length > MAX_PARTS * PART_BYTES) {
+            const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
+            result.rejected.push({ userId: e.profile.user.id, reason });
+          } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
+            alone.push(e);
+          } else {
+            small.push(e);
+          }
         }
-      }
-      const checks = GROUP_CHECKS - (fence ? 1 : 0);
-      const groups = this.#group(small, await this.#headsOf(small), checks);
-      const [outcomes, ones] = await Promise.all([
-        Promise.all(groups.map((g) => this.#saveGroup(g, fence))),
-        Promise.all(alone.map((e) => this.#saveOne(e))),
-      ]);
-      for (const o of outcomes) for (const r of o.rejected) if (r) result.rejected.push(r);
-      for (const r of ones) if (r) result.rejected.push(r);
-      result.fenced = !!fence && groups.length > 0 && !alone.length &&
-        outcomes.every((o) => o.fenced);
-    });
+        const checks = GROUP_CHECKS - (fence ? 1 : 0) - (claim ? 1 : 0);
+        const groups = this.#group(small, await this.#headsOf(small), checks);
+        // Large profiles are written without the claim's check: the claim goes first then.
+        if (claim && (alone.length || !groups.length)) {
+          if (!(mine = await claim.take())) {
+            result.replayed = true;
+            return;
+          }
+        }
+        const along = claim && !mine ? claim : undefined;
+        const taken = Promise.withResolvers<boolean>();
+        taken.promise.catch(() => {}); // awaited below; a failure must not go unhandled
+        const saving = Promise.all([
+          Promise.all(
+            groups.map((g) =>
+              this.#saveGroup(g, fence, along && { key: along.key, taken: taken.promise })
+            ),
+          ),
+          Promise.all(alone.map((e) => this.#saveOne(e))),
+        ]);
+        if (along) {
+          along.take().then(taken.resolve, taken.reject);
+          if (!(mine = await taken.promise)) {
+            // A replay: its commits failed the check (or, racing a duplicate of itself, wrote
+            // the same versions); nothing of it is pushed.
+            await saving.catch(() => {});
+            result.replayed = true;
+            return;
+          }
+        }
+        const [outcomes, ones] = await saving;
+        for (const o of outcomes) for (const r of o.rejected) if (r) result.rejected.push(r);
+        for (const r of ones) if (r) result.rejected.push(r);
+        result.fenced = !!fence && groups.length > 0 && !alone.length &&
+          outcomes.every((o) => o.fenced);
+      });
+    } catch (err) {
+      // The sender's retry must be applied: forget a claim taken here.
+      if (mine) await claim!.release().catch(() => {});
+      throw err;
+    }
     return result;
   }
 
@@ -253,10 +300,18 @@ export class KvProfiles {
     return heads as HeadMeta[];
   }
 
-  /** Commits one group (with the fence); on a failed check, each user on its own. */
-  async #saveGroup(group: Group, fence?: Deno.AtomicCheck): Promise<GroupOutcome> {
+  /**
+   * Commits one group (with the fence, and the check that `claim`'s key is unset); on a failed
+   * check, once the claim is known to be this batch's, each user on its own.
+   */
+  async #saveGroup(
+    group: Group,
+    fence?: Deno.AtomicCheck,
+    claim?: { key: Deno.KvKey; taken: Promise<boolean> },
+  ): Promise<GroupOutcome> {
     const op = this.kv.atomic();
     if (fence) op.check(fence);
+    if (claim) op.check({ key: claim.key, versionstamp: null });
     const written = group.map(([e, head]) => this.#addWrite(op, e, head));
     try {
       const res = await commit(op);
@@ -268,7 +323,10 @@ export class KvProfiles {
       // Over a KV limit (e.g. a value larger than counted): one user at a time.
       if (!isLimitError(err)) throw err;
     }
-    // Someone else wrote one of these users meanwhile, or a peer appeared (the fence).
+    // A replay (nothing to write), this batch's own claim landing first (another KV than one
+    // SQLite file may order them so), someone else's write of one of these users, or a peer
+    // that appeared (the fence).
+    if (claim && !(await claim.taken)) return { rejected: [], fenced: false };
     for (const [e] of group) this.#heads.delete(e.profile.user.id);
     return { rejected: await Promise.all(group.map(([e]) => this.#saveOne(e))), fenced: false };
   }

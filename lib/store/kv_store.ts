@@ -145,7 +145,16 @@ export class KvStore implements Store {
   }
 
   saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
-    return this.#profiles.saveProfiles(writes, opts.fence);
+    const { claim } = opts;
+    return this.#profiles.saveProfiles(
+      writes,
+      opts.fence,
+      claim && {
+        key: K.notification(claim.id),
+        take: () => this.claimNotification(claim.id, claim.ttlMs),
+        release: () => this.releaseNotification(claim.id),
+      },
+    );
   }
 
   deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -31,6 +31,7 @@ import {
   type LogEntry,
   MAX_PROFILE_BYTES,
   type ProfileWrite,
+  type SaveOptions,
   type SaveResult,
   type Store,
   type StoredConfig,
@@ -169,7 +170,20 @@ export class RedisStore implements Store {
     return json ? JSON.parse(json) : null;
   }
 
-  async saveProfiles(writes: ProfileWrite[]): Promise<SaveResult> {
+  async saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
+    const { claim } = opts;
+    if (claim && !(await this.claimNotification(claim.id, claim.ttlMs))) {
+      return { rejected: [], replayed: true };
+    }
+    try {
+      return await this.#save(writes);
+    } catch (err) {
+      if (claim) await this.releaseNotification(claim.id).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #save(writes: ProfileWrite[]): Promise<SaveResult> {
     const byUser = lastWritePerUser(writes).map((w) => ({ ...w, json: JSON.stringify(w.profile) }));
     // An oversized user is left out (and reported); the rest of the batch is stored.
     const result: SaveResult = { rejected: [] };

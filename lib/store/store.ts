@@ -62,10 +62,18 @@ export interface SaveResult {
   rejected: { userId: string; reason: string }[];
   /** Every commit carried `SaveOptions.fence` and it held. */
   fenced?: boolean;
+  /** `SaveOptions.claim` was claimed before: nothing was applied, nothing is to be pushed. */
+  replayed?: boolean;
 }
 
 /** Options of `saveProfiles`. */
 export interface SaveOptions {
+  /**
+   * Claims this notification id (as `claimNotification`) with the write: nothing is written
+   * if it was claimed before (`replayed`), and a store that can overlaps the two (one round
+   * trip). If saving fails, a claim taken here is released, so the sender's retry is applied.
+   */
+  claim?: { id: string; ttlMs: number };
   /**
    * Deno KV only: a key every profile commit also checks (the cluster bus's roster, see
    * `KvBus.fence`), so "no other instance" is known to hold at the moment of the write.

@@ -47,6 +47,8 @@ export interface WebhookAnswer {
 }
 
 const fail = (status: number, error: string): WebhookAnswer => ({ status, body: { error } });
+/** Thrown by the claim when the notification was applied before. */
+const REPLAYED = Symbol("replayed");
 
 /** Handles one POST /smart-notifier. `headers.get` must be case-insensitive (Headers is). */
 export function handleSmartNotifier(
@@ -131,22 +133,33 @@ async function answer(
   const refused = await deps.hull?.refusal(n).catch(() => null);
   if (refused) return fail(403, refused);
 
-  let fresh: boolean;
-  try {
-    fresh = await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS);
-  } catch (err) {
-    // The store is unreachable (Redis down): Hull retries a 503 later.
-    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
-  }
-  if (!fresh) {
+  // A user:update batch is claimed with its profiles' write (one store round trip, see
+  // SaveOptions.claim); other channels, and a batch whose connector settings must be written
+  // first, are claimed here before anything is written.
+  let claimed: boolean | null = null; // null: not yet
+  const claimNow = async () => {
+    claimed ??= await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS);
+    if (!claimed) throw REPLAYED;
+  };
+  const replayed = (): WebhookAnswer => {
     deps.events.emit("incoming.user.start", {
       message: `replayed notification ignored (${n.channel})`,
     });
     return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
+  };
+  try {
+    if (n.channel !== "user:update") await claimNow();
+    await deps.hull?.apply(n, hullKey !== null, claimNow);
+  } catch (err) {
+    if (err === REPLAYED) return replayed();
+    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
+    // The store is unreachable (Redis down): Hull retries a 503 later.
+    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
   }
   try {
-    await deps.hull?.apply(n, hullKey !== null);
-    const result = await processNotification(n, deps, receivedAt);
+    const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
+    const result = await processNotification(n, deps, receivedAt, claim);
+    if (result.replayed) return replayed();
     if (result.channel !== "user:update") {
       deps.events.emit("incoming.user.start", {
         message: `${n.channel} ${
@@ -156,8 +169,9 @@ async function answer(
     }
     return { status: 200, body: FLOW_CONTROL };
   } catch (err) {
-    // Forget the id so Hull's retry is applied; the error names no secret or identifier.
-    await deps.store.releaseNotification(n.notification_id).catch(() => {});
+    // Forget the id so Hull's retry is applied (a claim taken with the write is released by
+    // the store); the error names no secret or identifier.
+    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     return fail(500, `could not apply notification: ${(err as Error).message}`);
   }
 }

@@ -13,7 +13,7 @@ import {
 } from "../identity.ts";
 import { versionedPayload } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, Store } from "../store/store.ts";
+import type { ProfileWrite, SaveResult, Store } from "../store/store.ts";
 import type { HullNotification, HullUserMessage, Publisher, Push, Settings } from "../types.ts";
 
 /** Channels that carry user profiles. */
@@ -109,15 +109,23 @@ export interface ProcessResult {
   skipped: number;
   /** Users the store could not hold (logged; the rest of the batch was applied). */
   rejected?: number;
+  /** The claim passed in was taken before: nothing was applied. */
+  replayed?: boolean;
 }
 
-/** Applies a validated notification. Throws only when the store fails (caller answers 500). */
+/**
+ * Applies a validated notification. Throws only when the store fails (caller answers 500).
+ * `claim`: the notification's replay claim, taken by the store with a user:update's write (see
+ * `SaveOptions.claim`); any other channel must be claimed by the caller first.
+ */
 export async function processNotification(
   n: HullNotification,
   deps: ProcessorDeps,
   receivedAt = performance.now(),
+  claim?: { id: string; ttlMs: number },
 ): Promise<ProcessResult> {
   const result: ProcessResult = { channel: n.channel, stored: 0, pushed: 0, skipped: 0 };
+  if (claim && n.channel !== "user:update") throw new Error(`${n.channel}: claim it first`);
   if (n.channel === "user:delete") return await deleteUsers(n.messages ?? [], deps, result);
   if (!USER_CHANNELS.has(n.channel)) return result;
   const settings = deps.settings();
@@ -135,13 +143,21 @@ export async function processNotification(
     };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
-  // Event-log entries are built once per batch (one timestamp), one per user.
-  deps.events.emitMany(
-    "incoming.user.start",
-    prepared.map(({ masked }) => ({ identifiers: masked, message: n.channel })),
-  );
   const fence = deps.fence?.() ?? undefined;
-  const saved = await deps.store.saveProfiles(writes, { fence });
+  let saved: SaveResult | undefined;
+  try {
+    saved = await deps.store.saveProfiles(writes, { fence, claim });
+  } finally {
+    // Event-log entries are built once per batch (one timestamp), one per user; a replay
+    // (known only once the claim was tried with the write) is not logged as incoming users.
+    if (!saved?.replayed) {
+      deps.events.emitMany(
+        "incoming.user.start",
+        prepared.map(({ masked }) => ({ identifiers: masked, message: n.channel })),
+      );
+    }
+  }
+  if (saved.replayed) return { ...result, replayed: true };
   const { rejected } = saved;
   // A user the store cannot hold is logged and left out; the rest of the batch goes on, and
   // Hull gets its 200 (a retry could never succeed).

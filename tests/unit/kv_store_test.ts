@@ -183,3 +183,31 @@ Deno.test("kv store - a 100-user batch of new users with several identifiers eac
     assert.equal(stamps.size, 1);
     assert.equal(await s.lookupUserId(["anon-57"]), "g57");
   }));
+
+Deno.test("kv store - a claimed batch whose commit meets another instance's write is still applied once", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const a = await KvStore.open(path);
+  const b = await KvStore.open(path);
+  const batch = (v: number) =>
+    Array.from({ length: 100 }, (_, i) => ({
+      profile: profile(`u${i}`, { v }, 1_000 * v),
+      identKeys: [`k${i}`],
+    }));
+  try {
+    await a.saveProfiles(batch(1)); // A remembers these heads
+    await b.saveProfiles([{ profile: profile("u42", { v: 2 }, 2_000), identKeys: ["k42"] }]);
+    // A's grouped commit fails its check on u42's head: the users are settled one by one, once
+    // the claim (issued after the commit) is known to be this batch's.
+    const r = await a.saveProfiles(batch(3), { claim: { id: "n", ttlMs: 60_000 } });
+    assert.notEqual(r.replayed, true);
+    for (const u of ["u0", "u42", "u99"]) assert.equal((await b.getProfile(u))?.user.v, 3);
+    assert.equal(
+      (await a.saveProfiles(batch(4), { claim: { id: "n", ttlMs: 60_000 } })).replayed,
+      true,
+    );
+    assert.equal((await b.getProfile("u42"))?.user.v, 3);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

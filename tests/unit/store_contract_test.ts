@@ -245,6 +245,40 @@ const cases: Record<string, Case> = {
     assert.deepEqual(await s.getMeta("seen"), []);
   },
 
+  "a save with a notification's claim applies it once; a replay writes nothing, even after a delete":
+    async ({ store: s }) => {
+      const claim = { id: "n-1", ttlMs: 60_000 };
+      const batch = (v: number) =>
+        Array.from({ length: 100 }, (_, i) => ({
+          profile: profile(`c${i}`, { v }, 1000 + v),
+          identKeys: [`ck${i}`, `ce${i}`],
+        }));
+      const first = await s.saveProfiles(batch(1), { claim });
+      assert.notEqual(first.replayed, true);
+      assert.equal((await s.getProfile("c99"))?.user.v, 1);
+      assert.equal(await s.claimNotification("n-1", 60_000), false, "the save took the claim");
+      // The same id again, newer data: refused whole.
+      assert.equal((await s.saveProfiles(batch(2), { claim })).replayed, true);
+      assert.equal((await s.getProfile("c0"))?.user.v, 1);
+      // Right to be forgotten, then the old notification replayed: it must not come back.
+      await s.deleteProfile("c7", ["ck7", "ce7"]);
+      assert.equal((await s.saveProfiles(batch(1), { claim })).replayed, true);
+      assert.equal(await s.getProfile("c7"), null);
+      assert.equal(await s.lookupUserId(["ck7"]), null);
+      // Another id is applied; a claim taken by someone else first is a replay too.
+      assert.notEqual(
+        (await s.saveProfiles(batch(3), { claim: { ...claim, id: "n-2" } })).replayed,
+        true,
+      );
+      assert.equal((await s.getProfile("c7"))?.user.v, 3);
+      assert.equal(await s.claimNotification("n-3", 60_000), true);
+      assert.equal(
+        (await s.saveProfiles(batch(4), { claim: { ...claim, id: "n-3" } })).replayed,
+        true,
+      );
+      assert.equal((await s.getProfile("c7"))?.user.v, 3);
+    },
+
   "ping answers while the backend is up": async ({ store: s }) => {
     await s.ping();
   },
