@@ -66,6 +66,9 @@ type GroupOutcome = { rejected: (Rejected | null)[]; fenced: boolean };
 /** A notification's replay claim, taken along with a write (see `saveProfiles`). */
 export interface WriteClaim {
   key: Deno.KvKey;
+  /** The claim's value and lifetime, as `take` writes them. */
+  value(): unknown;
+  ttlMs: number;
   /** Claims on its own; false: claimed already (a replay). */
   take(): Promise<boolean>;
   release(): Promise<void>;
@@ -222,16 +225,22 @@ export class KvProfiles {
         const along = claim && !mine ? claim : undefined;
         const taken = Promise.withResolvers<boolean>();
         taken.promise.catch(() => {}); // awaited below; a failure must not go unhandled
-        const saving = Promise.all([
-          Promise.all(
-            groups.map((g) =>
-              this.#saveGroup(g, fence, along && { key: along.key, taken: taken.promise })
-            ),
-          ),
-          Promise.all(alone.map((e) => this.#saveOne(e))),
-        ]);
+        // Issued in order, the last group setting the claim: on one KV file (SQLite applies
+        // commits in the order issued) every group finds it unset, and a replay fails them all.
+        const last = groups.length - 1;
+        const saving = Promise.all(groups.map((g, i) =>
+          this.#saveGroup(
+            g,
+            fence,
+            along && {
+              key: along.key,
+              taken: taken.promise,
+              sets: i === last ? { claim: along, settle: taken.resolve } : undefined,
+            },
+          )
+        ));
+        saving.catch(() => {}); // awaited below unless the claim failed first
         if (along) {
-          along.take().then(taken.resolve, taken.reject);
           if (!(mine = await taken.promise)) {
             // A replay: its commits failed the check (or, racing a duplicate of itself, wrote
             // the same versions); nothing of it is pushed.
@@ -240,7 +249,8 @@ export class KvProfiles {
             return;
           }
         }
-        const [outcomes, ones] = await saving;
+        const outcomes = await saving;
+        const ones = await Promise.all(alone.map((e) => this.#saveOne(e)));
         for (const o of outcomes) for (const r of o.rejected) if (r) result.rejected.push(r);
         for (const r of ones) if (r) result.rejected.push(r);
         result.fenced = !!fence && groups.length > 0 && !alone.length &&
@@ -301,28 +311,42 @@ export class KvProfiles {
   }
 
   /**
-   * Commits one group (with the fence, and the check that `claim`'s key is unset); on a failed
-   * check, once the claim is known to be this batch's, each user on its own.
+   * Commits one group (with the fence, and the check that `claim`'s key is unset; the group
+   * that `sets` it writes it too and settles `taken`). On a failed check, once the claim is
+   * known to be this batch's, each user on its own.
    */
   async #saveGroup(
     group: Group,
     fence?: Deno.AtomicCheck,
-    claim?: { key: Deno.KvKey; taken: Promise<boolean> },
+    claim?: {
+      key: Deno.KvKey;
+      taken: Promise<boolean>;
+      sets?: { claim: WriteClaim; settle(taken: boolean | Promise<boolean>): void };
+    },
   ): Promise<GroupOutcome> {
     const op = this.kv.atomic();
     if (fence) op.check(fence);
     if (claim) op.check({ key: claim.key, versionstamp: null });
+    if (claim?.sets) {
+      const { value, ttlMs } = claim.sets.claim;
+      op.set(claim.key, value(), { expireIn: ttlMs });
+    }
     const written = group.map(([e, head]) => this.#addWrite(op, e, head));
     try {
       const res = await commit(op);
       if (res.ok) {
+        claim?.sets?.settle(true);
         group.forEach(([, h], i) => this.#remember(h, written[i], res.versionstamp));
         return { rejected: [], fenced: true };
       }
     } catch (err) {
       // Over a KV limit (e.g. a value larger than counted): one user at a time.
-      if (!isLimitError(err)) throw err;
+      if (!isLimitError(err)) {
+        claim?.sets?.settle(Promise.reject(err));
+        throw err;
+      }
     }
+    claim?.sets?.settle(claim.sets.claim.take());
     // A replay (nothing to write), this batch's own claim landing first (another KV than one
     // SQLite file may order them so), someone else's write of one of these users, or a peer
     // that appeared (the fence).

@@ -151,6 +151,8 @@ export class KvStore implements Store {
       opts.fence,
       claim && {
         key: K.notification(claim.id),
+        value: () => ({ expires_at: Date.now() + claim.ttlMs }),
+        ttlMs: claim.ttlMs,
         take: () => this.claimNotification(claim.id, claim.ttlMs),
         release: () => this.releaseNotification(claim.id),
       },

@@ -211,3 +211,23 @@ Deno.test("kv store - a claimed batch whose commit meets another instance's writ
     await b.close();
   }
 });
+
+Deno.test("kv store - a claimed 100-user batch is two commits, the claim written by the last", () =>
+  withStore(async (s) => {
+    const writes = Array.from({ length: 100 }, (_, i) => ({
+      profile: profile(`g${i}`),
+      identKeys: [`id-${i}`],
+    }));
+    const r = await s.saveProfiles(writes, { claim: { id: "n-100", ttlMs: 60_000 } });
+    assert.notEqual(r.replayed, true);
+    const stamps = new Map<string, number>();
+    for (let i = 0; i < 100; i += 10) {
+      const keys = Array.from({ length: 10 }, (_, j) => ["profiles", `g${i + j}`]);
+      for (const e of await s.kv.getMany(keys)) {
+        stamps.set(e.versionstamp!, (stamps.get(e.versionstamp!) ?? 0) + 1);
+      }
+    }
+    const claim = await s.kv.get(["notifications", "n-100"]);
+    assert.equal(stamps.size, 2, "99 checks + the claim's, then the rest with the claim");
+    assert.equal(stamps.get(claim.versionstamp!), 1);
+  }));
