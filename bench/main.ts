@@ -13,6 +13,7 @@ import { startRedis } from "../tests/helpers/redis.ts";
 import {
   CONNECTOR_ENV,
   DENO,
+  KV_DIR,
   log,
   ONLY,
   P,
@@ -73,7 +74,7 @@ const SYSTEMS: Record<SystemName, { label: string; mode: "sio" | "json"; boot():
       label: "hull-browser (main.ts, Deno KV)",
       mode: "sio",
       async boot() {
-        const kv = await Deno.makeTempFile({ suffix: ".sqlite" });
+        const kv = await Deno.makeTempFile({ suffix: ".sqlite", dir: KV_DIR });
         const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
         const p = await spawnServer(DENO, ["run", "-A", ...prof, "main.ts"], {
           ...CONNECTOR_ENV,
@@ -320,6 +321,7 @@ const results = {
   systems,
   cross,
   snippet: snip,
+  kvDir: KV_DIR,
 };
 await Deno.writeTextFile(
   new URL("results.json", import.meta.url),

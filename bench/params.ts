@@ -1,6 +1,6 @@
 /**
- * The benchmark's parameters: `--quick`, `--profile=<dir>`, `--only=<systems>`, the scenario
- * sizes for a full or a quick run, and the connector's environment.
+ * The benchmark's parameters: `--quick`, `--profile=<dir>`, `--only=<systems>`, `--kv-dir=<dir>`,
+ * the scenario sizes for a full or a quick run, and the connector's environment.
  */
 import { SECRET } from "./push.ts";
 
@@ -8,6 +8,12 @@ export const QUICK = Deno.args.includes("--quick");
 /** `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM). */
 export const PROFILE = Deno.args.find((a) => a.startsWith("--profile="))?.slice(10);
 export const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+/**
+ * `--kv-dir=<dir>`: where the connector's KV file is created (default: the system temp dir).
+ * A diagnostic: on tmpfs (`/dev/shm`) a commit's fsync costs nothing, which shows how much of
+ * the webhook's time the durable write takes.
+ */
+export const KV_DIR = Deno.args.find((a) => a.startsWith("--kv-dir="))?.slice(9);
 export const P = QUICK
   ? {
     holds: [1_000, 5_000, 10_000],

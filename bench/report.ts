@@ -26,6 +26,12 @@ export function renderMarkdown(r: any): string {
   out.push(`| Deno | ${m.deno} (V8 ${m.v8}) |`);
   out.push(`| Node.js | ${m.node} |`);
   out.push(`| OS | ${m.os} |\n`);
+  if (r.kvDir) {
+    out.push(
+      `**Diagnostic run: the connector's KV file is in \`${r.kvDir}\`** (\`--kv-dir\`), not on ` +
+        "the disk: these figures are not comparable with a normal run.\n",
+    );
+  }
   out.push(
     "Systems: **hull-browser** = `main.ts` (socket.io 4 on node:http in Deno, Deno KV store, " +
       "event log on stdout); **node** = `bench/baselines/node_socketio.mjs` (Node.js + socket.io " +
