@@ -53,6 +53,17 @@ export interface WriteClaim {
 
 const encoder = new TextEncoder();
 
+/** One user's mutations and bytes in a commit: its head, new index entries, stale parts. */
+function cost(e: Encoded, head: HeadMeta): { muts: number; size: number } {
+  const known = head.value?.ik;
+  let added = 0;
+  for (const k of e.identKeys) if (!known?.includes(k)) added++;
+  return {
+    muts: 1 + added + (head.value?.rev ? head.value.parts! : 0),
+    size: e.json.length + added * 64,
+  };
+}
+
 /** The writing half of KvProfiles. */
 export class KvProfileWriter {
   /**
@@ -62,6 +73,14 @@ export class KvProfileWriter {
    */
   #heads = new Map<string, HeadMeta>();
   #userLocks = new KeyedLocks();
+  /**
+   * The profile epoch's versionstamp as of which every head in #heads is exact (null: not
+   * known). Every commit that writes profiles or the index sums the epoch, so while it is
+   * unchanged nobody has written since, and one check of it stands for a check of each head.
+   */
+  #epoch: { stamp: string | null } | null = null;
+  /** Epoch-checked commits of this instance, one at a time (each moves the epoch). */
+  #epochTail: Promise<unknown> = Promise.resolve();
 
   /** `onIndexed(identKey, userId)`: told of each index entry a save is about to write. */
   constructor(
@@ -102,6 +121,16 @@ export class KvProfileWriter {
             alone.push(e);
           } else {
             small.push(e);
+          }
+        }
+        // Alone (the cluster fence): the whole batch in one commit checked against the epoch.
+        if (fence && small.length && !alone.length) {
+          const done = this.#epochTail.then(() => this.#saveAtEpoch(small, fence, claim));
+          this.#epochTail = done.catch(() => {});
+          if (await done) {
+            mine = !!claim;
+            result.fenced = true;
+            return;
           }
         }
         const checks = GROUP_CHECKS - (fence ? 1 : 0) - (claim ? 1 : 0);
@@ -156,6 +185,72 @@ export class KvProfileWriter {
   }
 
   /**
+   * The batch in one commit that checks the fence, the claim (unset, then set) and the profile
+   * epoch instead of each user's head. False when that cannot be done (heads not known as of
+   * one epoch, over one commit's limits) or the commit failed a check (a write elsewhere, a
+   * peer, a replay): the caller then takes the checked path, which tells these apart.
+   */
+  async #saveAtEpoch(
+    small: Encoded[],
+    fence: Deno.AtomicCheck,
+    claim?: WriteClaim,
+  ): Promise<boolean> {
+    const heads = await this.#headsAtEpoch(small);
+    if (!heads || !this.#epoch) return false;
+    let mutations = 2;
+    let bytes = 0;
+    small.forEach((e, i) => {
+      const { muts, size } = cost(e, heads[i]);
+      mutations += muts;
+      bytes += size;
+    });
+    if (mutations > GROUP_MUTATIONS || bytes > GROUP_BYTES) return false;
+    const op = this.kv.atomic()
+      .check(fence)
+      .check({ key: K.epoch, versionstamp: this.#epoch.stamp })
+      .sum(K.epoch, 1n);
+    if (claim) {
+      op.check({ key: claim.key, versionstamp: null });
+      op.set(claim.key, claim.value(), { expireIn: claim.ttlMs });
+    }
+    const written = small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
+    let res: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      res = await commit(op);
+    } catch (err) {
+      if (!isLimitError(err)) throw err;
+      res = { ok: false };
+    }
+    if (!res.ok) {
+      this.#epoch = null;
+      return false;
+    }
+    this.#epoch = { stamp: res.versionstamp };
+    small.forEach((_, i) => this.#remember(heads[i], written[i], res.versionstamp));
+    return true;
+  }
+
+  /**
+   * The heads of `list` as of the known epoch: from #heads, else read between two reads of the
+   * epoch (equal: nothing was written meanwhile, so they are exact as of it). Null while
+   * someone is writing.
+   */
+  async #headsAtEpoch(list: Encoded[]): Promise<HeadMeta[] | null> {
+    if (this.#epoch) {
+      const cached = list.map((e) => this.#heads.get(e.profile.user.id));
+      if (cached.every((h) => h)) return cached as HeadMeta[];
+    }
+    const before = await this.kv.get(K.epoch);
+    const read = await this.#getMany<ProfileHead>(list.map((e) => K.profile(e.profile.user.id)));
+    const after = await this.kv.get(K.epoch);
+    if (before.versionstamp !== after.versionstamp) return null;
+    // Other heads remembered here are exact as of this epoch only if it did not move.
+    if (this.#epoch?.stamp !== before.versionstamp) this.#heads.clear();
+    this.#epoch = { stamp: before.versionstamp };
+    return read;
+  }
+
+  /**
    * Small profiles in groups of one commit each (one commit costs far more than its size: a
    * 100-user batch is one or two commits, not ten). The heads are known here, so each user's
    * mutations are counted exactly (its profile, the index entries it adds, the parts of an
@@ -169,11 +264,7 @@ export class KvProfileWriter {
     let mutations = 0;
     small.forEach((e, i) => {
       const head = heads[i];
-      const known = head.value?.ik;
-      let added = 0;
-      for (const k of e.identKeys) if (!known?.includes(k)) added++;
-      const muts = 1 + added + (head.value?.rev ? head.value.parts! : 0);
-      const size = e.json.length + added * 64;
+      const { muts, size } = cost(e, head);
       if (
         group.length === checks || bytes + size > GROUP_BYTES ||
         mutations + muts > GROUP_MUTATIONS
@@ -215,7 +306,8 @@ export class KvProfileWriter {
       sets?: { claim: WriteClaim; settle(taken: boolean | Promise<boolean>): void };
     },
   ): Promise<GroupOutcome> {
-    const op = this.kv.atomic();
+    const op = this.kv.atomic().sum(K.epoch, 1n);
+    this.#epoch = null; // a commit not checked against the epoch: others may write meanwhile
     if (fence) op.check(fence);
     if (claim) op.check({ key: claim.key, versionstamp: null });
     if (claim?.sets) {
@@ -275,8 +367,9 @@ export class KvProfileWriter {
           await this.#setIndex(e.identKeys.filter((k) => !known.has(k)), userId);
           indexed = true;
         }
-        const op = this.kv.atomic();
-        const written = addWrite(op, e, head, indexed);
+        const op = this.kv.atomic().sum(K.epoch, 1n);
+        this.#epoch = null;
+        const written = addWrite(op, e, head, { indexed });
         const res = await commit(op);
         if (res.ok) {
           this.#remember(head, written, res.versionstamp);
@@ -293,7 +386,8 @@ export class KvProfileWriter {
   /** Index entries `keys` → `userId`, in commits below KV's mutation limit. */
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic();
+      const op = this.kv.atomic().sum(K.epoch, 1n);
+      this.#epoch = null;
       for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
       await commit(op);
     }
@@ -325,7 +419,8 @@ export class KvProfileWriter {
       for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
     }
     for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic();
+      const op = this.kv.atomic().sum(K.epoch, 1n);
+      this.#epoch = null;
       for (const key of keys.slice(i, i + 500)) op.delete(key);
       await commit(op);
     }

@@ -231,3 +231,81 @@ Deno.test("kv store - a claimed 100-user batch is two commits, the claim written
     assert.equal(stamps.size, 2, "99 checks + the claim's, then the rest with the claim");
     assert.equal(stamps.get(claim.versionstamp!), 1);
   }));
+
+/** Versionstamps of users `prefix`0..n-1's profiles, with how many share each. */
+async function stampsOf(s: KvStore, prefix: string, n: number): Promise<Map<string, number>> {
+  const stamps = new Map<string, number>();
+  for (let i = 0; i < n; i += 10) {
+    const keys = Array.from(
+      { length: Math.min(10, n - i) },
+      (_, j) => ["profiles", prefix + (i + j)],
+    );
+    for (const e of await s.kv.getMany(keys)) {
+      stamps.set(e.versionstamp!, (stamps.get(e.versionstamp!) ?? 0) + 1);
+    }
+  }
+  return stamps;
+}
+
+Deno.test("kv store - alone (fenced), a claimed 100-user batch is one commit checked against the epoch", () =>
+  withStore(async (s) => {
+    const fence = { key: ["roster"], versionstamp: null };
+    const batch = (v: number) =>
+      Array.from({ length: 100 }, (_, i) => ({
+        profile: profile(`f${i}`, { v }, 1_000 * v),
+        identKeys: [`fk${i}`, `fe${i}`],
+      }));
+    for (const v of [1, 2]) {
+      const r = await s.saveProfiles(batch(v), { fence, claim: { id: `n${v}`, ttlMs: 60_000 } });
+      assert.equal(r.fenced, true);
+      assert.notEqual(r.replayed, true);
+      const stamps = await stampsOf(s, "f", 100);
+      assert.equal(stamps.size, 1, `batch ${v}: one commit for all 100 users`);
+      const claim = await s.kv.get(["notifications", `n${v}`]);
+      assert.equal(stamps.has(claim.versionstamp!), true, "the claim in that same commit");
+    }
+    assert.equal((await s.getProfile("f63"))?.user.v, 2);
+    // A replay is refused whole, and a fence that no longer holds is reported.
+    const again = await s.saveProfiles(batch(3), { fence, claim: { id: "n2", ttlMs: 60_000 } });
+    assert.equal(again.replayed, true);
+    assert.equal((await s.getProfile("f0"))?.user.v, 2);
+    await s.kv.set(["roster"], 1);
+    const moved = await s.saveProfiles(batch(4), { fence, claim: { id: "n4", ttlMs: 60_000 } });
+    assert.notEqual(moved.fenced, true);
+    assert.equal((await s.getProfile("f99"))?.user.v, 4);
+  }));
+
+Deno.test("kv store - an epoch-checked batch never overwrites another instance's newer write", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const a = await KvStore.open(path);
+  const b = await KvStore.open(path);
+  const fence = { key: ["roster"], versionstamp: null };
+  const batch = (v: number) =>
+    Array.from({ length: 50 }, (_, i) => ({
+      profile: profile(`e${i}`, { v }, 1_000 * v),
+      identKeys: [`ek${i}`],
+    }));
+  try {
+    await a.saveProfiles(batch(1), { fence });
+    await a.saveProfiles(batch(2), { fence }); // A knows every head as of the epoch
+    // B (no fence, an instance A has not counted) writes e7 newer than what A will send, e8
+    // older than what A remembers, and deletes e9.
+    await b.saveProfiles([{ profile: profile("e7", { v: 9 }, 9_000), identKeys: ["ek7"] }]);
+    await b.kv.set(["profiles", "e8"], (await b.kv.get(["profiles", "e8"])).value); // same, moved
+    await b.deleteProfile("e9", ["ek9"]);
+    const r = await a.saveProfiles(batch(3), { fence });
+    assert.equal(r.fenced, false, "the epoch moved: the checked path");
+    assert.equal((await b.getProfile("e7"))?.user.v, 9, "B's newer version stays");
+    assert.equal((await b.getProfile("e8"))?.user.v, 3);
+    assert.equal((await b.getProfile("e9"))?.user.v, 3);
+    assert.equal(await b.lookupUserId(["ek9"]), "e9", "the index rewritten after the delete");
+    assert.equal((await b.getProfile("e0"))?.user.v, 3);
+    // Settled: the next batch is one commit again.
+    await a.saveProfiles(batch(4), { fence });
+    const stamps = await stampsOf(a, "e", 50);
+    assert.equal(stamps.get([...stamps.keys()].find((k) => stamps.get(k)! > 1)!), 49);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
