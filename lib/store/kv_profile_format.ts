@@ -103,3 +103,14 @@ export function addWrite(
   for (const k of identKeys) if (!written.has(k)) op.set(K.ident(k), userId);
   return meta;
 }
+
+/** One user's mutations and bytes in a commit: its head, new index entries, stale parts. */
+export function cost(e: Encoded, head: HeadMeta): { muts: number; size: number } {
+  const known = head.value?.ik;
+  let added = 0;
+  for (const k of e.identKeys) if (!known?.includes(k)) added++;
+  return {
+    muts: 1 + added + (head.value?.rev ? head.value.parts! : 0),
+    size: e.json.length + added * 64,
+  };
+}

@@ -1,27 +1,29 @@
 /**
- * Profile writes to Deno KV: grouped and checked commits (an older version never replaces a
- * newer one; the head this instance last wrote stands in for a read), a notification's claim
- * and the cluster fence carried in the same commits, oversized users rejected with a reason,
- * concurrent batches on the same users in turns, conflicts settled user by user, and deletes.
- * The stored shape: kv_profile_format.ts; keys: kv_keys.ts.
+ * Profile writes to Deno KV: an older version never replaces a newer one. Alone (the cluster
+ * fence holds), a batch goes in an epoch-checked commit shared with concurrent batches
+ * (kv_epoch_commits.ts); otherwise in groups of commits checking each user's head (the one this
+ * instance last wrote stands in for a read: kv_head_cache.ts). A notification's claim and the
+ * fence ride in the same commits; oversized users are rejected with a reason, concurrent
+ * batches on the same users take turns, conflicts are settled user by user; deletes. Every
+ * commit sums the profile epoch. The stored shape: kv_profile_format.ts; keys: kv_keys.ts.
  */
 import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
 import {
   addWrite,
+  cost,
   type Encoded,
   type HeadMeta,
   INLINE_INDEX_KEYS,
   MAX_PARTS,
-  type Meta,
   PART_BYTES,
   type ProfileHead,
 } from "./kv_profile_format.ts";
 import { commit } from "./kv_retry.ts";
+import { EpochCommits, isLimitError, type WriteClaim } from "./kv_epoch_commits.ts";
+import { getManyKeys, HeadCache } from "./kv_head_cache.ts";
 import { lastWritePerUser, type ProfileWrite, type SaveResult } from "./store.ts";
 
-/** Heads remembered for the next write of the same user; cleared whole when full. */
-const HEAD_CACHE_SIZE = 50_000;
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
 const GROUP_BYTES = 600_000;
 /** Tries of one user's write against writes of other instances. */
@@ -32,61 +34,31 @@ const GROUP_MUTATIONS = 900;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
-const isLimitError = (err: unknown) =>
-  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
-
 type Rejected = SaveResult["rejected"][number];
 type Group = [Encoded, HeadMeta][];
 type GroupOutcome = { rejected: (Rejected | null)[]; fenced: boolean };
 
-/** A notification's replay claim, taken along with a write (see `saveProfiles`). */
-export interface WriteClaim {
-  key: Deno.KvKey;
-  /** The claim's value and lifetime, as `take` writes them. */
-  value(): unknown;
-  ttlMs: number;
-  /** Claims on its own; false: claimed already (a replay). */
-  take(): Promise<boolean>;
-  release(): Promise<void>;
-}
-
 const encoder = new TextEncoder();
-
-/** One user's mutations and bytes in a commit: its head, new index entries, stale parts. */
-function cost(e: Encoded, head: HeadMeta): { muts: number; size: number } {
-  const known = head.value?.ik;
-  let added = 0;
-  for (const k of e.identKeys) if (!known?.includes(k)) added++;
-  return {
-    muts: 1 + added + (head.value?.rev ? head.value.parts! : 0),
-    size: e.json.length + added * 64,
-  };
-}
 
 /** The writing half of KvProfiles. */
 export class KvProfileWriter {
-  /**
-   * The head this instance last wrote per user. A write is checked against it instead of a
-   * fresh read, which saves a round trip per batch; if anyone else wrote the user since, the
-   * check fails and the user is read and written again.
-   */
-  #heads = new Map<string, HeadMeta>();
+  /** The heads last written or read here, and the epoch they are exact as of. */
+  #cache: HeadCache;
+  #epochCommits: EpochCommits;
   #userLocks = new KeyedLocks();
-  /**
-   * The profile epoch's versionstamp as of which every head in #heads is exact (null: not
-   * known). Every commit that writes profiles or the index sums the epoch, so while it is
-   * unchanged nobody has written since, and one check of it stands for a check of each head.
-   */
-  #epoch: { stamp: string | null } | null = null;
-  /** Epoch-checked commits of this instance, one at a time (each moves the epoch). */
-  #epochTail: Promise<unknown> = Promise.resolve();
 
   /** `onIndexed(identKey, userId)`: told of each index entry a save is about to write. */
   constructor(
     private readonly kv: Deno.Kv,
     private readonly onIndexed: (identKey: string, userId: string) => void,
-  ) {}
+  ) {
+    this.#cache = new HeadCache(kv);
+    this.#epochCommits = new EpochCommits(kv, this.#cache, {
+      mutations: GROUP_MUTATIONS,
+      bytes: GROUP_BYTES,
+      checks: GROUP_CHECKS,
+    });
+  }
 
   /**
    * Stores `writes` (see Store.saveProfiles); `fence`, when given, is checked in every commit
@@ -125,16 +97,14 @@ export class KvProfileWriter {
         }
         // Alone (the cluster fence): the whole batch in one commit checked against the epoch.
         if (fence && small.length && !alone.length) {
-          const done = this.#epochTail.then(() => this.#saveAtEpoch(small, fence, claim));
-          this.#epochTail = done.catch(() => {});
-          if (await done) {
+          if (await this.#epochCommits.write({ small, fence, claim })) {
             mine = !!claim;
             result.fenced = true;
             return;
           }
         }
         const checks = GROUP_CHECKS - (fence ? 1 : 0) - (claim ? 1 : 0);
-        const groups = this.#group(small, await this.#headsOf(small), checks);
+        const groups = this.#group(small, await this.#cache.headsOf(small), checks);
         // Large profiles are written without the claim's check: the claim goes first then.
         if (claim && (alone.length || !groups.length)) {
           if (!(mine = await claim.take())) {
@@ -185,72 +155,6 @@ export class KvProfileWriter {
   }
 
   /**
-   * The batch in one commit that checks the fence, the claim (unset, then set) and the profile
-   * epoch instead of each user's head. False when that cannot be done (heads not known as of
-   * one epoch, over one commit's limits) or the commit failed a check (a write elsewhere, a
-   * peer, a replay): the caller then takes the checked path, which tells these apart.
-   */
-  async #saveAtEpoch(
-    small: Encoded[],
-    fence: Deno.AtomicCheck,
-    claim?: WriteClaim,
-  ): Promise<boolean> {
-    const heads = await this.#headsAtEpoch(small);
-    if (!heads || !this.#epoch) return false;
-    let mutations = 2;
-    let bytes = 0;
-    small.forEach((e, i) => {
-      const { muts, size } = cost(e, heads[i]);
-      mutations += muts;
-      bytes += size;
-    });
-    if (mutations > GROUP_MUTATIONS || bytes > GROUP_BYTES) return false;
-    const op = this.kv.atomic()
-      .check(fence)
-      .check({ key: K.epoch, versionstamp: this.#epoch.stamp })
-      .sum(K.epoch, 1n);
-    if (claim) {
-      op.check({ key: claim.key, versionstamp: null });
-      op.set(claim.key, claim.value(), { expireIn: claim.ttlMs });
-    }
-    const written = small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
-    let res: Deno.KvCommitResult | Deno.KvCommitError;
-    try {
-      res = await commit(op);
-    } catch (err) {
-      if (!isLimitError(err)) throw err;
-      res = { ok: false };
-    }
-    if (!res.ok) {
-      this.#epoch = null;
-      return false;
-    }
-    this.#epoch = { stamp: res.versionstamp };
-    small.forEach((_, i) => this.#remember(heads[i], written[i], res.versionstamp));
-    return true;
-  }
-
-  /**
-   * The heads of `list` as of the known epoch: from #heads, else read between two reads of the
-   * epoch (equal: nothing was written meanwhile, so they are exact as of it). Null while
-   * someone is writing.
-   */
-  async #headsAtEpoch(list: Encoded[]): Promise<HeadMeta[] | null> {
-    if (this.#epoch) {
-      const cached = list.map((e) => this.#heads.get(e.profile.user.id));
-      if (cached.every((h) => h)) return cached as HeadMeta[];
-    }
-    const before = await this.kv.get(K.epoch);
-    const read = await this.#getMany<ProfileHead>(list.map((e) => K.profile(e.profile.user.id)));
-    const after = await this.kv.get(K.epoch);
-    if (before.versionstamp !== after.versionstamp) return null;
-    // Other heads remembered here are exact as of this epoch only if it did not move.
-    if (this.#epoch?.stamp !== before.versionstamp) this.#heads.clear();
-    this.#epoch = { stamp: before.versionstamp };
-    return read;
-  }
-
-  /**
    * Small profiles in groups of one commit each (one commit costs far more than its size: a
    * 100-user batch is one or two commits, not ten). The heads are known here, so each user's
    * mutations are counted exactly (its profile, the index entries it adds, the parts of an
@@ -282,16 +186,6 @@ export class KvProfileWriter {
     return groups;
   }
 
-  /** The head of each user: the one this instance last wrote, else read (one round trip). */
-  async #headsOf(list: Encoded[]): Promise<HeadMeta[]> {
-    const heads: (HeadMeta | undefined)[] = list.map((e) => this.#heads.get(e.profile.user.id));
-    const unknown = list.filter((_, i) => !heads[i]);
-    if (!unknown.length) return heads as HeadMeta[];
-    const read = await this.#getMany<ProfileHead>(unknown.map((e) => K.profile(e.profile.user.id)));
-    for (let i = 0, j = 0; i < list.length; i++) heads[i] ??= read[j++];
-    return heads as HeadMeta[];
-  }
-
   /**
    * Commits one group (with the fence, and the check that `claim`'s key is unset; the group
    * that `sets` it writes it too and settles `taken`). On a failed check, once the claim is
@@ -307,7 +201,7 @@ export class KvProfileWriter {
     },
   ): Promise<GroupOutcome> {
     const op = this.kv.atomic().sum(K.epoch, 1n);
-    this.#epoch = null; // a commit not checked against the epoch: others may write meanwhile
+    this.#cache.moved(); // a commit not checked against the epoch: others may write meanwhile
     if (fence) op.check(fence);
     if (claim) op.check({ key: claim.key, versionstamp: null });
     if (claim?.sets) {
@@ -319,7 +213,7 @@ export class KvProfileWriter {
       const res = await commit(op);
       if (res.ok) {
         claim?.sets?.settle(true);
-        group.forEach(([, h], i) => this.#remember(h, written[i], res.versionstamp));
+        group.forEach(([, h], i) => this.#cache.remember(h, written[i], res.versionstamp));
         return { rejected: [], fenced: true };
       }
     } catch (err) {
@@ -334,17 +228,8 @@ export class KvProfileWriter {
     // SQLite file may order them so), someone else's write of one of these users, or a peer
     // that appeared (the fence).
     if (claim && !(await claim.taken)) return { rejected: [], fenced: false };
-    for (const [e] of group) this.#heads.delete(e.profile.user.id);
+    for (const [e] of group) this.#cache.forget(e.profile.user.id);
     return { rejected: await Promise.all(group.map(([e]) => this.#saveOne(e))), fenced: false };
-  }
-
-  /** `getMany` for any number of keys (it reads at most 10 at once), in parallel. */
-  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
-    const reads: Promise<Deno.KvEntryMaybe<T>[]>[] = [];
-    for (let i = 0; i < keys.length; i += 10) {
-      reads.push(this.kv.getMany<T[]>(keys.slice(i, i + 10)));
-    }
-    return (await Promise.all(reads)).flat();
   }
 
   /**
@@ -368,11 +253,11 @@ export class KvProfileWriter {
           indexed = true;
         }
         const op = this.kv.atomic().sum(K.epoch, 1n);
-        this.#epoch = null;
+        this.#cache.moved();
         const written = addWrite(op, e, head, { indexed });
         const res = await commit(op);
         if (res.ok) {
-          this.#remember(head, written, res.versionstamp);
+          this.#cache.remember(head, written, res.versionstamp);
           return null;
         }
       } catch (err) {
@@ -387,32 +272,18 @@ export class KvProfileWriter {
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.kv.atomic().sum(K.epoch, 1n);
-      this.#epoch = null;
+      this.#cache.moved();
       for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
       await commit(op);
     }
   }
 
-  /** Remembers the head a commit wrote, or the one it checked (a stale update wrote none). */
-  #remember(head: HeadMeta, written: Meta | null, versionstamp: string): void {
-    if (this.#heads.size >= HEAD_CACHE_SIZE) this.#heads.clear();
-    const userId = head.key[1] as string;
-    const value = written ?? head.value;
-    if (!value) return;
-    const { updated_at, ik, rev, parts } = value; // not a cached head's profile bytes
-    this.#heads.set(userId, {
-      key: head.key,
-      value: { updated_at, ik, rev, parts },
-      versionstamp: written ? versionstamp : head.versionstamp!,
-    });
-  }
-
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    this.#heads.delete(userId);
+    this.#cache.forget(userId);
     const head = await this.kv.get<ProfileHead>(K.profile(userId));
     const keys: Deno.KvKey[] = [K.profile(userId)];
     // An identifier may point at another user by now (merged, reassigned): leave it alone.
-    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+    for (const e of await getManyKeys<string>(this.kv, identKeys.map(K.ident))) {
       if (e.value === userId) keys.push(e.key);
     }
     if (head.value && "rev" in head.value) {
@@ -420,7 +291,7 @@ export class KvProfileWriter {
     }
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.kv.atomic().sum(K.epoch, 1n);
-      this.#epoch = null;
+      this.#cache.moved();
       for (const key of keys.slice(i, i + 500)) op.delete(key);
       await commit(op);
     }

@@ -7,11 +7,12 @@
 import { K } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
-import { KvProfileWriter, type WriteClaim } from "./kv_profile_writes.ts";
+import { KvProfileWriter } from "./kv_profile_writes.ts";
+import type { WriteClaim } from "./kv_epoch_commits.ts";
 import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profile_format.ts";
-export type { WriteClaim } from "./kv_profile_writes.ts";
+export type { WriteClaim } from "./kv_epoch_commits.ts";
 
 /** Identifier → user guesses kept per generation (lookupProfile). */
 const USER_GUESSES = 50_000;

@@ -309,3 +309,26 @@ Deno.test("kv store - an epoch-checked batch never overwrites another instance's
     await b.close();
   }
 });
+
+Deno.test("kv store - alone, batches arriving during a commit share the next one", () =>
+  withStore(async (s) => {
+    const fence = { key: ["roster"], versionstamp: null };
+    const batch = (b: number) =>
+      Array.from({ length: 100 }, (_, i) => ({
+        profile: profile(`m${b * 100 + i}`, { b }),
+        identKeys: [`mk${b * 100 + i}`],
+      }));
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((b) =>
+        s.saveProfiles(batch(b), { fence, claim: { id: `m${b}`, ttlMs: 60_000 } })
+      ),
+    );
+    for (const r of results) assert.equal(r.fenced, true);
+    const stamps = await stampsOf(s, "m", 400);
+    assert.ok(stamps.size <= 2, `${stamps.size} commits for 4 batches sent at once`);
+    for (let b = 0; b < 4; b++) {
+      const claim = await s.kv.get(["notifications", `m${b}`]);
+      assert.ok(stamps.has(claim.versionstamp!), `batch ${b}'s claim in its commit`);
+    }
+    assert.equal((await s.getProfile("m399"))?.user.b, 3);
+  }));

@@ -1,0 +1,172 @@
+/**
+ * Profile batches written while this instance is alone (the cluster fence holds), in commits
+ * that check the fence, each batch's notification claim and the profile epoch instead of each
+ * user's head (kv_head_cache.ts says why that is exact). Batches that arrive while a commit is
+ * in flight share the next one, within one commit's limits: Hull sends several at once, and a
+ * commit costs far more than its size (on a local file, mostly its fsync).
+ */
+import { addWrite, cost, type Encoded, type HeadMeta } from "./kv_profile_format.ts";
+import type { HeadCache } from "./kv_head_cache.ts";
+import { K } from "./kv_keys.ts";
+import { commit } from "./kv_retry.ts";
+
+/** A notification's replay claim, taken along with a write (see KvProfileWriter). */
+export interface WriteClaim {
+  key: Deno.KvKey;
+  /** The claim's value and lifetime, as `take` writes them. */
+  value(): unknown;
+  ttlMs: number;
+  /** Claims on its own; false: claimed already (a replay). */
+  take(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+/** One batch for an epoch-checked commit. */
+export interface EpochWrite {
+  small: Encoded[];
+  fence: Deno.AtomicCheck;
+  claim?: WriteClaim;
+}
+
+/** Budget of one commit, below KV's 1,000 mutations, 800 KiB and 100 checks. */
+export interface CommitLimits {
+  mutations: number;
+  bytes: number;
+  checks: number;
+}
+
+/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
+export const isLimitError = (err: unknown) =>
+  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
+
+interface Waiting {
+  w: EpochWrite;
+  done: PromiseWithResolvers<boolean>;
+}
+
+/** One instance's epoch-checked commits, one at a time, batches grouped. */
+export class EpochCommits {
+  #queue: Waiting[] = [];
+  #running = false;
+
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly cache: HeadCache,
+    private readonly limits: CommitLimits,
+  ) {}
+
+  /**
+   * Writes `w`; true once committed. False when it could not be done this way (heads not known
+   * as of one epoch, over one commit's limits) or its commit failed a check (a write
+   * elsewhere, a new peer, a replay): the caller then takes the checked path, which tells these
+   * apart. Throws when the store fails.
+   */
+  write(w: EpochWrite): Promise<boolean> {
+    const done = Promise.withResolvers<boolean>();
+    this.#queue.push({ w, done });
+    if (!this.#running) this.#run();
+    return done.promise;
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length) {
+        const waiting = this.#queue;
+        this.#queue = [];
+        const ready: (Waiting & { heads: HeadMeta[]; stamp: string | null })[] = [];
+        for (const q of waiting) {
+          try {
+            const heads = await this.cache.headsAtEpoch(q.w.small);
+            if (heads && this.cache.epoch) {
+              ready.push({ ...q, heads, stamp: this.cache.epoch.stamp });
+            } else q.done.resolve(false);
+          } catch (err) {
+            q.done.reject(err);
+          }
+        }
+        // Heads read for a later batch may have found the epoch moved: earlier batches' heads
+        // are then not known to be exact as of the one this commit checks.
+        const epoch = this.cache.epoch;
+        const taken: typeof ready = [];
+        const later: Waiting[] = [];
+        let mutations = 1;
+        let bytes = 0;
+        let checks = 1;
+        const fences = new Map<string, Deno.AtomicCheck>();
+        for (const r of ready) {
+          if (!epoch || r.stamp !== epoch.stamp) {
+            r.done.resolve(false);
+            continue;
+          }
+          let m = r.w.claim ? 1 : 0;
+          let b = 0;
+          r.w.small.forEach((e, i) => {
+            const c = cost(e, r.heads[i]);
+            m += c.muts;
+            b += c.size;
+          });
+          const fence = JSON.stringify([r.w.fence.key, r.w.fence.versionstamp]);
+          const c = (r.w.claim ? 1 : 0) + (fences.has(fence) ? 0 : 1);
+          const fits = mutations + m <= this.limits.mutations && bytes + b <= this.limits.bytes &&
+            checks + c <= this.limits.checks;
+          if (!fits && taken.length) {
+            later.push(r); // the next commit's
+            continue;
+          }
+          if (!fits) {
+            r.done.resolve(false); // larger than one commit on its own
+            continue;
+          }
+          taken.push(r);
+          mutations += m;
+          bytes += b;
+          checks += c;
+          fences.set(fence, r.w.fence);
+        }
+        this.#queue = [...later, ...this.#queue];
+        if (taken.length) await this.#commit(taken, epoch!, [...fences.values()]);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #commit(
+    taken: (Waiting & { heads: HeadMeta[] })[],
+    epoch: { stamp: string | null },
+    fences: Deno.AtomicCheck[],
+  ): Promise<void> {
+    const op = this.kv.atomic()
+      .check({ key: K.epoch, versionstamp: epoch.stamp })
+      .sum(K.epoch, 1n);
+    for (const f of fences) op.check(f);
+    const written = taken.map(({ w, heads }) => {
+      if (w.claim) {
+        op.check({ key: w.claim.key, versionstamp: null });
+        op.set(w.claim.key, w.claim.value(), { expireIn: w.claim.ttlMs });
+      }
+      return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
+    });
+    let res: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      res = await commit(op);
+    } catch (err) {
+      if (!isLimitError(err)) {
+        for (const t of taken) t.done.reject(err);
+        return;
+      }
+      res = { ok: false };
+    }
+    if (!res.ok) {
+      this.cache.moved();
+      for (const t of taken) t.done.resolve(false);
+      return;
+    }
+    this.cache.epoch = { stamp: res.versionstamp };
+    taken.forEach(({ heads }, j) => {
+      heads.forEach((h, i) => this.cache.remember(h, written[j][i], res.versionstamp));
+    });
+    for (const t of taken) t.done.resolve(true);
+  }
+}
