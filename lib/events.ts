@@ -7,7 +7,10 @@
  * STORE_BURST): it keeps only the newest EVENT_LOG_LIMIT entries anyway, and the dashboard
  * reads a few hundred a second, so a busy connector (three entries per pushed user) would
  * otherwise spend most of its store writes on entries deleted moments later. Errors are kept
- * first, then the newest of the rest.
+ * first, then the newest of the rest. The store is written at most every `storeIntervalMs`
+ * (stdout every flush): each write is a commit the webhooks' and sockets' store round trips
+ * queue behind (on a local KV file, an fsync), and other instances' dashboards can wait a
+ * second.
  */
 import type { LogEntry, Store } from "./store/store.ts";
 
@@ -44,6 +47,8 @@ export interface EventLogOptions {
   maxBuffered?: number;
   /** Entries per second kept in the store (default 500). */
   storeRatePerSecond?: number;
+  /** Least milliseconds between two store writes of timed flushes (default 1,000). */
+  storeIntervalMs?: number;
   /** Counts entries left out of the store (the dashboard shows counters). */
   counters?: { inc(name: string, by?: number): void };
 }
@@ -56,6 +61,10 @@ const isError = (e: LogEntry) => e.event.endsWith(".error");
 export class EventLog {
   #buffer: LogEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Entries kept for the store, waiting for its next write. */
+  #toStore: LogEntry[] = [];
+  #storedAt = -Infinity;
+  #storeTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
   #dropped = 0;
@@ -103,7 +112,7 @@ export class EventLog {
     }
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      this.flush();
+      this.#flush(false);
     }, this.opts.flushIntervalMs ?? 100);
   }
 
@@ -125,24 +134,28 @@ export class EventLog {
 
   /** Writes buffered entries to stdout and the store. */
   flush(): Promise<void> {
+    return this.#flush(true);
+  }
+
+  /** `toStore`: write the store now, else only once `storeIntervalMs` has passed. */
+  #flush(toStore: boolean): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
       const batch = this.#buffer;
-      if (!batch.length) return;
       this.#buffer = [];
-      if (this.opts.stdout !== false) {
-        let text = batch.map((e) => JSON.stringify(e)).join("\n") + "\n";
-        if (this.#dropped) {
-          text += JSON.stringify({ time: new Date().toISOString(), dropped: this.#dropped }) +
-            "\n";
-          this.#dropped = 0;
-        }
-        try {
-          await writeAll(Deno.stdout, this.#encoder.encode(text));
-        } catch {
-          // stdout closed (e.g. piped to a dead process): keep serving
-        }
+      if (batch.length) await this.#toStdout(batch);
+      this.#toStore.push(...this.#withinRate(batch));
+      if (!this.#toStore.length) return;
+      const wait = this.#storedAt + (this.opts.storeIntervalMs ?? 1_000) - performance.now();
+      if (!toStore && wait > 0) {
+        this.#storeTimer ??= setTimeout(() => {
+          this.#storeTimer = undefined;
+          this.#flush(true);
+        }, wait);
+        return;
       }
-      const kept = this.#withinRate(batch);
+      const kept = this.#toStore;
+      this.#toStore = [];
+      this.#storedAt = performance.now();
       try {
         await this.store.appendEvents(kept);
       } catch (err) {
@@ -150,6 +163,20 @@ export class EventLog {
       }
     });
     return this.#flushing;
+  }
+
+  async #toStdout(batch: LogEntry[]): Promise<void> {
+    if (this.opts.stdout === false) return;
+    let text = batch.map((e) => JSON.stringify(e)).join("\n") + "\n";
+    if (this.#dropped) {
+      text += JSON.stringify({ time: new Date().toISOString(), dropped: this.#dropped }) + "\n";
+      this.#dropped = 0;
+    }
+    try {
+      await writeAll(Deno.stdout, this.#encoder.encode(text));
+    } catch {
+      // stdout closed (e.g. piped to a dead process): keep serving
+    }
   }
 
   /** Entries left out of the store (not of stdout) by the rate limit so far. */
@@ -181,7 +208,8 @@ export class EventLog {
 
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#storeTimer !== undefined) clearTimeout(this.#storeTimer);
+    this.#timer = this.#storeTimer = undefined;
     await this.flush();
   }
 }

@@ -106,3 +106,36 @@ Deno.test("events - emitMany records one entry per item, each live and stored", 
     await store.close();
   }
 });
+
+Deno.test("events - timed flushes write the store at most once per interval, nothing lost", async () => {
+  const store = await KvStore.open(":memory:");
+  const log = new EventLog(store, {
+    instance: "i",
+    stdout: false,
+    flushIntervalMs: 5,
+    storeIntervalMs: 300,
+  });
+  try {
+    const count = async () => {
+      let n = 0;
+      for await (const _ of store.kv.list({ prefix: ["events"] })) n++;
+      return n;
+    };
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) {
+      log.emit("incoming.user.start", { message: String(i) });
+      await new Promise((r) => setTimeout(r, 20)); // a timed flush after each
+    }
+    const elapsed = performance.now() - started;
+    // One write at the first flush, then at most one per 300 ms.
+    const writes = await count();
+    assert.ok(writes <= 1 + Math.ceil(elapsed / 300), `${writes} store writes in ${elapsed} ms`);
+    assert.ok(writes < 20, `${writes} store writes for 20 timed flushes`);
+    // The rest arrives with the interval's timer, without another event or an explicit flush.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal((await store.listEvents(50)).length, 20);
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});
