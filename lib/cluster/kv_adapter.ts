@@ -42,7 +42,7 @@ import {
   MessageType,
   type Offset,
 } from "socket.io-adapter";
-import { type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
+import { type BusFence, type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
 
 export type { KvAdapterOptions } from "./kv_bus.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
@@ -63,8 +63,8 @@ export interface KvAdapterFactory {
    * 0 means a broadcast of such data needs no message on the bus.
    */
   livePeers(): Promise<number>;
-  /** The check that keeps the last "no peers" true for a write (KvBus.fence), or null. */
-  fence(): Deno.AtomicCheck | null;
+  /** The last count of peers with the check that keeps it true for a write (KvBus.fence). */
+  fence(): BusFence | null;
 }
 
 /**

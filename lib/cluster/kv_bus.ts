@@ -10,7 +10,14 @@ import {
   MessageType,
   type Offset,
 } from "socket.io-adapter";
-import { binaryReviver, concat, decoder, type Header, type Pack } from "./kv_bus_format.ts";
+import {
+  binaryReviver,
+  concat,
+  decoder,
+  type Header,
+  type Pack,
+  type PubRecord,
+} from "./kv_bus_format.ts";
 import { KvBusWriter } from "./kv_bus_writer.ts";
 
 /** Options of `createKvAdapter` (kv_adapter.ts). */
@@ -37,6 +44,13 @@ export interface KvAdapterOptions {
   adoptNamespaces?: boolean;
   /** Called with background errors (commit, watch, cleanup); default `console.error`. */
   onError?: (err: unknown) => void;
+}
+
+/** See `KvBus.fence`. */
+export interface BusFence {
+  check: Deno.AtomicCheck;
+  /** Live peers when the roster was read (0: a push needs no bus message). */
+  peers: number;
 }
 
 /** A namespace's adapter as the bus sees it. */
@@ -77,7 +91,7 @@ export class KvBus {
   #watch: ReadableStreamDefaultReader | null = null;
   #timers: ReturnType<typeof setInterval>[] = [];
   /** See `fence`. */
-  #alone: Deno.AtomicCheck | null = null;
+  #fence: BusFence | null = null;
 
   constructor(kv: Deno.Kv, opts: KvAdapterOptions) {
     this.#kv = kv;
@@ -131,24 +145,31 @@ export class KvBus {
   async livePeers(): Promise<number> {
     await this.ready;
     // The roster first: a publisher appearing after this read changes it, which fails any
-    // write fenced on this reading while it says "alone".
+    // write fenced on this reading.
     const roster = await this.#kv.get([...this.#p, "roster"]);
     const since = Date.now() - this.#deadAfter;
-    let n = 0;
-    for await (const e of this.#kv.list<{ t: number }>({ prefix: [...this.#p, "pub"] })) {
-      if (e.key.at(-1) !== this.#pubId && e.value.t >= since) n++;
+    let peers = 0;
+    let legacy = 0;
+    for await (const e of this.#kv.list<PubRecord>({ prefix: [...this.#p, "pub"] })) {
+      if (e.key.at(-1) === this.#pubId || e.value.t < since) continue;
+      peers++;
+      if (!e.value.e) legacy++;
     }
-    this.#alone = n === 0 ? { key: roster.key, versionstamp: roster.versionstamp } : null;
-    return n;
+    this.#fence = legacy === 0
+      ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers }
+      : null;
+    return peers;
   }
 
   /**
-   * When the last `livePeers` found no peer: a check of the roster to add to a write, so that
-   * the write commits only while that still holds (no publisher appeared since). Null when
-   * peers were found, or not counted lately; then ask `livePeers` after the write.
+   * What the last `livePeers` found, with a check of the roster to add to a write, so that the
+   * write commits only while it still holds (no publisher appeared since): the peers alive
+   * then, all of them summing the store's profile epoch (see lib/store/kv_head_cache.ts). Null
+   * when a peer of an earlier version was alive, or nothing was counted lately; then ask
+   * `livePeers` after the write.
    */
-  fence(): Deno.AtomicCheck | null {
-    return this.#alone;
+  fence(): BusFence | null {
+    return this.#fence;
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -256,7 +277,7 @@ export class KvBus {
       }
       if (end > this.#cursors.get(id)!) reads.push(this.#readPublisher(id, end));
     }
-    if (newcomer) this.#alone = null;
+    if (newcomer) this.#fence = null;
     if (newcomer && this.#adopt) {
       for (const a of this.#adapters.values()) if (a.nsp.name !== "/") a.announce();
     }

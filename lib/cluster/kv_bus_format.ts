@@ -105,3 +105,13 @@ export function binaryReviver(_key: string, value: unknown): unknown {
   const bytes = new Uint8Array(Buffer.from(tag, "base64"));
   return (value as { ab?: 1 }).ab ? bytes.buffer : bytes;
 }
+
+/**
+ * A publisher's record (`[prefix, "pub", id]`): its last sequence number and commit time; `e`:
+ * this publisher's version sums the store's profile epoch (lib/store/kv_head_cache.ts).
+ */
+export interface PubRecord {
+  seq: number;
+  t: number;
+  e?: 1;
+}

@@ -19,6 +19,7 @@ import {
   PART_BYTES,
   partAt,
   partCount,
+  type PubRecord,
   type Queued,
   retry,
 } from "./kv_bus_format.ts";
@@ -201,7 +202,9 @@ export class KvBusWriter {
         }
       });
       endPack(last);
-      op.set([...this.#p, "pub", this.#pubId], { seq: last, t }, { expireIn: this.#deadAfter * 4 });
+      // `e`: this version sums the store's profile epoch (peers may then skip per-user checks).
+      const record: PubRecord = { seq: last, t, e: 1 };
+      op.set([...this.#p, "pub", this.#pubId], record, { expireIn: this.#deadAfter * 4 });
       op.sum([...this.#p, "head"], 1n);
       // The roster changes when a publisher appears, or comes back after a silence long enough
       // for peers to have counted it gone: a write fenced on it (KvBus.fence) then fails.

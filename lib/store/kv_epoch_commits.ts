@@ -39,6 +39,9 @@ export interface CommitLimits {
 export const isLimitError = (err: unknown) =>
   /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
 
+/** How long batches take the checked path after a failed epoch-checked commit. */
+const BACK_OFF_MS = 2_000;
+
 interface Waiting {
   w: EpochWrite;
   done: PromiseWithResolvers<boolean>;
@@ -48,6 +51,11 @@ interface Waiting {
 export class EpochCommits {
   #queue: Waiting[] = [];
   #running = false;
+  /**
+   * After a failed commit, batches take the checked path for a while: when other instances
+   * write too, the epoch moves under every commit, and each try would cost a round trip.
+   */
+  #backOffUntil = 0;
 
   constructor(
     private readonly kv: Deno.Kv,
@@ -62,6 +70,7 @@ export class EpochCommits {
    * apart. Throws when the store fails.
    */
   write(w: EpochWrite): Promise<boolean> {
+    if (performance.now() < this.#backOffUntil) return Promise.resolve(false);
     const done = Promise.withResolvers<boolean>();
     this.#queue.push({ w, done });
     if (!this.#running) this.#run();
@@ -160,6 +169,7 @@ export class EpochCommits {
     }
     if (!res.ok) {
       this.cache.moved();
+      this.#backOffUntil = performance.now() + BACK_OFF_MS;
       for (const t of taken) t.done.resolve(false);
       return;
     }

@@ -75,8 +75,10 @@ export interface SaveOptions {
    */
   claim?: { id: string; ttlMs: number };
   /**
-   * Deno KV only: a key every profile commit also checks (the cluster bus's roster, see
-   * `KvBus.fence`), so "no other instance" is known to hold at the moment of the write.
+   * Deno KV only: a check every profile commit also carries (the cluster bus's roster, see
+   * `KvBus.fence`): the caller's count of peers holds at the moment of the write, and every
+   * live instance sums the profile epoch, so a batch may be checked against the epoch instead
+   * of each head (kv_head_cache.ts).
    */
   fence?: Deno.AtomicCheck;
 }

@@ -94,11 +94,11 @@ export interface ProcessorDeps {
    */
   peers?: () => Promise<number>;
   /**
-   * Optional, with `peers`: the check under which the last "no peers" still holds
-   * (`KvAdapterFactory.fence`). A batch stored under it is emitted here only, with no read
-   * after the write.
+   * Optional, with `peers`: the last count of peers and the check under which it still holds
+   * (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write (and,
+   * with no peers, is emitted here only).
    */
-  fence?: () => Deno.AtomicCheck | null;
+  fence?: () => { check: Deno.AtomicCheck; peers: number } | null;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -143,10 +143,10 @@ export async function processNotification(
     };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
-  const fence = deps.fence?.() ?? undefined;
+  const fence = deps.fence?.() ?? null;
   let saved: SaveResult | undefined;
   try {
-    saved = await deps.store.saveProfiles(writes, { fence, claim });
+    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim });
   } finally {
     // Event-log entries are built once per batch (one timestamp), one per user; a replay
     // (known only once the claim was tried with the write) is not logged as incoming users.
@@ -217,9 +217,12 @@ export async function processNotification(
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
   // Read after the save (an instance that appears later finds these profiles in the store),
-  // unless the save itself was fenced on "no peers".
-  const localOnly = saved.fenced ||
-    (deps.peers ? (await deps.peers().catch(() => 1)) === 0 : false);
+  // unless the save itself was fenced on the count of peers.
+  const localOnly = saved.fenced
+    ? fence!.peers === 0
+    : deps.peers
+    ? (await deps.peers().catch(() => 1)) === 0
+    : false;
   try {
     deps.publish(pushes, { localOnly });
   } catch (err) {

@@ -344,7 +344,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "kv adapter - the 'alone' fence fails a write once a peer appears, holds otherwise",
+  name: "kv adapter - the fence fails a write once a peer appears, and is withheld from old peers",
   ...opts,
   async fn() {
     const path = await Deno.makeTempFile({ suffix: ".sqlite" });
@@ -359,20 +359,24 @@ Deno.test({
       await a.flush();
       assert.equal(a.fence(), null, "no fence before peers were counted");
       assert.equal(await a.livePeers(), 0);
-      const fence = a.fence();
-      assert.ok(fence, "alone: a fence");
+      const alone = a.fence();
+      assert.equal(alone?.peers, 0, "alone: a fence");
       // Fenced writes commit while no publisher appears, A's own heartbeats included...
       await waitFor(async () => (await pubs()) === 1, "A's first heartbeat");
       await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
-      const held = await kv.atomic().check(fence).set(["w", 1], 1).commit();
+      const held = await kv.atomic().check(alone!.check).set(["w", 1], 1).commit();
       assert.equal(held.ok, true);
       // ...and fail once one has, even before A's watch noticed it.
       nodes.push(await startNode(path));
       await waitFor(async () => (await pubs()) === 2, "B's first commit");
-      const after = await kv.atomic().check(fence).set(["w", 2], 2).commit();
+      const after = await kv.atomic().check(alone!.check).set(["w", 2], 2).commit();
       assert.equal(after.ok, false, "a write fenced on 'alone' must fail once B exists");
       assert.equal(await a.livePeers(), 1);
-      assert.equal(a.fence(), null, "not alone: no fence");
+      assert.equal(a.fence()?.peers, 1, "B sums the epoch: a fence with one peer");
+      // A peer of an earlier version (its record without `e`) does not sum the epoch: no fence.
+      await kv.set(["sio", "pub", "old-version"], { seq: 0, t: Date.now() });
+      assert.equal(await a.livePeers(), 2);
+      assert.equal(a.fence(), null);
     } finally {
       await closeAll(nodes);
     }
