@@ -1,6 +1,8 @@
 /**
  * The store part: the `Store` contract (store.ts) and its engines. Deno KV (kv_store.ts over
- * kv_profiles.ts, kv_event_log.ts, with every key in kv_keys.ts) by default; Redis
+ * kv_profiles.ts — reads; kv_profile_writes.ts, kv_epoch_commits.ts and kv_head_cache.ts —
+ * writes; kv_profile_format.ts — the stored shape — and kv_event_log.ts, with every key in
+ * kv_keys.ts) by default; Redis
  * (redis_store.ts, redis_client.ts) when REDIS_URL is set, loaded dynamically by factory.ts so
  * KV-only instances never load the npm Redis client. Also the live config that every instance
  * watches, and per-key turn-taking for concurrent writes.
