@@ -103,8 +103,12 @@ export class EpochCommits {
         let bytes = 0;
         let checks = 1;
         const fences = new Map<string, Deno.AtomicCheck>();
+        const claims = new Set<string>();
         for (const r of ready) {
-          if (!epoch || r.stamp !== epoch.stamp) {
+          const claim = r.w.claim && JSON.stringify(r.w.claim.key);
+          // A notification sent twice at once: one commit would apply both; the second takes
+          // the checked path, where it finds the claim taken.
+          if (!epoch || r.stamp !== epoch.stamp || (claim && claims.has(claim))) {
             r.done.resolve(false);
             continue;
           }
@@ -128,6 +132,7 @@ export class EpochCommits {
             continue;
           }
           taken.push(r);
+          if (claim) claims.add(claim);
           mutations += m;
           bytes += b;
           checks += c;

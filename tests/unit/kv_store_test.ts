@@ -332,3 +332,23 @@ Deno.test("kv store - alone, batches arriving during a commit share the next one
     }
     assert.equal((await s.getProfile("m399"))?.user.b, 3);
   }));
+
+Deno.test("kv store - alone, one notification sent twice at once is applied once", () =>
+  withStore(async (s) => {
+    const fence = { key: ["roster"], versionstamp: null };
+    const batch = (b: number) =>
+      Array.from({ length: 10 }, (_, i) => ({
+        profile: profile(`d${b * 10 + i}`, { b }),
+        identKeys: [`dk${b * 10 + i}`],
+      }));
+    await s.saveProfiles(batch(9), { fence }); // heads known, epoch known
+    const claim = { id: "twice", ttlMs: 60_000 };
+    const results = await Promise.all([
+      s.saveProfiles(batch(0), { fence, claim: { id: "first", ttlMs: 60_000 } }),
+      s.saveProfiles(batch(1), { fence, claim }),
+      // The same id with other users (users in common would take turns anyway).
+      s.saveProfiles(batch(2), { fence, claim }),
+    ]);
+    assert.equal(results.filter((r) => r.replayed).length, 1, "one of the two is a replay");
+    assert.notEqual(results[0].replayed, true);
+  }));
