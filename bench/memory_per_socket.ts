@@ -247,6 +247,12 @@ try {
         kb(at.raw - idle.raw)
       } |`,
     );
+    const b = (m: typeof at) => `${m.before.used.toFixed(1)} / ${m.before.total.toFixed(1)}`;
+    console.log(
+      `| JS heap used / total, no GC | ${b(idle)} | ${b(at)} | ${
+        kb(at.before.used - idle.before.used)
+      } / ${kb(at.before.total - idle.before.total)} |`,
+    );
     console.log(
       `| RSS after GC | ${idle.rss.toFixed(0)} | ${at.rss.toFixed(0)} | ${kb(at.rss - idle.rss)} |`,
     );
