@@ -25,6 +25,8 @@ const TOP = Number(Deno.args.find((a) => a.startsWith("--top="))?.slice(6) ?? 25
  * Network domain, which is then measured too. GCs go through bench/gc_hook.ts instead.
  */
 const INSPECT = SNAPSHOT;
+/** `--idle=<s>`: also read RSS after that many idle seconds (does V8's memory reducer run?). */
+const IDLE = Number(Deno.args.find((a) => a.startsWith("--idle="))?.slice(7) ?? 0);
 
 const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 }), inspectPort = probe.addr.port;
 probe.close();
@@ -237,7 +239,11 @@ try {
   try {
     const r = await openTo(loads, N);
     await sleep(1_000);
+    const raw1 = await rssMB(server.pid);
+    await sleep(IDLE * 1000);
     const at = await measure();
+    const later = at.raw;
+    at.raw = raw1;
     const kb = (mb: number) => (mb * 1024 / N).toFixed(1);
     console.log(`\n### ${N} identified websocket sockets, WS_ENGINE=${ENGINE}\n`);
     console.log(`identified ${r.identified}, failed ${r.failed}, ${r.seconds.toFixed(1)} s\n`);
@@ -247,6 +253,11 @@ try {
         kb(at.raw - idle.raw)
       } |`,
     );
+    if (IDLE) {
+      console.log(
+        `| RSS, no GC, ${IDLE} s later | | ${later.toFixed(0)} | ${kb(later - idle.raw)} |`,
+      );
+    }
     const b = (m: typeof at) => `${m.before.used.toFixed(1)} / ${m.before.total.toFixed(1)}`;
     console.log(
       `| JS heap used / total, no GC | ${b(idle)} | ${b(at)} | ${
