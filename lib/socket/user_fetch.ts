@@ -28,6 +28,15 @@ export function originHost(origin: string | undefined): string | undefined {
   }
 }
 
+/** The handshake query every socket is left with (one shared object, never written). */
+const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** True when `headers` holds no header but the Origin. */
+function onlyOrigin(headers: Record<string, unknown>): boolean {
+  for (const name in headers) if (name !== "origin") return false;
+  return true;
+}
+
 /**
  * The `connection` listener of a namespace: wires `user.fetch` on each new socket. One handler
  * serves every socket (it reads the socket from `this`, its state from the connection and
@@ -39,12 +48,14 @@ export function connectionHandler(deps: SocketDeps): (socket: Socket) => void {
     await onUserFetch(this, deps, data);
   }
   return (socket) => {
-    const origin = socket.handshake.headers.origin;
+    const { headers } = socket.handshake;
+    const origin = headers.origin;
     const domain = originHost(origin);
     // fetchSockets() ships each socket's handshake across instances for the dashboard: keep
-    // only the header that is read (the Origin), not cookies and the rest.
-    socket.handshake.headers = origin ? { origin } : {};
-    socket.handshake.query = {};
+    // only the header that is read (the Origin), not cookies and the rest. The native engine's
+    // request copy (ws_engine.ts) holds nothing else already: its object is kept, not copied.
+    if (!onlyOrigin(headers)) socket.handshake.headers = origin ? { origin } : {};
+    socket.handshake.query = NO_QUERY;
     // What the dashboard shows of this socket (fetchSockets() carries `data` across
     // instances): masked identifiers and their room names only, never raw values.
     socket.data = {

@@ -222,6 +222,9 @@ interface LightRequest {
   socket: { encrypted: boolean; remoteAddress: string | undefined };
 }
 
+/** The query of every light request (one shared object, never written). */
+const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 type EncodeFn = (packet: unknown, opts?: unknown) => unknown[];
 
 /**
@@ -251,7 +254,8 @@ export function useNativeWebSockets(io: Server): void {
     const light: LightRequest = {
       headers: typeof origin === "string" ? { origin } : {},
       url: req.url,
-      _query: req._query ?? {},
+      // Read by socket.io for `handshake.query` only, which user_fetch.ts blanks at once.
+      _query: NO_QUERY,
       connection: net,
       socket: net,
     };
