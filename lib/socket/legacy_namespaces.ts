@@ -71,8 +71,13 @@ export function namespacesPerConnection(socket: Socket, next: (err?: Error) => v
     );
   }
   conn.namespaces++;
-  socket.once("disconnect", () => conn.namespaces--);
+  // A shared listener (`disconnect` comes once): no closure or `once` wrapper per socket.
+  socket.on("disconnect", leaveNamespace);
   next();
+}
+
+function leaveNamespace(this: Socket): void {
+  connectionState(this).namespaces--;
 }
 
 /**

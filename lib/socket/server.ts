@@ -15,7 +15,7 @@ import type { Publisher, Push } from "../types.ts";
 import type { Store } from "../store/store.ts";
 import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
-import { onConnection, originHost } from "./user_fetch.ts";
+import { connectionHandler, originHost } from "./user_fetch.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
 export const RELAY_EVENT = "hb:relay";
@@ -105,9 +105,10 @@ export function createSocketServer(
   if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
   const legacy = legacyNamespaces(io);
+  const onConnection = connectionHandler(deps);
   for (const nsp of [io.of("/"), legacy.parent]) {
     nsp.use(namespacesPerConnection);
-    nsp.on("connection", (s) => onConnection(s, deps));
+    nsp.on("connection", onConnection);
   }
 
   // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so

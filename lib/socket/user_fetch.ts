@@ -28,118 +28,148 @@ export function originHost(origin: string | undefined): string | undefined {
   }
 }
 
-/** The client's IP: the socket peer, or X-Forwarded-For's first hop behind a trusted proxy. */
-/** Wires `user.fetch` on a newly connected socket. */
-export function onConnection(socket: Socket, deps: SocketDeps): void {
+/** The handshake query every socket is left with (one shared object, never written). */
+const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** True when `headers` holds no header but the Origin. */
+function onlyOrigin(headers: Record<string, unknown>): boolean {
+  for (const name in headers) if (name !== "origin") return false;
+  return true;
+}
+
+/**
+ * The `connection` listener of a namespace: wires `user.fetch` on each new socket. One handler
+ * serves every socket (it reads the socket from `this`, its state from the connection and
+ * `socket.data`), so an idle socket keeps no closure, context or Set of its own.
+ */
+export function connectionHandler(deps: SocketDeps): (socket: Socket) => void {
+  const { events } = deps;
+  async function userFetch(this: Socket, data: unknown): Promise<void> {
+    await onUserFetch(this, deps, data);
+  }
+  return (socket) => {
+    const { headers } = socket.handshake;
+    const origin = headers.origin;
+    const domain = originHost(origin);
+    // fetchSockets() ships each socket's handshake across instances for the dashboard: keep
+    // only the header that is read (the Origin), not cookies and the rest. The native engine's
+    // request copy (ws_engine.ts) holds nothing else already: its object is kept, not copied.
+    if (!onlyOrigin(headers)) socket.handshake.headers = origin ? { origin } : {};
+    socket.handshake.query = NO_QUERY;
+    // What the dashboard shows of this socket (fetchSockets() carries `data` across
+    // instances): masked identifiers and their room names only, never raw values.
+    socket.data = {
+      domain,
+      instance: deps.instance,
+      connectedAt: Date.now(),
+      tier: "anonymous",
+      ids: [],
+    };
+    events.emit("incoming.connection.success", { domain });
+    socket.on("user.fetch", userFetch);
+  };
+}
+
+/** Refuses `socket`'s request: logs why, tells the client and disconnects it. */
+function refuse(socket: Socket, deps: SocketDeps, message: string): void {
+  deps.events.emit("incoming.user.fetch.error", { domain: socket.data.domain, message });
+  socket.emit("close", { message });
+  socket.disconnect(true);
+}
+
+/** Logs a limit trip; true when the request must be refused (enforce mode). */
+function tripped(socket: Socket, deps: SocketDeps, name: keyof Limits, message: string): boolean {
+  const { counters, events, limits } = deps;
+  counters.inc(`limit.${name}`);
+  const observe = limits.mode === "observe";
+  events.emit("incoming.user.fetch.error", {
+    domain: socket.data.domain,
+    message: `limit: ${message}${observe ? " (observe only)" : ""}`,
+  });
+  return !observe;
+}
+
+/** One `user.fetch`: limits, claims, verification, tiers, rooms, then the known profile. */
+async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Promise<void> {
   const { events, hasher, live, verifier, limits, counters } = deps;
-  const domain = originHost(socket.handshake.headers.origin);
-  // fetchSockets() ships each socket's handshake across instances for the dashboard: keep only
-  // the header that is read (the Origin), not cookies and the rest.
-  const origin = socket.handshake.headers.origin;
-  socket.handshake.headers = origin ? { origin } : {};
-  socket.handshake.query = {};
+  const domain: string | undefined = socket.data.domain;
   // Identifiers and the fetch rate belong to the connection, shared by its namespace sockets.
   const conn = connectionState(socket);
-  /** The rooms this namespace socket joined for identifiers. */
-  const joined = new Set<string>();
-  // What the dashboard shows of this socket (fetchSockets() carries `data` across instances):
-  // masked identifiers and their room names only, never raw values.
-  socket.data = {
-    domain,
-    instance: deps.instance,
-    connectedAt: Date.now(),
-    tier: "anonymous",
-    ids: [],
-  };
-  events.emit("incoming.connection.success", { domain });
-
-  const refuse = (message: string) => {
-    events.emit("incoming.user.fetch.error", { domain, message });
-    socket.emit("close", { message });
-    socket.disconnect(true);
-  };
-  /** Logs a limit trip; true when the request must be refused (enforce mode). */
-  const tripped = (name: keyof Limits, message: string) => {
-    counters.inc(`limit.${name}`);
-    const observe = limits.mode === "observe";
+  if (countFetch(conn) > limits.fetchesPerSocketPerMinute) {
+    const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
+    if (tripped(socket, deps, "fetchesPerSocketPerMinute", msg)) {
+      return refuse(socket, deps, `too many requests: ${msg}`);
+    }
+  }
+  if (limits.mode === "observe" && JSON.stringify(data ?? null).length > limits.messageBytes) {
+    tripped(socket, deps, "messageBytes", `user.fetch larger than ${limits.messageBytes} bytes`);
+  }
+  const req = parseFetchRequest(data);
+  if (!req.ok) return refuse(socket, deps, req.error);
+  const settings = live.settings;
+  const mode = settings.identity_mode ?? "off";
+  const rawClaims = (data as { claims: Record<string, unknown> }).claims;
+  const decision = await verifier.decide(mode, req.identifiers, req.hash, rawClaims);
+  const identifiers = maskIdentifiers(req.identifiers);
+  events.emit("incoming.user.fetch.start", { identifiers, domain });
+  if (decision.unverified.length && mode !== "off") {
+    counters.inc("unverified_claims");
     events.emit("incoming.user.fetch.error", {
+      identifiers: maskIdentifiers(decision.unverified),
       domain,
-      message: `limit: ${message}${observe ? " (observe only)" : ""}`,
+      message: mode === "required"
+        ? "unverified claims ignored (identity verification required)"
+        : "unverified claims served (identity verification in report mode)",
     });
-    return !observe;
-  };
-
-  socket.on("user.fetch", async (data: unknown) => {
-    if (countFetch(conn) > limits.fetchesPerSocketPerMinute) {
-      const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
-      if (tripped("fetchesPerSocketPerMinute", msg)) return refuse(`too many requests: ${msg}`);
-    }
-    if (limits.mode === "observe" && JSON.stringify(data ?? null).length > limits.messageBytes) {
-      tripped("messageBytes", `user.fetch larger than ${limits.messageBytes} bytes`);
-    }
-    const req = parseFetchRequest(data);
-    if (!req.ok) return refuse(req.error);
-    const settings = live.settings;
-    const mode = settings.identity_mode ?? "off";
-    const rawClaims = (data as { claims: Record<string, unknown> }).claims;
-    const decision = await verifier.decide(mode, req.identifiers, req.hash, rawClaims);
-    const identifiers = maskIdentifiers(req.identifiers);
-    events.emit("incoming.user.fetch.start", { identifiers, domain });
-    if (decision.unverified.length && mode !== "off") {
-      counters.inc("unverified_claims");
-      events.emit("incoming.user.fetch.error", {
-        identifiers: maskIdentifiers(decision.unverified),
-        domain,
-        message: mode === "required"
-          ? "unverified claims ignored (identity verification required)"
-          : "unverified claims served (identity verification in report mode)",
-      });
-    }
-    try {
-      const claims = mergeClaims(conn.identifiers, decision.accepted, mode, decision.verified);
-      if (claims.size > limits.identifiersPerSocket) {
-        const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
-        if (tripped("identifiersPerSocket", msg)) return refuse(`too many identifiers: ${msg}`);
+  }
+  try {
+    const claims = mergeClaims(conn.identifiers, decision.accepted, mode, decision.verified);
+    if (claims.size > limits.identifiersPerSocket) {
+      const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
+      if (tripped(socket, deps, "identifiersPerSocket", msg)) {
+        return refuse(socket, deps, `too many identifiers: ${msg}`);
       }
-      conn.identifiers = claims;
-      const held = [...claims.values()];
-      const rooms = roomsOf(held, hasher);
-      if (rooms.length + roomsOfSiblings(socket) > limits.roomsPerSocket) {
-        const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
-        if (tripped("roomsPerSocket", msg)) return refuse(`too many rooms: ${msg}`);
-      }
-      // A claim upgraded to the full tier leaves its anonymous room, or pushes would come twice.
-      const wanted = new Set(rooms);
-      for (const r of joined) if (!wanted.has(r)) socket.leave(r);
-      // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
-      socket.join(rooms);
-      joined.clear();
-      rooms.forEach((r) => joined.add(r));
-      const full = held.filter((i) => i.tier === "full");
-      socket.data.tier = full.length ? "full" : "anonymous";
-      socket.data.ids = held.map((i, n) => ({
-        type: i.type,
-        masked: maskValue(i.type, i.value),
-        room: rooms[n],
-        tier: i.tier,
-      }));
-      events.emit("incoming.user.join-channel", {
-        identifiers,
-        domain,
-        message: `joined ${rooms.length} rooms (${full.length} full, ` +
-          `${held.length - full.length} anonymous exposure)`,
-      });
-      socket.emit("room.joined", { message: "ok" });
-      if (!socket.connected || !decision.accepted.length) return;
-      await sendKnownProfile(socket, deps, held, identifiers, domain);
-    } catch (err) {
-      events.emit("outgoing.user.fetch.error", {
-        identifiers,
-        domain,
-        message: String((err as Error).message ?? err).slice(0, 200),
-      });
     }
-  });
+    conn.identifiers = claims;
+    const held = [...claims.values()];
+    const rooms = roomsOf(held, hasher);
+    if (rooms.length + roomsOfSiblings(socket) > limits.roomsPerSocket) {
+      const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
+      if (tripped(socket, deps, "roomsPerSocket", msg)) {
+        return refuse(socket, deps, `too many rooms: ${msg}`);
+      }
+    }
+    // A claim upgraded to the full tier leaves its anonymous room, or pushes would come twice.
+    // The identifier rooms this socket joined are its rooms but its own id's (only this
+    // handler joins rooms), so no Set of them is kept per socket.
+    const wanted = new Set(rooms);
+    for (const r of [...socket.rooms]) if (r !== socket.id && !wanted.has(r)) socket.leave(r);
+    // Join before reading the snapshot: an update arriving meanwhile is pushed to us.
+    socket.join(rooms);
+    const full = held.filter((i) => i.tier === "full");
+    socket.data.tier = full.length ? "full" : "anonymous";
+    socket.data.ids = held.map((i, n) => ({
+      type: i.type,
+      masked: maskValue(i.type, i.value),
+      room: rooms[n],
+      tier: i.tier,
+    }));
+    events.emit("incoming.user.join-channel", {
+      identifiers,
+      domain,
+      message: `joined ${rooms.length} rooms (${full.length} full, ` +
+        `${held.length - full.length} anonymous exposure)`,
+    });
+    socket.emit("room.joined", { message: "ok" });
+    if (!socket.connected || !decision.accepted.length) return;
+    await sendKnownProfile(socket, deps, held, identifiers, domain);
+  } catch (err) {
+    events.emit("outgoing.user.fetch.error", {
+      identifiers,
+      domain,
+      message: String((err as Error).message ?? err).slice(0, 200),
+    });
+  }
 }
 
 /**

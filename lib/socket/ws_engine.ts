@@ -37,6 +37,8 @@ export interface EngineOptions {
 const OPEN = 1;
 /** Close code for a message larger than `maxPayload` (RFC 6455 "message too big"). */
 const TOO_BIG = 1009;
+/** The native socket's events that NativeWebSocket listens to. */
+const EVENTS = ["message", "error", "close"] as const;
 /** The request headers `Deno.upgradeWebSocket` reads. */
 const UPGRADE_HEADERS = [
   "upgrade",
@@ -71,16 +73,24 @@ export class NativeWebSocket extends EventEmitter {
     this.#ws = ws;
     this.#maxPayload = maxPayload;
     ws.binaryType = "arraybuffer";
-    ws.onmessage = (e) => this.#onMessage(e.data);
-    ws.onerror = (e) => {
+    // This object is the one listener of all three events (`handleEvent`): no closure and no
+    // `on<event>` wrapper per event, which every open socket would keep.
+    for (const type of EVENTS) ws.addEventListener(type, this);
+  }
+
+  /** The native socket's events (an `EventListenerObject`, see the constructor). */
+  handleEvent(e: Event): void {
+    if (e.type === "message") return this.#onMessage((e as MessageEvent).data);
+    if (e.type === "error") {
       const message = (e as ErrorEvent).message || "websocket error";
       if (this.listenerCount("error")) this.emit("error", new Error(message));
-    };
-    ws.onclose = (e) => {
-      ws.onmessage = ws.onerror = ws.onclose = null;
-      this.emit("close", e.code, Buffer.from(e.reason ?? ""));
-      this.removeAllListeners();
-    };
+      return;
+    }
+    if (e.type !== "close") return;
+    for (const type of EVENTS) this.#ws.removeEventListener(type, this);
+    const { code, reason } = e as CloseEvent;
+    this.emit("close", code, Buffer.from(reason ?? ""));
+    this.removeAllListeners();
   }
 
   /**
@@ -186,14 +196,15 @@ export class NativeWsEngine extends EventEmitter {
     // Failed before opening (the 101 could not be written): nothing was handed to engine.io.
     const onEarlyError = () => socket.destroy();
     ws.addEventListener("error", onEarlyError);
-    ws.onopen = () => {
+    // A `once` listener, not `onopen`: the `on<event>` setter leaves a handler slot on the
+    // native socket for its whole life, even once set back to null.
+    ws.addEventListener("open", () => {
       // Drop every closure that holds `cb` (engine.io's, holding the request) or the socket.
-      ws.onopen = null;
       ws.removeEventListener("error", onEarlyError);
       socket.removeAllListeners();
       handle?.close?.();
       cb(wrapped);
-    };
+    }, { once: true });
   }
 
   /** Nothing to release: open sockets are closed by engine.io itself. */
@@ -210,6 +221,9 @@ interface LightRequest {
   connection: { encrypted: boolean; remoteAddress: string | undefined };
   socket: { encrypted: boolean; remoteAddress: string | undefined };
 }
+
+/** The query of every light request (one shared object, never written). */
+const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 type EncodeFn = (packet: unknown, opts?: unknown) => unknown[];
 
@@ -240,7 +254,8 @@ export function useNativeWebSockets(io: Server): void {
     const light: LightRequest = {
       headers: typeof origin === "string" ? { origin } : {},
       url: req.url,
-      _query: req._query ?? {},
+      // Read by socket.io for `handshake.query` only, which user_fetch.ts blanks at once.
+      _query: NO_QUERY,
       connection: net,
       socket: net,
     };
