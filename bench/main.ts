@@ -65,6 +65,9 @@ async function identifyRun(loads: Load[], known: number, count: number) {
   };
 }
 
+/** Ms between the last socket of a hold identified and the RSS reading. */
+const SETTLE_MS = 3_000;
+
 // ---------------------------------------------------------------- systems
 
 type SystemName = "connector" | "node" | "raw";
@@ -143,7 +146,9 @@ async function runSystem(name: SystemName) {
       const seconds = (performance.now() - t) / 1000;
       have = n;
       total += r.identified;
-      await sleep(1_000);
+      // Settled: a server that collects the burst's garbage once connections stop (as Node's
+      // V8 does, and the connector's memory reducer) is measured after it did.
+      await sleep(SETTLE_MS);
       const rss = await rssMB(proc.pid);
       const cpu = await idleCpu(proc.pid, P.idleSeconds);
       const h: HoldFigures = {

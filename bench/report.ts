@@ -56,7 +56,8 @@ export function renderMarkdown(r: any): string {
   out.push(
     "Each client connects, sends `user.fetch` and waits for `room.joined`. Rate = identified " +
       "sockets / wall time of that step (clients opened 200 at a time per process); RSS per " +
-      "socket = (server RSS at N − RSS before any client) / N; idle CPU = server utime+stime " +
+      "socket = (server RSS at N, read 3 s after the last socket identified − RSS before any " +
+      "client) / N; idle CPU = server utime+stime " +
       "from /proc/<pid>/stat while the N sockets sit idle (% of one core).\n",
   );
   out.push(head);

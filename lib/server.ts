@@ -18,6 +18,7 @@ import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer } from "./socket/server.ts";
+import { type MemoryReducerOptions, startMemoryReducer } from "./socket/memory_reducer.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
 import { Metrics } from "./metrics.ts";
@@ -39,6 +40,8 @@ export interface StartOptions {
   kvAdapter?: KvAdapterOptions;
   /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
   hullCaCerts?: string[];
+  /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
+  memoryReducer?: MemoryReducerOptions | false;
 }
 
 export interface RunningServer {
@@ -120,6 +123,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
+  const inflight = new Set<Promise<unknown>>();
+  // A full GC once a burst of connections has settled, never while a webhook is in flight.
+  const reducer = opts.memoryReducer === false
+    ? null
+    : startMemoryReducer(io, () => inflight.size > 0, opts.memoryReducer, (ms) => {
+      metrics.inc("memory_reducer_runs");
+      metrics.inc("memory_reducer_ms", ms);
+    });
   // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
@@ -153,7 +164,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       hullPublicKey,
       hullKeyFetcher: hull.keyFetcher,
       hull: hull.integration,
-      inflight: new Set(),
+      inflight,
       metrics,
       seen,
       peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
@@ -181,6 +192,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     closing ??= (async () => {
       live.stop();
       stopSockets();
+      reducer?.stop();
       logFeed.close();
       clearInterval(seenTimer);
       // Stops accepting connections (new sockets and requests go to other instances); requests
