@@ -125,7 +125,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
   // A full GC once a burst of connections has settled, never while a webhook is in flight.
-  const reducer = opts.memoryReducer === false
+  const reducer = opts.memoryReducer === false || !config.memoryReducer
     ? null
     : startMemoryReducer(io, () => inflight.size > 0, opts.memoryReducer, (ms) => {
       metrics.inc("memory_reducer_runs");

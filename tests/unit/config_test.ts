@@ -123,3 +123,12 @@ Deno.test("config - WS_ENGINE picks native frames by default, ws on request, not
   assert.equal(loadConfig({ WS_ENGINE: "ws" }).wsEngine, "ws");
   assert.match(problems({ WS_ENGINE: "uws" }).join(), /WS_ENGINE must be "native" or "ws"/);
 });
+
+Deno.test("config - MEMORY_REDUCER is on by default, off on request, nothing else", () => {
+  assert.equal(loadConfig({}).memoryReducer, true);
+  assert.equal(loadConfig({ MEMORY_REDUCER: "off" }).memoryReducer, false);
+  assert.match(
+    problems({ MEMORY_REDUCER: "later" }).join(),
+    /MEMORY_REDUCER must be "on" or "off"/,
+  );
+});
