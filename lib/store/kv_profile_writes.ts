@@ -61,11 +61,11 @@ export class KvProfileWriter {
   }
 
   /**
-   * Stores `writes` (see Store.saveProfiles); `fence`, when given, is checked in every commit
-   * and `fenced` tells whether all of them held it. `claim`: every profile commit checks that
-   * the notification is not claimed yet, and the claim itself is issued right after them, so
-   * on one KV file (SQLite applies them in that order) a batch costs one round trip; a replay
-   * fails those checks and writes nothing.
+   * Stores `writes` (see Store.saveProfiles). `fence`, when given, is checked in every commit
+   * (`fenced` tells whether all of them held it) and, since every live instance then sums the
+   * profile epoch, lets the batch go in one epoch-checked commit. `claim`: every profile commit
+   * checks that the notification is not claimed yet and the last one issued sets it, so a
+   * replay fails them all and writes nothing.
    */
   async saveProfiles(
     writes: ProfileWrite[],
@@ -95,7 +95,8 @@ export class KvProfileWriter {
             small.push(e);
           }
         }
-        // Alone (the cluster fence): the whole batch in one commit checked against the epoch.
+        // Fenced (every live instance sums the epoch): the whole batch in one commit checked
+        // against the epoch, shared with concurrent batches.
         if (fence && small.length && !alone.length) {
           if (await this.#epochCommits.write({ small, fence, claim })) {
             mine = !!claim;
