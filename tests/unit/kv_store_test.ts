@@ -352,3 +352,45 @@ Deno.test("kv store - alone, one notification sent twice at once is applied once
     assert.equal(results.filter((r) => r.replayed).length, 1, "one of the two is a replay");
     assert.notEqual(results[0].replayed, true);
   }));
+
+Deno.test("kv store - fenced instances racing on the same users: the newest always wins", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const a = await KvStore.open(path);
+  const b = await KvStore.open(path);
+  // Both hold a fence (peers that sum the epoch): the epoch path is open to both.
+  const fence = { key: ["roster"], versionstamp: null };
+  try {
+    const at = Date.now();
+    const batch = (n: number, from: number) =>
+      Array.from({ length: 60 }, (_, i) => ({
+        profile: profile(`r${from + i}`, { n }, at + n),
+        identKeys: [`rk${from + i}`],
+      }));
+    // Rounds of overlapping batches from both, versions shuffled between them.
+    let n = 0;
+    for (let round = 0; round < 6; round++) {
+      const writes = [];
+      for (const s of [a, b, a, b]) {
+        n++;
+        writes.push(s.saveProfiles(batch(n * 7 % 23 + round * 23, (n % 3) * 20), { fence }));
+      }
+      await Promise.all(writes);
+    }
+    // Expected: per user, the highest version any batch carried.
+    const best = new Map<string, number>();
+    n = 0;
+    for (let round = 0; round < 6; round++) {
+      for (let k = 0; k < 4; k++) {
+        n++;
+        const v = n * 7 % 23 + round * 23;
+        for (const w of batch(v, (n % 3) * 20)) {
+          best.set(w.profile.user.id, Math.max(best.get(w.profile.user.id) ?? -1, v));
+        }
+      }
+    }
+    for (const [id, v] of best) assert.equal((await b.getProfile(id))?.user.n, v, id);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
