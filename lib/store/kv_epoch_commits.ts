@@ -8,7 +8,7 @@
 import { addWrite, cost, type Encoded, type HeadMeta } from "./kv_profile_format.ts";
 import type { HeadCache } from "./kv_head_cache.ts";
 import { K } from "./kv_keys.ts";
-import { commit } from "./kv_retry.ts";
+import { commit, isLimitError } from "./kv_retry.ts";
 
 /** A notification's replay claim, taken along with a write (see KvProfileWriter). */
 export interface WriteClaim {
@@ -35,10 +35,6 @@ export interface CommitLimits {
   checks: number;
 }
 
-/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
-export const isLimitError = (err: unknown) =>
-  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));
-
 /** How long batches take the checked path after a failed epoch-checked commit. */
 const BACK_OFF_MS = 2_000;
 
@@ -46,6 +42,9 @@ interface Waiting {
   w: EpochWrite;
   done: PromiseWithResolvers<boolean>;
 }
+
+/** A waiting batch with its heads, exact as of epoch `stamp`. */
+type Ready = Waiting & { heads: HeadMeta[]; stamp: string | null };
 
 /** One instance's epoch-checked commits, one at a time, batches grouped. */
 export class EpochCommits {
@@ -83,71 +82,83 @@ export class EpochCommits {
       while (this.#queue.length) {
         const waiting = this.#queue;
         this.#queue = [];
-        const ready: (Waiting & { heads: HeadMeta[]; stamp: string | null })[] = [];
-        for (const q of waiting) {
-          try {
-            const heads = await this.cache.headsAtEpoch(q.w.small);
-            if (heads && this.cache.epoch) {
-              ready.push({ ...q, heads, stamp: this.cache.epoch.stamp });
-            } else q.done.resolve(false);
-          } catch (err) {
-            q.done.reject(err);
-          }
-        }
+        const ready = await this.#headsOf(waiting);
         // Heads read for a later batch may have found the epoch moved: earlier batches' heads
         // are then not known to be exact as of the one this commit checks.
         const epoch = this.cache.epoch;
-        const taken: typeof ready = [];
-        const later: Waiting[] = [];
-        let mutations = 1;
-        let bytes = 0;
-        let checks = 1;
-        const fences = new Map<string, Deno.AtomicCheck>();
-        const claims = new Set<string>();
-        for (const r of ready) {
-          const claim = r.w.claim && JSON.stringify(r.w.claim.key);
-          // A notification sent twice at once: one commit would apply both; the second takes
-          // the checked path, where it finds the claim taken.
-          if (!epoch || r.stamp !== epoch.stamp || (claim && claims.has(claim))) {
-            r.done.resolve(false);
-            continue;
-          }
-          let m = r.w.claim ? 1 : 0;
-          let b = 0;
-          r.w.small.forEach((e, i) => {
-            const c = cost(e, r.heads[i]);
-            m += c.muts;
-            b += c.size;
-          });
-          const fence = JSON.stringify([r.w.fence.key, r.w.fence.versionstamp]);
-          const c = (r.w.claim ? 1 : 0) + (fences.has(fence) ? 0 : 1);
-          const fits = mutations + m <= this.limits.mutations && bytes + b <= this.limits.bytes &&
-            checks + c <= this.limits.checks;
-          if (!fits && taken.length) {
-            later.push(r); // the next commit's
-            continue;
-          }
-          if (!fits) {
-            r.done.resolve(false); // larger than one commit on its own
-            continue;
-          }
-          taken.push(r);
-          if (claim) claims.add(claim);
-          mutations += m;
-          bytes += b;
-          checks += c;
-          fences.set(fence, r.w.fence);
-        }
+        const { taken, later, fences } = this.#pack(ready, epoch);
         this.#queue = [...later, ...this.#queue];
-        if (taken.length) await this.#commit(taken, epoch!, [...fences.values()]);
+        if (taken.length) await this.#commit(taken, epoch!, fences);
       }
     } finally {
       this.#running = false;
     }
   }
 
+  /** Each batch with its heads and the epoch they are exact as of (the rest get false). */
+  async #headsOf(waiting: Waiting[]): Promise<Ready[]> {
+    const ready: Ready[] = [];
+    for (const q of waiting) {
+      try {
+        const heads = await this.cache.headsAtEpoch(q.w.small);
+        if (heads && this.cache.epoch) ready.push({ ...q, heads, stamp: this.cache.epoch.stamp });
+        else q.done.resolve(false);
+      } catch (err) {
+        q.done.reject(err);
+      }
+    }
+    return ready;
+  }
+
+  /**
+   * The batches of one commit, in order, within its limits; `later`: those for the next one.
+   * A batch not exact as of `epoch`, too large on its own, or whose notification is already in
+   * this commit gets false.
+   */
+  #pack(ready: Ready[], epoch: { stamp: string | null } | null) {
+    const taken: Ready[] = [];
+    const later: Waiting[] = [];
+    let mutations = 1;
+    let bytes = 0;
+    let checks = 1;
+    const fences = new Map<string, Deno.AtomicCheck>();
+    const claims = new Set<string>();
+    for (const r of ready) {
+      const claim = r.w.claim && JSON.stringify(r.w.claim.key);
+      // A notification sent twice at once: one commit would apply both; the second takes
+      // the checked path, where it finds the claim taken.
+      if (!epoch || r.stamp !== epoch.stamp || (claim && claims.has(claim))) {
+        r.done.resolve(false);
+        continue;
+      }
+      let m = r.w.claim ? 1 : 0;
+      let b = 0;
+      r.w.small.forEach((e, i) => {
+        const c = cost(e, r.heads[i]);
+        m += c.muts;
+        b += c.size;
+      });
+      const fence = JSON.stringify([r.w.fence.key, r.w.fence.versionstamp]);
+      const c = (r.w.claim ? 1 : 0) + (fences.has(fence) ? 0 : 1);
+      const fits = mutations + m <= this.limits.mutations && bytes + b <= this.limits.bytes &&
+        checks + c <= this.limits.checks;
+      if (!fits) {
+        if (taken.length) later.push(r); // the next commit's
+        else r.done.resolve(false); // larger than one commit on its own
+        continue;
+      }
+      taken.push(r);
+      if (claim) claims.add(claim);
+      mutations += m;
+      bytes += b;
+      checks += c;
+      fences.set(fence, r.w.fence);
+    }
+    return { taken, later, fences: [...fences.values()] };
+  }
+
   async #commit(
-    taken: (Waiting & { heads: HeadMeta[] })[],
+    taken: Ready[],
     epoch: { stamp: string | null },
     fences: Deno.AtomicCheck[],
   ): Promise<void> {

@@ -99,16 +99,19 @@ export function addWrite(
   // are already in place (written with the head read above), and rewriting them would be
   // three quarters of a batch's mutations.
   if (indexed) return meta;
-  const written = new Set(head.value?.ik);
-  for (const k of identKeys) if (!written.has(k)) op.set(K.ident(k), userId);
+  for (const k of addedKeys(e, head)) op.set(K.ident(k), userId);
   return meta;
+}
+
+/** The index keys of `e` that `head` was not written with (the entries a write adds). */
+export function addedKeys(e: Encoded, head: HeadMeta): string[] {
+  const written = new Set(head.value?.ik);
+  return e.identKeys.filter((k) => !written.has(k));
 }
 
 /** One user's mutations and bytes in a commit: its head, new index entries, stale parts. */
 export function cost(e: Encoded, head: HeadMeta): { muts: number; size: number } {
-  const known = head.value?.ik;
-  let added = 0;
-  for (const k of e.identKeys) if (!known?.includes(k)) added++;
+  const added = addedKeys(e, head).length;
   return {
     muts: 1 + added + (head.value?.rev ? head.value.parts! : 0),
     size: e.json.length + added * 64,

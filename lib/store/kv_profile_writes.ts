@@ -19,8 +19,8 @@ import {
   PART_BYTES,
   type ProfileHead,
 } from "./kv_profile_format.ts";
-import { commit } from "./kv_retry.ts";
-import { EpochCommits, isLimitError, type WriteClaim } from "./kv_epoch_commits.ts";
+import { commit, isLimitError } from "./kv_retry.ts";
+import { EpochCommits, type WriteClaim } from "./kv_epoch_commits.ts";
 import { getManyKeys, HeadCache } from "./kv_head_cache.ts";
 import { lastWritePerUser, type ProfileWrite, type SaveResult } from "./store.ts";
 
@@ -201,8 +201,7 @@ export class KvProfileWriter {
       sets?: { claim: WriteClaim; settle(taken: boolean | Promise<boolean>): void };
     },
   ): Promise<GroupOutcome> {
-    const op = this.kv.atomic().sum(K.epoch, 1n);
-    this.#cache.moved(); // a commit not checked against the epoch: others may write meanwhile
+    const op = this.#op();
     if (fence) op.check(fence);
     if (claim) op.check({ key: claim.key, versionstamp: null });
     if (claim?.sets) {
@@ -253,8 +252,7 @@ export class KvProfileWriter {
           await this.#setIndex(e.identKeys.filter((k) => !known.has(k)), userId);
           indexed = true;
         }
-        const op = this.kv.atomic().sum(K.epoch, 1n);
-        this.#cache.moved();
+        const op = this.#op();
         const written = addWrite(op, e, head, { indexed });
         const res = await commit(op);
         if (res.ok) {
@@ -272,11 +270,20 @@ export class KvProfileWriter {
   /** Index entries `keys` → `userId`, in commits below KV's mutation limit. */
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic().sum(K.epoch, 1n);
-      this.#cache.moved();
+      const op = this.#op();
       for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
       await commit(op);
     }
+  }
+
+  /**
+   * The operation every write that is not checked against the epoch starts from: it sums the
+   * epoch (so others' epoch-checked commits see it), and the epoch is unknown here until an
+   * epoch-checked commit, since others may write meanwhile.
+   */
+  #op(): Deno.AtomicOperation {
+    this.#cache.moved();
+    return this.kv.atomic().sum(K.epoch, 1n);
   }
 
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
@@ -291,8 +298,7 @@ export class KvProfileWriter {
       for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
     }
     for (let i = 0; i < keys.length; i += 500) {
-      const op = this.kv.atomic().sum(K.epoch, 1n);
-      this.#cache.moved();
+      const op = this.#op();
       for (const key of keys.slice(i, i + 500)) op.delete(key);
       await commit(op);
     }

@@ -20,3 +20,7 @@ export async function retryLocked<T>(fn: () => Promise<T>): Promise<T> {
 export const commit = (
   op: Deno.AtomicOperation,
 ): Promise<Deno.KvCommitResult | Deno.KvCommitError> => retryLocked(() => op.commit());
+
+/** KV refuses an operation over its limits (mutations, sizes): retrying cannot help. */
+export const isLimitError = (err: unknown) =>
+  /too many|too large|exceeded|value too large/i.test(String((err as Error)?.message));

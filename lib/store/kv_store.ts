@@ -37,6 +37,9 @@ export function readsInFlightFor(path: string | undefined, deploymentId: string 
   return remote ? 8 : 1;
 }
 
+/** A claim's value: its expiry is kept in it, since KV's `expireIn` is only a hint. */
+const claimValue = (ttlMs: number, now = Date.now()) => ({ expires_at: now + ttlMs });
+
 /** Deno Deploy's deployment id, when running there (no env permission: not there). */
 function deploymentId(): string | undefined {
   try {
@@ -151,7 +154,7 @@ export class KvStore implements Store {
       opts.fence,
       claim && {
         key: K.notification(claim.id),
-        value: () => ({ expires_at: Date.now() + claim.ttlMs }),
+        value: () => claimValue(claim.ttlMs),
         ttlMs: claim.ttlMs,
         take: () => this.claimNotification(claim.id, claim.ttlMs),
         release: () => this.releaseNotification(claim.id),
@@ -174,7 +177,7 @@ export class KvStore implements Store {
   /** Claims `key` for `ttlMs` unless an unexpired claim exists. */
   async #claim(key: Deno.KvKey, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const value = { expires_at: now + ttlMs };
+    const value = claimValue(ttlMs, now);
     // The usual case, an id never seen: one round trip.
     const fresh = await commit(
       this.kv.atomic().check({ key, versionstamp: null }).set(key, value, { expireIn: ttlMs }),

@@ -218,11 +218,7 @@ export async function processNotification(
   deps.events.emitMany("outgoing.user.error", failed);
   // Read after the save (an instance that appears later finds these profiles in the store),
   // unless the save itself was fenced on the count of peers.
-  const localOnly = saved.fenced
-    ? fence!.peers === 0
-    : deps.peers
-    ? (await deps.peers().catch(() => 1)) === 0
-    : false;
+  const localOnly = saved.fenced ? fence!.peers === 0 : (await deps.peers?.().catch(() => 1)) === 0;
   try {
     deps.publish(pushes, { localOnly });
   } catch (err) {
