@@ -21,6 +21,7 @@ import {
 } from "../helpers/cluster.ts";
 import { freePort, redisSkipReason, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { SECRET, startTestServer, WEBHOOK_SECRET } from "../helpers/server.ts";
+import { ioV2 } from "../helpers/v2_client.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -160,23 +161,7 @@ Deno.test({
       await t.step(
         "redis cluster - v2 clients of the original snippet get cross-process pushes",
         async () => {
-          const { default: rawIoV2 } = await import("socket.io-client-v2");
-          // engine.io-client 3 sends extraHeaders only where `self` is undefined (see
-          // refusals_test.ts); `forceNode` uses the `ws` package, which can set Origin.
-          const desc = Object.getOwnPropertyDescriptor(globalThis, "self")!;
-          Object.defineProperty(globalThis, "self", { value: undefined, configurable: true });
-          let s;
-          try {
-            s = rawIoV2(p1.url, {
-              transports: ["websocket"],
-              reconnection: false,
-              forceNew: true,
-              forceNode: true,
-              extraHeaders: { origin: ORIGIN },
-            });
-          } finally {
-            Object.defineProperty(globalThis, "self", desc);
-          }
+          const s = ioV2(p1.url, ORIGIN);
           try {
             await new Promise((r) => s.once("connect", r));
             const joined = new Promise((r) => s.once("room.joined", r));

@@ -12,6 +12,7 @@ import {
   type TestServer,
   WEBHOOK_SECRET,
 } from "../helpers/server.ts";
+import { ioV2 } from "../helpers/v2_client.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -271,26 +272,7 @@ Deno.test({
   ...opts,
   async fn() {
     const t = await startTestServer();
-    const { default: rawIoV2 } = await import("socket.io-client-v2");
-    // engine.io-client 3 passes extraHeaders (our Origin) only where `self` is undefined, i.e.
-    // in Node; Deno defines `self`, so hide it while the client is constructed.
-    const ioV2 = (url: string, o: Record<string, unknown>) => {
-      const desc = Object.getOwnPropertyDescriptor(globalThis, "self")!;
-      Object.defineProperty(globalThis, "self", { value: undefined, configurable: true });
-      try {
-        return rawIoV2(url, o);
-      } finally {
-        Object.defineProperty(globalThis, "self", desc);
-      }
-    };
-    const s = ioV2(t.url, {
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-      // Deno has a global WebSocket, which cannot set Origin: use the `ws` package like Node.
-      forceNode: true,
-      extraHeaders: { origin: "http://localhost:3000" },
-    });
+    const s = ioV2(t.url, "http://localhost:3000");
     try {
       await new Promise<void>((resolve, reject) => {
         s.once("connect", () => resolve());
@@ -304,13 +286,7 @@ Deno.test({
       await t.postNotification(await freshFixture("user-update.json"));
       assert.equal((await update).user.id, "5f00000000000000000000a1");
       // v2 refuses a foreign origin too
-      const bad = ioV2(t.url, {
-        transports: ["websocket"],
-        reconnection: false,
-        forceNew: true,
-        forceNode: true,
-        extraHeaders: { origin: "https://evil.net" },
-      });
+      const bad = ioV2(t.url, "https://evil.net");
       const refused = await new Promise<boolean>((r) => {
         bad.once("connect", () => r(false));
         bad.once("connect_error", () => r(true));

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { io as ioClient, type Socket } from "socket.io-client";
 import { NativeWebSocket } from "../../lib/socket/ws_engine.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+import { ioV2 } from "../helpers/v2_client.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ORIGIN = "http://localhost:3000";
@@ -104,22 +105,7 @@ Deno.test({
   ...opts,
   async fn() {
     const t = await startTestServer();
-    const { default: rawIoV2 } = await import("socket.io-client-v2");
-    // engine.io-client 3 sends extraHeaders only where `self` is undefined (see refusals_test).
-    const desc = Object.getOwnPropertyDescriptor(globalThis, "self")!;
-    Object.defineProperty(globalThis, "self", { value: undefined, configurable: true });
-    let s;
-    try {
-      s = rawIoV2(t.url, {
-        transports: ["websocket"],
-        reconnection: false,
-        forceNew: true,
-        forceNode: true,
-        extraHeaders: { origin: ORIGIN },
-      });
-    } finally {
-      Object.defineProperty(globalThis, "self", desc);
-    }
+    const s = ioV2(t.url, ORIGIN);
     try {
       await new Promise<void>((resolve, reject) => {
         s.once("connect", () => resolve());
