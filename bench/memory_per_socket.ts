@@ -15,6 +15,7 @@
  */
 import { CONNECTOR_ENV, DENO, ROOT, sleep } from "./params.ts";
 import { loadsFor, openTo, rssMB, spawnServer } from "./procs.ts";
+import { connectInspector } from "./cdp.ts";
 
 const N = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 5000);
 const ENGINE = Deno.args.find((a) => a.startsWith("--engine="))?.slice(9) ?? "native";
@@ -46,28 +47,7 @@ const server = await spawnServer(
 
 // ---------------------------------------------------------------- inspector (CDP)
 
-const ws = INSPECT
-  ? new WebSocket(
-    (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json())[0]
-      .webSocketDebuggerUrl,
-  )
-  : null;
-if (ws) await new Promise((r) => ws.onopen = r);
-let nextId = 1, chunks: string[] = [];
-const pending = new Map<number, (r: Record<string, unknown>) => void>();
-if (ws) {
-  ws.onmessage = (e) => {
-    const m = JSON.parse(String(e.data));
-    if (m.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(m.params.chunk);
-    else if (m.id && pending.has(m.id)) pending.get(m.id)!(m.error ? { error: m.error } : m.result);
-  };
-}
-const cdp = (method: string, params = {}) =>
-  new Promise<Record<string, unknown>>((resolve) => {
-    const id = nextId++;
-    pending.set(id, resolve);
-    ws!.send(JSON.stringify({ id, method, params }));
-  });
+const inspector = INSPECT ? await connectInspector(inspectPort) : null;
 
 /** RSS (MB) without GC, then after two full GCs (bench/gc_hook.ts) with the JS heap in use. */
 async function measure() {
@@ -103,11 +83,7 @@ interface Snap {
 }
 
 async function snapshot(): Promise<Snap> {
-  chunks = [];
-  await cdp("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-  // deno-lint-ignore no-explicit-any
-  const snap: any = JSON.parse(chunks.join(""));
-  chunks = [];
+  const snap = await inspector!.heapSnapshot();
   const meta = snap.snapshot.meta;
   const nf: string[] = meta.node_fields, ef: string[] = meta.edge_fields;
   const [nType, nName, nId, nSize, nEdges] = ["type", "name", "id", "self_size", "edge_count"]
@@ -280,7 +256,7 @@ try {
     await Promise.all(loads.map((l) => l.stop()));
   }
 } finally {
-  ws?.close();
+  inspector?.close();
   await server.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }

@@ -16,6 +16,7 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { bootMain } from "../tests/helpers/process.ts";
+import { connectInspector } from "./cdp.ts";
 
 const ORIGIN = "http://localhost:3000";
 
@@ -64,23 +65,8 @@ const server = await bootMain({
 // The inspector's banner goes to stderr: drain it so the child never blocks.
 server.child.stderr.pipeTo(new WritableStream()).catch(() => {});
 
-/** A minimal Chrome DevTools protocol client on the server's inspector. */
-const targets = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json();
-const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-await new Promise((r) => ws.onopen = r);
-let nextId = 1, chunks: string[] = [];
-const pending = new Map<number, (r: Record<string, unknown>) => void>();
-ws.onmessage = (e) => {
-  const m = JSON.parse(String(e.data));
-  if (m.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(m.params.chunk);
-  else if (m.id && pending.has(m.id)) pending.get(m.id)!(m.error ? { error: m.error } : m.result);
-};
-const cdp = (method: string, params = {}) =>
-  new Promise<Record<string, unknown>>((resolve) => {
-    const id = nextId++;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const inspector = await connectInspector(inspectPort);
+const cdp = inspector.call;
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const fds = () => [...Deno.readDirSync(`/proc/${server.child.pid}/fd`)].length;
@@ -166,10 +152,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const sockets = `${result.joined}/${COUNT} joined, ${left} left`;
   rows.push(`| ${round} | ${peak} | ${before} | ${after} | ${fds()} | ${sockets} |`);
   if (SNAPSHOTS && (round === 1 || round === ROUNDS)) {
-    chunks = [];
-    await cdp("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-    const snap = JSON.parse(chunks.join(""));
-    chunks = [];
+    const snap = await inspector.heapSnapshot();
     if (round === 1) ids = idsOf(snap);
     else survivors = newSurvivors(snap, ids);
   }
@@ -192,7 +175,7 @@ if (survivors.length) {
   }
 }
 
-ws.close();
+inspector.close();
 server.child.kill("SIGTERM");
 await server.child.status;
 await Deno.remove(kvPath).catch(() => {});
