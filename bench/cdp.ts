@@ -44,3 +44,32 @@ export async function connectInspector(port: number): Promise<Inspector> {
     close: () => ws.close(),
   };
 }
+
+/** Where each field of a parsed heap snapshot's flat `nodes` and `edges` arrays is. */
+// deno-lint-ignore no-explicit-any
+export function snapshotFields(snap: any) {
+  const meta = snap.snapshot.meta;
+  const nf: string[] = meta.node_fields, ef: string[] = meta.edge_fields;
+  const [nType, nName, nId, nSize, nEdges] = ["type", "name", "id", "self_size", "edge_count"]
+    .map((f) => nf.indexOf(f));
+  const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f));
+  const [nodeTypes, edgeTypes]: string[][] = [meta.node_types[0], meta.edge_types[0]];
+  const { nodes, edges, strings } = snap as { nodes: number[]; edges: number[]; strings: string[] };
+  return {
+    nf,
+    ef,
+    nType,
+    nName,
+    nId,
+    nSize,
+    nEdges,
+    eType,
+    eName,
+    eTo,
+    nodeTypes,
+    edgeTypes,
+    nodes,
+    edges,
+    strings,
+  };
+}

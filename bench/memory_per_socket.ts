@@ -15,7 +15,7 @@
  */
 import { CONNECTOR_ENV, DENO, ROOT, sleep } from "./params.ts";
 import { loadsFor, openTo, rssMB, spawnServer } from "./procs.ts";
-import { connectInspector } from "./cdp.ts";
+import { connectInspector, snapshotFields } from "./cdp.ts";
 
 const N = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 5000);
 const ENGINE = Deno.args.find((a) => a.startsWith("--engine="))?.slice(9) ?? "native";
@@ -84,13 +84,23 @@ interface Snap {
 
 async function snapshot(): Promise<Snap> {
   const snap = await inspector!.heapSnapshot();
-  const meta = snap.snapshot.meta;
-  const nf: string[] = meta.node_fields, ef: string[] = meta.edge_fields;
-  const [nType, nName, nId, nSize, nEdges] = ["type", "name", "id", "self_size", "edge_count"]
-    .map((f) => nf.indexOf(f));
-  const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f));
-  const [nodeTypes, edgeTypes]: string[][] = [meta.node_types[0], meta.edge_types[0]];
-  const { nodes, edges, strings } = snap as { nodes: number[]; edges: number[]; strings: string[] };
+  const {
+    nf,
+    ef,
+    nType,
+    nName,
+    nId,
+    nSize,
+    nEdges,
+    eType,
+    eName,
+    eTo,
+    nodeTypes,
+    edgeTypes,
+    nodes,
+    edges,
+    strings,
+  } = snapshotFields(snap);
   const count = nodes.length / nf.length;
   const out: Snap = {
     N: count,

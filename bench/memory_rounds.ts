@@ -16,7 +16,7 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { bootMain } from "../tests/helpers/process.ts";
-import { connectInspector } from "./cdp.ts";
+import { connectInspector, snapshotFields } from "./cdp.ts";
 
 const ORIGIN = "http://localhost:3000";
 
@@ -90,13 +90,23 @@ async function measure(gc = true) {
  */
 // deno-lint-ignore no-explicit-any
 function newSurvivors(snap: any, before: Set<number>) {
-  const meta = snap.snapshot.meta;
-  const nf: string[] = meta.node_fields, ef: string[] = meta.edge_fields;
-  const [nType, nName, nId, nSize, nEdges] = ["type", "name", "id", "self_size", "edge_count"]
-    .map((f) => nf.indexOf(f));
-  const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f));
-  const [nodeTypes, edgeTypes]: string[][] = [meta.node_types[0], meta.edge_types[0]];
-  const { nodes, edges, strings } = snap as { nodes: number[]; edges: number[]; strings: string[] };
+  const {
+    nf,
+    ef,
+    nType,
+    nName,
+    nId,
+    nSize,
+    nEdges,
+    eType,
+    eName,
+    eTo,
+    nodeTypes,
+    edgeTypes,
+    nodes,
+    edges,
+    strings,
+  } = snapshotFields(snap);
   const N = nodes.length / nf.length;
   const parent = new Int32Array(N).fill(-1), via: string[] = new Array(N);
   for (let n = 0, e = 0; n < N; n++) {
@@ -127,9 +137,10 @@ function newSurvivors(snap: any, before: Set<number>) {
   }
   return [...groups].sort((a, b) => b[1].size - a[1].size);
 }
-const idsOf = (snap: { nodes: number[]; snapshot: { meta: { node_fields: string[] } } }) => {
-  const nf = snap.snapshot.meta.node_fields, nId = nf.indexOf("id"), ids = new Set<number>();
-  for (let i = nId; i < snap.nodes.length; i += nf.length) ids.add(snap.nodes[i]);
+// deno-lint-ignore no-explicit-any
+const idsOf = (snap: any) => {
+  const { nf, nId, nodes } = snapshotFields(snap), ids = new Set<number>();
+  for (let i = nId; i < nodes.length; i += nf.length) ids.add(nodes[i]);
   return ids;
 };
 
