@@ -21,7 +21,7 @@
  * Values are deep copies made through JSON, so the payload shares nothing with the input and
  * anything JSON cannot carry (functions, BigInt, cycles) is left out.
  */
-import type { StoredProfile } from "./store/store.ts";
+import type { ProfileView, StoredProfile } from "./store/store.ts";
 import type { HullSegment, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Keys that would reach `Object.prototype` through `obj[key] = …` or a later naive merge. */
@@ -215,4 +215,13 @@ export function versionedPayload(
 ): PublicPayload | null {
   const payload = buildPublicPayload(profile, tierSettings(settings, tier));
   return payload && { ...payload, version: profile.updated_at };
+}
+
+/** Both tiers' payloads of one version of a profile, as the identify cache keeps them. */
+export function viewOf(profile: StoredProfile, settings: Settings): ProfileView {
+  return {
+    settings,
+    full: versionedPayload(profile, settings),
+    anonymous: versionedPayload(profile, settings, "anonymous"),
+  };
 }

@@ -137,9 +137,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     : null;
   if (kvAdapter) {
     io.adapter(kvAdapter);
+    // Identifies are answered from memory while this instance is the only writer; what was
+    // kept under one term is dropped when it ends (lib/store/kv_view_cache.ts).
+    const kvStore = store as KvStore;
+    kvStore.views.useTerm(() => kvAdapter.term.holds());
+    kvAdapter.term.onChange(() => kvStore.views.clear());
+    kvStore.beforeWrite = () => kvAdapter.beforeWrite();
     // Our heartbeat is on the bus before any socket can join a room here, so an instance that
-    // reads the bus after storing a batch knows that we exist (see `peers` below).
+    // reads the bus after storing a batch knows that we exist (see `peers` below); and no
+    // instance serves from a term of its own once we write (kv_sole_term.ts).
     await kvAdapter.flush();
+    await kvAdapter.settle();
   }
   const ctx: AppContext = {
     config,

@@ -43,6 +43,7 @@ import {
   type Offset,
 } from "socket.io-adapter";
 import { type BusFence, type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
+import type { SoleTerm } from "./kv_sole_term.ts";
 
 export type { KvAdapterOptions } from "./kv_bus.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
@@ -65,6 +66,12 @@ export interface KvAdapterFactory {
   livePeers(): Promise<number>;
   /** The last count of peers with the check that keeps it true for a write (KvBus.fence). */
   fence(): BusFence | null;
+  /** Waits until no other instance serves from a sole-writer term, then counts peers (KvBus.settle). */
+  settle(): Promise<void>;
+  /** Call before writing profiles (KvBus.beforeWrite). */
+  beforeWrite(): Promise<void>;
+  /** This instance's sole-writer term (kv_sole_term.ts). */
+  readonly term: SoleTerm;
 }
 
 /**
@@ -87,6 +94,9 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
   factory.fence = () => bus.fence();
+  factory.settle = () => bus.settle();
+  factory.beforeWrite = () => bus.beforeWrite();
+  Object.defineProperty(factory, "term", { value: bus.term });
   return factory;
 }
 

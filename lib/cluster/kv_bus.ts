@@ -19,6 +19,7 @@ import {
   type PubRecord,
 } from "./kv_bus_format.ts";
 import { KvBusWriter } from "./kv_bus_writer.ts";
+import { SoleTerm, TERM_MS } from "./kv_sole_term.ts";
 
 /** Options of `createKvAdapter` (kv_adapter.ts). */
 export interface KvAdapterOptions {
@@ -92,6 +93,8 @@ export class KvBus {
   #timers: ReturnType<typeof setInterval>[] = [];
   /** See `fence`. */
   #fence: BusFence | null = null;
+  /** This instance's sole-writer term (kv_sole_term.ts). */
+  readonly term: SoleTerm;
 
   constructor(kv: Deno.Kv, opts: KvAdapterOptions) {
     this.#kv = kv;
@@ -103,6 +106,7 @@ export class KvBus {
     this.#pollMs = opts.pollInterval ?? 1_000;
     this.#adopt = opts.adoptNamespaces ?? true;
     this.#onError = opts.onError ?? ((err) => console.error("kv adapter:", err));
+    this.term = new SoleTerm(kv, this.#p, this.#pubId);
     this.ready = this.#start();
     this.#writer = new KvBusWriter(kv, {
       prefix: this.#p,
@@ -144,6 +148,7 @@ export class KvBus {
    */
   async livePeers(): Promise<number> {
     await this.ready;
+    const t0 = performance.now();
     // The roster first: a publisher appearing after this read changes it, which fails any
     // write fenced on this reading.
     const roster = await this.#kv.get([...this.#p, "roster"]);
@@ -158,7 +163,36 @@ export class KvBus {
     this.#fence = legacy === 0
       ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers }
       : null;
+    if (this.#closed) return peers;
+    // Alone: take (or keep) the sole-writer term, which moves the roster.
+    const taken = await this.term.update({ t0, roster, peers, legacy });
+    if (taken) this.#fence = taken;
     return peers;
+  }
+
+  /**
+   * Before this instance's first profile write, and before any write after a silence long
+   * enough for peers to have counted it gone: makes sure no other instance still serves from a
+   * sole-writer term (kv_sole_term.ts). Costs nothing otherwise.
+   */
+  async beforeWrite(): Promise<void> {
+    if (Date.now() - this.#writer.lastCommitAt <= this.#deadAfter / 2) return;
+    // A heartbeat of the main namespace: its commit sums the roster after a silence.
+    const main = this.#adapters.get("/");
+    if (main) {
+      await this.publish({ uid: main.id, nsp: "/", type: MessageType.HEARTBEAT } as ClusterMessage);
+    }
+    await this.settle();
+  }
+
+  /**
+   * Waits until our roster commit has ended any other instance's term (see `beforeWrite`),
+   * then counts the peers (which may start a term of our own).
+   */
+  async settle(): Promise<void> {
+    await this.flush();
+    await this.term.settle(performance.now());
+    await this.livePeers();
   }
 
   /**
@@ -181,6 +215,7 @@ export class KvBus {
     if (this.#state !== "open") return;
     this.#state = "closing";
     await this.ready;
+    await this.term.end();
     for (const a of [...this.#adapters.values()]) await a.close();
     await this.flush();
     this.#state = "closed";
@@ -207,10 +242,19 @@ export class KvBus {
     if (this.#pollMs > 0) this.#timers.push(setInterval(() => this.#poll(), this.#pollMs));
     const every = Math.min(15_000, Math.max(250, this.#retention / 4));
     this.#timers.push(setInterval(() => this.#writer.cleanup(), every));
-    // Peers that went away: recounted now and then, so a lone instance stops writing the bus.
+    // Peers that went away: recounted now and then, so a lone instance stops writing the bus
+    // (and takes the sole-writer term).
     this.#timers.push(setInterval(() => {
       this.livePeers().catch((err) => this.#state === "open" && this.#onError(err));
     }, every));
+    // A term's lease is renewed well before it runs out; a moved roster is recounted.
+    this.#timers.push(setInterval(async () => {
+      try {
+        if (this.term.holds() && !(await this.term.renew())) await this.livePeers();
+      } catch (err) {
+        if (this.#state === "open") this.#onError(err);
+      }
+    }, TERM_MS / 3));
   }
 
   async #watchLoop(): Promise<void> {
@@ -277,7 +321,11 @@ export class KvBus {
       }
       if (end > this.#cursors.get(id)!) reads.push(this.#readPublisher(id, end));
     }
-    if (newcomer) this.#fence = null;
+    if (newcomer) {
+      this.#fence = null;
+      // Its writes must not meet a cache of ours: stop serving now, and tell it so.
+      this.term.end().catch(() => {});
+    }
     if (newcomer && this.#adopt) {
       for (const a of this.#adapters.values()) if (a.nsp.name !== "/") a.announce();
     }

@@ -80,6 +80,11 @@ export class KvBusWriter {
     return this.#isClosed();
   }
 
+  /** When our last commit landed (Date.now(); 0: never). */
+  get lastCommitAt(): number {
+    return this.#lastCommitAt;
+  }
+
   /** Queues a message (a response when `to` is set) and returns its offset. */
   publish(message: ClusterMessage | ClusterResponse, to?: string): Promise<Offset> {
     if (this.#closed) return Promise.reject(new Error("kv adapter is closed"));

@@ -5,7 +5,7 @@
  */
 import type { Socket } from "socket.io";
 import { maskIdentifiers, maskValue, parseFetchRequest } from "../identity.ts";
-import { type Tier, versionedPayload } from "../payload.ts";
+import { type Tier, viewOf } from "../payload.ts";
 import {
   type ClaimedIdentifier,
   connectionState,
@@ -16,7 +16,6 @@ import {
 } from "./connection_state.ts";
 import type { Limits } from "./limits.ts";
 import type { SocketDeps } from "./server.ts";
-import type { StoredProfile } from "../store/store.ts";
 
 /** The hostname of an Origin header, for logs and the dashboard. */
 export function originHost(origin: string | undefined): string | undefined {
@@ -184,13 +183,21 @@ async function sendKnownProfile(
   domain: string | undefined,
 ): Promise<void> {
   const { events, hasher, store, live } = deps;
-  let found: { userId: string; profile: StoredProfile | null; tier: Tier } | null = null;
+  const settings = live.settings;
+  let found: { userId: string; payload: unknown; tier: Tier; missing: boolean } | null = null;
   for (const tier of ["full", "anonymous"] as const) {
     const ids = held.filter((i) => i.tier === tier);
-    // The user and its profile together (one KV read when this instance knows the user).
-    const user = ids.length ? await store.lookupProfile(await hasher.hashAll(ids)) : null;
+    if (!ids.length) continue;
+    const identKeys = await hasher.hashAll(ids);
+    // From memory while this instance is the only writer (exact then), else one KV read.
+    const user = store.lookupView
+      ? await store.lookupView(identKeys, settings, (p) => viewOf(p, settings))
+      : await store.lookupProfile(identKeys).then((u) =>
+        u && { userId: u.userId, view: u.profile && viewOf(u.profile, settings) }
+      );
     if (user) {
-      found = { ...user, tier };
+      const payload = user.view && (tier === "full" ? user.view.full : user.view.anonymous);
+      found = { userId: user.userId, payload, tier, missing: !user.view };
       break;
     }
   }
@@ -207,13 +214,12 @@ async function sendKnownProfile(
     deps.unknownVisitor?.(claims.map(({ type, value }) => ({ type, value })), domain);
     return;
   }
-  const { profile } = found;
-  const payload = profile && versionedPayload(profile, live.settings, found.tier);
+  const { payload } = found;
   if (!payload) {
     events.emit("outgoing.user.skip", {
       identifiers,
       domain,
-      message: profile ? "user is in none of the user filter segments" : "profile missing",
+      message: found.missing ? "profile missing" : "user is in none of the user filter segments",
     });
     return;
   }

@@ -5,7 +5,7 @@
  * in flight share the next one, within one commit's limits: Hull sends several at once, and a
  * commit costs far more than its size (on a local file, mostly its fsync).
  */
-import { addWrite, cost, type Encoded, type HeadMeta } from "./kv_profile_format.ts";
+import { addWrite, cost, type Encoded, type HeadMeta, type Meta } from "./kv_profile_format.ts";
 import type { HeadCache } from "./kv_head_cache.ts";
 import { K } from "./kv_keys.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
@@ -60,6 +60,8 @@ export class EpochCommits {
     private readonly kv: Deno.Kv,
     private readonly cache: HeadCache,
     private readonly limits: CommitLimits,
+    /** Told of each user a commit wrote (`written`: its new head, null when stale). */
+    private readonly onWritten: (e: Encoded, head: HeadMeta, written: Meta | null) => void,
   ) {}
 
   /**
@@ -190,8 +192,11 @@ export class EpochCommits {
       return;
     }
     this.cache.epoch = { stamp: res.versionstamp };
-    taken.forEach(({ heads }, j) => {
-      heads.forEach((h, i) => this.cache.remember(h, written[j][i], res.versionstamp));
+    taken.forEach(({ w, heads }, j) => {
+      heads.forEach((h, i) => {
+        this.cache.remember(h, written[j][i], res.versionstamp);
+        this.onWritten(w.small[i], h, written[j][i]);
+      });
     });
     for (const t of taken) t.done.resolve(true);
   }

@@ -10,18 +10,21 @@
 import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
 import {
+  addedKeys,
   addWrite,
   cost,
   type Encoded,
   type HeadMeta,
   INLINE_INDEX_KEYS,
   MAX_PARTS,
+  type Meta,
   PART_BYTES,
   type ProfileHead,
 } from "./kv_profile_format.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
 import { EpochCommits, type WriteClaim } from "./kv_epoch_commits.ts";
 import { getManyKeys, HeadCache } from "./kv_head_cache.ts";
+import type { ViewCache } from "./kv_view_cache.ts";
 import { lastWritePerUser, type ProfileWrite, type SaveResult } from "./store.ts";
 
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
@@ -51,13 +54,20 @@ export class KvProfileWriter {
   constructor(
     private readonly kv: Deno.Kv,
     private readonly onIndexed: (identKey: string, userId: string) => void,
+    private readonly views: ViewCache,
   ) {
     this.#cache = new HeadCache(kv);
     this.#epochCommits = new EpochCommits(kv, this.#cache, {
       mutations: GROUP_MUTATIONS,
       bytes: GROUP_BYTES,
       checks: GROUP_CHECKS,
-    });
+    }, (e, head, written) => this.#wrote(e, head, written));
+  }
+
+  /** A commit wrote `e` over `head` (`written` null: stale, nothing written): cache it. */
+  #wrote(e: Encoded, head: HeadMeta, written: Meta | null): void {
+    if (written) this.views.wrote(e.profile.user.id, addedKeys(e, head), e.view);
+    else this.views.writing(); // nothing changed, but reads in flight may predate the check
   }
 
   /**
@@ -79,6 +89,7 @@ export class KvProfileWriter {
     }
     const result: SaveResult = { rejected: [] };
     let mine = false; // the claim was taken here
+    this.views.writing();
     try {
       // Concurrent batches on the same users (Hull sends several at once) take turns here
       // instead of failing each other's checks until the retries run out.
@@ -148,6 +159,8 @@ export class KvProfileWriter {
           outcomes.every((o) => o.fenced);
       });
     } catch (err) {
+      // Some commits may have landed: what the identify cache knows of these users is unsure.
+      for (const e of byUser.values()) this.views.forget(e.profile.user.id, e.identKeys);
       // The sender's retry must be applied: forget a claim taken here.
       if (mine) await claim!.release().catch(() => {});
       throw err;
@@ -213,7 +226,10 @@ export class KvProfileWriter {
       const res = await commit(op);
       if (res.ok) {
         claim?.sets?.settle(true);
-        group.forEach(([, h], i) => this.#cache.remember(h, written[i], res.versionstamp));
+        group.forEach(([e, h], i) => {
+          this.#cache.remember(h, written[i], res.versionstamp);
+          this.#wrote(e, h, written[i]);
+        });
         return { rejected: [], fenced: true };
       }
     } catch (err) {
@@ -239,6 +255,9 @@ export class KvProfileWriter {
   async #saveOne(e: Encoded): Promise<Rejected | null> {
     const userId = e.profile.user.id;
     let indexed = false;
+    // Written in several commits, or after failed tries: unknown to the identify cache until
+    // this one lands.
+    this.views.forget(userId, e.identKeys);
     for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
       if (attempt) await sleep(Math.random() * 5 * 2 ** Math.min(attempt, 6));
       try {
@@ -257,6 +276,8 @@ export class KvProfileWriter {
         const res = await commit(op);
         if (res.ok) {
           this.#cache.remember(head, written, res.versionstamp);
+          if (!indexed) this.#wrote(e, head, written);
+          else this.views.forget(userId, e.identKeys);
           return null;
         }
       } catch (err) {
@@ -288,6 +309,17 @@ export class KvProfileWriter {
 
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
     this.#cache.forget(userId);
+    this.views.writing();
+    try {
+      await this.#delete(userId, identKeys);
+    } catch (err) {
+      this.views.forget(userId, identKeys);
+      throw err;
+    }
+    this.views.deleted(userId, identKeys);
+  }
+
+  async #delete(userId: string, identKeys: string[]): Promise<void> {
     const head = await this.kv.get<ProfileHead>(K.profile(userId));
     const keys: Deno.KvKey[] = [K.profile(userId)];
     // An identifier may point at another user by now (merged, reassigned): leave it alone.

@@ -9,7 +9,8 @@ import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
 import { KvProfileWriter } from "./kv_profile_writes.ts";
 import type { WriteClaim } from "./kv_epoch_commits.ts";
-import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+import type { ProfileView, ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+import { ViewCache } from "./kv_view_cache.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profile_format.ts";
 export type { WriteClaim } from "./kv_epoch_commits.ts";
@@ -29,10 +30,16 @@ export class KvProfiles {
    */
   #users = new Map<string, string>();
   #usersOld = new Map<string, string>();
+  /** Identify answers kept while this instance is the only writer (kv_view_cache.ts). */
+  readonly views = new ViewCache();
 
   constructor(private readonly kv: Deno.Kv, readsInFlight = 1) {
     this.#reads = new KvReadBatcher(kv, readsInFlight);
-    this.#writer = new KvProfileWriter(kv, (k, userId) => this.#rememberUser(k, userId));
+    this.#writer = new KvProfileWriter(
+      kv,
+      (k, userId) => this.#rememberUser(k, userId),
+      this.views,
+    );
   }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
@@ -52,26 +59,57 @@ export class KvProfiles {
   async lookupProfile(
     identKeys: string[],
   ): Promise<{ userId: string; profile: StoredProfile | null } | null> {
-    if (!identKeys.length) return null;
+    return (await this.#lookup(identKeys)).found;
+  }
+
+  /**
+   * `lookupProfile` seen through `view`: from the identify cache when it knows the answer
+   * (no KV read), else read, viewed and offered to the cache.
+   */
+  async lookupView(
+    identKeys: string[],
+    settings: object,
+    view: (profile: StoredProfile) => ProfileView,
+  ): Promise<{ userId: string; view: ProfileView | null } | null> {
+    const hit = this.views.get(identKeys, settings);
+    if (hit !== undefined) return hit;
+    const ticket = this.views.ticket();
+    const { found, entries } = await this.#lookup(identKeys);
+    const seen = found && { userId: found.userId, view: found.profile && view(found.profile) };
+    this.views.read(ticket, entries, seen);
+    return seen;
+  }
+
+  /** `lookupProfile`, with the index entries read (identKey, userId or null). */
+  async #lookup(identKeys: string[]): Promise<{
+    found: { userId: string; profile: StoredProfile | null } | null;
+    entries: [string, string | null][];
+  }> {
+    if (!identKeys.length) return { found: null, entries: [] };
     let guess: string | undefined;
     for (const k of identKeys) if ((guess = this.#userOf(k))) break;
     const keys: Deno.KvKey[] = identKeys.map(K.ident);
     if (guess && keys.length < GET_MANY_KEYS) keys.push(K.profile(guess));
     else guess = undefined;
     const entries = await this.#reads.getMany<unknown>(keys);
+    const read = identKeys.map((k, i): [string, string | null] => [
+      k,
+      (entries[i].value as string | null) ?? null,
+    ]);
     let userId: string | null = null;
-    for (let i = 0; i < identKeys.length; i++) {
-      if (entries[i].value) {
-        userId = entries[i].value as string;
+    for (const [, u] of read) {
+      if (u) {
+        userId = u;
         break;
       }
     }
-    if (!userId) return null;
+    if (!userId) return { found: null, entries: read };
     for (const k of identKeys) this.#rememberUser(k, userId);
     const head = userId === guess
       ? entries[identKeys.length] as Deno.KvEntryMaybe<ProfileHead>
       : await this.#reads.get<ProfileHead>(K.profile(userId));
-    return { userId, profile: await readProfile(this.kv, userId, head) };
+    const profile = await readProfile(this.kv, userId, head);
+    return { found: { userId, profile }, entries: read };
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {

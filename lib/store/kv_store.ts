@@ -5,6 +5,7 @@
  */
 import type {
   LogEntry,
+  ProfileView,
   ProfileWrite,
   SaveOptions,
   SaveResult,
@@ -15,6 +16,7 @@ import type {
 import { KvEventLog } from "./kv_event_log.ts";
 import { K } from "./kv_keys.ts";
 import { KvProfiles } from "./kv_profiles.ts";
+import type { ViewCache } from "./kv_view_cache.ts";
 import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
 
@@ -54,6 +56,11 @@ export class KvStore implements Store {
   #events: KvEventLog;
   #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
+  /**
+   * Awaited before every profile write or delete: the cluster's check that no other instance
+   * serves profiles from memory (KvBus.beforeWrite). Null without a cluster bus.
+   */
+  beforeWrite: (() => Promise<void>) | null = null;
 
   /** `readsInFlight`: packed profile reads sent at once (kv_read_batch.ts). */
   constructor(readonly kv: Deno.Kv, readsInFlight = 1) {
@@ -147,9 +154,23 @@ export class KvStore implements Store {
     return this.#profiles.lookupProfile(identKeys);
   }
 
-  saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
+  lookupView(
+    identKeys: string[],
+    settings: object,
+    view: (profile: StoredProfile) => ProfileView,
+  ) {
+    return this.#profiles.lookupView(identKeys, settings, view);
+  }
+
+  /** The identify cache: serves only once given a sole-writer term (`useTerm`). */
+  get views(): ViewCache {
+    return this.#profiles.views;
+  }
+
+  async saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
     const { claim } = opts;
-    return this.#profiles.saveProfiles(
+    await this.beforeWrite?.();
+    return await this.#profiles.saveProfiles(
       writes,
       opts.fence,
       claim && {
@@ -162,8 +183,9 @@ export class KvStore implements Store {
     );
   }
 
-  deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    return this.#profiles.deleteProfile(userId, identKeys);
+  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    await this.beforeWrite?.();
+    await this.#profiles.deleteProfile(userId, identKeys);
   }
 
   claimNotification(id: string, ttlMs: number): Promise<boolean> {

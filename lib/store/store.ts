@@ -5,6 +5,14 @@
  */
 import type { HullSegment, Settings } from "../types.ts";
 
+/** The public payloads of one version of a profile, for the settings they were built with. */
+export interface ProfileView {
+  /** The settings object the payloads were built with; another one means "not cached". */
+  settings: object;
+  full: unknown;
+  anonymous: unknown;
+}
+
 /** What we keep of a Hull user: enough to build any public payload later, nothing more. */
 export interface StoredProfile {
   user: Record<string, unknown> & { id: string };
@@ -40,6 +48,8 @@ export interface ProfileWrite {
   profile: StoredProfile;
   /** Keyed hashes of `type:value` for every identifier of the user. */
   identKeys: string[];
+  /** This version's public payloads, kept for identifies where the engine can (kv_view_cache.ts). */
+  view?: ProfileView;
 }
 
 /**
@@ -52,7 +62,7 @@ export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
     const earlier = byUser.get(w.profile.user.id);
     const identKeys = earlier ? [...new Set([...earlier.identKeys, ...w.identKeys])] : w.identKeys;
     byUser.delete(w.profile.user.id);
-    byUser.set(w.profile.user.id, { profile: w.profile, identKeys });
+    byUser.set(w.profile.user.id, { profile: w.profile, identKeys, view: w.view });
   }
   return [...byUser.values()];
 }
@@ -111,6 +121,16 @@ export interface Store {
   lookupProfile(
     identKeys: string[],
   ): Promise<{ userId: string; profile: StoredProfile | null } | null>;
+  /**
+   * `lookupProfile`, seen through `view` (the public payloads for `settings`): answered from
+   * memory where the engine can do so exactly (kv_view_cache.ts), else read and viewed.
+   * Optional: without it, callers use `lookupProfile`.
+   */
+  lookupView?(
+    identKeys: string[],
+    settings: object,
+    view: (profile: StoredProfile) => ProfileView,
+  ): Promise<{ userId: string; view: ProfileView | null } | null>;
   /**
    * Stores profiles and their identity index; an older `updated_at` never overwrites a newer
    * one. A user that can never be stored (over the engine's limits) is left out and listed in

@@ -11,9 +11,15 @@ import {
   maskIdentifiers,
   userIdentifiers,
 } from "../identity.ts";
-import { versionedPayload } from "../payload.ts";
+import { viewOf } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, SaveResult, Store } from "../store/store.ts";
+import type {
+  ProfileView,
+  ProfileWrite,
+  SaveResult,
+  Store,
+  StoredProfile,
+} from "../store/store.ts";
 import type { HullNotification, HullUserMessage, Publisher, Push, Settings } from "../types.ts";
 
 /** Channels that carry user profiles. */
@@ -140,9 +146,16 @@ export async function processNotification(
       identKeys,
       anonymousRooms: identKeys.map(anonymousRoom),
       masked: maskIdentifiers(ids),
+      // Built before the save: the store keeps them for identifies (kv_view_cache.ts), and
+      // the pushes below send the same objects.
+      view: tryView(profile, settings),
     };
   }));
-  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
+  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys, view }) => ({
+    profile,
+    identKeys,
+    view: view instanceof Error ? undefined : view,
+  }));
   const fence = deps.fence?.() ?? null;
   let saved: SaveResult | undefined;
   try {
@@ -174,7 +187,7 @@ export async function processNotification(
   const sent: { masked: Record<string, string>; rooms: number }[] = [];
   const skipped: EventDetails[] = [];
   const failed: EventDetails[] = [];
-  for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
+  for (const { profile, identKeys, anonymousRooms, masked, view } of prepared) {
     const reason = refused.get(profile.user.id);
     if (reason !== undefined) {
       failed.push({
@@ -184,7 +197,8 @@ export async function processNotification(
       continue;
     }
     try {
-      const payload = versionedPayload(profile, settings);
+      if (view instanceof Error) throw view;
+      const payload = view.full;
       if (!payload) {
         result.skipped++;
         skipped.push({
@@ -197,7 +211,7 @@ export async function processNotification(
       // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
       // one of the user's identifiers in each tier gets the full push only, so each socket
       // receives exactly one payload per update.
-      const anonymous = versionedPayload(profile, settings, "anonymous");
+      const anonymous = view.anonymous;
       if (anonymous) {
         pushes.push({
           rooms: anonymousRooms,
@@ -268,4 +282,13 @@ async function deleteUsers(
     });
   }
   return result;
+}
+
+/** `viewOf`, or the error building it (reported per user, the batch goes on). */
+function tryView(profile: StoredProfile, settings: Settings): ProfileView | Error {
+  try {
+    return viewOf(profile, settings);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
