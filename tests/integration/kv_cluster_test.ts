@@ -5,11 +5,9 @@
  * another process's writes on a local file (DESIGN §1).
  */
 import assert from "node:assert/strict";
-import { io as ioClient, type Socket } from "socket.io-client";
 import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
-import { signHmac } from "../../lib/webhook/signature.ts";
-import type { Command, StartMessage } from "../helpers/cluster_worker.ts";
-import { freshFixture, WEBHOOK_SECRET } from "../helpers/server.ts";
+import { Instance as KvInstance, waitEvent } from "../helpers/cluster_instance.ts";
+import { freshFixture } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ENV = {
@@ -22,120 +20,13 @@ const ADAPTER: KvAdapterOptions = {
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
   pollInterval: 500,
 };
-const ORIGIN = "http://localhost:3000";
 
 type Payload = { user: { id: string; traits?: { seq?: number } } };
-type Reply = { id: number; result?: unknown; error?: string };
 
-/** One connector instance running in a Worker. */
-class Instance {
-  #worker: Worker;
-  #next = 1;
-  #pending = new Map<number, (r: Reply) => void>();
-  #sockets: Socket[] = [];
-
-  private constructor(worker: Worker, readonly url: string) {
-    this.#worker = worker;
-    worker.onmessage = (e: MessageEvent<Reply>) => this.#pending.get(e.data.id)?.(e.data);
-  }
-
-  static async start(kvPath: string): Promise<Instance> {
-    const worker = new Worker(new URL("../helpers/cluster_worker.ts", import.meta.url), {
-      type: "module",
-    });
-    const port = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("worker did not start in 60 s")), 60_000);
-      worker.onerror = (e) => {
-        clearTimeout(t);
-        e.preventDefault();
-        reject(new Error(`worker failed: ${e.message}`));
-      };
-      worker.onmessage = (e) => {
-        clearTimeout(t);
-        resolve(e.data.port);
-      };
-      const start: StartMessage = { cmd: "start", kvPath, env: ENV, kvAdapter: ADAPTER };
-      worker.postMessage(start);
-    });
-    return new Instance(worker, `http://127.0.0.1:${port}`);
-  }
-
-  call<T>(cmd: Omit<Command, "id">, ms = 15_000): Promise<T> {
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${cmd.cmd}: no answer in ${ms} ms`)), ms);
-      this.#pending.set(id, (r) => {
-        clearTimeout(t);
-        this.#pending.delete(id);
-        if (r.error) reject(new Error(r.error));
-        else resolve(r.result as T);
-      });
-      this.#worker.postMessage({ ...cmd, id });
-    });
-  }
-
-  async post(body: unknown): Promise<Response> {
-    const raw = JSON.stringify(body);
-    const res = await fetch(`${this.url}/smart-notifier`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-      },
-      body: raw,
-    });
-    await res.body?.cancel();
-    return res;
-  }
-
-  /** Connects and resolves once connected. */
-  async connect(namespace = ""): Promise<Socket> {
-    const s = ioClient(this.url + namespace, {
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-      extraHeaders: { origin: ORIGIN },
-    });
-    this.#sockets.push(s);
-    await waitEvent(s, "connect");
-    return s;
-  }
-
-  /** Connects, sends `user.fetch` and resolves once the rooms are joined. */
-  async identify(claims: Record<string, unknown>, namespace = ""): Promise<Socket> {
-    const s = await this.connect(namespace);
-    const joined = waitEvent(s, "room.joined");
-    s.emit("user.fetch", { claims });
-    await joined;
-    return s;
-  }
-
-  closeSockets(): void {
-    this.#sockets.forEach((s) => s.close());
-    this.#sockets = [];
-  }
-
-  async stop(): Promise<void> {
-    this.closeSockets();
-    await this.call({ cmd: "close" }).catch(() => {});
-    this.#worker.terminate();
-  }
-
-  terminate(): void {
-    this.closeSockets();
-    this.#worker.terminate();
-  }
-}
-
-function waitEvent<T>(s: Socket, event: string, ms = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timeout waiting for ${event}`)), ms);
-    s.once(event, (v: T) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
-}
+const Instance = {
+  start: (kvPath: string) => KvInstance.start(kvPath, ENV, ADAPTER),
+};
+type Instance = KvInstance;
 
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms: number) {
   const deadline = Date.now() + ms;
