@@ -13,6 +13,11 @@
  *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }, or a
  *                                       Pack { t, k: Header[] } of messages up to seq
  *   [...prefix, "log", pubId, seq, i]   part i of a payload larger than PART_BYTES
+ *   [...prefix, "roster"]               KvU64 summed by a publisher's first commit (and its first
+ *                                       after a long silence): writes fenced on it (KvBus.fence)
+ *                                       fail once a peer appeared
+ *   [...prefix, "sole"]                 { pubId } of the instance holding the sole-writer term,
+ *                                       deleted when the term ends (kv_sole_term.ts)
  *
  * Ordering and delivery. Each instance (one `createKvAdapter()` call) is one *publisher* with
  * its own log. One writer loop per publisher numbers messages 1, 2, 3… in call order and commits
@@ -29,7 +34,8 @@
  * batch broadcasts hundreds of ~1 KB messages at once, and KV's cost is per value written.
  *
  * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (reading, routing,
- * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values).
+ * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values),
+ * kv_sole_term.ts (the lease under which a lone instance answers identifies from memory).
  *
  * `doPublish` resolves once the message is queued (the offset is known then), so local delivery
  * never waits for KV and still happens when KV fails; a commit error is reported to `onError`.

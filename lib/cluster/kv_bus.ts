@@ -250,7 +250,8 @@ export class KvBus {
     // A term's lease is renewed well before it runs out; a moved roster is recounted.
     this.#timers.push(setInterval(async () => {
       try {
-        if (this.term.holds() && !(await this.term.renew())) await this.livePeers();
+        // Also a term whose lease ran out (this instance stalled): renewed, it serves again.
+        if (this.term.held && !(await this.term.renew())) await this.livePeers();
       } catch (err) {
         if (this.#state === "open") this.#onError(err);
       }

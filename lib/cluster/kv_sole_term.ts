@@ -57,6 +57,11 @@ export class SoleTerm {
     return this.#term !== null && performance.now() < this.#deadline;
   }
 
+  /** True while this instance has a term, even one whose lease ran out (renew it). */
+  get held(): boolean {
+    return this.#term !== null;
+  }
+
   /** Calls `cb` whenever a term starts or ends (what was kept under the last one is void). */
   onChange(cb: () => void): () => void {
     this.#onChange.add(cb);
