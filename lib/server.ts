@@ -109,6 +109,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const auth = await AdminAuth.create(secret, config.adminPassword, store);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
+  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
+  const kvAdapter = !config.redisUrl && store instanceof KvStore
+    ? createKvAdapter(store.kv, opts.kvAdapter)
+    : null;
   const { io, publish, stop: stopSockets } = createSocketServer(http, {
     store,
     hasher,
@@ -121,6 +125,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
     nativeWebSockets: config.wsEngine === "native",
+    // Over KV, peers relay pushes for legacy namespaces only to instances that announce some.
+    announceRelay: kvAdapter ? (on) => kvAdapter.wantRelay(on) : undefined,
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
@@ -131,10 +137,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       metrics.inc("memory_reducer_runs");
       metrics.inc("memory_reducer_ms", ms);
     });
-  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
-  const kvAdapter = !config.redisUrl && store instanceof KvStore
-    ? createKvAdapter(store.kv, opts.kvAdapter)
-    : null;
   if (kvAdapter) {
     io.adapter(kvAdapter);
     // Our heartbeat is on the bus before any socket can join a room here, so an instance that
@@ -167,7 +169,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       inflight,
       metrics,
       seen,
-      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
+      peers: kvAdapter ? () => kvAdapter.peers() : undefined,
       fence: kvAdapter ? () => kvAdapter.fence() : undefined,
     },
   };

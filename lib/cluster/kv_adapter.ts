@@ -9,7 +9,8 @@
  * Key layout, under `prefix` (default `["sio"]`):
  *
  *   [...prefix, "head"]                 KvU64 bumped (`sum`) by every commit; the only watched key
- *   [...prefix, "pub", pubId]           { seq, t }: last committed sequence number of a publisher
+ *   [...prefix, "pub", pubId]           { seq, t, e, l }: last committed sequence number of a
+ *                                       publisher, commit time, flags (kv_bus_format.ts PubRecord)
  *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }, or a
  *                                       Pack { t, k: Header[] } of messages up to seq
  *   [...prefix, "log", pubId, seq, i]   part i of a payload larger than PART_BYTES
@@ -31,6 +32,12 @@
  * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (reading, routing,
  * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values).
  *
+ * Relays. A publisher's record also carries its relay flag (`wantRelay`): whether it holds
+ * sockets that only a server-side relay reaches (the app's legacy namespaces). It is committed,
+ * with a roster bump, before such a socket is admitted, so a peer that reads the records (or
+ * holds a fence on the roster) after storing data knows whether a relay is needed for sockets
+ * that could not have read that data. A record without the flag (an older version) counts as on.
+ *
  * `doPublish` resolves once the message is queued (the offset is known then), so local delivery
  * never waits for KV and still happens when KV fails; a commit error is reported to `onError`.
  */
@@ -42,9 +49,15 @@ import {
   MessageType,
   type Offset,
 } from "socket.io-adapter";
-import { type BusFence, type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
+import {
+  type BusFence,
+  type BusMember,
+  type KvAdapterOptions,
+  KvBus,
+  type PeerView,
+} from "./kv_bus.ts";
 
-export type { KvAdapterOptions } from "./kv_bus.ts";
+export type { BusFence, KvAdapterOptions, PeerView } from "./kv_bus.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */
@@ -63,8 +76,12 @@ export interface KvAdapterFactory {
    * 0 means a broadcast of such data needs no message on the bus.
    */
   livePeers(): Promise<number>;
+  /** `livePeers`, and whether one of them wants relays (KvBus.peers). */
+  peers(): Promise<PeerView>;
   /** The last count of peers with the check that keeps it true for a write (KvBus.fence). */
   fence(): BusFence | null;
+  /** Announces whether this instance wants relays (KvBus.wantRelay). */
+  wantRelay(on: boolean): Promise<void>;
 }
 
 /**
@@ -86,7 +103,9 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.close = () => bus.close();
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
+  factory.peers = () => bus.peers();
   factory.fence = () => bus.fence();
+  factory.wantRelay = (on) => bus.wantRelay(on);
   return factory;
 }
 

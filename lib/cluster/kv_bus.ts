@@ -46,11 +46,20 @@ export interface KvAdapterOptions {
   onError?: (err: unknown) => void;
 }
 
-/** See `KvBus.fence`. */
-export interface BusFence {
-  check: Deno.AtomicCheck;
-  /** Live peers when the roster was read (0: a push needs no bus message). */
+/** Other live instances, as `KvBus.peers` read them. */
+export interface PeerView {
+  /** Live peers (0: a push needs no bus message). */
   peers: number;
+  /**
+   * Some live peer wants relays (its relay flag is on, or its version does not say): false
+   * only when each one said it does not (KvBus.wantRelay).
+   */
+  relay: boolean;
+}
+
+/** See `KvBus.fence`. */
+export interface BusFence extends PeerView {
+  check: Deno.AtomicCheck;
 }
 
 /** A namespace's adapter as the bus sees it. */
@@ -137,36 +146,53 @@ export class KvBus {
     return this.#writer.publish(message, to);
   }
 
+  /** The number of live peers (`peers`). */
+  async livePeers(): Promise<number> {
+    return (await this.peers()).peers;
+  }
+
   /**
    * Publishers other than this one whose record was committed within the dead-publisher
-   * window: generous, so that a peer's clock running behind, or a peer stalled for a few
-   * heartbeats, still counts.
+   * window (generous, so that a peer's clock running behind, or a peer stalled for a few
+   * heartbeats, still counts), and whether one of them wants relays. A strongly consistent
+   * read: a peer whose relay flag was committed before it is counted.
    */
-  async livePeers(): Promise<number> {
+  async peers(): Promise<PeerView> {
     await this.ready;
-    // The roster first: a publisher appearing after this read changes it, which fails any
-    // write fenced on this reading.
+    // The roster first: a publisher appearing (or turning its relay flag on) after this read
+    // changes it, which fails any write fenced on this reading.
     const roster = await this.#kv.get([...this.#p, "roster"]);
     const since = Date.now() - this.#deadAfter;
     let peers = 0;
     let legacy = 0;
+    let relay = false;
     for await (const e of this.#kv.list<PubRecord>({ prefix: [...this.#p, "pub"] })) {
       if (e.key.at(-1) === this.#pubId || e.value.t < since) continue;
       peers++;
       if (!e.value.e) legacy++;
+      if (e.value.l !== 0) relay = true;
     }
     this.#fence = legacy === 0
-      ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers }
+      ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers, relay }
       : null;
-    return peers;
+    return { peers, relay };
   }
 
   /**
-   * What the last `livePeers` found, with a check of the roster to add to a write, so that the
-   * write commits only while it still holds (no publisher appeared since): the peers alive
-   * then, all of them summing the store's profile epoch (see lib/store/kv_head_cache.ts). Null
-   * when a peer of an earlier version was alive, or nothing was counted lately; then ask
-   * `livePeers` after the write.
+   * Announces whether this instance wants relays: messages that peers send with
+   * `serverSideEmit` for sockets the adapter cannot reach (they may skip them when no live
+   * peer wants them, see `peers`). On: resolves once peers reading after it see it.
+   */
+  wantRelay(on: boolean): Promise<void> {
+    return this.#writer.wantRelay(on);
+  }
+
+  /**
+   * What the last `peers` found, with a check of the roster to add to a write, so that the
+   * write commits only while it still holds (no publisher appeared or turned its relay flag on
+   * since): the peers alive then, all of them summing the store's profile epoch (see
+   * lib/store/kv_head_cache.ts), and whether one wanted relays. Null when a peer of an earlier
+   * version was alive, or nothing was counted lately; then ask `peers` after the write.
    */
   fence(): BusFence | null {
     return this.#fence;

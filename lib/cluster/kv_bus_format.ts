@@ -108,10 +108,13 @@ export function binaryReviver(_key: string, value: unknown): unknown {
 
 /**
  * A publisher's record (`[prefix, "pub", id]`): its last sequence number and commit time; `e`:
- * this publisher's version sums the store's profile epoch (lib/store/kv_head_cache.ts).
+ * this publisher's version sums the store's profile epoch (lib/store/kv_head_cache.ts); `l`:
+ * its relay flag (KvBus.wantRelay), 1: it wants relays, 0: it does not, absent: a version that
+ * does not say (so it may).
  */
 export interface PubRecord {
   seq: number;
   t: number;
   e?: 1;
+  l?: 0 | 1;
 }

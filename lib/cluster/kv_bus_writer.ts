@@ -2,8 +2,9 @@
  * The writing side of the Deno KV cluster bus (protocol: kv_adapter.ts): this instance's
  * publisher log. Messages are numbered in call order and committed in that order, batching
  * whatever queued during the previous commit, with the publisher record and the head bump in
- * the same atomic operation; small ones share a value (a pack). It also prunes its own log by
- * age and count, and removes the logs of publishers that died.
+ * the same atomic operation; small ones share a value (a pack). The record also carries this
+ * instance's relay flag (`PubRecord.l`), committed on its own when it turns on. It also prunes
+ * its own log by age and count, and removes the logs of publishers that died.
  */
 import type { ClusterMessage, ClusterResponse, Offset } from "socket.io-adapter";
 import {
@@ -62,6 +63,14 @@ export class KvBusWriter {
   #cleaning = false;
   /** When our last commit landed (0: never); see the roster bump in #commit. */
   #lastCommitAt = 0;
+  /** The sequence number our record holds (what a record-only commit writes again). */
+  #recordSeq = 0;
+  /** The relay flag wanted (`wantRelay`). */
+  #relay = false;
+  /** A committed record holds the relay flag on, and no commit since wanting it off. */
+  #relayHeld = false;
+  /** `wantRelay(true)` calls waiting for a record that holds the flag. */
+  #relayWaiters: PromiseWithResolvers<void>[] = [];
 
   constructor(kv: Deno.Kv, o: WriterOptions) {
     this.#kv = kv;
@@ -102,6 +111,27 @@ export class KvBusWriter {
     return Promise.resolve(`${this.#pubId}:${seq}`);
   }
 
+  /**
+   * Sets the relay flag of our publisher record. On: resolves once a committed record holds it
+   * (at once if one does), with the roster bumped as it turns on, so that a write fenced on an
+   * older roster fails (KvBus.fence); rejects when that commit fails. Off: written by the next
+   * commit (a heartbeat's at the latest).
+   */
+  wantRelay(on: boolean): Promise<void> {
+    this.#relay = on;
+    if (!on) {
+      this.#relayHeld = false; // a commit in flight may have it on, the next one has it off
+      for (const w of this.#relayWaiters.splice(0)) w.reject(new Error("relay flag turned off"));
+      return Promise.resolve();
+    }
+    if (this.#relayHeld) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new Error("kv adapter is closed"));
+    const w = Promise.withResolvers<void>();
+    this.#relayWaiters.push(w);
+    this.#kickWriter();
+    return w.promise;
+  }
+
   /** Resolves once everything queued so far is committed (or failed). */
   async flush(): Promise<void> {
     await this.#ready;
@@ -114,12 +144,16 @@ export class KvBusWriter {
     this.#writer = (async () => {
       try {
         await this.#ready;
-        while (this.#queue.length) {
+        // An empty batch: only the record, for a relay flag that is waited for.
+        while (this.#queue.length || this.#relayWaiters.length) {
           const batch = this.#takeBatch();
           try {
             await this.#commit(batch);
           } catch (err) {
-            this.#onError(err); // the batch is lost; later sequence numbers stay valid
+            // The batch is lost; later sequence numbers stay valid. Whoever waits for the
+            // relay flag learns that it is not committed.
+            for (const w of this.#relayWaiters.splice(0)) w.reject(err);
+            this.#onError(err);
           }
         }
       } finally {
@@ -165,7 +199,8 @@ export class KvBusWriter {
       big.partsWritten = true;
     }
     const t = Date.now();
-    const last = batch.at(-1)!.seq;
+    const last = batch.at(-1)?.seq ?? this.#recordSeq;
+    const relay = this.#relay;
     const keys: number[] = [];
     await retry(() => {
       const op = this.#kv.atomic();
@@ -201,17 +236,29 @@ export class KvBusWriter {
           for (let i = 0; i < n; i++) op.set([...log(q.seq), i], partAt(q.bytes, i), { expireIn });
         }
       });
-      endPack(last);
-      // `e`: this version sums the store's profile epoch (peers may then skip per-user checks).
-      const record: PubRecord = { seq: last, t, e: 1 };
+      if (batch.length) endPack(last);
+      // `e`: this version sums the store's profile epoch (peers may then skip per-user checks);
+      // `l`: the relay flag (this version says whether it wants relays).
+      const record: PubRecord = { seq: last, t, e: 1, l: relay ? 1 : 0 };
       op.set([...this.#p, "pub", this.#pubId], record, { expireIn: this.#deadAfter * 4 });
-      op.sum([...this.#p, "head"], 1n);
-      // The roster changes when a publisher appears, or comes back after a silence long enough
-      // for peers to have counted it gone: a write fenced on it (KvBus.fence) then fails.
-      if (t - this.#lastCommitAt > this.#deadAfter / 2) op.sum([...this.#p, "roster"], 1n);
+      // A record alone carries no message: readers need not look.
+      if (batch.length) op.sum([...this.#p, "head"], 1n);
+      // The roster changes when a publisher appears, comes back after a silence long enough
+      // for peers to have counted it gone, or turns its relay flag on: a write fenced on it
+      // (KvBus.fence) then fails.
+      if (t - this.#lastCommitAt > this.#deadAfter / 2 || (relay && !this.#relayHeld)) {
+        op.sum([...this.#p, "roster"], 1n);
+      }
       return op.commit();
     });
     this.#lastCommitAt = t;
+    this.#recordSeq = last;
+    // Wanted off meanwhile: not held (the next commit writes it off).
+    if (relay && this.#relay) {
+      this.#relayHeld = true;
+      for (const w of this.#relayWaiters.splice(0)) w.resolve();
+    }
+    if (!batch.length) return;
     this.#commits.push({ seq: last, t });
     this.#written.push(...keys);
     for (const q of batch) {

@@ -88,17 +88,26 @@ export interface ProcessorDeps {
   /** Optional: counts pushes and records webhook→push latency. */
   metrics?: Metrics;
   /**
-   * Optional: how many other instances may hold sockets, read after the store write (see
-   * `KvAdapterFactory.livePeers`). When none, a batch is emitted here only, and costs the
-   * cluster bus nothing; an instance that starts later reads the stored profiles itself.
+   * Optional: how many other instances may hold sockets, and whether one of them wants the
+   * legacy relay, read after the store write (see `KvAdapterFactory.peers`). When none, a
+   * batch is emitted here only, and costs the cluster bus nothing; an instance that starts
+   * later reads the stored profiles itself. Without it (or when it fails), the batch goes
+   * through the adapter with the relay.
    */
-  peers?: () => Promise<number>;
+  peers?: () => Promise<PeerView>;
   /**
-   * Optional, with `peers`: the last count of peers and the check under which it still holds
-   * (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write (and,
-   * with no peers, is emitted here only).
+   * Optional, with `peers`: the last view of the peers and the check under which it still
+   * holds (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write
+   * (and, with no peers, is emitted here only).
    */
-  fence?: () => { check: Deno.AtomicCheck; peers: number } | null;
+  fence?: () => (PeerView & { check: Deno.AtomicCheck }) | null;
+}
+
+/** Other instances as the cluster adapter reads them (KvBus.peers). */
+export interface PeerView {
+  peers: number;
+  /** Some peer may hold sockets that only the legacy relay reaches. */
+  relay: boolean;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -216,11 +225,12 @@ export async function processNotification(
   }
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
-  // Read after the save (an instance that appears later finds these profiles in the store),
-  // unless the save itself was fenced on the count of peers.
-  const localOnly = saved.fenced ? fence!.peers === 0 : (await deps.peers?.().catch(() => 1)) === 0;
+  // Read after the save (an instance that appears later finds these profiles in the store, a
+  // peer that turns its relay flag on later admits its socket after it), unless the save
+  // itself was fenced on that reading. Unknown: through the adapter, with the relay.
+  const view = saved.fenced ? fence : await deps.peers?.().catch(() => null);
   try {
-    deps.publish(pushes, { localOnly });
+    deps.publish(pushes, { localOnly: view?.peers === 0, relay: view?.relay ?? true });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
     deps.events.emitMany(

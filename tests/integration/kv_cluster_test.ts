@@ -329,3 +329,61 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kv cluster - the legacy relay is skipped until a peer holds a legacy socket, " +
+    "which then gets each push once",
+  ...opts,
+  async fn() {
+    const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const [a, b] = await Promise.all([Instance.start(kvPath), Instance.start(kvPath)]);
+    const kv = await Deno.openKv(kvPath);
+    /** Server-side emits (socket.io-adapter MessageType 9: the relay) in the bus log. */
+    const relays = async () => {
+      let n = 0;
+      for await (
+        const e of kv.list<{ y?: number; k?: { y: number }[] }>({ prefix: ["sio", "log"] })
+      ) {
+        for (const h of e.value.k ?? [e.value]) if (h.y === 9) n++;
+      }
+      return n;
+    };
+    const user = { id: `relay-user-${crypto.randomUUID()}`, email: "relay@example.com" };
+    const post = async (to: Instance, seq: number) => {
+      const res = await to.post({
+        notification_id: crypto.randomUUID(),
+        channel: "user:update",
+        messages: [{ user: { ...user, traits_seq: seq }, segments: [] }],
+      });
+      assert.equal(res.status, 200);
+    };
+    const seqs = (s: Socket) => {
+      const got: number[] = [];
+      s.on("user.update", (p: Payload) => got.push(p.user.traits?.seq ?? -1));
+      return got;
+    };
+    try {
+      await waitFor(async () => (await counts([a, b])).every((n) => n === 2), "count 2", 10_000);
+      // Not known yet: no profile at user.fetch, only pushes.
+      const root = seqs(await a.identify({ email: user.email }));
+      await post(b, 1);
+      await waitFor(() => root.length === 1, "push 1 on A", 10_000);
+      assert.equal(await relays(), 0, "no legacy socket anywhere: no relay on the bus");
+
+      // A legacy socket on A; B posts right after it is admitted (B's fence predates it).
+      const legacy = await a.identify({ email: user.email }, "/5a1b2c3d4e5f60718293a4b5");
+      const old = seqs(legacy);
+      await waitFor(() => old.length === 1, "the known profile (1) on the legacy socket", 10_000);
+      await post(b, 2);
+      await waitFor(() => root.length === 2 && old.length === 2, "push 2 on A, both", 10_000);
+      await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive meanwhile
+      assert.deepEqual(root, [1, 2], "the root socket: each push once");
+      assert.deepEqual(old, [1, 2], "the legacy socket: each push once");
+      assert.equal(await relays(), 1, "one relay for the batch");
+    } finally {
+      kv.close();
+      await Promise.all([a.stop(), b.stop()]);
+      await Deno.remove(kvPath).catch(() => {});
+    }
+  },
+});

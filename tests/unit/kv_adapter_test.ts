@@ -382,3 +382,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kv adapter - the relay flag: committed before wantRelay resolves, fails older fences",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = [await startNode(path), await startNode(path)];
+    const [{ adapter: a, kv }, { adapter: b }] = nodes;
+    try {
+      await Promise.all([a.flush(), b.flush()]);
+      await waitFor(async () => (await a.peers()).peers === 1, "A counts B");
+      // Both versions say they want no relay (no legacy socket anywhere yet).
+      assert.deepEqual(await a.peers(), { peers: 1, relay: false });
+      const before = a.fence();
+      assert.equal(before?.relay, false);
+      // B turns its flag on: once that resolves, a read (or a write fenced before it) sees it.
+      await b.wantRelay(true);
+      assert.deepEqual(await a.peers(), { peers: 1, relay: true }, "read after: relay");
+      const fenced = await kv.atomic().check(before!.check).set(["w", 1], 1).commit();
+      assert.equal(fenced.ok, false, "a write fenced before B's flag turned on must fail");
+      assert.equal(a.fence()?.relay, true);
+      // On again: held, nothing to wait for, and no roster change (fences keep holding).
+      const held = a.fence()!;
+      await b.wantRelay(true);
+      await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
+      assert.equal((await kv.atomic().check(held.check).set(["w", 2], 2).commit()).ok, true);
+      // Off: written by B's next commit (a heartbeat); peers may then skip the relay.
+      await b.wantRelay(false);
+      await waitFor(async () => !(await a.peers()).relay, "B's flag off");
+      // A record without the flag (an instance of an earlier version) may hold legacy sockets.
+      await kv.set(["sio", "pub", "old-version"], { seq: 0, t: Date.now(), e: 1 });
+      assert.deepEqual(await a.peers(), { peers: 2, relay: true });
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
