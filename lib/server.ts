@@ -17,7 +17,7 @@ import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
-import { createSocketServer } from "./socket/server.ts";
+import { createSocketServer, remoteMessages } from "./socket/server.ts";
 import { type MemoryReducerOptions, startMemoryReducer } from "./socket/memory_reducer.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
@@ -171,6 +171,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       seen,
       peers: kvAdapter ? () => kvAdapter.peers() : undefined,
       fence: kvAdapter ? () => kvAdapter.fence() : undefined,
+      // A batch's bus messages commit with its profiles (lib/cluster/kv_bus.ts, cargo).
+      cargo: kvAdapter
+        ? (pushes, relay) => {
+          const m = remoteMessages(pushes, relay);
+          return m && kvAdapter.cargo("/", m.broadcasts, m.serverSide);
+        }
+        : undefined,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);

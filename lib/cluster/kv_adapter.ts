@@ -32,6 +32,12 @@
  * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (reading, routing,
  * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values).
  *
+ * Cargo. Broadcasts may also be committed in another writer's atomic operation (`cargo`, e.g.
+ * with the profiles they carry: one commit instead of two). The writer numbers them when the
+ * ride is asked for, after everything published before, and commits nothing else until that
+ * operation has committed or failed; so the log stays complete up to the recorded `seq`, and a
+ * failed ride leaves only a gap of numbers never written, like a lost batch.
+ *
  * Relays. A publisher's record also carries its relay flag (`wantRelay`): whether it holds
  * sockets that only a server-side relay reaches (the app's legacy namespaces). It is committed,
  * with a roster bump, before such a socket is admitted, so a peer that reads the records (or
@@ -50,6 +56,8 @@ import {
   type Offset,
 } from "socket.io-adapter";
 import {
+  type Broadcast,
+  type BusCargo,
   type BusFence,
   type BusMember,
   type KvAdapterOptions,
@@ -57,7 +65,7 @@ import {
   type PeerView,
 } from "./kv_bus.ts";
 
-export type { BusFence, KvAdapterOptions, PeerView } from "./kv_bus.ts";
+export type { Broadcast, BusCargo, BusFence, KvAdapterOptions, PeerView } from "./kv_bus.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */
@@ -82,6 +90,8 @@ export interface KvAdapterFactory {
   fence(): BusFence | null;
   /** Announces whether this instance wants relays (KvBus.wantRelay). */
   wantRelay(on: boolean): Promise<void>;
+  /** Broadcasts to commit with another write (KvBus.cargo). */
+  cargo(nsp: string, broadcasts: Broadcast[], serverSide?: unknown[]): BusCargo | null;
 }
 
 /**
@@ -106,6 +116,7 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.peers = () => bus.peers();
   factory.fence = () => bus.fence();
   factory.wantRelay = (on) => bus.wantRelay(on);
+  factory.cargo = (nsp, broadcasts, serverSide) => bus.cargo(nsp, broadcasts, serverSide);
   return factory;
 }
 

@@ -11,14 +11,16 @@ import {
   type Offset,
 } from "socket.io-adapter";
 import {
+  BATCH_BYTES,
   binaryReviver,
   concat,
   decoder,
+  type Encoded,
   type Header,
   type Pack,
   type PubRecord,
 } from "./kv_bus_format.ts";
-import { KvBusWriter } from "./kv_bus_writer.ts";
+import { type AddToCommit, cargoCost, encode, KvBusWriter } from "./kv_bus_writer.ts";
 
 /** Options of `createKvAdapter` (kv_adapter.ts). */
 export interface KvAdapterOptions {
@@ -55,6 +57,39 @@ export interface PeerView {
    * only when each one said it does not (KvBus.wantRelay).
    */
   relay: boolean;
+}
+
+/** A broadcast as `io.to(rooms).except(except).emit(event, payload)` makes it. */
+export interface Broadcast {
+  rooms: string[];
+  except?: string[];
+  event: string;
+  payload: unknown;
+}
+
+/**
+ * Messages of this instance's log committed in another writer's atomic operation (see
+ * `KvBus.cargo`): what they add to it (bytes, an upper bound, and mutations), and `ride`.
+ */
+export class BusCargo {
+  readonly bytes: number;
+  readonly mutations: number;
+
+  constructor(readonly writer: KvBusWriter, readonly encoded: Encoded[]) {
+    ({ bytes: this.bytes, mutations: this.mutations } = cargoCost(encoded));
+  }
+
+  /**
+   * Commits these messages, and those of `also` (cargo of the same bus) after them, in the
+   * operation `commit` builds (KvBusWriter.ride): true once committed.
+   */
+  ride(commit: (add: AddToCommit) => Promise<boolean>, also: unknown[] = []): Promise<boolean> {
+    const all = [this, ...also];
+    if (!all.every((c) => c instanceof BusCargo && c.writer === this.writer)) {
+      return Promise.reject(new Error("cargo of another bus"));
+    }
+    return this.writer.ride((all as BusCargo[]).flatMap((c) => c.encoded), commit);
+  }
 }
 
 /** See `KvBus.fence`. */
@@ -201,6 +236,38 @@ export class KvBus {
   /** Resolves once everything queued so far is committed (or failed). */
   flush(): Promise<void> {
     return this.#writer.flush();
+  }
+
+  /**
+   * The messages that broadcasting `broadcasts` in namespace `nsp` (and `serverSideEmit` of
+   * `serverSide`, when given) publishes, as this instance's adapter of `nsp` would, to be
+   * committed in another writer's operation instead (`BusCargo.ride`), e.g. with the data they
+   * carry; the caller then emits to this instance's sockets only. Null when `nsp` has no
+   * adapter here, or the messages would not fit in one commit.
+   */
+  cargo(nsp: string, broadcasts: Broadcast[], serverSide?: unknown[]): BusCargo | null {
+    const a = this.#adapters.get(nsp);
+    if (!a || this.#state !== "open" || !broadcasts.length) return null;
+    const uid = a.id;
+    const messages = broadcasts.map((b) =>
+      encode({
+        uid,
+        nsp,
+        type: MessageType.BROADCAST,
+        data: {
+          // socket.io's EVENT packet and encoded broadcast options (ClusterAdapter.broadcast).
+          packet: { type: 2, data: [b.event, b.payload] },
+          opts: { rooms: b.rooms, except: b.except ?? [], flags: {} },
+        },
+      } as ClusterMessage)
+    );
+    if (serverSide) {
+      messages.push(
+        encode({ uid, nsp, type: MessageType.SERVER_SIDE_EMIT, data: { packet: serverSide } }),
+      );
+    }
+    const cargo = new BusCargo(this.#writer, messages);
+    return cargo.bytes > BATCH_BYTES ? null : cargo;
   }
 
   async close(): Promise<void> {

@@ -133,7 +133,7 @@ export function createSocketServer(
   };
   io.on(RELAY_EVENT, (pushes: unknown) => emitChildren(validPushes(pushes)));
   const publish: Publisher = (pushes, opts = {}) => {
-    const live = pushes.filter((p) => p.rooms.length && p.payload != null);
+    const live = livePushes(pushes);
     if (!live.length) return;
     // Otherwise through the adapter, so a socket that reconnects within the recovery window
     // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
@@ -148,6 +148,21 @@ export function createSocketServer(
     }
   };
   return { io, publish, stop: legacy.stop };
+}
+
+const livePushes = (pushes: Push[]) => pushes.filter((p) => p.rooms.length && p.payload != null);
+
+/**
+ * What `publish(pushes, { relay })` sends to the other instances: broadcasts of namespace "/"
+ * and, when `relay`, the legacy relay's server-side emit (for KvBus.cargo). Null: nothing.
+ */
+export function remoteMessages(
+  pushes: Push[],
+  relay: boolean,
+): { broadcasts: Push[]; serverSide?: unknown[] } | null {
+  const live = livePushes(pushes);
+  if (!live.length) return null;
+  return { broadcasts: live, serverSide: relay ? [RELAY_EVENT, live] : undefined };
 }
 
 /** The well-formed pushes of a relayed message (peers share our secret, but not our bugs). */

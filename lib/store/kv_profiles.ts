@@ -9,7 +9,7 @@ import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
 import { KvProfileWriter } from "./kv_profile_writes.ts";
 import type { WriteClaim } from "./kv_epoch_commits.ts";
-import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+import type { ProfileWrite, SaveOptions, SaveResult, StoredProfile } from "./store.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profile_format.ts";
 export type { WriteClaim } from "./kv_epoch_commits.ts";
@@ -95,9 +95,10 @@ export class KvProfiles {
   saveProfiles(
     writes: ProfileWrite[],
     fence?: Deno.AtomicCheck,
+    cargo?: SaveOptions["cargo"],
     claim?: WriteClaim,
   ): Promise<SaveResult> {
-    return this.#writer.saveProfiles(writes, fence, claim);
+    return this.#writer.saveProfiles(writes, fence, claim, cargo);
   }
 
   deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -152,6 +152,7 @@ export class KvStore implements Store {
     return this.#profiles.saveProfiles(
       writes,
       opts.fence,
+      opts.cargo,
       claim && {
         key: K.notification(claim.id),
         value: () => claimValue(claim.ttlMs),

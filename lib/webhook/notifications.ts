@@ -13,7 +13,7 @@ import {
 } from "../identity.ts";
 import { versionedPayload } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
-import type { ProfileWrite, SaveResult, Store } from "../store/store.ts";
+import type { Cargo, ProfileWrite, SaveResult, Store } from "../store/store.ts";
 import type { HullNotification, HullUserMessage, Publisher, Push, Settings } from "../types.ts";
 
 /** Channels that carry user profiles. */
@@ -101,6 +101,12 @@ export interface ProcessorDeps {
    * (and, with no peers, is emitted here only).
    */
   fence?: () => (PeerView & { check: Deno.AtomicCheck }) | null;
+  /**
+   * Optional, with `fence`: the bus messages that publishing `pushes` sends to the other
+   * instances (with the legacy relay when `relay`), as cargo for the store's commit
+   * (SaveOptions.cargo); null when they cannot be carried.
+   */
+  cargo?: (pushes: Push[], relay: boolean) => Cargo | null;
 }
 
 /** Other instances as the cluster adapter reads them (KvBus.peers). */
@@ -152,10 +158,72 @@ export async function processNotification(
     };
   }));
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys }) => ({ profile, identKeys }));
+  // Each user's payloads, computed once: for a batch whose pushes commit with it (cargo), and
+  // for the pushes after the save.
+  const payloads = prepared.map(({ profile }) => {
+    try {
+      const full = versionedPayload(profile, settings);
+      return { full, anonymous: full && versionedPayload(profile, settings, "anonymous") };
+    } catch (err) {
+      return { error: String((err as Error).message ?? err).slice(0, 200) };
+    }
+  });
+  /** The pushes of the users not in `refused`. */
+  const pushesOf = (refused: Map<string, string>) => {
+    const pushes: Push[] = [];
+    const sent: { masked: Record<string, string>; rooms: number }[] = [];
+    const skipped: EventDetails[] = [];
+    const failed: EventDetails[] = [];
+    prepared.forEach(({ profile, identKeys, anonymousRooms, masked }, i) => {
+      const reason = refused.get(profile.user.id);
+      if (reason !== undefined) {
+        failed.push({
+          identifiers: masked,
+          message: `not stored, not pushed: ${reason}`.slice(0, 200),
+        });
+        return;
+      }
+      const p = payloads[i];
+      if ("error" in p) return failed.push({ identifiers: masked, message: p.error });
+      if (!p.full) {
+        skipped.push({
+          identifiers: masked,
+          message: "user is in none of the user filter segments",
+        });
+        return;
+      }
+      pushes.push({ rooms: identKeys, event: "user.update", payload: p.full });
+      // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
+      // one of the user's identifiers in each tier gets the full push only, so each socket
+      // receives exactly one payload per update.
+      if (p.anonymous) {
+        pushes.push({
+          rooms: anonymousRooms,
+          except: identKeys,
+          event: "user.update",
+          payload: p.anonymous,
+        });
+      }
+      sent.push({ masked, rooms: identKeys.length });
+    });
+    return { pushes, sent, skipped, failed };
+  };
   const fence = deps.fence?.() ?? null;
+  // With peers (and the fence): the bus messages of the users the store commits go in the
+  // same commit as their profiles (one commit instead of two); only local sockets remain.
+  const cargo = fence && fence.peers > 0 && deps.cargo
+    ? (userIds: string[]) => {
+      const stored = new Set(userIds);
+      const left = prepared.filter(({ profile }) => !stored.has(profile.user.id));
+      return deps.cargo!(
+        pushesOf(new Map(left.map(({ profile }) => [profile.user.id, ""]))).pushes,
+        fence.relay,
+      );
+    }
+    : undefined;
   let saved: SaveResult | undefined;
   try {
-    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim });
+    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim, cargo });
   } finally {
     // Event-log entries are built once per batch (one timestamp), one per user; a replay
     // (known only once the claim was tried with the write) is not logged as incoming users.
@@ -179,56 +247,19 @@ export async function processNotification(
     "outgoing.user.start",
     prepared.map(({ masked }) => ({ identifiers: masked })),
   );
-  const pushes: Push[] = [];
-  const sent: { masked: Record<string, string>; rooms: number }[] = [];
-  const skipped: EventDetails[] = [];
-  const failed: EventDetails[] = [];
-  for (const { profile, identKeys, anonymousRooms, masked } of prepared) {
-    const reason = refused.get(profile.user.id);
-    if (reason !== undefined) {
-      failed.push({
-        identifiers: masked,
-        message: `not stored, not pushed: ${reason}`.slice(0, 200),
-      });
-      continue;
-    }
-    try {
-      const payload = versionedPayload(profile, settings);
-      if (!payload) {
-        result.skipped++;
-        skipped.push({
-          identifiers: masked,
-          message: "user is in none of the user filter segments",
-        });
-        continue;
-      }
-      pushes.push({ rooms: identKeys, event: "user.update", payload });
-      // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
-      // one of the user's identifiers in each tier gets the full push only, so each socket
-      // receives exactly one payload per update.
-      const anonymous = versionedPayload(profile, settings, "anonymous");
-      if (anonymous) {
-        pushes.push({
-          rooms: anonymousRooms,
-          except: identKeys,
-          event: "user.update",
-          payload: anonymous,
-        });
-      }
-      sent.push({ masked, rooms: identKeys.length });
-    } catch (err) {
-      failed.push({
-        identifiers: masked,
-        message: String((err as Error).message ?? err).slice(0, 200),
-      });
-    }
-  }
+  const { pushes, sent, skipped, failed } = pushesOf(refused);
+  result.skipped = skipped.length;
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
   // Read after the save (an instance that appears later finds these profiles in the store, a
   // peer that turns its relay flag on later admits its socket after it), unless the save
-  // itself was fenced on that reading. Unknown: through the adapter, with the relay.
-  const view = saved.fenced ? fence : await deps.peers?.().catch(() => null);
+  // itself was fenced on that reading. Unknown: through the adapter, with the relay. Carried:
+  // the other instances have theirs already.
+  const view = saved.carried
+    ? { peers: 0, relay: false }
+    : saved.fenced
+    ? fence
+    : await deps.peers?.().catch(() => null);
   try {
     deps.publish(pushes, { localOnly: view?.peers === 0, relay: view?.relay ?? true });
   } catch (err) {

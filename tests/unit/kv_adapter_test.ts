@@ -419,3 +419,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kv adapter - cargo rides another commit in publish order, exactly once, or not at all",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = [await startNode(path), await startNode(path)];
+    const [a, b] = nodes;
+    try {
+      await Promise.all([a.adapter.flush(), b.adapter.flush()]);
+      b.io.on("connection", (s) => s.join("r"));
+      const client = await b.connect();
+      const got: number[] = [];
+      client.on("m", (n: number) => got.push(n));
+      await waitFor(async () => (await a.adapter.peers()).peers === 1, "A counts B");
+      // A ride whose own commit also writes ["x"], or checks a key that does not hold.
+      const ride = (n: number, holds: boolean) =>
+        a.adapter.cargo("/", [{ rooms: ["r"], event: "m", payload: n }])!.ride(async (add) => {
+          const op = a.kv.atomic().set(["x", n], n);
+          if (!holds) op.check({ key: ["x", n], versionstamp: "00000000000000010000" });
+          add(op);
+          return (await op.commit()).ok;
+        });
+      a.io.to("r").emit("m", 1);
+      const second = ride(2, true); // numbered after 1, committed before 3
+      a.io.to("r").emit("m", 3);
+      const lost = ride(99, false);
+      a.io.to("r").emit("m", 4);
+      assert.equal(await second, true);
+      assert.equal(await lost, false, "a failed check: nothing of the cargo is written");
+      await waitFor(() => got.length >= 4, "4 messages on B", 8_000);
+      await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive meanwhile
+      assert.deepEqual(got, [1, 2, 3, 4]);
+      assert.equal((await a.kv.get(["x", 99])).versionstamp, null);
+      // The cargo's value and ["x", 2] landed in one commit.
+      const stamp = (await a.kv.get(["x", 2])).versionstamp;
+      const values = await Array.fromAsync(a.kv.list({ prefix: ["sio", "log"] }));
+      assert.ok(values.some((e) => e.versionstamp === stamp), "the cargo in the same commit");
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
