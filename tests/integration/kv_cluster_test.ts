@@ -460,3 +460,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kv cluster - a batch too large to carry its bus messages is published after its " +
+    "commit, once",
+  ...opts,
+  async fn() {
+    const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const [a, b] = await Promise.all([Instance.start(kvPath), Instance.start(kvPath)]);
+    const kv = await Deno.openKv(kvPath);
+    const run = crypto.randomUUID().slice(0, 8);
+    // ~5.5 KB of private traits each: 100 profiles fit one epoch-checked commit, not with their
+    // pushes too; the commit then goes without them (the pushes are not the profiles' size).
+    const user = (u: number) => ({ id: `big-${run}-${u}`, email: `big${u}-${run}@example.com` });
+    const body = (seq: number) => ({
+      notification_id: crypto.randomUUID(),
+      channel: "user:update",
+      messages: Array.from({ length: 100 }, (_, u) => ({
+        user: { ...user(u), traits_seq: seq, traits_notes: `${u}:`.padEnd(5_500, "x") },
+        segments: [],
+      })),
+    });
+    try {
+      await waitFor(async () => (await counts([a, b])).every((n) => n === 2), "count 2", 10_000);
+      const watched = [0, 42, 99];
+      const got = await Promise.all(watched.map(async (u) => {
+        const s = await a.identify({ email: user(u).email });
+        const seen: number[] = [];
+        s.on("user.update", (p: Payload) => seen.push(p.user.traits?.seq ?? -1));
+        return seen;
+      }));
+      for (let seq = 1; seq <= 3; seq++) {
+        assert.equal((await b.post(body(seq))).status, 200);
+        await waitFor(() => got.every((g) => g.length === seq), `push ${seq}`, 15_000);
+      }
+      await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive meanwhile
+      for (const g of got) assert.deepEqual(g, [1, 2, 3], "each push once, in order");
+      // Published after the commit: the bus values are not in the profiles' commit.
+      const profile = await kv.get(["profiles", user(42).id]);
+      const stamps = new Set<string>();
+      for await (const e of kv.list({ prefix: ["sio", "log"] })) stamps.add(e.versionstamp);
+      assert.ok(!stamps.has(profile.versionstamp!), "not carried");
+    } finally {
+      kv.close();
+      await Promise.all([a.stop(), b.stop()]);
+      await Deno.remove(kvPath).catch(() => {});
+    }
+  },
+});
