@@ -17,7 +17,7 @@ import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
-import { createSocketServer } from "./socket/server.ts";
+import { createSocketServer, remoteMessages } from "./socket/server.ts";
 import { type MemoryReducerOptions, startMemoryReducer } from "./socket/memory_reducer.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
@@ -109,6 +109,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const auth = await AdminAuth.create(secret, config.adminPassword, store);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
+  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
+  const kvAdapter = !config.redisUrl && store instanceof KvStore
+    ? createKvAdapter(store.kv, opts.kvAdapter)
+    : null;
   const { io, publish, stop: stopSockets } = createSocketServer(http, {
     store,
     hasher,
@@ -121,6 +125,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
     nativeWebSockets: config.wsEngine === "native",
+    // Over KV, peers relay pushes for legacy namespaces only to instances that announce some.
+    announceRelay: kvAdapter ? (on) => kvAdapter.wantRelay(on) : undefined,
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
@@ -131,10 +137,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       metrics.inc("memory_reducer_runs");
       metrics.inc("memory_reducer_ms", ms);
     });
-  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
-  const kvAdapter = !config.redisUrl && store instanceof KvStore
-    ? createKvAdapter(store.kv, opts.kvAdapter)
-    : null;
   if (kvAdapter) {
     io.adapter(kvAdapter);
     // Identifies are answered from memory while this instance is the only writer; what was
@@ -175,8 +177,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       inflight,
       metrics,
       seen,
-      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
+      peers: kvAdapter ? () => kvAdapter.peers() : undefined,
       fence: kvAdapter ? () => kvAdapter.fence() : undefined,
+      // A batch's bus messages commit with its profiles (lib/cluster/kv_bus.ts, cargo).
+      cargo: kvAdapter
+        ? (pushes, relay) => {
+          const m = remoteMessages(pushes, relay);
+          return m && kvAdapter.cargo("/", m.broadcasts, m.serverSide);
+        }
+        : undefined,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);

@@ -9,7 +9,8 @@
  * Key layout, under `prefix` (default `["sio"]`):
  *
  *   [...prefix, "head"]                 KvU64 bumped (`sum`) by every commit; the only watched key
- *   [...prefix, "pub", pubId]           { seq, t }: last committed sequence number of a publisher
+ *   [...prefix, "pub", pubId]           { seq, t, e, l }: last committed sequence number of a
+ *                                       publisher, commit time, flags (kv_bus_format.ts PubRecord)
  *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }, or a
  *                                       Pack { t, k: Header[] } of messages up to seq
  *   [...prefix, "log", pubId, seq, i]   part i of a payload larger than PART_BYTES
@@ -37,6 +38,18 @@
  * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values),
  * kv_sole_term.ts (the lease under which a lone instance answers identifies from memory).
  *
+ * Cargo. Broadcasts may also be committed in another writer's atomic operation (`cargo`, e.g.
+ * with the profiles they carry: one commit instead of two). The writer numbers them when the
+ * ride is asked for, after everything published before, and commits nothing else until that
+ * operation has committed or failed; so the log stays complete up to the recorded `seq`, and a
+ * failed ride leaves only a gap of numbers never written, like a lost batch.
+ *
+ * Relays. A publisher's record also carries its relay flag (`wantRelay`): whether it holds
+ * sockets that only a server-side relay reaches (the app's legacy namespaces). It is committed,
+ * with a roster bump, before such a socket is admitted, so a peer that reads the records (or
+ * holds a fence on the roster) after storing data knows whether a relay is needed for sockets
+ * that could not have read that data. A record without the flag (an older version) counts as on.
+ *
  * `doPublish` resolves once the message is queued (the offset is known then), so local delivery
  * never waits for KV and still happens when KV fails; a commit error is reported to `onError`.
  */
@@ -48,10 +61,18 @@ import {
   MessageType,
   type Offset,
 } from "socket.io-adapter";
-import { type BusFence, type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
+import {
+  type Broadcast,
+  type BusCargo,
+  type BusFence,
+  type BusMember,
+  type KvAdapterOptions,
+  KvBus,
+  type PeerView,
+} from "./kv_bus.ts";
 import type { SoleTerm } from "./kv_sole_term.ts";
 
-export type { KvAdapterOptions } from "./kv_bus.ts";
+export type { Broadcast, BusCargo, BusFence, KvAdapterOptions, PeerView } from "./kv_bus.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */
@@ -70,6 +91,8 @@ export interface KvAdapterFactory {
    * 0 means a broadcast of such data needs no message on the bus.
    */
   livePeers(): Promise<number>;
+  /** `livePeers`, and whether one of them wants relays (KvBus.peers). */
+  peers(): Promise<PeerView>;
   /** The last count of peers with the check that keeps it true for a write (KvBus.fence). */
   fence(): BusFence | null;
   /** Waits until no other instance serves from a sole-writer term, then counts peers (KvBus.settle). */
@@ -78,6 +101,10 @@ export interface KvAdapterFactory {
   beforeWrite(): Promise<void>;
   /** This instance's sole-writer term (kv_sole_term.ts). */
   readonly term: SoleTerm;
+  /** Announces whether this instance wants relays (KvBus.wantRelay). */
+  wantRelay(on: boolean): Promise<void>;
+  /** Broadcasts to commit with another write (KvBus.cargo). */
+  cargo(nsp: string, broadcasts: Broadcast[], serverSide?: unknown[]): BusCargo | null;
 }
 
 /**
@@ -99,10 +126,13 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.close = () => bus.close();
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
+  factory.peers = () => bus.peers();
   factory.fence = () => bus.fence();
   factory.settle = () => bus.settle();
   factory.beforeWrite = () => bus.beforeWrite();
   Object.defineProperty(factory, "term", { value: bus.term });
+  factory.wantRelay = (on) => bus.wantRelay(on);
+  factory.cargo = (nsp, broadcasts, serverSide) => bus.cargo(nsp, broadcasts, serverSide);
   return factory;
 }
 

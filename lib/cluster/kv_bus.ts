@@ -11,14 +11,16 @@ import {
   type Offset,
 } from "socket.io-adapter";
 import {
+  BATCH_BYTES,
   binaryReviver,
   concat,
   decoder,
+  type Encoded,
   type Header,
   type Pack,
   type PubRecord,
 } from "./kv_bus_format.ts";
-import { KvBusWriter } from "./kv_bus_writer.ts";
+import { type AddToCommit, cargoCost, encode, KvBusWriter } from "./kv_bus_writer.ts";
 import { SoleTerm, TERM_MS } from "./kv_sole_term.ts";
 
 /** Options of `createKvAdapter` (kv_adapter.ts). */
@@ -47,11 +49,53 @@ export interface KvAdapterOptions {
   onError?: (err: unknown) => void;
 }
 
-/** See `KvBus.fence`. */
-export interface BusFence {
-  check: Deno.AtomicCheck;
-  /** Live peers when the roster was read (0: a push needs no bus message). */
+/** Other live instances, as `KvBus.peers` read them. */
+export interface PeerView {
+  /** Live peers (0: a push needs no bus message). */
   peers: number;
+  /**
+   * Some live peer wants relays (its relay flag is on, or its version does not say): false
+   * only when each one said it does not (KvBus.wantRelay).
+   */
+  relay: boolean;
+}
+
+/** A broadcast as `io.to(rooms).except(except).emit(event, payload)` makes it. */
+export interface Broadcast {
+  rooms: string[];
+  except?: string[];
+  event: string;
+  payload: unknown;
+}
+
+/**
+ * Messages of this instance's log committed in another writer's atomic operation (see
+ * `KvBus.cargo`): what they add to it (bytes, an upper bound, and mutations), and `ride`.
+ */
+export class BusCargo {
+  readonly bytes: number;
+  readonly mutations: number;
+
+  constructor(readonly writer: KvBusWriter, readonly encoded: Encoded[]) {
+    ({ bytes: this.bytes, mutations: this.mutations } = cargoCost(encoded));
+  }
+
+  /**
+   * Commits these messages, and those of `also` (cargo of the same bus) after them, in the
+   * operation `commit` builds (KvBusWriter.ride): true once committed.
+   */
+  ride(commit: (add: AddToCommit) => Promise<boolean>, also: unknown[] = []): Promise<boolean> {
+    const all = [this, ...also];
+    if (!all.every((c) => c instanceof BusCargo && c.writer === this.writer)) {
+      return Promise.reject(new Error("cargo of another bus"));
+    }
+    return this.writer.ride((all as BusCargo[]).flatMap((c) => c.encoded), commit);
+  }
+}
+
+/** See `KvBus.fence`. */
+export interface BusFence extends PeerView {
+  check: Deno.AtomicCheck;
 }
 
 /** A namespace's adapter as the bus sees it. */
@@ -141,33 +185,41 @@ export class KvBus {
     return this.#writer.publish(message, to);
   }
 
+  /** The number of live peers (`peers`). */
+  async livePeers(): Promise<number> {
+    return (await this.peers()).peers;
+  }
+
   /**
    * Publishers other than this one whose record was committed within the dead-publisher
-   * window: generous, so that a peer's clock running behind, or a peer stalled for a few
-   * heartbeats, still counts.
+   * window (generous, so that a peer's clock running behind, or a peer stalled for a few
+   * heartbeats, still counts), and whether one of them wants relays. A strongly consistent
+   * read: a peer whose relay flag was committed before it is counted.
    */
-  async livePeers(): Promise<number> {
+  async peers(): Promise<PeerView> {
     await this.ready;
     const t0 = performance.now();
-    // The roster first: a publisher appearing after this read changes it, which fails any
-    // write fenced on this reading.
+    // The roster first: a publisher appearing (or turning its relay flag on) after this read
+    // changes it, which fails any write fenced on this reading.
     const roster = await this.#kv.get([...this.#p, "roster"]);
     const since = Date.now() - this.#deadAfter;
     let peers = 0;
     let legacy = 0;
+    let relay = false;
     for await (const e of this.#kv.list<PubRecord>({ prefix: [...this.#p, "pub"] })) {
       if (e.key.at(-1) === this.#pubId || e.value.t < since) continue;
       peers++;
       if (!e.value.e) legacy++;
+      if (e.value.l !== 0) relay = true;
     }
     this.#fence = legacy === 0
-      ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers }
+      ? { check: { key: roster.key, versionstamp: roster.versionstamp }, peers, relay }
       : null;
-    if (this.#closed) return peers;
+    if (this.#closed) return { peers, relay };
     // Alone: take (or keep) the sole-writer term, which moves the roster.
     const taken = await this.term.update({ t0, roster, peers, legacy });
     if (taken) this.#fence = taken;
-    return peers;
+    return { peers, relay };
   }
 
   /**
@@ -196,11 +248,20 @@ export class KvBus {
   }
 
   /**
-   * What the last `livePeers` found, with a check of the roster to add to a write, so that the
-   * write commits only while it still holds (no publisher appeared since): the peers alive
-   * then, all of them summing the store's profile epoch (see lib/store/kv_head_cache.ts). Null
-   * when a peer of an earlier version was alive, or nothing was counted lately; then ask
-   * `livePeers` after the write.
+   * Announces whether this instance wants relays: messages that peers send with
+   * `serverSideEmit` for sockets the adapter cannot reach (they may skip them when no live
+   * peer wants them, see `peers`). On: resolves once peers reading after it see it.
+   */
+  wantRelay(on: boolean): Promise<void> {
+    return this.#writer.wantRelay(on);
+  }
+
+  /**
+   * What the last `peers` found, with a check of the roster to add to a write, so that the
+   * write commits only while it still holds (no publisher appeared or turned its relay flag on
+   * since): the peers alive then, all of them summing the store's profile epoch (see
+   * lib/store/kv_head_cache.ts), and whether one wanted relays. Null when a peer of an earlier
+   * version was alive, or nothing was counted lately; then ask `peers` after the write.
    */
   fence(): BusFence | null {
     return this.#fence;
@@ -209,6 +270,38 @@ export class KvBus {
   /** Resolves once everything queued so far is committed (or failed). */
   flush(): Promise<void> {
     return this.#writer.flush();
+  }
+
+  /**
+   * The messages that broadcasting `broadcasts` in namespace `nsp` (and `serverSideEmit` of
+   * `serverSide`, when given) publishes, as this instance's adapter of `nsp` would, to be
+   * committed in another writer's operation instead (`BusCargo.ride`), e.g. with the data they
+   * carry; the caller then emits to this instance's sockets only. Null when `nsp` has no
+   * adapter here, or the messages would not fit in one commit.
+   */
+  cargo(nsp: string, broadcasts: Broadcast[], serverSide?: unknown[]): BusCargo | null {
+    const a = this.#adapters.get(nsp);
+    if (!a || this.#state !== "open" || !broadcasts.length) return null;
+    const uid = a.id;
+    const messages = broadcasts.map((b) =>
+      encode({
+        uid,
+        nsp,
+        type: MessageType.BROADCAST,
+        data: {
+          // socket.io's EVENT packet and encoded broadcast options (ClusterAdapter.broadcast).
+          packet: { type: 2, data: [b.event, b.payload] },
+          opts: { rooms: b.rooms, except: b.except ?? [], flags: {} },
+        },
+      } as ClusterMessage)
+    );
+    if (serverSide) {
+      messages.push(
+        encode({ uid, nsp, type: MessageType.SERVER_SIDE_EMIT, data: { packet: serverSide } }),
+      );
+    }
+    const cargo = new BusCargo(this.#writer, messages);
+    return cargo.bytes > BATCH_BYTES ? null : cargo;
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,9 @@ export interface Pack {
   t: number;
   k: Header[];
 }
+/** A message encoded for the log, not numbered yet. */
+export type Encoded = Omit<Queued, "seq">;
+
 /** A message waiting for its commit. */
 export interface Queued {
   seq: number;
@@ -46,6 +49,34 @@ export interface Queued {
 
 export function partCount(bytes: Uint8Array): number {
   return bytes.length <= PART_BYTES ? 0 : Math.ceil(bytes.length / PART_BYTES);
+}
+
+/**
+ * How a batch is stored, as ranges of its indexes, each one value: consecutive small messages
+ * share one (a pack, keyed by the last one's seq) up to PART_BYTES; a large one has its own (its
+ * header, its payload in parts). Keys stay in seq order.
+ */
+export function layout(batch: { bytes: Uint8Array }[]): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  let start = -1;
+  let packBytes = 0;
+  const endPack = (end: number) => {
+    if (start >= 0) out.push({ start, end });
+    start = -1;
+    packBytes = 0;
+  };
+  batch.forEach((q, i) => {
+    if (partCount(q.bytes) > 0) {
+      endPack(i - 1);
+      out.push({ start: i, end: i });
+      return;
+    }
+    if (packBytes + q.bytes.length + PACK_OVERHEAD > PART_BYTES) endPack(i - 1);
+    if (start < 0) start = i;
+    packBytes += q.bytes.length + PACK_OVERHEAD;
+  });
+  endPack(batch.length - 1);
+  return out;
 }
 
 export function partAt(bytes: Uint8Array, i: number): Uint8Array {
@@ -108,10 +139,13 @@ export function binaryReviver(_key: string, value: unknown): unknown {
 
 /**
  * A publisher's record (`[prefix, "pub", id]`): its last sequence number and commit time; `e`:
- * this publisher's version sums the store's profile epoch (lib/store/kv_head_cache.ts).
+ * this publisher's version sums the store's profile epoch (lib/store/kv_head_cache.ts); `l`:
+ * its relay flag (KvBus.wantRelay), 1: it wants relays, 0: it does not, absent: a version that
+ * does not say (so it may).
  */
 export interface PubRecord {
   seq: number;
   t: number;
   e?: 1;
+  l?: 0 | 1;
 }

@@ -2,8 +2,9 @@
  * The writing side of the Deno KV cluster bus (protocol: kv_adapter.ts): this instance's
  * publisher log. Messages are numbered in call order and committed in that order, batching
  * whatever queued during the previous commit, with the publisher record and the head bump in
- * the same atomic operation; small ones share a value (a pack). It also prunes its own log by
- * age and count, and removes the logs of publishers that died.
+ * the same atomic operation; small ones share a value (a pack). The record also carries this
+ * instance's relay flag (`PubRecord.l`), committed on its own when it turns on. It also prunes
+ * its own log by age and count, and removes the logs of publishers that died.
  */
 import type { ClusterMessage, ClusterResponse, Offset } from "socket.io-adapter";
 import {
@@ -11,9 +12,11 @@ import {
   BATCH_MUTATIONS,
   binaryReplacer,
   DELETE_CHUNK,
+  type Encoded,
   encoder,
   hasBinary,
   type Header,
+  layout,
   type Pack,
   PACK_OVERHEAD,
   PART_BYTES,
@@ -23,6 +26,18 @@ import {
   type Queued,
   retry,
 } from "./kv_bus_format.ts";
+
+/** Adds messages, our record and the head bump to another writer's operation (`ride`). */
+export type AddToCommit = (op: Deno.AtomicOperation) => void;
+
+/** Messages committed in another writer's operation (`ride`). */
+interface Rider {
+  commit: (add: AddToCommit) => Promise<boolean>;
+  done: PromiseWithResolvers<boolean>;
+}
+
+/** A queued message; those of a rider go in its commit, together. */
+type Item = Queued & { rider?: Rider };
 
 /** What the writer needs of its bus. */
 export interface WriterOptions {
@@ -52,7 +67,7 @@ export class KvBusWriter {
   #ready: Promise<void>;
   #isClosed: () => boolean;
   #seq = 0;
-  #queue: Queued[] = [];
+  #queue: Item[] = [];
   #writing = false;
   #writer: Promise<void> = Promise.resolve();
   #commits: { seq: number; t: number }[] = [];
@@ -62,6 +77,14 @@ export class KvBusWriter {
   #cleaning = false;
   /** When our last commit landed (0: never); see the roster bump in #commit. */
   #lastCommitAt = 0;
+  /** The sequence number our record holds (what a record-only commit writes again). */
+  #recordSeq = 0;
+  /** The relay flag wanted (`wantRelay`). */
+  #relay = false;
+  /** A committed record holds the relay flag on, and no commit since wanting it off. */
+  #relayHeld = false;
+  /** `wantRelay(true)` calls waiting for a record that holds the flag. */
+  #relayWaiters: PromiseWithResolvers<void>[] = [];
 
   constructor(kv: Deno.Kv, o: WriterOptions) {
     this.#kv = kv;
@@ -92,19 +115,49 @@ export class KvBusWriter {
       return Promise.reject(new Error(`kv adapter: ${this.#maxQueue} messages waiting for KV`));
     }
     // Encoded now: the caller may mutate the packet once we return (offsets, acks).
-    const binary = hasBinary(message);
-    const text = binary ? JSON.stringify(message, binaryReplacer) : JSON.stringify(message);
     const seq = ++this.#seq;
-    this.#queue.push({
-      seq,
-      nsp: message.nsp,
-      type: message.type,
-      to,
-      binary,
-      bytes: encoder.encode(text),
-    });
+    this.#queue.push({ ...encode(message, to), seq });
     this.#kickWriter();
     return Promise.resolve(`${this.#pubId}:${seq}`);
+  }
+
+  /**
+   * Commits `cargo` in another writer's atomic operation, at our turn: numbered now, after
+   * everything published so far, and committed after it and before anything published later.
+   * `commit` builds that operation, calls `add(op)` (again for each operation it tries) to put
+   * the messages, our record and the head bump in it, commits, and says whether it committed.
+   * Resolves with that: false, nothing of ours was written (those numbers are skipped, as a
+   * lost batch's are), and the caller publishes the messages as usual if it still must.
+   */
+  ride(cargo: Encoded[], commit: (add: AddToCommit) => Promise<boolean>): Promise<boolean> {
+    if (this.#closed || this.#queue.length + cargo.length > this.#maxQueue) {
+      return Promise.resolve(false);
+    }
+    const rider: Rider = { commit, done: Promise.withResolvers<boolean>() };
+    for (const c of cargo) this.#queue.push({ ...c, seq: ++this.#seq, rider });
+    this.#kickWriter();
+    return rider.done.promise;
+  }
+
+  /**
+   * Sets the relay flag of our publisher record. On: resolves once a committed record holds it
+   * (at once if one does), with the roster bumped as it turns on, so that a write fenced on an
+   * older roster fails (KvBus.fence); rejects when that commit fails. Off: written by the next
+   * commit (a heartbeat's at the latest).
+   */
+  wantRelay(on: boolean): Promise<void> {
+    this.#relay = on;
+    if (!on) {
+      this.#relayHeld = false; // a commit in flight may have it on, the next one has it off
+      for (const w of this.#relayWaiters.splice(0)) w.reject(new Error("relay flag turned off"));
+      return Promise.resolve();
+    }
+    if (this.#relayHeld) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new Error("kv adapter is closed"));
+    const w = Promise.withResolvers<void>();
+    this.#relayWaiters.push(w);
+    this.#kickWriter();
+    return w.promise;
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -119,12 +172,21 @@ export class KvBusWriter {
     this.#writer = (async () => {
       try {
         await this.#ready;
-        while (this.#queue.length) {
-          const batch = this.#takeBatch();
+        // An empty batch: only the record, for a relay flag that is waited for.
+        while (this.#queue.length || this.#relayWaiters.length) {
+          const { batch, rider } = this.#takeBatch();
           try {
-            await this.#commit(batch);
+            const ok = await this.#commit(batch, rider);
+            rider?.done.resolve(ok);
           } catch (err) {
-            this.#onError(err); // the batch is lost; later sequence numbers stay valid
+            if (rider) {
+              rider.done.reject(err); // its owner's error: its owner reports it
+              continue;
+            }
+            // The batch is lost; later sequence numbers stay valid. Whoever waits for the
+            // relay flag learns that it is not committed.
+            for (const w of this.#relayWaiters.splice(0)) w.reject(err);
+            this.#onError(err);
           }
         }
       } finally {
@@ -133,12 +195,18 @@ export class KvBusWriter {
     })();
   }
 
-  #takeBatch(): Queued[] {
+  #takeBatch(): { batch: Queued[]; rider?: Rider } {
     const batch: Queued[] = [];
+    const rider = this.#queue[0]?.rider;
+    if (rider) {
+      while (this.#queue[0]?.rider === rider) batch.push(this.#queue.shift()!);
+      return { batch, rider };
+    }
     let bytes = 0;
     let mutations = 0;
     while (this.#queue.length) {
       const q = this.#queue[0];
+      if (q.rider) break;
       const m = 1 + partCount(q.bytes);
       if (
         batch.length && (bytes + q.bytes.length > BATCH_BYTES || mutations + m > BATCH_MUTATIONS)
@@ -149,74 +217,51 @@ export class KvBusWriter {
       bytes += q.bytes.length;
       mutations += m;
     }
-    return batch;
+    return { batch };
   }
 
-  async #commit(batch: Queued[]): Promise<void> {
-    const log = (seq: number) => [...this.#p, "log", this.#pubId, seq];
-    const expireIn = this.#retention * 2; // a hint only; cleanup below does not rely on it
+  /**
+   * Commits `batch` on its own, or in the operation of its rider (`ride`); false: the rider's
+   * commit did not happen (its messages are lost, later sequence numbers stay valid).
+   */
+  async #commit(batch: Queued[], rider?: Rider): Promise<boolean> {
     const big = batch[0];
-    if (batch.length === 1 && big.bytes.length > BATCH_BYTES) {
+    if (!rider && batch.length === 1 && big.bytes.length > BATCH_BYTES) {
       // Too large for one commit: parts go first, invisible to readers until the header commits
       // (reads stop at the publisher's recorded seq, which is below this one).
+      const log = [...this.#p, "log", this.#pubId, big.seq];
       const n = partCount(big.bytes);
       for (let i = 0; i < n; i += 8) {
         const op = this.#kv.atomic();
         for (let j = i; j < Math.min(n, i + 8); j++) {
-          op.set([...log(big.seq), j], partAt(big.bytes, j), { expireIn });
+          op.set([...log, j], partAt(big.bytes, j), { expireIn: this.#retention * 2 });
         }
         await retry(() => op.commit());
       }
       big.partsWritten = true;
     }
     const t = Date.now();
-    const last = batch.at(-1)!.seq;
-    const keys: number[] = [];
-    await retry(() => {
-      const op = this.#kv.atomic();
-      keys.length = 0;
-      let pack: Header[] = [];
-      let packBytes = 0;
-      const endPack = (seq: number) => {
-        if (!pack.length) return;
-        op.set(log(seq), pack.length === 1 ? pack[0] : { t, k: pack } satisfies Pack, {
-          expireIn,
-        });
-        keys.push(seq);
-        pack = [];
-        packBytes = 0;
-      };
-      batch.forEach((q, i) => {
-        const n = partCount(q.bytes);
-        const h: Header = { t, s: q.nsp, y: q.type, n };
-        if (q.to !== undefined) h.r = q.to;
-        if (q.binary) h.b = 1;
-        if (n === 0) {
-          // The previous message's seq closes the pack: keys stay in seq order.
-          if (packBytes + q.bytes.length + PACK_OVERHEAD > PART_BYTES) endPack(batch[i - 1].seq);
-          h.d = q.bytes;
-          pack.push(h);
-          packBytes += q.bytes.length + PACK_OVERHEAD;
-          return;
-        }
-        endPack(batch[i - 1]?.seq);
-        op.set(log(q.seq), h, { expireIn });
-        keys.push(q.seq);
-        if (!q.partsWritten) {
-          for (let i = 0; i < n; i++) op.set([...log(q.seq), i], partAt(q.bytes, i), { expireIn });
-        }
+    const last = batch.at(-1)?.seq ?? this.#recordSeq;
+    const relay = this.#relay;
+    let keys: number[] = [];
+    if (rider) {
+      const ok = await rider.commit((op) => keys = this.#fill(op, batch, t, last, relay));
+      if (!ok) return false;
+    } else {
+      await retry(() => {
+        const op = this.#kv.atomic();
+        keys = this.#fill(op, batch, t, last, relay);
+        return op.commit();
       });
-      endPack(last);
-      // `e`: this version sums the store's profile epoch (peers may then skip per-user checks).
-      const record: PubRecord = { seq: last, t, e: 1 };
-      op.set([...this.#p, "pub", this.#pubId], record, { expireIn: this.#deadAfter * 4 });
-      op.sum([...this.#p, "head"], 1n);
-      // The roster changes when a publisher appears, or comes back after a silence long enough
-      // for peers to have counted it gone: a write fenced on it (KvBus.fence) then fails.
-      if (t - this.#lastCommitAt > this.#deadAfter / 2) op.sum([...this.#p, "roster"], 1n);
-      return op.commit();
-    });
+    }
     this.#lastCommitAt = t;
+    this.#recordSeq = last;
+    // Wanted off meanwhile: not held (the next commit writes it off).
+    if (relay && this.#relay) {
+      this.#relayHeld = true;
+      for (const w of this.#relayWaiters.splice(0)) w.resolve();
+    }
+    if (!batch.length) return true;
     this.#commits.push({ seq: last, t });
     this.#written.push(...keys);
     for (const q of batch) {
@@ -224,6 +269,49 @@ export class KvBusWriter {
     }
     // The count bound holds between timer runs too: a burst triggers a cleanup of its own.
     if (this.#written.length > this.#maxEntries * 1.25) this.cleanup();
+    return true;
+  }
+
+  /**
+   * Adds `batch` to `op`: its values (see `layout`), our record (up to `last`, with the relay
+   * flag), the head bump and, when due, the roster bump. Returns the sequence numbers that
+   * name a value.
+   */
+  #fill(op: Deno.AtomicOperation, batch: Queued[], t: number, last: number, relay: boolean) {
+    const log = (seq: number) => [...this.#p, "log", this.#pubId, seq];
+    const expireIn = this.#retention * 2; // a hint only; cleanup does not rely on it
+    const keys: number[] = [];
+    for (const v of layout(batch)) {
+      const q = batch[v.end];
+      const headers = batch.slice(v.start, v.end + 1).map((q) => {
+        const h: Header = { t, s: q.nsp, y: q.type, n: partCount(q.bytes) };
+        if (q.to !== undefined) h.r = q.to;
+        if (q.binary) h.b = 1;
+        if (h.n === 0) h.d = q.bytes;
+        return h;
+      });
+      const value = headers.length === 1 ? headers[0] : { t, k: headers } satisfies Pack;
+      op.set(log(q.seq), value, { expireIn });
+      keys.push(q.seq);
+      if (headers[0].n > 0 && !q.partsWritten) {
+        for (let i = 0; i < headers[0].n; i++) {
+          op.set([...log(q.seq), i], partAt(q.bytes, i), { expireIn });
+        }
+      }
+    }
+    // `e`: this version sums the store's profile epoch (peers may then skip per-user checks);
+    // `l`: the relay flag (this version says whether it wants relays).
+    const record: PubRecord = { seq: last, t, e: 1, l: relay ? 1 : 0 };
+    op.set([...this.#p, "pub", this.#pubId], record, { expireIn: this.#deadAfter * 4 });
+    // A record alone carries no message: readers need not look.
+    if (batch.length) op.sum([...this.#p, "head"], 1n);
+    // The roster changes when a publisher appears, comes back after a silence long enough
+    // for peers to have counted it gone, or turns its relay flag on: a write fenced on it
+    // (KvBus.fence) then fails.
+    if (t - this.#lastCommitAt > this.#deadAfter / 2 || (relay && !this.#relayHeld)) {
+      op.sum([...this.#p, "roster"], 1n);
+    }
+    return keys;
   }
 
   /** Prunes our own log by age and count, and the logs of publishers that died. */
@@ -279,4 +367,20 @@ export class KvBusWriter {
       await op.commit();
     }
   }
+}
+
+/** A message as the log stores it (binary data tagged), not numbered yet. */
+export function encode(message: ClusterMessage | ClusterResponse, to?: string): Encoded {
+  const binary = hasBinary(message);
+  const text = binary ? JSON.stringify(message, binaryReplacer) : JSON.stringify(message);
+  return { nsp: message.nsp, type: message.type, to, binary, bytes: encoder.encode(text) };
+}
+
+/** What committing `cargo` adds to an operation: bytes (an upper bound) and mutations. */
+export function cargoCost(cargo: Encoded[]): { bytes: number; mutations: number } {
+  let bytes = 1_000; // record, head, roster, keys
+  let mutations = 3;
+  for (const c of cargo) bytes += c.bytes.length + PACK_OVERHEAD;
+  for (const v of layout(cargo)) mutations += 1 + partCount(cargo[v.start].bytes);
+  return { bytes, mutations };
 }

@@ -106,7 +106,11 @@ export class SoleTerm {
     this.#term = { stamp: res.versionstamp };
     this.#deadline = read.t0 + this.termMs;
     this.#changed();
-    return { check: { key: this.#rosterKey, versionstamp: res.versionstamp }, peers: 0 };
+    return {
+      check: { key: this.#rosterKey, versionstamp: res.versionstamp },
+      peers: 0,
+      relay: false,
+    };
   }
 
   /** Ends the term at once (a peer appeared, or closing), and tells waiting newcomers. */

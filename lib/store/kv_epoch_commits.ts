@@ -9,6 +9,7 @@ import { addWrite, cost, type Encoded, type HeadMeta, type Meta } from "./kv_pro
 import type { HeadCache } from "./kv_head_cache.ts";
 import { K } from "./kv_keys.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
+import type { Cargo } from "./store.ts";
 
 /** A notification's replay claim, taken along with a write (see KvProfileWriter). */
 export interface WriteClaim {
@@ -26,6 +27,11 @@ export interface EpochWrite {
   small: Encoded[];
   fence: Deno.AtomicCheck;
   claim?: WriteClaim;
+  /**
+   * Committed along (SaveOptions.cargo), in the order of the batches; set to null here when
+   * the batch is committed without it (too large for one commit with it).
+   */
+  cargo?: Cargo | null;
 }
 
 /** Budget of one commit, below KV's 1,000 mutations, 800 KiB and 100 checks. */
@@ -142,9 +148,12 @@ export class EpochCommits {
       });
       const fence = JSON.stringify([r.w.fence.key, r.w.fence.versionstamp]);
       const c = (r.w.claim ? 1 : 0) + (fences.has(fence) ? 0 : 1);
-      const fits = mutations + m <= this.limits.mutations && bytes + b <= this.limits.bytes &&
-        checks + c <= this.limits.checks;
-      if (!fits) {
+      const fits = (cargo: Cargo | null | undefined) =>
+        mutations + m + (cargo?.mutations ?? 0) <= this.limits.mutations &&
+        bytes + b + (cargo?.bytes ?? 0) <= this.limits.bytes && checks + c <= this.limits.checks;
+      // Alone, a batch too large to carry its cargo goes without it (the caller publishes).
+      if (!taken.length && !fits(r.w.cargo) && fits(null)) r.w.cargo = null;
+      if (!fits(r.w.cargo)) {
         if (taken.length) later.push(r); // the next commit's
         else r.done.resolve(false); // larger than one commit on its own
         continue;
@@ -176,8 +185,20 @@ export class EpochCommits {
       return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
     });
     let res: Deno.KvCommitResult | Deno.KvCommitError;
+    const cargo = taken.flatMap(({ w }) => w.cargo ? [w.cargo] : []);
     try {
-      res = await commit(op);
+      if (cargo.length) {
+        // At the cargo's owner's turn, with its writes in the same commit.
+        const out: { res: Deno.KvCommitResult | Deno.KvCommitError } = { res: { ok: false } };
+        await cargo[0].ride(async (add) => {
+          add(op);
+          out.res = await commit(op);
+          return out.res.ok;
+        }, cargo.slice(1));
+        res = out.res;
+      } else {
+        res = await commit(op);
+      }
     } catch (err) {
       if (!isLimitError(err)) {
         for (const t of taken) t.done.reject(err);

@@ -22,10 +22,10 @@ import {
   type ProfileHead,
 } from "./kv_profile_format.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
-import { EpochCommits, type WriteClaim } from "./kv_epoch_commits.ts";
+import { EpochCommits, type EpochWrite, type WriteClaim } from "./kv_epoch_commits.ts";
 import { getManyKeys, HeadCache } from "./kv_head_cache.ts";
 import type { ViewCache } from "./kv_view_cache.ts";
-import { lastWritePerUser, type ProfileWrite, type SaveResult } from "./store.ts";
+import { lastWritePerUser, type ProfileWrite, type SaveOptions, type SaveResult } from "./store.ts";
 
 /** Budget of one grouped commit, below KV's 800 KiB total mutation size. */
 const GROUP_BYTES = 600_000;
@@ -75,12 +75,14 @@ export class KvProfileWriter {
    * (`fenced` tells whether all of them held it) and, since every live instance then sums the
    * profile epoch, lets the batch go in one epoch-checked commit. `claim`: every profile commit
    * checks that the notification is not claimed yet and the last one issued sets it, so a
-   * replay fails them all and writes nothing.
+   * replay fails them all and writes nothing. `cargo`: see SaveOptions.cargo (the one commit
+   * is the epoch-checked one).
    */
   async saveProfiles(
     writes: ProfileWrite[],
     fence?: Deno.AtomicCheck,
     claim?: WriteClaim,
+    cargo?: SaveOptions["cargo"],
   ): Promise<SaveResult> {
     const byUser = new Map<string, Encoded>();
     for (const w of lastWritePerUser(writes)) {
@@ -109,9 +111,16 @@ export class KvProfileWriter {
         // Fenced (every live instance sums the epoch): the whole batch in one commit checked
         // against the epoch, shared with concurrent batches.
         if (fence && small.length && !alone.length) {
-          if (await this.#epochCommits.write({ small, fence, claim })) {
+          const w: EpochWrite = {
+            small,
+            fence,
+            claim,
+            cargo: cargo?.(small.map((e) => e.profile.user.id)) ?? null,
+          };
+          if (await this.#epochCommits.write(w)) {
             mine = !!claim;
             result.fenced = true;
+            result.carried = !!w.cargo;
             return;
           }
         }

@@ -9,7 +9,7 @@ import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
 import { KvProfileWriter } from "./kv_profile_writes.ts";
 import type { WriteClaim } from "./kv_epoch_commits.ts";
-import type { ProfileView, ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
+import type { ProfileView, ProfileWrite, SaveOptions, SaveResult, StoredProfile } from "./store.ts";
 import { ViewCache } from "./kv_view_cache.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profile_format.ts";
@@ -133,9 +133,10 @@ export class KvProfiles {
   saveProfiles(
     writes: ProfileWrite[],
     fence?: Deno.AtomicCheck,
+    cargo?: SaveOptions["cargo"],
     claim?: WriteClaim,
   ): Promise<SaveResult> {
-    return this.#writer.saveProfiles(writes, fence, claim);
+    return this.#writer.saveProfiles(writes, fence, claim, cargo);
   }
 
   deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -173,6 +173,7 @@ export class KvStore implements Store {
     return await this.#profiles.saveProfiles(
       writes,
       opts.fence,
+      opts.cargo,
       claim && {
         key: K.notification(claim.id),
         value: () => claimValue(claim.ttlMs),

@@ -74,6 +74,25 @@ export interface SaveResult {
   fenced?: boolean;
   /** `SaveOptions.claim` was claimed before: nothing was applied, nothing is to be pushed. */
   replayed?: boolean;
+  /** `SaveOptions.cargo` was committed with the profiles (all of them, in one commit). */
+  carried?: boolean;
+}
+
+/**
+ * Writes of another writer (the cluster bus's messages of a batch, see KvBus.cargo) that a
+ * profile commit may carry, so that both land atomically: what they add to a commit (bytes,
+ * an upper bound, and mutations), and `ride`, which runs `commit` at their owner's turn:
+ * `commit` builds the operation, calls `add(op)` on it (on each one it tries), commits, and
+ * says whether it committed; `ride` resolves with that. `also`: cargo of the same owner, to
+ * carry in the same commit.
+ */
+export interface Cargo {
+  bytes: number;
+  mutations: number;
+  ride(
+    commit: (add: (op: Deno.AtomicOperation) => void) => Promise<boolean>,
+    also?: Cargo[],
+  ): Promise<boolean>;
 }
 
 /** Options of `saveProfiles`. */
@@ -91,6 +110,12 @@ export interface SaveOptions {
    * of each head (kv_head_cache.ts).
    */
   fence?: Deno.AtomicCheck;
+  /**
+   * Deno KV only, with `fence`: the cargo for the users (ids) that a batch commits, when the
+   * batch goes in one fenced commit; that commit then carries it (`SaveResult.carried`).
+   * Null: nothing to carry. Otherwise it is not asked for, or not carried.
+   */
+  cargo?: (userIds: string[]) => Cargo | null;
 }
 
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */

@@ -14,6 +14,7 @@ import {
 import { viewOf } from "../payload.ts";
 import { toStoredProfile } from "./profile.ts";
 import type {
+  Cargo,
   ProfileView,
   ProfileWrite,
   SaveResult,
@@ -94,17 +95,32 @@ export interface ProcessorDeps {
   /** Optional: counts pushes and records webhook→push latency. */
   metrics?: Metrics;
   /**
-   * Optional: how many other instances may hold sockets, read after the store write (see
-   * `KvAdapterFactory.livePeers`). When none, a batch is emitted here only, and costs the
-   * cluster bus nothing; an instance that starts later reads the stored profiles itself.
+   * Optional: how many other instances may hold sockets, and whether one of them wants the
+   * legacy relay, read after the store write (see `KvAdapterFactory.peers`). When none, a
+   * batch is emitted here only, and costs the cluster bus nothing; an instance that starts
+   * later reads the stored profiles itself. Without it (or when it fails), the batch goes
+   * through the adapter with the relay.
    */
-  peers?: () => Promise<number>;
+  peers?: () => Promise<PeerView>;
   /**
-   * Optional, with `peers`: the last count of peers and the check under which it still holds
-   * (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write (and,
-   * with no peers, is emitted here only).
+   * Optional, with `peers`: the last view of the peers and the check under which it still
+   * holds (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write
+   * (and, with no peers, is emitted here only).
    */
-  fence?: () => { check: Deno.AtomicCheck; peers: number } | null;
+  fence?: () => (PeerView & { check: Deno.AtomicCheck }) | null;
+  /**
+   * Optional, with `fence`: the bus messages that publishing `pushes` sends to the other
+   * instances (with the legacy relay when `relay`), as cargo for the store's commit
+   * (SaveOptions.cargo); null when they cannot be carried.
+   */
+  cargo?: (pushes: Push[], relay: boolean) => Cargo | null;
+}
+
+/** Other instances as the cluster adapter reads them (KvBus.peers). */
+export interface PeerView {
+  peers: number;
+  /** Some peer may hold sockets that only the legacy relay reaches. */
+  relay: boolean;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -151,15 +167,74 @@ export async function processNotification(
       view: tryView(profile, settings),
     };
   }));
+  // Each user's payloads, computed once (`view`): kept by the store for identifies, and sent
+  // by the pushes, in the batch's commit (cargo) or after the save.
   const writes: ProfileWrite[] = prepared.map(({ profile, identKeys, view }) => ({
     profile,
     identKeys,
     view: view instanceof Error ? undefined : view,
   }));
+  const payloads = prepared.map(({ view }) =>
+    view instanceof Error
+      ? { error: String(view.message ?? view).slice(0, 200) }
+      : { full: view.full, anonymous: view.full && view.anonymous }
+  );
+  /** The pushes of the users not in `refused`. */
+  const pushesOf = (refused: Map<string, string>) => {
+    const pushes: Push[] = [];
+    const sent: { masked: Record<string, string>; rooms: number }[] = [];
+    const skipped: EventDetails[] = [];
+    const failed: EventDetails[] = [];
+    prepared.forEach(({ profile, identKeys, anonymousRooms, masked }, i) => {
+      const reason = refused.get(profile.user.id);
+      if (reason !== undefined) {
+        failed.push({
+          identifiers: masked,
+          message: `not stored, not pushed: ${reason}`.slice(0, 200),
+        });
+        return;
+      }
+      const p = payloads[i];
+      if ("error" in p) return failed.push({ identifiers: masked, message: p.error });
+      if (!p.full) {
+        skipped.push({
+          identifiers: masked,
+          message: "user is in none of the user filter segments",
+        });
+        return;
+      }
+      pushes.push({ rooms: identKeys, event: "user.update", payload: p.full });
+      // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
+      // one of the user's identifiers in each tier gets the full push only, so each socket
+      // receives exactly one payload per update.
+      if (p.anonymous) {
+        pushes.push({
+          rooms: anonymousRooms,
+          except: identKeys,
+          event: "user.update",
+          payload: p.anonymous,
+        });
+      }
+      sent.push({ masked, rooms: identKeys.length });
+    });
+    return { pushes, sent, skipped, failed };
+  };
   const fence = deps.fence?.() ?? null;
+  // With peers (and the fence): the bus messages of the users the store commits go in the
+  // same commit as their profiles (one commit instead of two); only local sockets remain.
+  const cargo = fence && fence.peers > 0 && deps.cargo
+    ? (userIds: string[]) => {
+      const stored = new Set(userIds);
+      const left = prepared.filter(({ profile }) => !stored.has(profile.user.id));
+      return deps.cargo!(
+        pushesOf(new Map(left.map(({ profile }) => [profile.user.id, ""]))).pushes,
+        fence.relay,
+      );
+    }
+    : undefined;
   let saved: SaveResult | undefined;
   try {
-    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim });
+    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim, cargo });
   } finally {
     // Event-log entries are built once per batch (one timestamp), one per user; a replay
     // (known only once the claim was tried with the write) is not logged as incoming users.
@@ -183,58 +258,21 @@ export async function processNotification(
     "outgoing.user.start",
     prepared.map(({ masked }) => ({ identifiers: masked })),
   );
-  const pushes: Push[] = [];
-  const sent: { masked: Record<string, string>; rooms: number }[] = [];
-  const skipped: EventDetails[] = [];
-  const failed: EventDetails[] = [];
-  for (const { profile, identKeys, anonymousRooms, masked, view } of prepared) {
-    const reason = refused.get(profile.user.id);
-    if (reason !== undefined) {
-      failed.push({
-        identifiers: masked,
-        message: `not stored, not pushed: ${reason}`.slice(0, 200),
-      });
-      continue;
-    }
-    try {
-      if (view instanceof Error) throw view;
-      const payload = view.full;
-      if (!payload) {
-        result.skipped++;
-        skipped.push({
-          identifiers: masked,
-          message: "user is in none of the user filter segments",
-        });
-        continue;
-      }
-      pushes.push({ rooms: identKeys, event: "user.update", payload });
-      // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
-      // one of the user's identifiers in each tier gets the full push only, so each socket
-      // receives exactly one payload per update.
-      const anonymous = view.anonymous;
-      if (anonymous) {
-        pushes.push({
-          rooms: anonymousRooms,
-          except: identKeys,
-          event: "user.update",
-          payload: anonymous,
-        });
-      }
-      sent.push({ masked, rooms: identKeys.length });
-    } catch (err) {
-      failed.push({
-        identifiers: masked,
-        message: String((err as Error).message ?? err).slice(0, 200),
-      });
-    }
-  }
+  const { pushes, sent, skipped, failed } = pushesOf(refused);
+  result.skipped = skipped.length;
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
-  // Read after the save (an instance that appears later finds these profiles in the store),
-  // unless the save itself was fenced on the count of peers.
-  const localOnly = saved.fenced ? fence!.peers === 0 : (await deps.peers?.().catch(() => 1)) === 0;
+  // Read after the save (an instance that appears later finds these profiles in the store, a
+  // peer that turns its relay flag on later admits its socket after it), unless the save
+  // itself was fenced on that reading. Unknown: through the adapter, with the relay. Carried:
+  // the other instances have theirs already.
+  const view = saved.carried
+    ? { peers: 0, relay: false }
+    : saved.fenced
+    ? fence
+    : await deps.peers?.().catch(() => null);
   try {
-    deps.publish(pushes, { localOnly });
+    deps.publish(pushes, { localOnly: view?.peers === 0, relay: view?.relay ?? true });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
     deps.events.emitMany(

@@ -382,3 +382,83 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kv adapter - the relay flag: committed before wantRelay resolves, fails older fences",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = [await startNode(path), await startNode(path)];
+    const [{ adapter: a, kv }, { adapter: b }] = nodes;
+    try {
+      await Promise.all([a.flush(), b.flush()]);
+      await waitFor(async () => (await a.peers()).peers === 1, "A counts B");
+      // Both versions say they want no relay (no legacy socket anywhere yet).
+      assert.deepEqual(await a.peers(), { peers: 1, relay: false });
+      const before = a.fence();
+      assert.equal(before?.relay, false);
+      // B turns its flag on: once that resolves, a read (or a write fenced before it) sees it.
+      await b.wantRelay(true);
+      assert.deepEqual(await a.peers(), { peers: 1, relay: true }, "read after: relay");
+      const fenced = await kv.atomic().check(before!.check).set(["w", 1], 1).commit();
+      assert.equal(fenced.ok, false, "a write fenced before B's flag turned on must fail");
+      assert.equal(a.fence()?.relay, true);
+      // On again: held, nothing to wait for, and no roster change (fences keep holding).
+      const held = a.fence()!;
+      await b.wantRelay(true);
+      await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
+      assert.equal((await kv.atomic().check(held.check).set(["w", 2], 2).commit()).ok, true);
+      // Off: written by B's next commit (a heartbeat); peers may then skip the relay.
+      await b.wantRelay(false);
+      await waitFor(async () => !(await a.peers()).relay, "B's flag off");
+      // A record without the flag (an instance of an earlier version) may hold legacy sockets.
+      await kv.set(["sio", "pub", "old-version"], { seq: 0, t: Date.now(), e: 1 });
+      assert.deepEqual(await a.peers(), { peers: 2, relay: true });
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
+
+Deno.test({
+  name: "kv adapter - cargo rides another commit in publish order, exactly once, or not at all",
+  ...opts,
+  async fn() {
+    const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+    const nodes = [await startNode(path), await startNode(path)];
+    const [a, b] = nodes;
+    try {
+      await Promise.all([a.adapter.flush(), b.adapter.flush()]);
+      b.io.on("connection", (s) => s.join("r"));
+      const client = await b.connect();
+      const got: number[] = [];
+      client.on("m", (n: number) => got.push(n));
+      await waitFor(async () => (await a.adapter.peers()).peers === 1, "A counts B");
+      // A ride whose own commit also writes ["x"], or checks a key that does not hold.
+      const ride = (n: number, holds: boolean) =>
+        a.adapter.cargo("/", [{ rooms: ["r"], event: "m", payload: n }])!.ride(async (add) => {
+          const op = a.kv.atomic().set(["x", n], n);
+          if (!holds) op.check({ key: ["x", n], versionstamp: "00000000000000010000" });
+          add(op);
+          return (await op.commit()).ok;
+        });
+      a.io.to("r").emit("m", 1);
+      const second = ride(2, true); // numbered after 1, committed before 3
+      a.io.to("r").emit("m", 3);
+      const lost = ride(99, false);
+      a.io.to("r").emit("m", 4);
+      assert.equal(await second, true);
+      assert.equal(await lost, false, "a failed check: nothing of the cargo is written");
+      await waitFor(() => got.length >= 4, "4 messages on B", 8_000);
+      await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive meanwhile
+      assert.deepEqual(got, [1, 2, 3, 4]);
+      assert.equal((await a.kv.get(["x", 99])).versionstamp, null);
+      // The cargo's value and ["x", 2] landed in one commit.
+      const stamp = (await a.kv.get(["x", 2])).versionstamp;
+      const values = await Array.fromAsync(a.kv.list({ prefix: ["sio", "log"] }));
+      assert.ok(values.some((e) => e.versionstamp === stamp), "the cargo in the same commit");
+    } finally {
+      await closeAll(nodes);
+    }
+  },
+});
