@@ -5,7 +5,13 @@
  * in flight share the next one, within one commit's limits: Hull sends several at once, and a
  * commit costs far more than its size (on a local file, mostly its fsync).
  */
-import { addWrite, cost, type Encoded, type HeadMeta } from "./kv_profile_format.ts";
+import {
+  addWrite,
+  cost,
+  type Encoded,
+  type HeadMeta,
+  type SetOptions,
+} from "./kv_profile_format.ts";
 import type { HeadCache } from "./kv_head_cache.ts";
 import { K } from "./kv_keys.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
@@ -60,6 +66,7 @@ export class EpochCommits {
     private readonly kv: Deno.Kv,
     private readonly cache: HeadCache,
     private readonly limits: CommitLimits,
+    private readonly set: SetOptions = {},
   ) {}
 
   /**
@@ -171,7 +178,7 @@ export class EpochCommits {
         op.check({ key: w.claim.key, versionstamp: null });
         op.set(w.claim.key, w.claim.value(), { expireIn: w.claim.ttlMs });
       }
-      return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
+      return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false, set: this.set }));
     });
     let res: Deno.KvCommitResult | Deno.KvCommitError;
     try {

@@ -19,6 +19,24 @@ export const MAX_PARTS = 12;
 export const INLINE_INDEX_KEYS = 200;
 
 /**
+ * The expiry of every profile head, part and index entry written to a local KV file (see
+ * `SetOptions`): 1,000 years, so nothing is ever collected by it.
+ */
+export const FAR_EXPIRY_MS = 1_000 * 365 * 24 * 3600_000;
+
+/**
+ * How profile heads, parts and index entries are set. Deno KV's SQLite file also keeps every
+ * key in an index ordered by (expiration, key), and each set rewrites that key's entry there.
+ * Without an expiry the entry sits at the key's own place: a batch of scattered users (random
+ * ids, keyed-hash identifiers) dirties one random page of that index per key, as many pages as
+ * the rows themselves, and each page is written twice (the WAL, then the checkpoint). With an
+ * expiry (`FAR_EXPIRY_MS`), entries are ordered by write time: the entries a commit adds share
+ * the index's last pages. Keys, values and reads are unchanged; a key set without an expiry (an
+ * older instance, a remote KV) reads the same.
+ */
+export type SetOptions = { expireIn?: number };
+
+/**
  * A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly; `ik`: the
  * identity-index keys written with this version (absent in older heads).
  */
@@ -67,7 +85,7 @@ export function addWrite(
   op: Deno.AtomicOperation,
   e: Encoded,
   head: HeadMeta,
-  { indexed = false, checked = true } = {},
+  { indexed = false, checked = true, set = {} as SetOptions } = {},
 ): Meta | null {
   const { profile, identKeys, json } = e;
   const userId = profile.user.id;
@@ -82,15 +100,15 @@ export function addWrite(
     ik: identKeys.length <= INLINE_INDEX_KEYS ? identKeys : undefined,
   };
   if (json.length <= PART_BYTES) {
-    op.set(key, { inline: json, ...meta });
+    op.set(key, { inline: json, ...meta }, set);
   } else {
     const rev = crypto.randomUUID();
     const parts = Math.ceil(json.length / PART_BYTES);
     for (let i = 0; i < parts; i++) {
-      op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
+      op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES), set);
     }
     meta = { ...meta, rev, parts };
-    op.set(key, meta);
+    op.set(key, meta, set);
   }
   if (head.value?.rev) {
     for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));
@@ -99,7 +117,7 @@ export function addWrite(
   // are already in place (written with the head read above), and rewriting them would be
   // three quarters of a batch's mutations.
   if (indexed) return meta;
-  for (const k of addedKeys(e, head)) op.set(K.ident(k), userId);
+  for (const k of addedKeys(e, head)) op.set(K.ident(k), userId, set);
   return meta;
 }
 

@@ -6,7 +6,7 @@
  */
 import { K } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
-import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
+import { type ProfileHead, readProfile, type SetOptions } from "./kv_profile_format.ts";
 import { KvProfileWriter } from "./kv_profile_writes.ts";
 import type { WriteClaim } from "./kv_epoch_commits.ts";
 import type { ProfileWrite, SaveResult, StoredProfile } from "./store.ts";
@@ -30,9 +30,10 @@ export class KvProfiles {
   #users = new Map<string, string>();
   #usersOld = new Map<string, string>();
 
-  constructor(private readonly kv: Deno.Kv, readsInFlight = 1) {
+  /** `set`: how profiles and index entries are set (kv_profile_format.ts). */
+  constructor(private readonly kv: Deno.Kv, readsInFlight = 1, set: SetOptions = {}) {
     this.#reads = new KvReadBatcher(kv, readsInFlight);
-    this.#writer = new KvProfileWriter(kv, (k, userId) => this.#rememberUser(k, userId));
+    this.#writer = new KvProfileWriter(kv, (k, userId) => this.#rememberUser(k, userId), set);
   }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
