@@ -16,7 +16,8 @@
  *   ["notifications", notificationId]       { expires_at } replay protection
  *   ["fetch_claims", identKey]              { expires_at } profile fetched from Hull lately
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by its
- *                                           newest entry's id (kv_event_log.ts) *
+ *                                           newest entry's id (kv_event_log.ts)
+ *
  * On a local SQLite file, profiles, profile_parts and ident are set with a far expiry
  * (FAR_EXPIRY_MS, kv_profile_format.ts says why); older versions set them with none, which
  * reads the same.
