@@ -1,6 +1,7 @@
 /**
  * What one webhook batch writes to the KV file: `deno run -A bench/kv_write_volume.ts
- * [--batches=200] [--visitors=10000] [--in-flight=1] [--dir=/tmp] [--ids=random] [--json]`.
+ * [--batches=200] [--visitors=10000] [--in-flight=1] [--dir=/tmp] [--ids=random] [--pick=random]
+ * [--json]`.
  *
  * Drives the real store (KvStore.saveProfiles, fenced, with the notification's claim) with the
  * bench's batches (bench/push.ts: 100 users, visitors (b*100 + j) % visitors, the fixture's
@@ -10,7 +11,9 @@
  * and commit latency. The first `visitors / 100` batches find new users; later ones update
  * known users (the steady state of a connector): both are reported. The bench's user ids
  * (`bench-user-<i>`) put a batch's users next to each other in key order; `--ids=random`
- * scatters them as Hull's ids are.
+ * scatters them as Hull's ids are. `--pick=random`: after the first pass, each batch takes 100
+ * visitors at random instead of the next 100 (users updated together were not written together
+ * before).
  */
 import { serialize } from "node:v8";
 import { KvStore } from "../lib/store/kv_store.ts";
@@ -27,6 +30,7 @@ const VISITORS = Number(arg("visitors", "10000"));
 const IN_FLIGHT = Number(arg("in-flight", "1"));
 const DIR = arg("dir", "/tmp");
 const RANDOM_IDS = arg("ids", "bench") === "random";
+const RANDOM_PICK = arg("pick", "next") === "random";
 
 const fixture = JSON.parse(
   await Deno.readTextFile(
@@ -56,7 +60,9 @@ function scattered(i: number): string {
 function batch(b: number): ProfileWrite[] {
   const now = Date.now();
   return (fixture.messages as Record<string, unknown>[]).map((m, j) => {
-    const i = (b * 100 + j) % VISITORS;
+    const i = RANDOM_PICK && b >= VISITORS / 100
+      ? Math.floor(Math.random() * VISITORS)
+      : (b * 100 + j) % VISITORS;
     const user = {
       ...(m.user as Record<string, unknown>),
       id: RANDOM_IDS ? scattered(i) : `bench-user-${i}`,
