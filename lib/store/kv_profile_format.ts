@@ -19,20 +19,22 @@ export const MAX_PARTS = 12;
 export const INLINE_INDEX_KEYS = 200;
 
 /**
- * The expiry of every profile head, part and index entry written to a local KV file (see
+ * The expiry of the index entries and profile parts written to a local KV file (see
  * `SetOptions`): 1,000 years, so nothing is ever collected by it.
  */
 export const FAR_EXPIRY_MS = 1_000 * 365 * 24 * 3600_000;
 
 /**
- * How profile heads, parts and index entries are set. Deno KV's SQLite file also keeps every
- * key in an index ordered by (expiration, key), and each set rewrites that key's entry there.
- * Without an expiry the entry sits at the key's own place: a batch of scattered users (random
- * ids, keyed-hash identifiers) dirties one random page of that index per key, as many pages as
- * the rows themselves, and each page is written twice (the WAL, then the checkpoint). With an
- * expiry (`FAR_EXPIRY_MS`), entries are ordered by write time: the entries a commit adds share
- * the index's last pages. Keys, values and reads are unchanged; a key set without an expiry (an
- * older instance, a remote KV) reads the same.
+ * How keys written once are set: index entries (an identifier seen for the first time) and
+ * profile parts (each version under a new revision). Deno KV's SQLite file also keeps every key
+ * in an index ordered by (expiration, key). Without an expiry a new key's entry goes to the
+ * key's own place there: scattered keys (keyed-hash identifiers) dirty one random page of that
+ * index each, as many pages as their rows, and each page is written twice (WAL, checkpoint).
+ * With an expiry (`FAR_EXPIRY_MS`) entries are ordered by write time, and the keys a commit
+ * adds share the index's last pages. Profile heads are rewritten on every update and keep no
+ * expiry: moving a head's entry from where its previous version put it (scattered, for users
+ * not updated together before) would cost a page more, not less. Keys, values and reads are
+ * unchanged; a key set without an expiry (an older instance, a remote KV) reads the same.
  */
 export type SetOptions = { expireIn?: number };
 
@@ -100,7 +102,7 @@ export function addWrite(
     ik: identKeys.length <= INLINE_INDEX_KEYS ? identKeys : undefined,
   };
   if (json.length <= PART_BYTES) {
-    op.set(key, { inline: json, ...meta }, set);
+    op.set(key, { inline: json, ...meta });
   } else {
     const rev = crypto.randomUUID();
     const parts = Math.ceil(json.length / PART_BYTES);
@@ -108,7 +110,7 @@ export function addWrite(
       op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES), set);
     }
     meta = { ...meta, rev, parts };
-    op.set(key, meta, set);
+    op.set(key, meta);
   }
   if (head.value?.rev) {
     for (let i = 0; i < head.value.parts!; i++) op.delete(K.part(userId, head.value.rev, i));

@@ -50,7 +50,7 @@ export class KvProfileWriter {
 
   /**
    * `onIndexed(identKey, userId)`: told of each index entry a save is about to write; `set`:
-   * how heads, parts and index entries are set (kv_profile_format.ts).
+   * how index entries and parts are set (kv_profile_format.ts).
    */
   constructor(
     private readonly kv: Deno.Kv,

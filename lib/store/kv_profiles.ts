@@ -30,7 +30,7 @@ export class KvProfiles {
   #users = new Map<string, string>();
   #usersOld = new Map<string, string>();
 
-  /** `set`: how profiles and index entries are set (kv_profile_format.ts). */
+  /** `set`: how index entries and profile parts are set (kv_profile_format.ts). */
   constructor(private readonly kv: Deno.Kv, readsInFlight = 1, set: SetOptions = {}) {
     this.#reads = new KvReadBatcher(kv, readsInFlight);
     this.#writer = new KvProfileWriter(kv, (k, userId) => this.#rememberUser(k, userId), set);

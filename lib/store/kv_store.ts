@@ -43,10 +43,10 @@ export function isRemoteKv(path: string | undefined, deploymentId: string | unde
 }
 
 /**
- * How profiles and index entries are set on the KV at `path`: on local SQLite with a far
- * expiry, which orders their entries in SQLite's expiry index by write time (a batch then
- * dirties a few shared pages of it instead of one random page per key; kv_profile_format.ts).
- * A remote KV has no such index to spare: there, no expiry.
+ * How index entries and profile parts are set on the KV at `path`: on local SQLite with a far
+ * expiry, which orders their entries in SQLite's expiry index by write time (a batch's new
+ * identifiers then share a few pages of it instead of one random page each;
+ * kv_profile_format.ts). A remote KV has no such index to spare: there, no expiry.
  */
 export function profileSetOptionsFor(
   path: string | undefined,
@@ -59,7 +59,7 @@ export function profileSetOptionsFor(
 export interface KvStoreOptions {
   /** Packed profile reads sent at once (kv_read_batch.ts); default 1. */
   readsInFlight?: number;
-  /** How profiles and index entries are set (`profileSetOptionsFor`); default: no expiry. */
+  /** How index entries and profile parts are set (`profileSetOptionsFor`); default: no expiry. */
   profileSet?: SetOptions;
 }
 

@@ -419,7 +419,7 @@ function expiriesOf(path: string, name: string): number[] {
   }
 }
 
-Deno.test("kv store - profiles, parts and index entries go to a local file with a far expiry, to a remote KV with none", async () => {
+Deno.test("kv store - index entries and profile parts go to a local file with a far expiry, to a remote KV with none; heads with none", async () => {
   assert.deepEqual(profileSetOptionsFor(":memory:", undefined), { expireIn: FAR_EXPIRY_MS });
   assert.deepEqual(profileSetOptionsFor(undefined, undefined), { expireIn: FAR_EXPIRY_MS });
   assert.deepEqual(profileSetOptionsFor("/tmp/hull.sqlite", "dep-1"), { expireIn: FAR_EXPIRY_MS });
@@ -448,11 +448,15 @@ Deno.test("kv store - profiles, parts and index entries go to a local file with 
       identKeys: Array.from({ length: 300 }, (_, i) => `mk${i}`),
     }]);
     const far = start + FAR_EXPIRY_MS;
-    for (const name of ["profiles", "profile_parts", "ident"]) {
+    for (const name of ["profile_parts", "ident"]) {
       const exp = expiriesOf(path, name);
       assert.ok(exp.length > 0, name);
       for (const e of exp) assert.ok(e >= far && e <= Date.now() + FAR_EXPIRY_MS, `${name}: ${e}`);
     }
+    // Heads, rewritten on every update, keep their entry in place.
+    const heads = expiriesOf(path, "profiles");
+    assert.equal(heads.length, 42);
+    assert.deepEqual(new Set(heads), new Set([-1]));
     assert.equal(expiriesOf(path, "profile_parts").length, 3);
     assert.equal(expiriesOf(path, "ident").length, 20 * 2 * 2 + 1 + 300);
     // The claim keeps its own expiry.
@@ -475,21 +479,24 @@ Deno.test("kv store - an older instance's writes (no expiry) and ours read back 
       profile: profile("u1", { by: "old1" }, 1_000),
       identKeys: ["k1"],
     }]);
-    assert.deepEqual(expiriesOf(path, "profiles"), [-1]);
+    assert.deepEqual(expiriesOf(path, "ident"), [-1]);
     assert.equal((await ours.lookupProfile(["k1"]))?.profile?.user.by, "old1");
     // Ours replaces it (with the far expiry) and adds an identifier; the older one reads both.
     await ours.saveProfiles([{
       profile: profile("u1", { by: "new2" }, 2_000),
       identKeys: ["k1", "k2"],
     }]);
-    assert.ok(expiriesOf(path, "profiles")[0] > Date.now() + FAR_EXPIRY_MS / 2);
+    assert.equal(expiriesOf(path, "ident").filter((e) => e > FAR_EXPIRY_MS).length, 1);
     assert.equal((await older.getProfile("u1"))?.user.by, "new2");
     assert.equal(await older.lookupUserId(["k2"]), "u1");
     // Neither applies an update older than what the other stored.
     await older.saveProfiles([{ profile: profile("u1", { by: "old0" }, 1_500), identKeys: [] }]);
     assert.equal((await ours.getProfile("u1"))?.user.by, "new2");
-    await older.saveProfiles([{ profile: profile("u1", { by: "old3" }, 3_000), identKeys: [] }]);
-    assert.deepEqual(expiriesOf(path, "profiles"), [-1]);
+    await older.saveProfiles([{
+      profile: profile("u1", { by: "old3" }, 3_000),
+      identKeys: ["k1", "k2", "k3"],
+    }]);
+    assert.equal(await ours.lookupUserId(["k3"]), "u1");
     await ours.saveProfiles([{ profile: profile("u1", { by: "new1" }, 2_500), identKeys: [] }]);
     assert.equal((await ours.getProfile("u1"))?.user.by, "old3");
     // A user deleted by ours is gone for the older one too.
@@ -502,14 +509,15 @@ Deno.test("kv store - an older instance's writes (no expiry) and ours read back 
   }
 });
 
-Deno.test("kv store - a batch of 100 new users dirties a few pages of SQLite's expiry index, not one per key", async () => {
+Deno.test("kv store - the 400 identifiers of 100 new users take a few pages of SQLite's expiry index, not one each", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const s = await KvStore.open(path);
   const fence = { key: ["roster"], versionstamp: null };
-  // Scattered keys, as Hull's ids and the keyed-hash identifiers are.
+  // Scattered identifiers, as keyed hashes are; users next to each other (their heads' entries
+  // share a few pages either way).
   const batch = (b: number) =>
-    Array.from({ length: 100 }, () => ({
-      profile: profile(crypto.randomUUID(), { b, email: `${crypto.randomUUID()}@example.com` }),
+    Array.from({ length: 100 }, (_, i) => ({
+      profile: profile(`u${String(b * 100 + i).padStart(6, "0")}`, { b }),
       identKeys: Array.from({ length: 4 }, () => crypto.randomUUID()),
     }));
   const walHeader = () => Deno.readFileSync(`${path}-wal`).slice(0, 32).join();
@@ -539,7 +547,7 @@ Deno.test("kv store - a batch of 100 new users dirties a few pages of SQLite's e
     }
     const index = pages.filter((p) => tree.get(p) === "kv_expiration_ms_idx").length;
     const rows = pages.filter((p) => tree.get(p) === "kv").length;
-    // 500 keys set: their rows are scattered over the table (hundreds of pages); their
+    // 400 identifiers set: their rows are scattered over the table (hundreds of pages); their
     // expiry-index entries, ordered by write time, share a few.
     assert.ok(rows > 200, `${rows} table pages`);
     assert.ok(index <= 20, `${index} expiry-index pages of ${pages.length} written`);
