@@ -1,7 +1,7 @@
 /**
  * What one webhook batch writes to the KV file: `deno run -A bench/kv_write_volume.ts
  * [--batches=200] [--visitors=10000] [--in-flight=1] [--dir=/tmp] [--ids=random] [--pick=random]
- * [--json]`.
+ * [--traits=0] [--json]`.
  *
  * Drives the real store (KvStore.saveProfiles, fenced, with the notification's claim) with the
  * bench's batches (bench/push.ts: 100 users, visitors (b*100 + j) % visitors, the fixture's
@@ -13,7 +13,8 @@
  * (`bench-user-<i>`) put a batch's users next to each other in key order; `--ids=random`
  * scatters them as Hull's ids are. `--pick=random`: after the first pass, each batch takes 100
  * visitors at random instead of the next 100 (users updated together were not written together
- * before).
+ * before). `--traits=N`: about N bytes of JSON traits more per user (Hull profiles often carry
+ * hundreds of attributes; the bench's have a dozen).
  */
 import { serialize } from "node:v8";
 import { KvStore } from "../lib/store/kv_store.ts";
@@ -31,6 +32,15 @@ const IN_FLIGHT = Number(arg("in-flight", "1"));
 const DIR = arg("dir", "/tmp");
 const RANDOM_IDS = arg("ids", "bench") === "random";
 const RANDOM_PICK = arg("pick", "next") === "random";
+const TRAITS = Number(arg("traits", "0"));
+/** Made-up traits, ~TRAITS bytes of JSON; their values change with each update. */
+const traits = (i: number, now: number) =>
+  Object.fromEntries(
+    Array.from({ length: Math.ceil(TRAITS / 40) }, (_, k) => [
+      `traits_attribute_${k}`,
+      k % 3 ? `value ${(i * 7 + k) % 1000} of ${k}` : (now + k) % 100_000,
+    ]),
+  );
 
 const fixture = JSON.parse(
   await Deno.readTextFile(
@@ -71,6 +81,7 @@ function batch(b: number): ProfileWrite[] {
       anonymous_ids: [`bench-anon-${i}`],
       name: `Visitor ${i}`,
       bench_sent: now,
+      ...traits(i, now),
     };
     const profile = toStoredProfile({ ...m, user } as never, settings, now);
     return { profile, identKeys: userIdentifiers(user).map((id) => hasher.hashSync(id)) };
