@@ -548,9 +548,10 @@ Deno.test("kv store - the 400 identifiers of 100 new users take a few pages of S
     const index = pages.filter((p) => tree.get(p) === "kv_expiration_ms_idx").length;
     const rows = pages.filter((p) => tree.get(p) === "kv").length;
     // 400 identifiers set: their rows are scattered over the table (hundreds of pages); their
-    // expiry-index entries, ordered by write time, share a few.
+    // expiry-index entries, ordered by write time, share a few (about 20 here; without the
+    // expiry, about 180).
     assert.ok(rows > 200, `${rows} table pages`);
-    assert.ok(index <= 20, `${index} expiry-index pages of ${pages.length} written`);
+    assert.ok(index <= 40, `${index} expiry-index pages of ${pages.length} written`);
   } finally {
     await s.close();
   }
