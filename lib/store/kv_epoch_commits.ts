@@ -5,7 +5,14 @@
  * in flight share the next one, within one commit's limits: Hull sends several at once, and a
  * commit costs far more than its size (on a local file, mostly its fsync).
  */
-import { addWrite, cost, type Encoded, type HeadMeta, type Meta } from "./kv_profile_format.ts";
+import {
+  addWrite,
+  cost,
+  type Encoded,
+  type HeadMeta,
+  type Meta,
+  type SetOptions,
+} from "./kv_profile_format.ts";
 import type { HeadCache } from "./kv_head_cache.ts";
 import { K } from "./kv_keys.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
@@ -68,6 +75,8 @@ export class EpochCommits {
     private readonly limits: CommitLimits,
     /** Told of each user a commit wrote (`written`: its new head, null when stale). */
     private readonly onWritten: (e: Encoded, head: HeadMeta, written: Meta | null) => void,
+    /** How index entries and parts are set (kv_profile_format.ts). */
+    private readonly set: SetOptions = {},
   ) {}
 
   /**
@@ -182,7 +191,7 @@ export class EpochCommits {
         op.check({ key: w.claim.key, versionstamp: null });
         op.set(w.claim.key, w.claim.value(), { expireIn: w.claim.ttlMs });
       }
-      return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false }));
+      return w.small.map((e, i) => addWrite(op, e, heads[i], { checked: false, set: this.set }));
     });
     let res: Deno.KvCommitResult | Deno.KvCommitError;
     const cargo = taken.flatMap(({ w }) => w.cargo ? [w.cargo] : []);

@@ -17,6 +17,9 @@
  *   ["fetch_claims", identKey]              { expires_at } profile fetched from Hull lately
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by its
  *                                           newest entry's id (kv_event_log.ts)
+ *
+ * On a local SQLite file, profile_parts and ident are set with a far expiry (FAR_EXPIRY_MS,
+ * kv_profile_format.ts says why); older versions set them with none, which reads the same.
  */
 
 /** Keys of the store, by what they hold. */

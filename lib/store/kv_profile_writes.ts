@@ -20,6 +20,7 @@ import {
   type Meta,
   PART_BYTES,
   type ProfileHead,
+  type SetOptions,
 } from "./kv_profile_format.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
 import { EpochCommits, type EpochWrite, type WriteClaim } from "./kv_epoch_commits.ts";
@@ -50,18 +51,28 @@ export class KvProfileWriter {
   #epochCommits: EpochCommits;
   #userLocks = new KeyedLocks();
 
-  /** `onIndexed(identKey, userId)`: told of each index entry a save is about to write. */
+  /**
+   * `onIndexed(identKey, userId)`: told of each index entry a save is about to write; `set`:
+   * how index entries and parts are set (kv_profile_format.ts).
+   */
   constructor(
     private readonly kv: Deno.Kv,
     private readonly onIndexed: (identKey: string, userId: string) => void,
     private readonly views: ViewCache,
+    private readonly set: SetOptions = {},
   ) {
     this.#cache = new HeadCache(kv);
-    this.#epochCommits = new EpochCommits(kv, this.#cache, {
-      mutations: GROUP_MUTATIONS,
-      bytes: GROUP_BYTES,
-      checks: GROUP_CHECKS,
-    }, (e, head, written) => this.#wrote(e, head, written));
+    this.#epochCommits = new EpochCommits(
+      kv,
+      this.#cache,
+      {
+        mutations: GROUP_MUTATIONS,
+        bytes: GROUP_BYTES,
+        checks: GROUP_CHECKS,
+      },
+      (e, head, written) => this.#wrote(e, head, written),
+      set,
+    );
   }
 
   /** A commit wrote `e` over `head` (`written` null: stale, nothing written): cache it. */
@@ -230,7 +241,7 @@ export class KvProfileWriter {
       const { value, ttlMs } = claim.sets.claim;
       op.set(claim.key, value(), { expireIn: ttlMs });
     }
-    const written = group.map(([e, head]) => addWrite(op, e, head));
+    const written = group.map(([e, head]) => addWrite(op, e, head, { set: this.set }));
     try {
       const res = await commit(op);
       if (res.ok) {
@@ -281,7 +292,7 @@ export class KvProfileWriter {
           indexed = true;
         }
         const op = this.#op();
-        const written = addWrite(op, e, head, { indexed });
+        const written = addWrite(op, e, head, { indexed, set: this.set });
         const res = await commit(op);
         if (res.ok) {
           this.#cache.remember(head, written, res.versionstamp);
@@ -301,7 +312,7 @@ export class KvProfileWriter {
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.#op();
-      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId);
+      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId, this.set);
       await commit(op);
     }
   }

@@ -6,7 +6,7 @@
  */
 import { K } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
-import { type ProfileHead, readProfile } from "./kv_profile_format.ts";
+import { type ProfileHead, readProfile, type SetOptions } from "./kv_profile_format.ts";
 import { KvProfileWriter } from "./kv_profile_writes.ts";
 import type { WriteClaim } from "./kv_epoch_commits.ts";
 import type { ProfileView, ProfileWrite, SaveOptions, SaveResult, StoredProfile } from "./store.ts";
@@ -33,12 +33,14 @@ export class KvProfiles {
   /** Identify answers kept while this instance is the only writer (kv_view_cache.ts). */
   readonly views = new ViewCache();
 
-  constructor(private readonly kv: Deno.Kv, readsInFlight = 1) {
+  /** `set`: how index entries and profile parts are set (kv_profile_format.ts). */
+  constructor(private readonly kv: Deno.Kv, readsInFlight = 1, set: SetOptions = {}) {
     this.#reads = new KvReadBatcher(kv, readsInFlight);
     this.#writer = new KvProfileWriter(
       kv,
       (k, userId) => this.#rememberUser(k, userId),
       this.views,
+      set,
     );
   }
 

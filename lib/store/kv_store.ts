@@ -17,6 +17,7 @@ import { KvEventLog } from "./kv_event_log.ts";
 import { K } from "./kv_keys.ts";
 import { KvProfiles } from "./kv_profiles.ts";
 import type { ViewCache } from "./kv_view_cache.ts";
+import { FAR_EXPIRY_MS, type SetOptions } from "./kv_profile_format.ts";
 import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
 
@@ -35,8 +36,33 @@ const EMPTY_SETTINGS: Settings = {
  * are long and served concurrently.
  */
 export function readsInFlightFor(path: string | undefined, deploymentId: string | undefined) {
-  const remote = path ? /^https?:\/\//.test(path) : !!deploymentId;
-  return remote ? 8 : 1;
+  return isRemoteKv(path, deploymentId) ? 8 : 1;
+}
+
+/** KV served elsewhere (Deno Deploy, KV Connect) rather than a local SQLite file or memory. */
+export function isRemoteKv(path: string | undefined, deploymentId: string | undefined) {
+  return path ? /^https?:\/\//.test(path) : !!deploymentId;
+}
+
+/**
+ * How index entries and profile parts are set on the KV at `path`: on local SQLite with a far
+ * expiry, which orders their entries in SQLite's expiry index by write time (a batch's new
+ * identifiers then share a few pages of it instead of one random page each;
+ * kv_profile_format.ts). A remote KV has no such index to spare: there, no expiry.
+ */
+export function profileSetOptionsFor(
+  path: string | undefined,
+  deploymentId: string | undefined,
+): SetOptions {
+  return isRemoteKv(path, deploymentId) ? {} : { expireIn: FAR_EXPIRY_MS };
+}
+
+/** Options of a KvStore (KvStore.open picks them for the path). */
+export interface KvStoreOptions {
+  /** Packed profile reads sent at once (kv_read_batch.ts); default 1. */
+  readsInFlight?: number;
+  /** How index entries and profile parts are set (`profileSetOptionsFor`); default: no expiry. */
+  profileSet?: SetOptions;
 }
 
 /** A claim's value: its expiry is kept in it, since KV's `expireIn` is only a hint. */
@@ -62,10 +88,9 @@ export class KvStore implements Store {
    */
   beforeWrite: (() => Promise<void>) | null = null;
 
-  /** `readsInFlight`: packed profile reads sent at once (kv_read_batch.ts). */
-  constructor(readonly kv: Deno.Kv, readsInFlight = 1) {
+  constructor(readonly kv: Deno.Kv, { readsInFlight = 1, profileSet = {} }: KvStoreOptions = {}) {
     this.#events = new KvEventLog(kv);
-    this.#profiles = new KvProfiles(kv, readsInFlight);
+    this.#profiles = new KvProfiles(kv, readsInFlight, profileSet);
   }
 
   /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
@@ -73,7 +98,11 @@ export class KvStore implements Store {
     // Opening sets up the SQLite file (WAL mode, migrations): isolates starting together on
     // one local file can find it locked for a moment.
     const kv = await retryLocked(() => Deno.openKv(path));
-    return new KvStore(kv, readsInFlightFor(path, deploymentId()));
+    const deployment = deploymentId();
+    return new KvStore(kv, {
+      readsInFlight: readsInFlightFor(path, deployment),
+      profileSet: profileSetOptionsFor(path, deployment),
+    });
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
