@@ -34,9 +34,13 @@
  * messages of one commit share one value (a pack, keyed by its last sequence number): a webhook
  * batch broadcasts hundreds of ~1 KB messages at once, and KV's cost is per value written.
  *
- * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (reading, routing,
- * lifecycle), kv_bus_writer.ts (this instance's log and cleanup), kv_bus_format.ts (values),
- * kv_sole_term.ts (the lease under which a lone instance answers identifies from memory).
+ * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (the bus of one
+ * instance: routing by namespace, lifecycle), kv_bus_reader.ts (watching the head, reading and
+ * delivering the peers' logs), kv_bus_writer.ts (this instance's log), kv_bus_relay.ts (its
+ * relay flag), kv_bus_cleanup.ts (pruning the logs), kv_bus_peers.ts (counting live peers, the
+ * roster fence), kv_bus_cargo.ts (broadcasts committed in another writer's operation),
+ * kv_bus_format.ts (values), kv_sole_term.ts (the lease under which a lone instance answers
+ * identifies from memory).
  *
  * Cargo. Broadcasts may also be committed in another writer's atomic operation (`cargo`, e.g.
  * with the profiles they carry: one commit instead of two). The writer numbers them when the
@@ -61,18 +65,14 @@ import {
   MessageType,
   type Offset,
 } from "socket.io-adapter";
-import {
-  type Broadcast,
-  type BusCargo,
-  type BusFence,
-  type BusMember,
-  type KvAdapterOptions,
-  KvBus,
-  type PeerView,
-} from "./kv_bus.ts";
+import { type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
+import type { Broadcast, BusCargo } from "./kv_bus_cargo.ts";
+import type { BusFence, PeerView } from "./kv_bus_peers.ts";
 import type { SoleTerm } from "./kv_sole_term.ts";
 
-export type { Broadcast, BusCargo, BusFence, KvAdapterOptions, PeerView } from "./kv_bus.ts";
+export type { KvAdapterOptions } from "./kv_bus.ts";
+export type { Broadcast, BusCargo } from "./kv_bus_cargo.ts";
+export type { BusFence, PeerView } from "./kv_bus_peers.ts";
 export { PART_BYTES } from "./kv_bus_format.ts";
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */

@@ -3,29 +3,28 @@
  * publisher log. Messages are numbered in call order and committed in that order, batching
  * whatever queued during the previous commit, with the publisher record and the head bump in
  * the same atomic operation; small ones share a value (a pack). The record also carries this
- * instance's relay flag (`PubRecord.l`), committed on its own when it turns on. It also prunes
- * its own log by age and count, and removes the logs of publishers that died.
+ * instance's relay flag (`PubRecord.l`, kv_bus_relay.ts), committed on its own when it turns
+ * on. Pruning the logs is kv_bus_cleanup.ts.
  */
 import type { ClusterMessage, ClusterResponse, Offset } from "socket.io-adapter";
 import {
   BATCH_BYTES,
   BATCH_MUTATIONS,
   binaryReplacer,
-  DELETE_CHUNK,
   type Encoded,
   encoder,
   hasBinary,
   type Header,
   layout,
   type Pack,
-  PACK_OVERHEAD,
-  PART_BYTES,
   partAt,
   partCount,
   type PubRecord,
   type Queued,
   retry,
 } from "./kv_bus_format.ts";
+import { LogCleanup } from "./kv_bus_cleanup.ts";
+import { RelayFlag } from "./kv_bus_relay.ts";
 
 /** Adds messages, our record and the head bump to another writer's operation (`ride`). */
 export type AddToCommit = (op: Deno.AtomicOperation) => void;
@@ -60,7 +59,6 @@ export class KvBusWriter {
   #p: Deno.KvKeyPart[];
   #pubId: string;
   #retention: number;
-  #maxEntries: number;
   #deadAfter: number;
   #maxQueue: number;
   #onError: (err: unknown) => void;
@@ -70,33 +68,25 @@ export class KvBusWriter {
   #queue: Item[] = [];
   #writing = false;
   #writer: Promise<void> = Promise.resolve();
-  #commits: { seq: number; t: number }[] = [];
-  /** Sequence numbers that name a log value (a message, or the last of a pack), in order. */
-  #written: number[] = [];
-  #partsOf = new Map<number, number>();
-  #cleaning = false;
   /** When our last commit landed (0: never); see the roster bump in #commit. */
   #lastCommitAt = 0;
   /** The sequence number our record holds (what a record-only commit writes again). */
   #recordSeq = 0;
-  /** The relay flag wanted (`wantRelay`). */
-  #relay = false;
-  /** A committed record holds the relay flag on, and no commit since wanting it off. */
-  #relayHeld = false;
-  /** `wantRelay(true)` calls waiting for a record that holds the flag. */
-  #relayWaiters: PromiseWithResolvers<void>[] = [];
+  #relay: RelayFlag;
+  #cleanup: LogCleanup;
 
   constructor(kv: Deno.Kv, o: WriterOptions) {
     this.#kv = kv;
     this.#p = o.prefix;
     this.#pubId = o.pubId;
     this.#retention = o.retention;
-    this.#maxEntries = o.maxEntries;
     this.#deadAfter = o.deadAfter;
     this.#maxQueue = o.maxQueue;
     this.#onError = o.onError;
     this.#ready = o.ready;
     this.#isClosed = o.closed;
+    this.#relay = new RelayFlag(o.closed, () => this.#kickWriter());
+    this.#cleanup = new LogCleanup(kv, o);
   }
 
   get #closed(): boolean {
@@ -139,25 +129,14 @@ export class KvBusWriter {
     return rider.done.promise;
   }
 
-  /**
-   * Sets the relay flag of our publisher record. On: resolves once a committed record holds it
-   * (at once if one does), with the roster bumped as it turns on, so that a write fenced on an
-   * older roster fails (KvBus.fence); rejects when that commit fails. Off: written by the next
-   * commit (a heartbeat's at the latest).
-   */
+  /** Sets the relay flag of our publisher record (see `RelayFlag.want`). */
   wantRelay(on: boolean): Promise<void> {
-    this.#relay = on;
-    if (!on) {
-      this.#relayHeld = false; // a commit in flight may have it on, the next one has it off
-      for (const w of this.#relayWaiters.splice(0)) w.reject(new Error("relay flag turned off"));
-      return Promise.resolve();
-    }
-    if (this.#relayHeld) return Promise.resolve();
-    if (this.#closed) return Promise.reject(new Error("kv adapter is closed"));
-    const w = Promise.withResolvers<void>();
-    this.#relayWaiters.push(w);
-    this.#kickWriter();
-    return w.promise;
+    return this.#relay.want(on);
+  }
+
+  /** Prunes our own log by age and count, and the logs of publishers that died. */
+  cleanup(): Promise<void> {
+    return this.#cleanup.cleanup();
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -173,7 +152,7 @@ export class KvBusWriter {
       try {
         await this.#ready;
         // An empty batch: only the record, for a relay flag that is waited for.
-        while (this.#queue.length || this.#relayWaiters.length) {
+        while (this.#queue.length || this.#relay.waiting) {
           const { batch, rider } = this.#takeBatch();
           try {
             const ok = await this.#commit(batch, rider);
@@ -185,7 +164,7 @@ export class KvBusWriter {
             }
             // The batch is lost; later sequence numbers stay valid. Whoever waits for the
             // relay flag learns that it is not committed.
-            for (const w of this.#relayWaiters.splice(0)) w.reject(err);
+            this.#relay.failed(err);
             this.#onError(err);
           }
         }
@@ -242,7 +221,7 @@ export class KvBusWriter {
     }
     const t = Date.now();
     const last = batch.at(-1)?.seq ?? this.#recordSeq;
-    const relay = this.#relay;
+    const relay = this.#relay.wanted;
     let keys: number[] = [];
     if (rider) {
       const ok = await rider.commit((op) => keys = this.#fill(op, batch, t, last, relay));
@@ -256,19 +235,9 @@ export class KvBusWriter {
     }
     this.#lastCommitAt = t;
     this.#recordSeq = last;
-    // Wanted off meanwhile: not held (the next commit writes it off).
-    if (relay && this.#relay) {
-      this.#relayHeld = true;
-      for (const w of this.#relayWaiters.splice(0)) w.resolve();
-    }
+    this.#relay.committed(relay);
     if (!batch.length) return true;
-    this.#commits.push({ seq: last, t });
-    this.#written.push(...keys);
-    for (const q of batch) {
-      if (q.bytes.length > PART_BYTES) this.#partsOf.set(q.seq, partCount(q.bytes));
-    }
-    // The count bound holds between timer runs too: a burst triggers a cleanup of its own.
-    if (this.#written.length > this.#maxEntries * 1.25) this.cleanup();
+    this.#cleanup.committed(batch, t, last, keys);
     return true;
   }
 
@@ -308,64 +277,10 @@ export class KvBusWriter {
     // The roster changes when a publisher appears, comes back after a silence long enough
     // for peers to have counted it gone, or turns its relay flag on: a write fenced on it
     // (KvBus.fence) then fails.
-    if (t - this.#lastCommitAt > this.#deadAfter / 2 || (relay && !this.#relayHeld)) {
+    if (t - this.#lastCommitAt > this.#deadAfter / 2 || (relay && !this.#relay.held)) {
       op.sum([...this.#p, "roster"], 1n);
     }
     return keys;
-  }
-
-  /** Prunes our own log by age and count, and the logs of publishers that died. */
-  async cleanup(): Promise<void> {
-    if (this.#cleaning || this.#closed) return;
-    this.#cleaning = true;
-    try {
-      const now = Date.now();
-      // #written holds only what is still stored, so every cutoff starts from nothing.
-      let cutoff = 0;
-      while (this.#commits.length && this.#commits[0].t < now - this.#retention) {
-        cutoff = this.#commits.shift()!.seq;
-      }
-      const excess = this.#written.length - this.#maxEntries;
-      if (excess > 0) cutoff = Math.max(cutoff, this.#written[excess - 1]);
-      const keys: Deno.KvKey[] = [];
-      // A pack straddling the cutoff stays until all of it is due.
-      while (this.#written.length && this.#written[0] <= cutoff) {
-        const s = this.#written.shift()!;
-        const log = [...this.#p, "log", this.#pubId, s];
-        keys.push(log);
-        const n = this.#partsOf.get(s) ?? 0;
-        for (let i = 0; i < n; i++) keys.push([...log, i]);
-        this.#partsOf.delete(s);
-      }
-      await this.#deleteAll(keys);
-      await this.#sweepDead(now);
-    } catch (err) {
-      if (!this.#closed) this.#onError(err);
-    } finally {
-      this.#cleaning = false;
-    }
-  }
-
-  async #sweepDead(now: number): Promise<void> {
-    const pubs = this.#kv.list<{ t: number }>({ prefix: [...this.#p, "pub"] });
-    for await (const pub of pubs) {
-      // The time is in the value: expireIn alone would leave the record readable for a while.
-      if (pub.value.t >= now - this.#deadAfter) continue;
-      const id = pub.key.at(-1) as string;
-      const keys: Deno.KvKey[] = [];
-      for await (const e of this.#kv.list({ prefix: [...this.#p, "log", id] })) keys.push(e.key);
-      await this.#deleteAll(keys);
-      // Checked: a publisher that was only stalled and has committed since keeps its record.
-      await this.#kv.atomic().check(pub).delete(pub.key).commit();
-    }
-  }
-
-  async #deleteAll(keys: Deno.KvKey[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
-      const op = this.#kv.atomic();
-      for (const k of keys.slice(i, i + DELETE_CHUNK)) op.delete(k);
-      await op.commit();
-    }
   }
 }
 
@@ -374,13 +289,4 @@ export function encode(message: ClusterMessage | ClusterResponse, to?: string): 
   const binary = hasBinary(message);
   const text = binary ? JSON.stringify(message, binaryReplacer) : JSON.stringify(message);
   return { nsp: message.nsp, type: message.type, to, binary, bytes: encoder.encode(text) };
-}
-
-/** What committing `cargo` adds to an operation: bytes (an upper bound) and mutations. */
-export function cargoCost(cargo: Encoded[]): { bytes: number; mutations: number } {
-  let bytes = 1_000; // record, head, roster, keys
-  let mutations = 3;
-  for (const c of cargo) bytes += c.bytes.length + PACK_OVERHEAD;
-  for (const v of layout(cargo)) mutations += 1 + partCount(cargo[v.start].bytes);
-  return { bytes, mutations };
 }

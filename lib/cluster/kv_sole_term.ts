@@ -17,7 +17,7 @@
  * - An instance silent long enough to be counted gone announces itself again and settles
  *   before its next write (KvBus.beforeWrite).
  */
-import type { BusFence } from "./kv_bus.ts";
+import type { BusFence } from "./kv_bus_peers.ts";
 
 /** How long a renewal read keeps a term valid. */
 export const TERM_MS = 3_000;

@@ -1,7 +1,7 @@
 /**
  * The cluster part: how an emit reaches the sockets of every instance. The socket.io cluster
- * adapter over Deno KV (kv_adapter.ts: the protocol; kv_bus.ts, kv_bus_writer.ts,
- * kv_bus_format.ts), or the official Redis streams adapter when REDIS_URL is set
+ * adapter over Deno KV (kv_adapter.ts: the protocol and its modules; kv_bus*.ts,
+ * kv_sole_term.ts), or the official Redis streams adapter when REDIS_URL is set
  * (redis_adapter.ts).
  *
  * May import: socket.io-adapter, Deno KV, and the store's Redis client and error mapping. It
