@@ -6,10 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
-import { signHmac } from "../../lib/webhook/signature.ts";
 import { Instance } from "../helpers/cluster_instance.ts";
 import { hullUser, post } from "../helpers/cluster.ts";
-import { WEBHOOK_SECRET } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ENV = { PUBLIC_TRAITS: "email,name", LIMITS_MODE: "observe" };
@@ -24,22 +22,14 @@ async function cacheOf(url: string): Promise<Cache> {
   return (await (await fetch(`${url}/healthz`)).json()).identify_cache;
 }
 
-async function postDelete(url: string, id: string): Promise<number> {
-  const raw = JSON.stringify({
+/** A signed user:delete of user `id`, posted to `x`. */
+async function postDelete(x: Instance, id: string): Promise<number> {
+  const res = await x.post({
     notification_id: crypto.randomUUID(),
     channel: "user:delete",
     connector: { id: "c1" },
     messages: [{ user: hullUser(id, "gone") }],
   });
-  const res = await fetch(`${url}/smart-notifier`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-    },
-    body: raw,
-  });
-  await res.body?.cancel();
   return res.status;
 }
 
@@ -78,7 +68,8 @@ Deno.test({
 
       // B starts on the same KV: from now on B writes, and A must not serve what it kept.
       b = await Instance.start(kvPath, ENV, ADAPTER);
-      const bUrl = b.url;
+      const peer = b;
+      const bUrl = peer.url;
       assert.equal((await cacheOf(a.url)).term, false, "A's term ended before B was ready");
 
       // Each lane: B acknowledges v<n>, and at once a visitor identifies on A. Whatever A
@@ -90,7 +81,7 @@ Deno.test({
           assert.ok(got.length, `${id}: no profile after v${n} was acknowledged`);
           assert.ok(got[0] >= n, `${id}: got v${got[0]} after v${n} was acknowledged`);
         }
-        assert.equal(await postDelete(bUrl, id), 200);
+        assert.equal(await postDelete(peer, id), 200);
         const after = await identifyVersions(a, id, 400, true);
         assert.deepEqual(after, [], `${id}: a deleted profile was served`);
       };
