@@ -164,12 +164,18 @@ export class KvBus {
    * sole-writer term (kv_sole_term.ts). Costs nothing otherwise.
    */
   async beforeWrite(): Promise<void> {
-    if (Date.now() - this.#writer.lastCommitAt <= this.#deadAfter / 2) return;
-    // A heartbeat of the main namespace: its commit sums the roster after a silence.
-    const main = this.#adapters.get("/");
-    if (main) {
-      await this.publish({ uid: main.id, nsp: "/", type: MessageType.HEARTBEAT } as ClusterMessage);
+    const recent = () => Date.now() - this.#writer.lastCommitAt <= this.#deadAfter / 2;
+    if (recent()) return;
+    // A heartbeat (of the main namespace, as its adapter sends them): its commit refreshes our
+    // record and sums the roster after a silence, which is what ends another instance's term.
+    const a = this.#adapters.get("/") ?? this.#adapters.values().next().value;
+    if (a) {
+      await this.publish({ uid: a.id, nsp: a.nsp.name, type: MessageType.HEARTBEAT });
+      await this.flush();
     }
+    // Not announced (no namespace, or the commit failed): writing now could meet a peer's
+    // cache, so the write fails and its sender retries.
+    if (!recent()) throw new Error("kv adapter: could not announce this instance before a write");
     await this.settle();
   }
 
