@@ -91,6 +91,7 @@ export class KvBus {
       deadAfter: this.#deadAfter,
       term: this.term,
       closed,
+      onError: (err) => this.#state === "open" && this.#onError(err),
     });
     this.#reader = new KvBusReader(kv, {
       prefix,

@@ -32,6 +32,8 @@ export interface PeerCountOptions {
   term: SoleTerm;
   /** True once the bus is closed. */
   closed: () => boolean;
+  /** Told of a term that could not be taken or renewed (the count itself stands). */
+  onError: (err: unknown) => void;
 }
 
 /** Counts live peers and keeps the fence of the last count. */
@@ -73,7 +75,11 @@ export class PeerCount {
       : null;
     if (this.#o.closed()) return { peers, relay };
     // Alone: take (or keep) the sole-writer term, which moves the roster.
-    const taken = await term.update({ t0, roster, peers, legacy });
+    // Failing that only leaves identifies reading KV; the count stands.
+    const taken = await term.update({ t0, roster, peers, legacy }).catch((err) => {
+      this.#o.onError(err);
+      return null;
+    });
     if (taken) this.#fence = taken;
     return { peers, relay };
   }

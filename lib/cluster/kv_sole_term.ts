@@ -18,6 +18,7 @@
  *   before its next write (KvBus.beforeWrite).
  */
 import type { BusFence } from "./kv_bus_peers.ts";
+import { retry } from "./kv_bus_format.ts";
 
 /** How long a renewal read keeps a term valid. */
 export const TERM_MS = 3_000;
@@ -33,6 +34,8 @@ export interface RosterRead {
   peers: number;
   legacy: number;
 }
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 /** One instance's side of the sole-writer term. */
 export class SoleTerm {
@@ -97,11 +100,16 @@ export class SoleTerm {
       await this.end();
     }
     if (read.peers !== 0 || read.legacy !== 0) return null;
-    const res = await this.kv.atomic()
-      .check({ key: this.#rosterKey, versionstamp: read.roster.versionstamp })
-      .set(this.#key, { pub: this.pubId })
-      .sum(this.#rosterKey, 1n)
-      .commit();
+    // Several isolates on one local file can find it locked for a moment.
+    const res = await retry(
+      () =>
+        this.kv.atomic()
+          .check({ key: this.#rosterKey, versionstamp: read.roster.versionstamp })
+          .set(this.#key, { pub: this.pubId })
+          .sum(this.#rosterKey, 1n)
+          .commit(),
+      8,
+    );
     if (!res.ok || this.#term) return null;
     this.#term = { stamp: res.versionstamp };
     this.#deadline = read.t0 + this.termMs;
@@ -133,13 +141,24 @@ export class SoleTerm {
    * after the wait, so the next newcomer does not wait again.
    */
   async settle(announcedAt: number): Promise<void> {
-    const first = await this.kv.get<{ pub: string }>(this.#key);
-    if (!first.value || first.value.pub === this.pubId) return;
     const until = announcedAt + this.termMs * DRIFT;
+    let first: Deno.KvEntryMaybe<{ pub: string }>;
+    try {
+      first = await retry(() => this.kv.get<{ pub: string }>(this.#key), 8);
+    } catch {
+      // Unknown whether anyone holds a term: wait out any lease.
+      await delay(until - performance.now());
+      return;
+    }
+    if (!first.value || first.value.pub === this.pubId) return;
+    const seen: string | null = first.versionstamp;
     while (performance.now() < until) {
-      await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
-      const now = await this.kv.get(this.#key);
-      if (now.versionstamp !== first.versionstamp) return;
+      await delay(SETTLE_POLL_MS);
+      const now: string | null = await this.kv.get(this.#key).then(
+        (e): string | null => e.versionstamp,
+        (): string | null => seen,
+      );
+      if (now !== seen) return;
     }
     await this.kv.atomic().check(first).delete(this.#key).commit().catch(() => {});
   }
