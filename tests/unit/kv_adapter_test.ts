@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { io as ioClient, type Socket } from "socket.io-client";
+import { commit } from "../../lib/store/kv_retry.ts";
 import { createKvAdapter, type KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -364,12 +365,12 @@ Deno.test({
       // Fenced writes commit while no publisher appears, A's own heartbeats included...
       await waitFor(async () => (await pubs()) === 1, "A's first heartbeat");
       await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
-      const held = await kv.atomic().check(alone!.check).set(["w", 1], 1).commit();
+      const held = await commit(kv.atomic().check(alone!.check).set(["w", 1], 1));
       assert.equal(held.ok, true);
       // ...and fail once one has, even before A's watch noticed it.
       nodes.push(await startNode(path));
       await waitFor(async () => (await pubs()) === 2, "B's first commit");
-      const after = await kv.atomic().check(alone!.check).set(["w", 2], 2).commit();
+      const after = await commit(kv.atomic().check(alone!.check).set(["w", 2], 2));
       assert.equal(after.ok, false, "a write fenced on 'alone' must fail once B exists");
       assert.equal(await a.livePeers(), 1);
       assert.equal(a.fence()?.peers, 1, "B sums the epoch: a fence with one peer");
@@ -400,14 +401,15 @@ Deno.test({
       // B turns its flag on: once that resolves, a read (or a write fenced before it) sees it.
       await b.wantRelay(true);
       assert.deepEqual(await a.peers(), { peers: 1, relay: true }, "read after: relay");
-      const fenced = await kv.atomic().check(before!.check).set(["w", 1], 1).commit();
+      // Two handles on one file: a commit may find it locked for a moment.
+      const fenced = await commit(kv.atomic().check(before!.check).set(["w", 1], 1));
       assert.equal(fenced.ok, false, "a write fenced before B's flag turned on must fail");
       assert.equal(a.fence()?.relay, true);
       // On again: held, nothing to wait for, and no roster change (fences keep holding).
       const held = a.fence()!;
       await b.wantRelay(true);
       await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatInterval!));
-      assert.equal((await kv.atomic().check(held.check).set(["w", 2], 2).commit()).ok, true);
+      assert.equal((await commit(kv.atomic().check(held.check).set(["w", 2], 2))).ok, true);
       // Off: written by B's next commit (a heartbeat); peers may then skip the relay.
       await b.wantRelay(false);
       await waitFor(async () => !(await a.peers()).relay, "B's flag off");
@@ -440,7 +442,7 @@ Deno.test({
           const op = a.kv.atomic().set(["x", n], n);
           if (!holds) op.check({ key: ["x", n], versionstamp: "00000000000000010000" });
           add(op);
-          return (await op.commit()).ok;
+          return (await commit(op)).ok;
         });
       a.io.to("r").emit("m", 1);
       const second = ride(2, true); // numbered after 1, committed before 3
