@@ -147,8 +147,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     kvStore.beforeWrite = () => kvAdapter.beforeWrite();
     // Our heartbeat is on the bus before any socket can join a room here, so an instance that
     // reads the bus after storing a batch knows that we exist (see `peers` below); and no
-    // instance serves from a term of its own once we write (kv_sole_term.ts).
-    await kvAdapter.flush();
+    // instance serves from a term of its own once we write (kv_sole_term.ts). `settle`
+    // flushes first.
     await kvAdapter.settle();
   }
   const ctx: AppContext = {

@@ -174,18 +174,13 @@ export async function processNotification(
     identKeys,
     view: view instanceof Error ? undefined : view,
   }));
-  const payloads = prepared.map(({ view }) =>
-    view instanceof Error
-      ? { error: String(view.message ?? view).slice(0, 200) }
-      : { full: view.full, anonymous: view.full && view.anonymous }
-  );
   /** The pushes of the users not in `refused`. */
   const pushesOf = (refused: Map<string, string>) => {
     const pushes: Push[] = [];
     const sent: { masked: Record<string, string>; rooms: number }[] = [];
     const skipped: EventDetails[] = [];
     const failed: EventDetails[] = [];
-    prepared.forEach(({ profile, identKeys, anonymousRooms, masked }, i) => {
+    prepared.forEach(({ profile, identKeys, anonymousRooms, masked, view }) => {
       const reason = refused.get(profile.user.id);
       if (reason !== undefined) {
         failed.push({
@@ -194,25 +189,26 @@ export async function processNotification(
         });
         return;
       }
-      const p = payloads[i];
-      if ("error" in p) return failed.push({ identifiers: masked, message: p.error });
-      if (!p.full) {
+      if (view instanceof Error) {
+        return failed.push({ identifiers: masked, message: view.message.slice(0, 200) });
+      }
+      if (!view.full) {
         skipped.push({
           identifiers: masked,
           message: "user is in none of the user filter segments",
         });
         return;
       }
-      pushes.push({ rooms: identKeys, event: "user.update", payload: p.full });
+      pushes.push({ rooms: identKeys, event: "user.update", payload: view.full });
       // Sockets with anonymous-safe exposure listen in rooms of their own; a socket holding
       // one of the user's identifiers in each tier gets the full push only, so each socket
       // receives exactly one payload per update.
-      if (p.anonymous) {
+      if (view.anonymous) {
         pushes.push({
           rooms: anonymousRooms,
           except: identKeys,
           event: "user.update",
-          payload: p.anonymous,
+          payload: view.anonymous,
         });
       }
       sent.push({ masked, rooms: identKeys.length });
@@ -266,13 +262,13 @@ export async function processNotification(
   // peer that turns its relay flag on later admits its socket after it), unless the save
   // itself was fenced on that reading. Unknown: through the adapter, with the relay. Carried:
   // the other instances have theirs already.
-  const view = saved.carried
+  const peers = saved.carried
     ? { peers: 0, relay: false }
     : saved.fenced
     ? fence
     : await deps.peers?.().catch(() => null);
   try {
-    deps.publish(pushes, { localOnly: view?.peers === 0, relay: view?.relay ?? true });
+    deps.publish(pushes, { localOnly: peers?.peers === 0, relay: peers?.relay ?? true });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
     deps.events.emitMany(
