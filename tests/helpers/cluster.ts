@@ -3,8 +3,7 @@
  * HTTP, and socket.io clients that identify and keep every `user.update` they receive.
  */
 import { io, type Socket } from "socket.io-client";
-import { signHmac } from "../../lib/webhook/signature.ts";
-import { WEBHOOK_SECRET } from "./server.ts";
+import { postSigned } from "./server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** The Origin every helper socket sends (whitelist "localhost"). */
@@ -62,8 +61,8 @@ export function hullUser(id: string, name: string) {
 }
 
 /** A signed user:update for `users`, posted to `url`. */
-export async function post(url: string, users: ReturnType<typeof hullUser>[]): Promise<Response> {
-  const raw = JSON.stringify({
+export function post(url: string, users: ReturnType<typeof hullUser>[]): Promise<Response> {
+  return postSigned(url, {
     notification_id: crypto.randomUUID(),
     channel: "user:update",
     connector: { id: "c1" },
@@ -76,14 +75,6 @@ export async function post(url: string, users: ReturnType<typeof hullUser>[]): P
       events: [],
       changes: {},
     })),
-  });
-  return await fetch(`${url}/smart-notifier`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-    },
-    body: raw,
   });
 }
 

@@ -5,9 +5,8 @@
  */
 import { io as ioClient, type Socket } from "socket.io-client";
 import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
-import { signHmac } from "../../lib/webhook/signature.ts";
 import type { Command, StartMessage } from "./cluster_worker.ts";
-import { WEBHOOK_SECRET } from "./server.ts";
+import { postSigned } from "./server.ts";
 
 const ORIGIN = "http://localhost:3000";
 
@@ -65,15 +64,7 @@ export class Instance {
   }
 
   async post(body: unknown): Promise<Response> {
-    const raw = JSON.stringify(body);
-    const res = await fetch(`${this.url}/smart-notifier`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-      },
-      body: raw,
-    });
+    const res = await postSigned(this.url, body);
     await res.body?.cancel();
     return res;
   }

@@ -32,6 +32,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Signs `body` (JSON, or a string as is) with WEBHOOK_SECRET and posts it to `url`/smart-notifier. */
+export async function postSigned(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const raw = typeof body === "string" ? body : JSON.stringify(body);
+  return await fetch(`${url}/smart-notifier`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
+      ...headers,
+    },
+    body: raw,
+  });
+}
+
 /** Starts a server; `kvPath` reuses a KV file (for restart tests), else a temp file. */
 export async function startTestServer(
   opts: {
@@ -51,19 +69,7 @@ export async function startTestServer(
     port: server.port,
     kvPath,
     server,
-    async postNotification(body, headers = {}) {
-      const raw = typeof body === "string" ? body : JSON.stringify(body);
-      const res = await fetch(`${url}/smart-notifier`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-          ...headers,
-        },
-        body: raw,
-      });
-      return res;
-    },
+    postNotification: (body, headers = {}) => postSigned(url, body, headers),
     connect(origin = "http://localhost:3000", o = {}) {
       const s = ioClient(url + (o.namespace ?? ""), {
         transports: ["websocket"],

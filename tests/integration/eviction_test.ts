@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { signHmac } from "../../lib/webhook/signature.ts";
 import { bootMain, startBalancer } from "../helpers/process.ts";
-import { fixture, SECRET, WEBHOOK_SECRET } from "../helpers/server.ts";
+import { fixture, postSigned, SECRET, WEBHOOK_SECRET } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,14 +64,7 @@ Deno.test({
       // Like Hull: retry until the connector acknowledges (a refused or cut request is not).
       for (let attempt = 0; attempt < 50; attempt++) {
         try {
-          const res = await fetch(`${lb.url}/smart-notifier`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),
-            },
-            body: raw,
-          });
+          const res = await postSigned(lb.url, raw);
           await res.body?.cancel();
           if (res.status === 200) return acknowledged.push(seq);
         } catch { /* connection refused or reset mid-eviction: retry */ }
