@@ -84,34 +84,112 @@ function jsonCopy(value: unknown): unknown {
   }
 }
 
+/** One whitelisted name, with the path it is grouped under (names that cannot be placed are left out). */
+interface PlacedName {
+  name: string;
+  path: string[];
+}
+
+/** What one tier of one settings object sends, computed once per settings object. */
+interface TierPlan {
+  /** `user_filter_segments` (empty: no filter). */
+  filter: string[];
+  user: PlacedName[];
+  account: PlacedName[];
+  /** Whether a name nests (`a/b`): only then are branches tracked. */
+  nests: boolean;
+  segments: Set<string> | null;
+  accountSegments: Set<string> | null;
+}
+
 /**
- * Builds the grouped object of the whitelisted `names` present on `source`.
- * `branches` remembers the objects created here, so a leaf value that happens to be an
- * object is never mistaken for a branch (and never mutated).
+ * The placed names of `names`, in order. `reserved`: first path segments no name may nest
+ * under (`id`, which the payload places itself).
+ */
+function placeNames(names: Iterable<string>, reserved?: string): PlacedName[] {
+  const out: PlacedName[] = [];
+  for (const name of names) {
+    const path = groupPath(name);
+    if (!path || (path.length > 1 && path[0] === reserved)) continue;
+    out.push({ name, path });
+  }
+  return out;
+}
+
+const idSet = (ids: readonly string[] | undefined) => ids?.length ? new Set(ids) : null;
+
+function tierPlan(settings: Settings): TierPlan {
+  const names = publicTraitNames(settings);
+  // `id` is placed by us, so no whitelisted name (`id`, `id/x`) can replace or nest it.
+  names.user.delete("id");
+  const user = placeNames(names.user, "id");
+  const account = placeNames(names.account);
+  return {
+    filter: settings.user_filter_segments ?? [],
+    user,
+    account,
+    nests: [...user, ...account].some((n) => n.path.length > 1),
+    segments: idSet(settings.public_segments),
+    accountSegments: idSet(settings.public_account_segments),
+  };
+}
+
+/**
+ * Plans are kept per settings object (settings are replaced, never changed in place: the
+ * identify cache relies on that too), with the arrays they were built from, so a settings
+ * object whose lists were swapped is planned again.
+ */
+const plans = new WeakMap<Settings, { from: unknown[]; full?: TierPlan; anonymous?: TierPlan }>();
+
+function sources(s: Settings): unknown[] {
+  return [
+    s.public_traits,
+    s.public_segments,
+    s.public_account_segments,
+    s.user_filter_segments,
+    s.anonymous_traits,
+    s.anonymous_segments,
+    s.anonymous_account_segments,
+  ];
+}
+
+function planOf(settings: Settings, tier: Tier): TierPlan {
+  const from = sources(settings);
+  let entry = plans.get(settings);
+  if (!entry || entry.from.some((v, i) => v !== from[i])) {
+    entry = { from };
+    plans.set(settings, entry);
+  }
+  return entry[tier] ??= tierPlan(tierSettings(settings, tier));
+}
+
+/**
+ * Builds the grouped object of the `names` present on `source`. With nesting names, `branches`
+ * remembers the objects created here, so a leaf value that happens to be an object is never
+ * mistaken for a branch (and never mutated).
  */
 function groupAttributes(
   source: Record<string, unknown>,
-  names: Iterable<string>,
-  reserved: Set<string> = new Set(),
+  names: readonly PlacedName[],
+  nests: boolean,
+  root: Tree = {},
 ): Tree {
-  const root: Tree = {};
-  const branches = new WeakSet<object>([root]);
-  for (const name of names) {
+  const branches: object[] | null = nests ? [root] : null;
+  for (const { name, path } of names) {
     if (!Object.hasOwn(source, name)) continue; // missing stays absent, never null
-    const path = groupPath(name);
-    if (!path || (path.length > 1 && reserved.has(path[0]))) continue;
     const value = jsonCopy(source[name]);
     if (value === undefined) continue;
 
     let node = root;
-    for (const seg of path.slice(0, -1)) {
+    for (let i = 0; i < path.length - 1; i++) {
+      const seg = path[i];
       const next = Object.hasOwn(node, seg) ? node[seg] : undefined;
-      if (next && typeof next === "object" && branches.has(next)) {
+      if (next && typeof next === "object" && branches!.includes(next)) {
         node = next as Tree;
       } else {
         // Absent, or a leaf in the way: the branch wins (see module doc).
         const created: Tree = {};
-        branches.add(created);
+        branches!.push(created);
         node[seg] = created;
         node = created;
       }
@@ -124,32 +202,56 @@ function groupAttributes(
 }
 
 /** Names of `segments` whose id is in `allowed`, in message order, without duplicates. */
-function segmentNames(segments: unknown, allowed: readonly string[]): string[] {
-  if (!Array.isArray(segments) || !allowed?.length) return [];
-  const ids = new Set(allowed);
+function segmentNames(segments: unknown, allowed: Set<string> | null): string[] {
+  if (!allowed || !Array.isArray(segments)) return [];
   const names = new Set<string>();
   for (const s of segments as HullSegment[]) {
-    if (s && typeof s === "object" && ids.has(s.id) && typeof s.name === "string") {
+    if (s && typeof s === "object" && allowed.has(s.id) && typeof s.name === "string") {
       names.add(s.name);
     }
   }
   return [...names];
 }
 
-/** Ids of the segments the user is in, ignoring malformed entries. */
-function segmentIds(segments: unknown): Set<string> {
-  const ids = new Set<string>();
-  if (!Array.isArray(segments)) return ids;
+/** Whether the user is in one of `filter`'s segment ids, ignoring malformed entries. */
+function inAnySegment(segments: unknown, filter: readonly string[]): boolean {
+  if (!Array.isArray(segments)) return false;
   for (const s of segments) {
-    if (s && typeof s === "object" && typeof s.id === "string") ids.add(s.id);
+    if (s && typeof s === "object" && typeof s.id === "string" && filter.includes(s.id)) {
+      return true;
+    }
   }
-  return ids;
+  return false;
 }
 
 function asRecord(value: unknown): Record<string, unknown> {
   return value && typeof value === "object" && !Array.isArray(value)
     ? value as Record<string, unknown>
     : {};
+}
+
+/** The payload of `message` under `plan` (see buildPublicPayload), with `version` if given. */
+function payloadOf(
+  message: HullUserMessage,
+  plan: TierPlan,
+  version?: number,
+): PublicPayload | null {
+  if (plan.filter.length && !inAnySegment(message.segments, plan.filter)) return null;
+  const userSource = asRecord(message.user);
+  const rawId = userSource.id;
+  const user = groupAttributes(userSource, plan.user, plan.nests, {
+    id: typeof rawId === "string" ? rawId : String(rawId ?? ""),
+  }) as PublicPayload["user"];
+  const payload: PublicPayload = {
+    message: "ok",
+    user,
+    account: groupAttributes(asRecord(message.account), plan.account, plan.nests),
+    segments: segmentNames(message.segments, plan.segments),
+    account_segments: segmentNames(message.account_segments, plan.accountSegments),
+    events: [],
+  };
+  if (version !== undefined) payload.version = version;
+  return payload;
 }
 
 /**
@@ -161,30 +263,7 @@ export function buildPublicPayload(
   message: HullUserMessage,
   settings: Settings,
 ): PublicPayload | null {
-  const filter = settings.user_filter_segments ?? [];
-  if (filter.length) {
-    const inSegments = segmentIds(message.segments);
-    if (!filter.some((id) => inSegments.has(id))) return null;
-  }
-
-  const names = publicTraitNames(settings);
-  const userSource = asRecord(message.user);
-  // `id` is placed by us, so no whitelisted name (`id`, `id/x`) can replace or nest it.
-  names.user.delete("id");
-  const rawId = userSource.id;
-  const user = {
-    id: typeof rawId === "string" ? rawId : String(rawId ?? ""),
-    ...groupAttributes(userSource, names.user, new Set(["id"])),
-  };
-
-  return {
-    message: "ok",
-    user,
-    account: groupAttributes(asRecord(message.account), names.account),
-    segments: segmentNames(message.segments, settings.public_segments),
-    account_segments: segmentNames(message.account_segments, settings.public_account_segments),
-    events: [],
-  };
+  return payloadOf(message, planOf(settings, "full"));
 }
 
 /**
@@ -213,8 +292,7 @@ export function versionedPayload(
   settings: Settings,
   tier: Tier = "full",
 ): PublicPayload | null {
-  const payload = buildPublicPayload(profile, tierSettings(settings, tier));
-  return payload && { ...payload, version: profile.updated_at };
+  return payloadOf(profile, planOf(settings, tier), profile.updated_at);
 }
 
 /** Both tiers' payloads of one version of a profile, as the identify cache keeps them. */

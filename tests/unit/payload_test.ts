@@ -327,3 +327,29 @@ Deno.test("publicTraitNames - splits user and account names; user always has id"
   assert.deepEqual([...publicTraitNames(settings()).user], ["id"]);
   assert.equal(publicTraitNames(settings()).account.size, 0);
 });
+
+Deno.test("payload - a settings object whose lists were replaced is planned again", async () => {
+  const m = await ada();
+  const s = settings({ public_traits: ["email"] });
+  assert.deepEqual(Object.keys(buildPublicPayload(m, s)!.user), ["id", "email"]);
+  s.public_traits = ["name"];
+  s.public_segments = ["seg_churn"];
+  const p = buildPublicPayload(m, s)!;
+  assert.deepEqual(Object.keys(p.user), ["id", "name"]);
+  assert.deepEqual(p.segments, ["Churn risk"]);
+  s.user_filter_segments = ["seg_nobody"];
+  assert.equal(buildPublicPayload(m, s), null);
+});
+
+Deno.test("payload - payloads built under one settings object share no objects", async () => {
+  const m = await ada();
+  const a = buildPublicPayload(m, EVERYTHING)!;
+  const b = buildPublicPayload(m, EVERYTHING)!;
+  assert.deepEqual(a, b);
+  for (const k of ["user", "account", "segments", "account_segments", "events"] as const) {
+    assert.notEqual(a[k], b[k], k);
+  }
+  assert.notEqual(a.user.clearbit, b.user.clearbit);
+  (a.segments as string[]).push("changed");
+  assert.equal(b.segments.includes("changed"), false);
+});
