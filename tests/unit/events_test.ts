@@ -139,3 +139,45 @@ Deno.test("events - timed flushes write the store at most once per interval, not
     await store.close();
   }
 });
+
+Deno.test("events - stdout gets one whole JSON line per entry, multi-byte text included", async () => {
+  // A child process, so its stdout is ours to read: 3,000 entries (far past the first stdout
+  // buffer) with 3-byte and 4-byte characters, flushed in two rounds after
+  // one 300 KB line.
+  const script = `
+    import { EventLog } from ${
+    JSON.stringify(new URL("../../lib/events.ts", import.meta.url).href)
+  };
+    import { KvStore } from ${
+    JSON.stringify(new URL("../../lib/store/kv_store.ts", import.meta.url).href)
+  };
+    const store = await KvStore.open(":memory:");
+    const log = new EventLog(store, { instance: "i-out", flushIntervalMs: 5 });
+    log.emit("incoming.user.start", { message: "€".repeat(100_000) });
+    await log.flush();
+    for (const round of [0, 1]) {
+      log.emitMany("incoming.user.start", Array.from({ length: 1500 }, (_, i) => ({
+        message: round + ":" + i + ":" + "€😀".repeat(i % 40),
+      })));
+      await log.flush();
+    }
+    await log.close();
+    store.close();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const lines = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("{"));
+  assert.equal(lines.length, 3001);
+  const messages = lines.map((l) => JSON.parse(l).message as string);
+  for (const round of [0, 1]) {
+    for (const i of [0, 39, 1499]) {
+      assert.ok(messages.includes(`${round}:${i}:${"€😀".repeat(i % 40)}`), `${round}:${i}`);
+    }
+  }
+  assert.equal(messages[0], "€".repeat(100_000));
+  assert.equal(new Set(messages).size, 3001);
+});
