@@ -24,6 +24,7 @@ import {
 } from "./params.ts";
 import {
   collect,
+  cpuTicks,
   idleCpu,
   Load,
   loadsFor,
@@ -51,17 +52,35 @@ function push(
   });
 }
 
-async function identifyRun(loads: Load[], known: number, count: number) {
+/**
+ * One Identify run: `concurrency` new sockets at a time per load process, each sending
+ * `user.fetch` for a known visitor. Also the server's CPU per identify (utime+stime of `pid`
+ * over the run) and identifies per second of wall time.
+ */
+async function identifyRun(
+  loads: Load[],
+  pid: number,
+  known: number,
+  count: number,
+  concurrency: number,
+) {
   const per = Math.floor(Math.min(count, known) / loads.length);
+  const cpu0 = await cpuTicks(pid);
+  const t0 = performance.now();
   const r = await Promise.all(
-    loads.map((l) => l.send({ cmd: "identify", from: 0, count: per, concurrency: 10 })),
+    loads.map((l) => l.send({ cmd: "identify", from: 0, count: per, concurrency })),
   );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuMs = (await cpuTicks(pid) - cpu0) * 10; // clock ticks are 1/100 s
   const lat = r.flatMap((x) => x.lat).sort((a: number, b: number) => a - b);
   return {
     count: lat.length,
     failed: r.reduce((a, x) => a + x.failed, 0),
+    concurrency: concurrency * loads.length,
     p50: pct(lat, 50),
     p99: pct(lat, 99),
+    perSec: lat.length / seconds,
+    cpuMsPerIdentify: lat.length ? cpuMs / lat.length : NaN,
   };
 }
 
@@ -129,7 +148,13 @@ async function runSystem(name: SystemName) {
   log(`${name}: boot`);
   const proc = await sys.boot();
   const loads = loadsFor(proc.url, sys.mode);
-  const out: { hold: HoldFigures[]; push: PushFigures[]; identify?: unknown; idleRssMB: number } = {
+  const out: {
+    hold: HoldFigures[];
+    push: PushFigures[];
+    identify?: unknown;
+    identifyCalm?: unknown;
+    idleRssMB: number;
+  } = {
     hold: [],
     push: [],
     idleRssMB: 0,
@@ -169,8 +194,13 @@ async function runSystem(name: SystemName) {
           out.push.push(f);
           log(`${name}: push`, JSON.stringify(f));
           if (!out.identify) {
-            out.identify = await identifyRun(loads, Math.min(have, batch * 100), P.identify);
+            const known = Math.min(have, batch * 100);
+            // As Hull's visitors arrive in a burst (10 new sockets at a time per load process),
+            // then unhurried (one at a time per process, 4 at once).
+            out.identify = await identifyRun(loads, proc.pid, known, P.identify, 10);
             log(`${name}: identify`, JSON.stringify(out.identify));
+            out.identifyCalm = await identifyRun(loads, proc.pid, known, P.identify, 1);
+            log(`${name}: identify, one at a time`, JSON.stringify(out.identifyCalm));
           }
         }
       }

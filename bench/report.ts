@@ -113,13 +113,21 @@ export function renderMarkdown(r: any): string {
 
   out.push("## 3. Identify: visitors whose profile is already known\n");
   out.push(
-    "New sockets (10 at a time per load process) for visitors pushed in scenario 2: time from " +
-      "sending `user.fetch` to the first `user.update` (the baselines answer from their Map).\n",
+    "New sockets for visitors pushed in scenario 2, while the hold's sockets stay connected: " +
+      "time from sending `user.fetch` to the first `user.update` (the baselines answer from " +
+      "their Map). **Burst**: 10 new sockets at a time per load process (40 at once), which " +
+      "keeps every server's main thread busy; **one at a time**: one per load process (4 at " +
+      "once). Server CPU = utime+stime of the server process over the run ÷ identifies.\n",
   );
   out.push(head);
-  out.push(row("sockets measured", (s) => s.identify?.count, 0));
-  out.push(row("identify→first update p50 ms", (s) => s.identify?.p50, 2));
-  out.push(row("identify→first update p99 ms", (s) => s.identify?.p99, 2));
+  for (const [label, key] of [["burst", "identify"], ["one at a time", "identifyCalm"]]) {
+    const id = (s: any) => s[key];
+    out.push(row(`${label}: sockets measured`, (s) => id(s)?.count, 0));
+    out.push(row(`${label}: identify→first update p50 ms`, (s) => id(s)?.p50, 2));
+    out.push(row(`${label}: identify→first update p99 ms`, (s) => id(s)?.p99, 2));
+    out.push(row(`${label}: identifies/s`, (s) => id(s)?.perSec, 0, false));
+    out.push(row(`${label}: server CPU ms per identify`, (s) => id(s)?.cpuMsPerIdentify, 2));
+  }
   out.push("");
 
   out.push("## 4. Cross-instance: visitors on instance A, webhooks to A or to B\n");

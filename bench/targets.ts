@@ -81,6 +81,17 @@ export function renderTargets(r: any): string {
       finite(ratio) ? ratio <= 2 : undefined,
     ));
   }
+  if (hull?.identifyCalm) {
+    // For reference, not a target: the same visitors one at a time per load process, where
+    // no server is saturated (see scenario 3).
+    const h = hull.identifyCalm, nd = node?.identifyCalm;
+    out.push(row(
+      `(reference) identify→first update p50, one at a time (${k(h.concurrency)} at once)`,
+      `${num(h.p50, 2)} ms`,
+      nd ? `${num(nd.p50, 2)} ms` : "–",
+      nd ? h.p50 / nd.p50 : NaN,
+    ));
+  }
   const kv = r.cross?.kv;
   const added = kv && !kv.error ? kv.addedP50 : NaN;
   out.push(
