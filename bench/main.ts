@@ -34,22 +34,29 @@ import {
   spawnServer,
 } from "./procs.ts";
 
-/** One Push run (bench/push.ts) against `loads`' pages, with the common warm-up. */
-function push(
+/**
+ * One Push run (bench/push.ts) against `loads`' pages, with the common warm-up; with the
+ * server's CPU per batch (utime+stime of `pid` over every batch posted, warm-up included).
+ */
+async function push(
   url: string,
+  pid: number,
   loads: Load[],
   visitors: number,
   seconds: number,
   first = 0,
   inFlight = 1,
-): Promise<PushFigures> {
-  return pushRun(url, () => collect(loads), {
+): Promise<PushFigures & { cpuMsPerBatch: number }> {
+  const cpu0 = await cpuTicks(pid);
+  const f = await pushRun(url, () => collect(loads), {
     visitors,
     seconds,
     first,
     inFlight,
     warmupSeconds: P.warmupSeconds,
   });
+  const cpuMs = (await cpuTicks(pid) - cpu0) * 10;
+  return { ...f, cpuMsPerBatch: cpuMs / Math.max(1, f.endBatch - first) };
 }
 
 /**
@@ -189,7 +196,7 @@ async function runSystem(name: SystemName) {
       log(`${name}: hold`, JSON.stringify(h));
       for (const p of P.push.filter((p) => p.visitors === have)) {
         for (const inFlight of P.inFlight) {
-          const f = await push(proc.url, loads, p.visitors, p.seconds, batch, inFlight);
+          const f = await push(proc.url, proc.pid, loads, p.visitors, p.seconds, batch, inFlight);
           batch = f.endBatch;
           out.push.push(f);
           log(`${name}: push`, JSON.stringify(f));
@@ -223,10 +230,10 @@ async function crossRun(label: string, urls: [string, string], pid: number) {
     const o = await openTo(loads, P.cross.visitors);
     log(`cross ${label}: ${o.identified} identified, ${o.failed} failed`);
     // Warm both paths, then the same instance, then the other one.
-    await push(urls[0], loads, P.cross.visitors, 0.5, 0);
-    await push(urls[1], loads, P.cross.visitors, 0.5, 1000);
-    const local = await push(urls[0], loads, P.cross.visitors, P.cross.seconds, 2000);
-    const remote = await push(urls[1], loads, P.cross.visitors, P.cross.seconds, 4000);
+    await push(urls[0], pid, loads, P.cross.visitors, 0.5, 0);
+    await push(urls[1], pid, loads, P.cross.visitors, 0.5, 1000);
+    const local = await push(urls[0], pid, loads, P.cross.visitors, P.cross.seconds, 2000);
+    const remote = await push(urls[1], pid, loads, P.cross.visitors, P.cross.seconds, 4000);
     const r = { visitors: o.identified, local, remote, addedP50: remote.p50 - local.p50, pid };
     log(`cross ${label}:`, JSON.stringify(r));
     return r;

@@ -83,7 +83,8 @@ export function renderMarkdown(r: any): string {
       "`bench_sent` (send time); clients timestamp receipt, so latency = page receipt − webhook " +
       "send. Pushes/s = updates received by pages / (last receipt − first send). Each run first " +
       `gets ${r.params.warmupSeconds ?? 0} s of the same batches, not measured (JIT, first ` +
-      "writes, the garbage of the connection storm).\n",
+      "writes, the garbage of the connection storm). Server CPU per batch = utime+stime of the " +
+      "server process (every thread: JS, GC helpers, the KV writer) over all batches posted.\n",
   );
   out.push(head);
   const runs: { visitors: number; inFlight: number }[] =
@@ -108,6 +109,7 @@ export function renderMarkdown(r: any): string {
     out.push(row(`${k}: pushes/s sustained`, (s) => p(s)?.pushesPerSec, 0));
     out.push(row(`${k}: webhook answer p50 ms`, (s) => p(s)?.answerP50, 1));
     out.push(row(`${k}: webhook answer p99 ms`, (s) => p(s)?.answerP99, 1));
+    out.push(row(`${k}: server CPU ms per batch`, (s) => p(s)?.cpuMsPerBatch, 2));
   }
   out.push("");
 
