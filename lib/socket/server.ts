@@ -138,7 +138,16 @@ export function createSocketServer(
     // Otherwise through the adapter, so a socket that reconnects within the recovery window
     // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
     const target = opts.localOnly ? io.local : io;
-    for (const p of live) target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
+    // Alone, a push none of whose rooms holds a local socket reaches nobody: most users of a
+    // Hull batch have no visitor online, and with identities off no socket listens in the
+    // anonymous rooms. Skipping it saves socket.io's broadcast (its sets, the packet's
+    // encoding). Not with connection-state recovery, which keeps packets for absent sockets.
+    const rooms = io.of("/").adapter.rooms;
+    const skipEmpty = opts.localOnly === true && !extra.connectionStateRecovery;
+    for (const p of live) {
+      if (skipEmpty && !p.rooms.some((r) => rooms.has(r))) continue;
+      target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
+    }
     emitChildren(live);
     if (opts.localOnly || opts.relay === false) return;
     try {

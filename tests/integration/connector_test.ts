@@ -332,3 +332,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "connector - alone, a batch is broadcast only to rooms a local socket is in",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      // Count socket.io's broadcasts on the real adapter of namespace "/".
+      const adapter = t.server.io.of("/").adapter;
+      const broadcast = adapter.broadcast.bind(adapter);
+      let broadcasts = 0;
+      adapter.broadcast = (packet, o) => {
+        broadcasts++;
+        return broadcast(packet, o);
+      };
+      const s = await identify(t, { email: "visitor6@example.com" });
+      const got = collect(s);
+      const res = await t.postNotification(await freshFixture("user-update-batch-100.json"));
+      assert.equal(res.status, 200);
+      while (!got.length) await sleep(10);
+      assert.equal(got[0].user.email, "visitor6@example.com");
+      // One visitor online, identities off (no socket in an anonymous room): one broadcast,
+      // not one per user and tier (200).
+      assert.equal(broadcasts, 1);
+      await sleep(100);
+      assert.equal(got.length, 1);
+    } finally {
+      await t.close();
+    }
+  },
+});
