@@ -24,7 +24,7 @@ import {
 } from "./params.ts";
 import {
   collect,
-  cpuTicks,
+  cpuMs,
   idleCpu,
   Load,
   loadsFor,
@@ -47,7 +47,7 @@ async function push(
   first = 0,
   inFlight = 1,
 ): Promise<PushFigures & { cpuMsPerBatch: number }> {
-  const cpu0 = await cpuTicks(pid);
+  const cpu0 = await cpuMs(pid);
   const f = await pushRun(url, () => collect(loads), {
     visitors,
     seconds,
@@ -55,8 +55,8 @@ async function push(
     inFlight,
     warmupSeconds: P.warmupSeconds,
   });
-  const cpuMs = (await cpuTicks(pid) - cpu0) * 10;
-  return { ...f, cpuMsPerBatch: cpuMs / Math.max(1, f.endBatch - first) };
+  const used = await cpuMs(pid) - cpu0;
+  return { ...f, cpuMsPerBatch: used / Math.max(1, f.endBatch - first) };
 }
 
 /**
@@ -72,13 +72,13 @@ async function identifyRun(
   concurrency: number,
 ) {
   const per = Math.floor(Math.min(count, known) / loads.length);
-  const cpu0 = await cpuTicks(pid);
+  const cpu0 = await cpuMs(pid);
   const t0 = performance.now();
   const r = await Promise.all(
     loads.map((l) => l.send({ cmd: "identify", from: 0, count: per, concurrency })),
   );
   const seconds = (performance.now() - t0) / 1000;
-  const cpuMs = (await cpuTicks(pid) - cpu0) * 10; // clock ticks are 1/100 s
+  const used = await cpuMs(pid) - cpu0;
   const lat = r.flatMap((x) => x.lat).sort((a: number, b: number) => a - b);
   return {
     count: lat.length,
@@ -87,7 +87,7 @@ async function identifyRun(
     p50: pct(lat, 50),
     p99: pct(lat, 99),
     perSec: lat.length / seconds,
-    cpuMsPerIdentify: lat.length ? cpuMs / lat.length : NaN,
+    cpuMsPerIdentify: lat.length ? used / lat.length : NaN,
   };
 }
 

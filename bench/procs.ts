@@ -136,8 +136,12 @@ export async function rssMB(pid: number): Promise<number> {
   return Number(s.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
 }
 
-/** utime + stime of `pid`, in clock ticks (1/100 s). */
-export async function cpuTicks(pid: number): Promise<number> {
+/** utime + stime of `pid`, in ms (every thread). */
+export async function cpuMs(pid: number): Promise<number> {
+  return await cpuTicks(pid) * 10; // clock ticks are 1/100 s
+}
+
+async function cpuTicks(pid: number): Promise<number> {
   const s = await Deno.readTextFile(`/proc/${pid}/stat`);
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)

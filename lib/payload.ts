@@ -134,30 +134,35 @@ function tierPlan(settings: Settings): TierPlan {
   };
 }
 
-/**
- * Plans are kept per settings object (settings are replaced, never changed in place: the
- * identify cache relies on that too), with the arrays they were built from, so a settings
- * object whose lists were swapped is planned again.
- */
-const plans = new WeakMap<Settings, { from: unknown[]; full?: TierPlan; anonymous?: TierPlan }>();
+/** The settings lists a plan is built from. */
+const PLANNED = [
+  "public_traits",
+  "public_segments",
+  "public_account_segments",
+  "user_filter_segments",
+  "anonymous_traits",
+  "anonymous_segments",
+  "anonymous_account_segments",
+] as const;
 
-function sources(s: Settings): unknown[] {
-  return [
-    s.public_traits,
-    s.public_segments,
-    s.public_account_segments,
-    s.user_filter_segments,
-    s.anonymous_traits,
-    s.anonymous_segments,
-    s.anonymous_account_segments,
-  ];
+interface PlanEntry {
+  /** The lists of PLANNED, as they were when the plans were made. */
+  from: unknown[];
+  full?: TierPlan;
+  anonymous?: TierPlan;
 }
 
+/**
+ * Plans are kept per settings object (settings are replaced, never changed in place: the
+ * identify cache relies on that too), with the lists they were built from, so a settings
+ * object whose lists were swapped is planned again.
+ */
+const plans = new WeakMap<Settings, PlanEntry>();
+
 function planOf(settings: Settings, tier: Tier): TierPlan {
-  const from = sources(settings);
   let entry = plans.get(settings);
-  if (!entry || entry.from.some((v, i) => v !== from[i])) {
-    entry = { from };
+  if (!entry || PLANNED.some((k, i) => entry!.from[i] !== settings[k])) {
+    entry = { from: PLANNED.map((k) => settings[k]) };
     plans.set(settings, entry);
   }
   return entry[tier] ??= tierPlan(tierSettings(settings, tier));
