@@ -130,7 +130,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
-  // A full GC once a burst of connections has settled, never while a webhook is in flight.
+  // A full GC once a burst of connections has settled, never while a webhook is in flight or
+  // pushes (from here or from another instance) are going out.
   const reducer = opts.memoryReducer === false || !config.memoryReducer
     ? null
     : startMemoryReducer(io, () => inflight.size > 0, opts.memoryReducer, (ms) => {

@@ -1,11 +1,13 @@
 /**
  * The memory reducer on a real socket.io server: one full GC once a burst of connections has
- * settled, none while the server is busy, none for a trickle.
+ * settled, none while the server is busy (a webhook in flight, broadcasts going out), none for a
+ * trickle.
  */
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
+import { Adapter } from "socket.io-adapter";
 import { io as ioClient, type Socket } from "socket.io-client";
 import { startMemoryReducer } from "../../lib/socket/memory_reducer.ts";
 
@@ -68,6 +70,37 @@ Deno.test({
         await connect(1);
         assert.ok(await got);
       } finally {
+        reducer.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "memory reducer - waits while sockets get broadcasts, through a replaced adapter too",
+  ...opts,
+  async fn() {
+    await withServer(async (io, connect) => {
+      const reducer = startMemoryReducer(
+        io,
+        () => false,
+        { minConnections: 20, quietMs: 150, minIntervalMs: 0 },
+      );
+      let ticker: ReturnType<typeof setInterval> | undefined;
+      try {
+        await connect(20);
+        // What a cluster adapter does when another instance pushes: the adapter broadcasts, no
+        // webhook is in flight here. The adapter is replaced first, as `io.adapter()` does.
+        io.adapter(Adapter);
+        ticker = setInterval(() => io.to("visitors").emit("user.update", { n: 1 }), 40);
+        await sleep(700);
+        assert.equal(reducer.runs, 0, "never while broadcasts go out");
+        clearInterval(ticker);
+        ticker = undefined;
+        await sleep(600);
+        assert.equal(reducer.runs, 1, "once the broadcasts have stopped");
+      } finally {
+        if (ticker) clearInterval(ticker);
         reducer.stop();
       }
     });
