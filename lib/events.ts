@@ -1,7 +1,8 @@
 /**
  * Connector events (DESIGN §3.5): the live log vocabulary, written as JSON lines to stdout and
- * kept (bounded) in the store for the dashboard. Entries are buffered and flushed in batches
- * so logging never blocks a push; identifiers arrive here already masked.
+ * kept (bounded) in the store for the dashboard. Stdout lines are encoded as entries are emitted
+ * (event_lines.ts) and written in batches, so logging never blocks a push; identifiers arrive
+ * here already masked.
  *
  * Stdout gets every entry. The store gets at most `storeRatePerSecond` a second (bursts up to
  * STORE_BURST): it keeps only the newest EVENT_LOG_LIMIT entries anyway, and the dashboard
@@ -12,6 +13,7 @@
  * queue behind (on a local KV file, an fsync), and other instances' dashboards can wait a
  * second.
  */
+import { EventLines } from "./event_lines.ts";
 import type { LogEntry, Store } from "./store/store.ts";
 
 export const CONNECTOR_EVENTS = [
@@ -43,7 +45,10 @@ export interface EventLogOptions {
   stdout?: boolean;
   /** Milliseconds between flushes. */
   flushIntervalMs?: number;
-  /** Most entries buffered before the oldest are dropped (the store must not be outrun). */
+  /**
+   * Most entries waiting for the store between flushes, past which the oldest (not errors) are
+   * left out (default 10,000).
+   */
   maxBuffered?: number;
   /** Entries per second kept in the store (default 500). */
   storeRatePerSecond?: number;
@@ -57,13 +62,18 @@ export interface EventLogOptions {
 const STORE_BURST = 2_000;
 const isError = (e: LogEntry) => e.event.endsWith(".error");
 
-/** Bytes of the stdout buffer to start with, and the most kept between flushes. */
-const INITIAL_BUFFER = 64 * 1024;
-const MAX_KEPT_BUFFER = 1024 * 1024;
-
 /** Buffered event log; call `close()` to flush the rest on shutdown. */
 export class EventLog {
-  #buffer: LogEntry[] = [];
+  /**
+   * Candidates for the store since the last flush: errors, and the newest others, as many as its
+   * rate could take by the next flush (the rest are counted as not stored at once, so that at
+   * full speed almost no entry outlives its emit).
+   */
+  #errors: LogEntry[] = [];
+  #others: LogEntry[] = [];
+  #othersCap = STORE_BURST;
+  /** Entries left out of the store at emit, counted at the next flush. */
+  #skipped = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Entries kept for the store, waiting for its next write. */
   #toStore: LogEntry[] = [];
@@ -71,17 +81,17 @@ export class EventLog {
   #storeTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
-  #dropped = 0;
   #notStored = 0;
   #tokens = STORE_BURST;
   #refilledAt = performance.now();
   #seq = 0;
   readonly #tag = crypto.randomUUID().slice(0, 8);
-  readonly #encoder = new TextEncoder();
-  /** Where stdout lines are encoded (see #toStdout). */
-  #out = new Uint8Array(INITIAL_BUFFER);
+  /** Stdout lines, encoded at emit (null: stdout off). */
+  readonly #lines: EventLines | null;
 
-  constructor(private readonly store: Store, private readonly opts: EventLogOptions) {}
+  constructor(private readonly store: Store, private readonly opts: EventLogOptions) {
+    this.#lines = opts.stdout === false ? null : new EventLines();
+  }
 
   /** Records one event; never throws and never waits. */
   emit(event: ConnectorEvent, details: EventDetails = {}): void {
@@ -99,7 +109,13 @@ export class EventLog {
     const prefix = `${now.toString().padStart(15, "0")}-`;
     const suffix = `-${this.#tag}`;
     const max = this.opts.maxBuffered ?? 10_000;
+    // What the store could take by the next flush: its tokens now and the refill until then.
+    const rate = this.opts.storeRatePerSecond ?? 500;
+    const soon = performance.now() - this.#refilledAt + (this.opts.flushIntervalMs ?? 100);
+    const cap = Math.min(max, STORE_BURST, Math.ceil(this.#tokens + soon / 1000 * rate));
+    this.#othersCap = cap;
     const listeners = this.#listeners.size ? [...this.#listeners] : undefined;
+    const lines = this.#lines;
     for (const details of list) {
       const entry: LogEntry = {
         // Time-ordered and unique across instances, so readers can page and de-duplicate.
@@ -109,12 +125,23 @@ export class EventLog {
         instance: this.opts.instance,
         ...details,
       };
-      if (this.#buffer.length >= max) {
-        this.#buffer.shift();
-        this.#dropped++;
+      lines?.add(entry);
+      if (isError(entry)) {
+        if (this.#errors.length >= max) {
+          this.#errors.shift();
+          this.#skipped++;
+        }
+        this.#errors.push(entry);
+      } else {
+        this.#others.push(entry);
       }
-      this.#buffer.push(entry);
       if (listeners) this.#notify(listeners, entry);
+    }
+    // Trimmed in steps (at twice the cap), not one shift per entry.
+    if (this.#others.length > 2 * cap) {
+      const over = this.#others.length - cap;
+      this.#others.splice(0, over);
+      this.#skipped += over;
     }
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
@@ -146,10 +173,9 @@ export class EventLog {
   /** `toStore`: write the store now, else only once `storeIntervalMs` has passed. */
   #flush(toStore: boolean): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
-      const batch = this.#buffer;
-      this.#buffer = [];
-      if (batch.length) await this.#toStdout(batch);
-      this.#toStore.push(...this.#withinRate(batch));
+      await this.#toStdout();
+      const batch = this.#candidates();
+      if (batch.length || this.#skipped) this.#toStore.push(...this.#withinRate(batch));
       if (!this.#toStore.length) return;
       const wait = this.#storedAt + (this.opts.storeIntervalMs ?? 1_000) - performance.now();
       if (!toStore && wait > 0) {
@@ -171,40 +197,38 @@ export class EventLog {
     return this.#flushing;
   }
 
-  async #toStdout(batch: LogEntry[]): Promise<void> {
-    if (this.opts.stdout === false) return;
-    // Each line is encoded straight into one reused buffer: a busy connector logs hundreds of
-    // entries per batch, and a joined string plus its encoded copy were a fifth of what a
-    // webhook allocated. Flushes run one after another, so the buffer is never shared.
-    let end = 0;
-    for (const e of batch) end = this.#line(JSON.stringify(e), end);
-    if (this.#dropped) {
-      end = this.#line(
-        JSON.stringify({ time: new Date().toISOString(), dropped: this.#dropped }),
-        end,
-      );
-      this.#dropped = 0;
-    }
+  async #toStdout(): Promise<void> {
+    const taken = this.#lines?.take();
+    if (!taken) return;
     try {
-      await writeAll(Deno.stdout, this.#out.subarray(0, end));
+      await writeAll(Deno.stdout, taken);
     } catch {
       // stdout closed (e.g. piped to a dead process): keep serving
     }
-    if (this.#out.length > MAX_KEPT_BUFFER) this.#out = new Uint8Array(INITIAL_BUFFER);
+    this.#lines!.release(taken);
   }
 
-  /** Appends `text` and a newline to the stdout buffer at `at`; returns the new end. */
-  #line(text: string, at: number): number {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const need = at + text.length * 3 + 1;
-    if (need > this.#out.length) {
-      const grown = new Uint8Array(Math.max(need, this.#out.length * 2));
-      grown.set(this.#out.subarray(0, at));
-      this.#out = grown;
+  /** The store's candidates since the last flush, in the order they were emitted. */
+  #candidates(): LogEntry[] {
+    const errors = this.#errors;
+    let others = this.#others;
+    this.#errors = [];
+    this.#others = [];
+    if (others.length > this.#othersCap) {
+      this.#skipped += others.length - this.#othersCap;
+      others = others.slice(others.length - this.#othersCap);
     }
-    const { written } = this.#encoder.encodeInto(text, this.#out.subarray(at));
-    this.#out[at + written] = 10;
-    return at + written + 1;
+    if (!errors.length) return others;
+    if (!others.length) return errors;
+    // Merged by id (time-ordered), as they were emitted.
+    const out: LogEntry[] = [];
+    let i = 0, j = 0;
+    while (i < errors.length || j < others.length) {
+      if (j >= others.length || (i < errors.length && errors[i].id! < others[j].id!)) {
+        out.push(errors[i++]);
+      } else out.push(others[j++]);
+    }
+    return out;
   }
 
   /** Entries left out of the store (not of stdout) by the rate limit so far. */
@@ -219,8 +243,11 @@ export class EventLog {
     this.#tokens = Math.min(STORE_BURST, this.#tokens + (now - this.#refilledAt) / 1000 * rate);
     this.#refilledAt = now;
     const budget = Math.floor(this.#tokens);
+    const skipped = this.#skipped;
+    this.#skipped = 0;
     if (batch.length <= budget) {
       this.#tokens -= batch.length;
+      if (skipped) this.#countNotStored(skipped);
       return batch;
     }
     const errors = budget > 0 ? batch.filter(isError).slice(-budget) : [];
@@ -229,9 +256,13 @@ export class EventLog {
       : [];
     const keep = new Set([...errors, ...rest]);
     this.#tokens -= keep.size;
-    this.#notStored += batch.length - keep.size;
-    this.opts.counters?.inc("events_not_stored", batch.length - keep.size);
+    this.#countNotStored(skipped + batch.length - keep.size);
     return batch.filter((e) => keep.has(e));
+  }
+
+  #countNotStored(n: number): void {
+    this.#notStored += n;
+    this.opts.counters?.inc("events_not_stored", n);
   }
 
   async close(): Promise<void> {
