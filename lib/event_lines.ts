@@ -7,8 +7,8 @@
  * identifiers, domain, message, in ~0.19 ms per 300 entries against ~0.45 (measured). Caching
  * each identifiers object's JSON in a WeakMap (a pushed user's three entries share one) was
  * slower in 4 of 4 interleaved bench runs: a WeakMap's entries are ephemerons, which every
- * young-generation GC has to process. Bounded: past `maxBytes` pending, lines are dropped and counted, and the next write
- * says how many.
+ * young-generation GC has to process. Bounded: past `maxBytes` pending, lines are dropped and
+ * counted, and the next write says how many.
  */
 import type { LogEntry } from "./store/store.ts";
 
