@@ -97,7 +97,10 @@ export class KvProfileWriter {
   ): Promise<SaveResult> {
     const byUser = new Map<string, Encoded>();
     for (const w of lastWritePerUser(writes)) {
-      byUser.set(w.profile.user.id, { ...w, json: encoder.encode(JSON.stringify(w.profile)) });
+      byUser.set(w.profile.user.id, {
+        ...w,
+        json: w.json ?? encoder.encode(JSON.stringify(w.profile)),
+      });
       for (const k of w.identKeys) this.onIndexed(k, w.profile.user.id);
     }
     const result: SaveResult = { rejected: [] };

@@ -50,6 +50,9 @@ const EVENT_TTL_MS = 7 * 24 * 3600_000;
 /** Users per Lua call: bounds how long one script blocks Redis. */
 const SCRIPT_BATCH = 100;
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 const EMPTY_SETTINGS: Settings = {
   public_traits: [],
   public_segments: [],
@@ -184,11 +187,14 @@ export class RedisStore implements Store {
   }
 
   async #save(writes: ProfileWrite[]): Promise<SaveResult> {
-    const byUser = lastWritePerUser(writes).map((w) => ({ ...w, json: JSON.stringify(w.profile) }));
+    const byUser = lastWritePerUser(writes).map((w) => {
+      const json = w.json ? decoder.decode(w.json) : JSON.stringify(w.profile);
+      return { ...w, json, bytes: w.json?.length ?? encoder.encode(json).length };
+    });
     // An oversized user is left out (and reported); the rest of the batch is stored.
     const result: SaveResult = { rejected: [] };
     const all = byUser.filter((e) => {
-      const bytes = new TextEncoder().encode(e.json).length;
+      const bytes = e.bytes;
       if (bytes <= MAX_REDIS_PROFILE_BYTES) return true;
       result.rejected.push({
         userId: e.profile.user.id,

@@ -50,6 +50,11 @@ export interface ProfileWrite {
   identKeys: string[];
   /** This version's public payloads, kept for identifies where the engine can (kv_view_cache.ts). */
   view?: ProfileView;
+  /**
+   * `JSON.stringify(profile)` as UTF-8, when the caller has it already (webhook/profile.ts
+   * measures it); the store encodes the profile itself otherwise.
+   */
+  json?: Uint8Array;
 }
 
 /**
@@ -62,7 +67,7 @@ export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
     const earlier = byUser.get(w.profile.user.id);
     const identKeys = earlier ? [...new Set([...earlier.identKeys, ...w.identKeys])] : w.identKeys;
     byUser.delete(w.profile.user.id);
-    byUser.set(w.profile.user.id, { profile: w.profile, identKeys, view: w.view });
+    byUser.set(w.profile.user.id, { profile: w.profile, identKeys, view: w.view, json: w.json });
   }
   return [...byUser.values()];
 }

@@ -12,7 +12,7 @@ import {
   userIdentifiers,
 } from "../identity.ts";
 import { viewOf } from "../payload.ts";
-import { toStoredProfile } from "./profile.ts";
+import { storedProfile } from "./profile.ts";
 import type {
   Cargo,
   ProfileView,
@@ -155,10 +155,11 @@ export async function processNotification(
   const messages = n.messages ?? [];
   const prepared = await Promise.all(messages.map(async (m: HullUserMessage) => {
     const ids = userIdentifiers(m.user);
-    const profile = toStoredProfile(m, settings, now);
+    const { profile, json } = storedProfile(m, settings, now);
     const identKeys = await deps.hasher.hashAll(ids);
     return {
       profile,
+      json,
       identKeys,
       anonymousRooms: identKeys.map(anonymousRoom),
       masked: maskIdentifiers(ids),
@@ -169,8 +170,9 @@ export async function processNotification(
   }));
   // Each user's payloads, computed once (`view`): kept by the store for identifies, and sent
   // by the pushes, in the batch's commit (cargo) or after the save.
-  const writes: ProfileWrite[] = prepared.map(({ profile, identKeys, view }) => ({
+  const writes: ProfileWrite[] = prepared.map(({ profile, json, identKeys, view }) => ({
     profile,
+    json,
     identKeys,
     view: view instanceof Error ? undefined : view,
   }));

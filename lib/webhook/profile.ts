@@ -29,12 +29,26 @@ function pick(obj: Record<string, unknown>, names: Iterable<string>): Record<str
   return out;
 }
 
+const encoder = new TextEncoder();
+
 /** Builds the stored profile of `message`, received at `now` (ms). */
 export function toStoredProfile(
   message: HullUserMessage,
   settings: Settings,
   now: number,
 ): StoredProfile {
+  return storedProfile(message, settings, now).profile;
+}
+
+/**
+ * The stored profile of `message` with its JSON as UTF-8 (`ProfileWrite.json`): the size check
+ * encodes it anyway, and the store would otherwise serialize it a second time.
+ */
+export function storedProfile(
+  message: HullUserMessage,
+  settings: Settings,
+  now: number,
+): { profile: StoredProfile; json: Uint8Array } {
   const account = message.account && typeof message.account === "object" ? message.account : {};
   const profile: StoredProfile = {
     user: message.user,
@@ -43,9 +57,8 @@ export function toStoredProfile(
     account_segments: segmentsOf(message.account_segments),
     updated_at: now,
   };
-  if (new TextEncoder().encode(JSON.stringify(profile)).length <= MAX_PROFILE_BYTES) {
-    return profile;
-  }
+  const json = encoder.encode(JSON.stringify(profile));
+  if (json.length <= MAX_PROFILE_BYTES) return { profile, json };
   const userNames = new Set(IDENTITY_ATTRIBUTES);
   const accountNames = new Set(["id", "domain"]);
   for (const t of settings.public_traits) {
@@ -62,7 +75,7 @@ export function toStoredProfile(
     ...settings.public_account_segments,
     ...(settings.anonymous_account_segments ?? []),
   ]);
-  return {
+  const trimmed: StoredProfile = {
     ...profile,
     user: pick(message.user, userNames) as StoredProfile["user"],
     account: pick(account, accountNames),
@@ -70,4 +83,5 @@ export function toStoredProfile(
     account_segments: profile.account_segments.filter((s) => accountSegmentIds.has(s.id)),
     trimmed: true,
   };
+  return { profile: trimmed, json: encoder.encode(JSON.stringify(trimmed)) };
 }

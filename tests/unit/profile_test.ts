@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_PROFILE_BYTES, toStoredProfile } from "../../lib/webhook/profile.ts";
+import { MAX_PROFILE_BYTES, storedProfile, toStoredProfile } from "../../lib/webhook/profile.ts";
 import type { HullUserMessage, Settings } from "../../lib/types.ts";
 
 const settings: Settings = {
@@ -42,4 +42,17 @@ Deno.test("profile - a huge profile is trimmed to identifiers and public attribu
   assert.equal(p.trimmed, true);
   assert.deepEqual(Object.keys(p.user).sort(), ["anonymous_ids", "email", "id", "traits_plan"]);
   assert.deepEqual(p.account, { name: "Acme" });
+});
+
+Deno.test("profile - carries the stored profile's JSON as UTF-8, trimmed or not", () => {
+  const small: HullUserMessage = { user: { id: "u1", name: "Zoë \u2028 🎉" } };
+  const big: HullUserMessage = {
+    user: { id: "u2", traits_plan: "pro", traits_blob: "é".repeat(MAX_PROFILE_BYTES) },
+  };
+  for (const m of [small, big]) {
+    const { profile, json } = storedProfile(m, settings, 7);
+    assert.equal(new TextDecoder().decode(json), JSON.stringify(profile));
+    assert.deepEqual(profile, toStoredProfile(m, settings, 7));
+  }
+  assert.equal(storedProfile(big, settings, 7).profile.trimmed, true);
 });
