@@ -10,6 +10,7 @@
  */
 import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
+import { profiledPush } from "./cpu_parts.ts";
 import {
   CONNECTOR_ENV,
   DENO,
@@ -97,48 +98,52 @@ const SETTLE_MS = 3_000;
 // ---------------------------------------------------------------- systems
 
 type SystemName = "connector" | "node" | "raw";
-const SYSTEMS: Record<SystemName, { label: string; mode: "sio" | "json"; boot(): Promise<Proc> }> =
-  {
-    connector: {
-      label: "hull-browser (main.ts, Deno KV)",
-      mode: "sio",
-      async boot() {
-        const kv = await Deno.makeTempFile({ suffix: ".sqlite", dir: KV_DIR });
-        const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
-        const p = await spawnServer(DENO, ["run", "-A", ...prof, "main.ts"], {
-          ...CONNECTOR_ENV,
-          KV_PATH: kv,
-        });
-        if (!PROFILE) return p;
-        return {
-          ...p,
-          async stop() {
-            p.child.kill("SIGTERM");
-            await Promise.race([p.child.status, sleep(15_000)]);
-            await p.stop();
-          },
-        };
-      },
+/** `boot(flags)`: the server, with `flags` for its runtime (the profiler's, section 6). */
+const SYSTEMS: Record<
+  SystemName,
+  { label: string; mode: "sio" | "json"; boot(flags?: string[]): Promise<Proc> }
+> = {
+  connector: {
+    label: "hull-browser (main.ts, Deno KV)",
+    mode: "sio",
+    async boot(flags = []) {
+      const kv = await Deno.makeTempFile({ suffix: ".sqlite", dir: KV_DIR });
+      // Section 6 profiles the connector itself (its flags name their own directory).
+      const prof = PROFILE && !flags.length ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
+      const p = await spawnServer(DENO, ["run", "-A", ...flags, ...prof, "main.ts"], {
+        ...CONNECTOR_ENV,
+        KV_PATH: kv,
+      });
+      if (!prof.length) return p;
+      return {
+        ...p,
+        async stop() {
+          p.child.kill("SIGTERM");
+          await Promise.race([p.child.status, sleep(15_000)]);
+          await p.stop();
+        },
+      };
     },
-    node: {
-      label: "Node.js socket.io 4 baseline",
-      mode: "sio",
-      boot: () =>
-        spawnServer("node", ["bench/baselines/node_socketio.mjs"], {
-          WEBHOOK_SECRET: SECRET,
-          PUBLIC_TRAITS,
-        }),
-    },
-    raw: {
-      label: "raw Deno WebSocket baseline",
-      mode: "json",
-      boot: () =>
-        spawnServer(DENO, ["run", "-A", "bench/baselines/raw_deno_ws.ts"], {
-          WEBHOOK_SECRET: SECRET,
-          PUBLIC_TRAITS,
-        }),
-    },
-  };
+  },
+  node: {
+    label: "Node.js socket.io 4 baseline",
+    mode: "sio",
+    boot: (flags = []) =>
+      spawnServer("node", [...flags, "bench/baselines/node_socketio.mjs"], {
+        WEBHOOK_SECRET: SECRET,
+        PUBLIC_TRAITS,
+      }),
+  },
+  raw: {
+    label: "raw Deno WebSocket baseline",
+    mode: "json",
+    boot: (flags = []) =>
+      spawnServer(DENO, ["run", "-A", ...flags, "bench/baselines/raw_deno_ws.ts"], {
+        WEBHOOK_SECRET: SECRET,
+        PUBLIC_TRAITS,
+      }),
+  },
+};
 
 interface HoldFigures {
   n: number;
@@ -333,6 +338,19 @@ const systems: Partial<Record<SystemName, Awaited<ReturnType<typeof runSystem>>>
 for (const s of ["connector", "node", "raw"] as SystemName[]) {
   if (want(s)) systems[s] = await runSystem(s);
 }
+// Where the CPU goes: the connector and Node.js once more each, profiled (section 6).
+const parts: Record<string, unknown> = {};
+if (want("parts")) {
+  const p = P.push[0];
+  for (const s of ["connector", "node"] as const) {
+    parts[s] = await profiledPush(s, (flags) => SYSTEMS[s].boot(flags), {
+      visitors: p.visitors,
+      seconds: P.partsSeconds,
+      warmupSeconds: P.warmupSeconds,
+      inFlight: 4,
+    }).catch((e) => ({ error: String(e) }));
+  }
+}
 const cross: Record<string, unknown> = {};
 if (want("kv")) cross.kv = await crossKv().catch((e) => ({ error: String(e) }));
 if (want("redis")) cross.redis = await crossRedis().catch((e) => ({ error: String(e) }));
@@ -361,6 +379,7 @@ const results = {
   machine,
   params: P,
   systems,
+  parts,
   cross,
   snippet: snip,
   kvDir: KV_DIR,

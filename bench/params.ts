@@ -5,7 +5,10 @@
 import { SECRET } from "./push.ts";
 
 export const QUICK = Deno.args.includes("--quick");
-/** `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM). */
+/**
+ * `--profile=<dir>`: the connector runs with --cpu-prof into <dir> (stopped with SIGTERM), and
+ * section 6's profiles are kept there (`parts-<system>.cpuprofile`).
+ */
 export const PROFILE = Deno.args.find((a) => a.startsWith("--profile="))?.slice(10);
 export const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 /**
@@ -24,6 +27,7 @@ export const P = QUICK
     identify: 300,
     cross: { visitors: 2_000, seconds: 3 },
     snippetRuns: 3,
+    partsSeconds: 3,
   }
   : {
     holds: [1_000, 5_000, 10_000, 19_500],
@@ -34,6 +38,7 @@ export const P = QUICK
     identify: 1_000,
     cross: { visitors: 10_000, seconds: 8 },
     snippetRuns: 7,
+    partsSeconds: 8,
   };
 export const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
 export const PUBLIC_TRAITS = "email,name,bench_sent";

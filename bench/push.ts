@@ -85,6 +85,8 @@ export interface PushOptions {
   inFlight?: number;
   /** Not measured, the same for every system: JIT, first writes, connection-storm garbage. */
   warmupSeconds?: number;
+  /** Called just before the measured batches are posted, and once the last one is answered. */
+  onMeasured?: (phase: "start" | "end") => Promise<void> | void;
 }
 
 /** Keeps `inFlight` posts going for `seconds`; returns the batches posted and answer times. */
@@ -113,14 +115,22 @@ export async function push(
   collect: Collect,
   opts: PushOptions,
 ): Promise<PushFigures> {
-  const o: Required<PushOptions> = { first: 0, inFlight: 1, warmupSeconds: 0, ...opts };
+  const o: Required<PushOptions> = {
+    first: 0,
+    inFlight: 1,
+    warmupSeconds: 0,
+    onMeasured: () => {},
+    ...opts,
+  };
   let b = o.first;
   const nextBatch = () => b++;
   if (o.warmupSeconds > 0) await postFor(postUrl, o, o.warmupSeconds, nextBatch);
   await sleep(300);
   await collect();
+  await o.onMeasured("start");
   const t0 = now();
   const { answers, batches } = await postFor(postUrl, o, o.seconds, nextBatch);
+  await o.onMeasured("end");
   await sleep(1_500); // the last pushes land
   const { lat, last } = await collect();
   lat.sort((x, y) => x - y);

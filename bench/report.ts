@@ -1,6 +1,7 @@
 /** Renders bench/results.json as the markdown of bench/results.md. */
 // deno-lint-ignore-file no-explicit-any
 import { renderTargets } from "./targets.ts";
+import { renderParts } from "./report_parts.ts";
 const SYS = ["connector", "node", "raw"] as const;
 const f = (v: unknown, d = 1) =>
   typeof v === "number" && Number.isFinite(v)
@@ -178,6 +179,8 @@ export function renderMarkdown(r: any): string {
     );
   } else out.push(`error: ${s?.error ?? "not run"}`);
   out.push("");
+
+  out.push(renderParts(r));
 
   out.push("## Earlier targets (issue 6)\n");
   const big = sys.connector?.hold?.[sys.connector.hold.length - 1];

@@ -1,0 +1,136 @@
+/**
+ * Section 6 of bench/results.md: where the CPU of a push run goes, in the connector and in the
+ * Node.js socket.io baseline, split the same way (bench/profile_parts.ts). Each system runs once
+ * more, under V8's CPU profiler, apart from the measured runs: the profiler costs CPU too.
+ */
+import { type Part, PARTS, profileParts } from "./profile_parts.ts";
+import { postBatch, push as pushRun } from "./push.ts";
+import { log, PROFILE, sleep } from "./params.ts";
+import { collect, loadsFor, openTo, type Proc, threadCpu } from "./procs.ts";
+
+/** Sampling interval of the profiler, µs (V8's default). */
+const INTERVAL_US = 1_000;
+
+/** The systems profiled, and the frame that marks their webhook work (the run's end). */
+export const PROFILED = {
+  connector: (f: { url: string }) => f.url.endsWith("/lib/webhook/notifications.ts"),
+  node: (f: { url: string; functionName: string }) =>
+    f.functionName === "payloadOf" && f.url.endsWith("node_socketio.mjs"),
+};
+
+/** CPU per batch (ms) of one profiled push run, by part and by thread. */
+export interface PartsFigures {
+  visitors: number;
+  inFlight: number;
+  batches: number;
+  pushesPerSec: number;
+  delivered: number;
+  expected: number;
+  /**
+   * Main thread CPU by part: the profile's share of each part of the thread's non-idle time,
+   * times its CPU from /proc. V8 samples wall time, so on two shared cores a thread waiting
+   * for a core is sampled too; the shares hold, the sampled milliseconds run high.
+   */
+  main: Record<Exclude<Part, "idle">, number>;
+  /** Main thread, as sampled (wall time, `idle` included). */
+  sampled: Record<Part, number>;
+  /** Main thread, utime+stime from /proc. */
+  mainThread: number;
+  /** Every other thread but the profiler's: V8's GC and compiler helpers, I/O, KV's writer. */
+  otherThreads: number;
+  /** The other threads by name (Deno names V8's helpers, tokio's and SQLite's threads). */
+  threads: Record<string, number>;
+}
+
+/**
+ * Boots a system with the profiler's flags (`boot(flags)`), holds `visitors` identified
+ * sockets, pushes with `inFlight` batches at once for `seconds` after a warm-up, and reads the
+ * profile written at exit (SIGTERM).
+ */
+export async function profiledPush(
+  name: keyof typeof PROFILED,
+  boot: (runtimeFlags: string[]) => Promise<Proc>,
+  o: { visitors: number; seconds: number; warmupSeconds: number; inFlight: number },
+): Promise<PartsFigures> {
+  const dir = await Deno.makeTempDir({ prefix: "hb-prof-" });
+  try {
+    const proc = await boot([
+      "--cpu-prof",
+      `--cpu-prof-dir=${dir}`,
+      `--cpu-prof-interval=${INTERVAL_US}`,
+    ]);
+    const loads = loadsFor(proc.url, "sio");
+    let threads0 = new Map<string, { name: string; ms: number }>(), threads1 = threads0;
+    let t0 = 0, windowMs = 0;
+    let f;
+    try {
+      await openTo(loads, o.visitors);
+      await sleep(3_000);
+      // Every visitor's user once, so the run measures updates of known users (no first
+      // writes), as in Hull's steady traffic.
+      const cycle = Math.ceil(o.visitors / 100);
+      let next = 0;
+      await Promise.all(Array.from({ length: o.inFlight }, async () => {
+        while (next < cycle) await postBatch(proc.url, next++, o.visitors);
+      }));
+      await collect(loads);
+      f = await pushRun(proc.url, () => collect(loads), {
+        ...o,
+        first: cycle,
+        async onMeasured(phase) {
+          if (phase === "start") {
+            threads0 = await threadCpu(proc.pid);
+            t0 = performance.now();
+          } else {
+            windowMs = performance.now() - t0;
+            await sleep(100); // the last batch's pushes are written
+            threads1 = await threadCpu(proc.pid);
+          }
+        },
+      });
+    } finally {
+      await Promise.all(loads.map((l) => l.stop()));
+      proc.child.kill("SIGTERM");
+      await Promise.race([proc.child.status, sleep(30_000)]);
+      await proc.stop().catch(() => {}); // SIGKILL, if SIGTERM was not enough
+    }
+    const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
+    if (!file) throw new Error(`${name}: no profile written`);
+    if (PROFILE) await Deno.copyFile(`${dir}/${file.name}`, `${PROFILE}/parts-${name}.cpuprofile`);
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${file.name}`));
+    const ms = profileParts(profile, PROFILED[name], windowMs);
+    if (!ms) throw new Error(`${name}: the profile has no webhook work`);
+    const per = (x: number) => x / Math.max(1, f.batches);
+    let main = 0, other = 0;
+    const threads: Record<string, number> = {};
+    for (const [tid, t] of threads1) {
+      const used = t.ms - (threads0.get(tid)?.ms ?? 0);
+      if (tid === String(proc.pid)) {
+        main += used;
+      } else {
+        other += used;
+        threads[t.name] = (threads[t.name] ?? 0) + per(used);
+      }
+    }
+    const busy = PARTS.reduce((a, p) => p === "idle" ? a : a + ms[p], 0);
+    const out: PartsFigures = {
+      visitors: o.visitors,
+      inFlight: o.inFlight,
+      batches: f.batches,
+      pushesPerSec: f.pushesPerSec,
+      delivered: f.delivered,
+      expected: f.expected,
+      main: Object.fromEntries(
+        PARTS.filter((p) => p !== "idle").map((p) => [p, per(main * ms[p] / Math.max(1, busy))]),
+      ) as PartsFigures["main"],
+      sampled: Object.fromEntries(PARTS.map((p) => [p, per(ms[p])])) as Record<Part, number>,
+      mainThread: per(main),
+      otherThreads: per(other),
+      threads,
+    };
+    log(`${name}: profiled push`, JSON.stringify(out));
+    return out;
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
