@@ -6,7 +6,7 @@
 import { type Part, PARTS, profileParts } from "./profile_parts.ts";
 import { postBatch, push as pushRun } from "./push.ts";
 import { log, PROFILE, sleep } from "./params.ts";
-import { collect, loadsFor, openTo, type Proc, threadCpu } from "./procs.ts";
+import { collect, loadsFor, machineBusyMs, openTo, type Proc, threadCpu } from "./procs.ts";
 
 /** Sampling interval of the profiler, µs (V8's default). */
 const INTERVAL_US = 1_000;
@@ -38,6 +38,13 @@ export interface PartsFigures {
   mainThread: number;
   /** Every other thread but the profiler's: V8's GC and compiler helpers, I/O, KV's writer. */
   otherThreads: number;
+  /** The profiler's own thread (`v8:ProfEvntProc`), not counted above. */
+  profiler: number;
+  /**
+   * The whole machine (both cores: the server, the load generators, this harness), the
+   * profiler's thread left out: what one batch costs the machine.
+   */
+  machine: number;
   /** The other threads by name (Deno names V8's helpers, tokio's and SQLite's threads). */
   threads: Record<string, number>;
 }
@@ -61,7 +68,7 @@ export async function profiledPush(
     ]);
     const loads = loadsFor(proc.url, "sio");
     let threads0 = new Map<string, { name: string; ms: number }>(), threads1 = threads0;
-    let t0 = 0, windowMs = 0;
+    let t0 = 0, windowMs = 0, machine = 0;
     let f;
     try {
       await openTo(loads, o.visitors);
@@ -80,11 +87,13 @@ export async function profiledPush(
         async onMeasured(phase) {
           if (phase === "start") {
             threads0 = await threadCpu(proc.pid);
+            machine = await machineBusyMs();
             t0 = performance.now();
           } else {
             windowMs = performance.now() - t0;
             await sleep(100); // the last batch's pushes are written
             threads1 = await threadCpu(proc.pid);
+            machine = await machineBusyMs() - machine;
           }
         },
       });
@@ -101,12 +110,14 @@ export async function profiledPush(
     const ms = profileParts(profile, PROFILED[name], windowMs);
     if (!ms) throw new Error(`${name}: the profile has no webhook work`);
     const per = (x: number) => x / Math.max(1, f.batches);
-    let main = 0, other = 0;
+    let main = 0, other = 0, profiler = 0;
     const threads: Record<string, number> = {};
     for (const [tid, t] of threads1) {
       const used = t.ms - (threads0.get(tid)?.ms ?? 0);
       if (tid === String(proc.pid)) {
         main += used;
+      } else if (t.name === "v8:ProfEvntProc") {
+        profiler += used;
       } else {
         other += used;
         threads[t.name] = (threads[t.name] ?? 0) + per(used);
@@ -127,6 +138,8 @@ export async function profiledPush(
       mainThread: per(main),
       otherThreads: per(other),
       threads,
+      profiler: per(profiler),
+      machine: per(machine - profiler),
     };
     log(`${name}: profiled push`, JSON.stringify(out));
     return out;

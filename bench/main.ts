@@ -341,11 +341,9 @@ for (const s of ["connector", "node", "raw"] as SystemName[]) {
 // Where the CPU goes: the connector and Node.js once more each, profiled (section 6).
 const parts: Record<string, unknown> = {};
 if (want("parts")) {
-  const p = P.push[0];
   for (const s of ["connector", "node"] as const) {
     parts[s] = await profiledPush(s, (flags) => SYSTEMS[s].boot(flags), {
-      visitors: p.visitors,
-      seconds: P.partsSeconds,
+      ...P.parts,
       warmupSeconds: P.warmupSeconds,
       inFlight: 4,
     }).catch((e) => ({ error: String(e) }));

@@ -27,7 +27,7 @@ export const P = QUICK
     identify: 300,
     cross: { visitors: 2_000, seconds: 3 },
     snippetRuns: 3,
-    partsSeconds: 3,
+    parts: { visitors: 2_000, seconds: 3 },
   }
   : {
     holds: [1_000, 5_000, 10_000, 19_500],
@@ -38,7 +38,7 @@ export const P = QUICK
     identify: 1_000,
     cross: { visitors: 10_000, seconds: 8 },
     snippetRuns: 7,
-    partsSeconds: 8,
+    parts: { visitors: 10_000, seconds: 8 },
   };
 export const SLOTS = 4; // load generator processes per system (≤ 4,875 sockets each at 19,500)
 export const PUBLIC_TRAITS = "email,name,bench_sent";

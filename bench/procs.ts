@@ -179,20 +179,23 @@ export async function idleCpu(pid: number, seconds: number): Promise<number> {
   return (await cpuTicks(pid) - a) / seconds;
 }
 
-/**
- * utime + stime in ms of each thread of `pid` (by thread id), with its name; the profiler's own
- * thread (`v8:ProfEvntProc`) is left out.
- */
+/** utime + stime in ms of each thread of `pid` (by thread id), with its name. */
 export async function threadCpu(pid: number): Promise<Map<string, { name: string; ms: number }>> {
   const out = new Map<string, { name: string; ms: number }>();
   for await (const e of Deno.readDir(`/proc/${pid}/task`)) {
     try {
       const s = await Deno.readTextFile(`/proc/${pid}/task/${e.name}/stat`);
       const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-      if (name === "v8:ProfEvntProc") continue;
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       out.set(e.name, { name, ms: (Number(f[11]) + Number(f[12])) * 10 });
     } catch { /* the thread ended */ }
   }
   return out;
+}
+
+/** CPU time the whole machine spent busy (every core, every process), in ms. */
+export async function machineBusyMs(): Promise<number> {
+  const cpu = (await Deno.readTextFile("/proc/stat")).split("\n")[0].split(/\s+/).slice(1);
+  const [user, nice, system, , , irq, softirq, steal] = cpu.map(Number);
+  return (user + nice + system + irq + softirq + (steal || 0)) * 10; // 1/100 s ticks
 }

@@ -55,6 +55,13 @@ export function renderParts(r: any): string {
   );
   const total = (x: any) => x.mainThread + x.otherThreads;
   row("**process**", total(h), total(n));
+  if (h.machine !== undefined && n.machine !== undefined) {
+    row(
+      "the whole machine: server, load generators, harness (profiler left out)",
+      h.machine,
+      n.machine,
+    );
+  }
   out.push(
     `| pushes/s in this run (delivered ${f(100 * h.delivered / h.expected, 1)} % / ${
       f(100 * n.delivered / n.expected, 1)
@@ -74,5 +81,18 @@ export function renderParts(r: any): string {
         f(n.mainThread)
       } ms, and the other threads ${f(h.otherThreads)} ms against ${f(n.otherThreads)} ms.\n`,
   );
+  const cores = r.machine?.cores;
+  if (cores && h.machine > 0 && n.pushesPerSec > 0) {
+    const ceiling = (x: any) => cores * 1000 / x.machine * 100;
+    const bound = cores * 1000 * 100 / n.pushesPerSec;
+    out.push(
+      `Even spread perfectly over the ${cores} cores, at ${f(h.machine)} ms of the machine's ` +
+        `CPU per batch the connector could not push more than ${f(ceiling(h), 0)} updates/s ` +
+        `here (Node.js: ${f(ceiling(n), 0)} at ${f(n.machine)} ms). Pushing Node's ` +
+        `${f(n.pushesPerSec, 0)} updates/s takes a batch that costs the machine at most ` +
+        `${f(bound)} ms; the connector's costs ${f(h.machine)} ms, of which the store and the ` +
+        `event log take ${f(extra)} ms on its main thread alone.\n`,
+    );
+  }
   return out.join("\n");
 }
