@@ -12,6 +12,8 @@ export const SESSION_TTL_MS = 12 * 3600_000;
 export const LOGIN_FREE_FAILURES = 5;
 /** Longest wait between two attempts from one IP. */
 export const LOGIN_MAX_DELAY_MS = 15 * 60_000;
+/** How long a revocation record outlives its cookie (clock differences between instances). */
+export const REVOKED_GRACE_MS = 60_000;
 /** Failures older than this are forgotten. */
 const FAILURE_MEMORY_MS = 60 * 60_000;
 
@@ -118,12 +120,14 @@ export class AdminAuth {
 
   /**
    * Revokes `session` on every instance: its cookie stays signed but is refused from now on.
-   * The record outlives the cookie's 12 h by nothing: an expired cookie is refused anyway.
+   * The record expires a minute after the cookie (clocks of instances may differ a little): an
+   * expired cookie is refused anyway, so logouts leave nothing behind for good.
    */
   async revoke(session: Session): Promise<void> {
     this.#revoked.add(session.nonce);
-    await this.store?.setMeta(`session_revoked:${session.nonce}`, {
-      expires_at: session.issuedAt + SESSION_TTL_MS,
+    const expiresAt = session.issuedAt + SESSION_TTL_MS;
+    await this.store?.setMeta(`session_revoked:${session.nonce}`, { expires_at: expiresAt }, {
+      expireInMs: Math.max(0, expiresAt - Date.now()) + REVOKED_GRACE_MS,
     });
   }
 

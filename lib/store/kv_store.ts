@@ -250,8 +250,9 @@ export class KvStore implements Store {
     return (await this.kv.get<T>(K.doc(name))).value;
   }
 
-  async setMeta(name: string, value: unknown): Promise<void> {
-    await commit(this.kv.atomic().set(K.doc(name), value));
+  async setMeta(name: string, value: unknown, opts: { expireInMs?: number } = {}): Promise<void> {
+    const expireIn = opts.expireInMs && Math.max(1, Math.ceil(opts.expireInMs));
+    await commit(this.kv.atomic().set(K.doc(name), value, expireIn ? { expireIn } : undefined));
   }
 
   appendEvents(entries: LogEntry[]): Promise<void> {

@@ -247,8 +247,9 @@ export class RedisStore implements Store {
     return json === null ? null : JSON.parse(json);
   }
 
-  async setMeta(name: string, value: unknown): Promise<void> {
-    await this.client.set(this.#k.meta(name), JSON.stringify(value));
+  async setMeta(name: string, value: unknown, opts: { expireInMs?: number } = {}): Promise<void> {
+    const px = opts.expireInMs && Math.max(1, Math.ceil(opts.expireInMs));
+    await this.client.set(this.#k.meta(name), JSON.stringify(value), px ? { PX: px } : undefined);
   }
 
   async appendEvents(entries: LogEntry[]): Promise<void> {

@@ -184,7 +184,11 @@ export interface Store {
 
   /** Small named JSON documents (dashboard data such as attribute names seen). */
   getMeta<T>(name: string): Promise<T | null>;
-  setMeta(name: string, value: unknown): Promise<void>;
+  /**
+   * `expireInMs`: the document is not needed after that long and may be dropped then (Redis
+   * drops it on time; Deno KV deletes expired keys lazily, so it may still be read for a while).
+   */
+  setMeta(name: string, value: unknown, opts?: { expireInMs?: number }): Promise<void>;
 
   appendEvents(entries: LogEntry[]): Promise<void>;
   /** Newest first. */

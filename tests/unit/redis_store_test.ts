@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { MAX_REDIS_PROFILE_BYTES, RedisStore } from "../../lib/store/redis_store.ts";
 import { freePort, redisSkipReason, withRedis } from "../helpers/redis.ts";
+import { AdminAuth, REVOKED_GRACE_MS, SESSION_TTL_MS } from "../../lib/admin/auth.ts";
 import { profile, SETTINGS, waitFor } from "../helpers/store_fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -34,6 +35,40 @@ Deno.test({
             return true;
           },
         );
+      });
+
+      await t.step("redis store - a meta document's expiry is Redis's own", async () => {
+        await raw.flushDb();
+        const s = await RedisStore.connect(redis.url);
+        try {
+          await s.setMeta("session_revoked:n1", { expires_at: 1 }, { expireInMs: 150 });
+          await s.setMeta("kept", { n: 1 });
+          const ttl = await raw.pTTL("hull-browser:meta:doc:session_revoked:n1");
+          assert.ok(ttl > 0 && ttl <= 150, `pttl ${ttl}`);
+          assert.equal(await raw.pTTL("hull-browser:meta:doc:kept"), -1, "no expiry");
+          await waitFor(async () => await s.getMeta("session_revoked:n1") === null, 3_000);
+          assert.equal(await s.getMeta("session_revoked:n1"), null, "gone after its expiry");
+          assert.deepEqual(await s.getMeta("kept"), { n: 1 });
+        } finally {
+          await s.close();
+        }
+      });
+
+      await t.step("admin auth - a logout's record expires a minute after its cookie", async () => {
+        await raw.flushDb();
+        const s = await RedisStore.connect(redis.url);
+        try {
+          const auth = await AdminAuth.create("secret-0123456789abcdef", "pw", s);
+          const left = 5_000; // the cookie has 5 s to live
+          const session = { nonce: "n2", issuedAt: Date.now() - SESSION_TTL_MS + left, csrf: "" };
+          await auth.revoke(session);
+          const ttl = await raw.pTTL("hull-browser:meta:doc:session_revoked:n2");
+          assert.ok(ttl > REVOKED_GRACE_MS && ttl <= left + REVOKED_GRACE_MS, `pttl ${ttl}`);
+          const other = await AdminAuth.create("secret-0123456789abcdef", "pw", s);
+          assert.equal(await other.isRevoked(session), true);
+        } finally {
+          await s.close();
+        }
       });
 
       await t.step("redis store - keys live under the prefix, prefixes share nothing", async () => {

@@ -245,6 +245,15 @@ const cases: Record<string, Case> = {
     assert.deepEqual(await s.getMeta("seen"), []);
   },
 
+  "a meta document set with an expiry reads back until then; without one it stays": async (
+    { store: s },
+  ) => {
+    await s.setMeta("brief", { n: 1 }, { expireInMs: 60_000 });
+    assert.deepEqual(await s.getMeta("brief"), { n: 1 });
+    await s.setMeta("brief", { n: 2 });
+    assert.deepEqual(await s.getMeta("brief"), { n: 2 });
+  },
+
   "a save with a notification's claim applies it once; a replay writes nothing, even after a delete":
     async ({ store: s }) => {
       const claim = { id: "n-1", ttlMs: 60_000 };
