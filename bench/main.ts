@@ -338,9 +338,10 @@ const systems: Partial<Record<SystemName, Awaited<ReturnType<typeof runSystem>>>
 for (const s of ["connector", "node", "raw"] as SystemName[]) {
   if (want(s)) systems[s] = await runSystem(s);
 }
-// Where the CPU goes: the connector and Node.js once more each, profiled (section 6).
+// Where the CPU goes: the connector and Node.js once more each, profiled (section 6). A quick
+// run leaves it out unless asked (`--only=parts`): it would take the run past 3 minutes.
 const parts: Record<string, unknown> = {};
-if (want("parts")) {
+if (QUICK ? ONLY?.includes("parts") : want("parts")) {
   for (const s of ["connector", "node"] as const) {
     parts[s] = await profiledPush(s, (flags) => SYSTEMS[s].boot(flags), {
       ...P.parts,

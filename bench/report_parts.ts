@@ -15,6 +15,14 @@ export function renderParts(r: any): string {
   const out: string[] = [];
   const h = r.parts?.connector, n = r.parts?.node;
   out.push("## 6. Where a batch's CPU goes (profiled)\n");
+  if (!h && !n) {
+    out.push(
+      r.mode === "quick"
+        ? "Not in a quick run: `deno task bench --quick --only=parts` runs it alone.\n"
+        : "Not run.\n",
+    );
+    return out.join("\n");
+  }
   if (!h || !n || h.error || n.error) {
     out.push(
       `not run${h?.error ? `; connector: ${h.error}` : ""}${
