@@ -39,7 +39,9 @@ export function renderParts(r: any): string {
       "of known users, Hull's steady traffic). Each sample goes to the part of the work its " +
       "stack is in (`bench/profile_parts.ts`); each part's share of the main thread's busy " +
       "samples is applied to the thread's CPU from /proc (samples are wall time: on two " +
-      "shared cores a thread waiting for a core is sampled too). Other threads: /proc. " +
+      "shared cores a thread waiting for a core is sampled too). Deno writes WebSocket frames " +
+      "in its event loop, outside JavaScript: the profile shows that CPU as idle or runtime, " +
+      "not as delivery. Other threads: /proc. " +
       "ms of CPU per 100-user batch; the profiler slows both systems.\n",
   );
   out.push(
