@@ -4,7 +4,7 @@
  * more, under V8's CPU profiler, apart from the measured runs: the profiler costs CPU too.
  */
 import { type Part, PARTS, profileParts } from "./profile_parts.ts";
-import { postBatch, push as pushRun } from "./push.ts";
+import { postBatch, push as pushRun, type PushFigures } from "./push.ts";
 import { log, PROFILE, sleep } from "./params.ts";
 import { collect, loadsFor, machineBusyMs, openTo, type Proc, threadCpu } from "./procs.ts";
 
@@ -69,7 +69,7 @@ export async function profiledPush(
     const loads = loadsFor(proc.url, "sio");
     let threads0 = new Map<string, { name: string; ms: number }>(), threads1 = threads0;
     let t0 = 0, windowMs = 0, machine = 0;
-    let f;
+    let f: PushFigures;
     try {
       await openTo(loads, o.visitors);
       await sleep(3_000);

@@ -6,7 +6,9 @@
  * Systems: the connector (main.ts, Deno KV store), Node.js + socket.io 4
  * (bench/baselines/node_socketio.mjs) and raw Deno WebSocket (bench/baselines/raw_deno_ws.ts).
  * Scenarios: Hold, Push back to back and with 4 batches in flight (bench/push.ts), Identify
- * (all three systems), Cross-instance over Deno KV and Redis, Snippet (connector only). See bench/results.md for what each figure means.
+ * (all three systems), where a batch's CPU goes (the connector and Node.js under V8's profiler,
+ * bench/cpu_parts.ts), Cross-instance over Deno KV and Redis, Snippet (connector only). See
+ * bench/results.md for what each figure means.
  */
 import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
