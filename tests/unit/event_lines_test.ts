@@ -26,6 +26,11 @@ Deno.test("event lines - each line is the entry's JSON, awkward text included", 
   const out = lines.take()!;
   // The same object as JSON.stringify's line (undefined fields left out, lone surrogates escaped).
   assert.deepEqual(parsed(out), entries.map((e) => JSON.parse(JSON.stringify(e))));
+  // Byte for byte: the fields above are in the line's order, so JSON.stringify's UTF-8 is the line.
+  assert.deepEqual(
+    out,
+    new TextEncoder().encode(entries.map((e) => JSON.stringify(e) + "\n").join("")),
+  );
   assert.equal(decode(out).split("\n").length, entries.length + 1, "one line each, newline-ended");
   assert.equal(lines.take(), null, "nothing pending after a take");
 });
