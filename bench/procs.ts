@@ -167,9 +167,13 @@ export async function cpuMs(pid: number): Promise<number> {
 }
 
 async function cpuTicks(pid: number): Promise<number> {
-  const s = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+  return statTicks(await Deno.readTextFile(`/proc/${pid}/stat`));
+}
+
+/** utime + stime (fields 14, 15) of a process's or thread's `stat` text, in 1/100 s ticks. */
+function statTicks(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
 }
 
 /** CPU use of `pid` over `seconds`, in % of one core (clock ticks are 1/100 s). */
@@ -186,8 +190,7 @@ export async function threadCpu(pid: number): Promise<Map<string, { name: string
     try {
       const s = await Deno.readTextFile(`/proc/${pid}/task/${e.name}/stat`);
       const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
-      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-      out.set(e.name, { name, ms: (Number(f[11]) + Number(f[12])) * 10 });
+      out.set(e.name, { name, ms: statTicks(s) * 10 });
     } catch { /* the thread ended */ }
   }
   return out;
