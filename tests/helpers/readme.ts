@@ -15,7 +15,9 @@ export function readmeBlock(readme: string, name: string): string {
   const marker = `<!-- readme-test: ${name} -->`;
   const at = readme.indexOf(marker);
   if (at < 0) throw new Error(`README has no "${marker}"`);
-  const m = readme.slice(at + marker.length).match(/^\s*```[a-z]*\n([\s\S]*?)^```/m);
+  // Other comments (`<!-- deno-fmt-ignore -->`) may stand between the marker and the block.
+  const m = readme.slice(at + marker.length)
+    .match(/^(?:\s*<!--[^>]*-->)*\s*```[a-z]*\n([\s\S]*?)^```/m);
   if (!m) throw new Error(`no code block after "${marker}"`);
   return m[1];
 }

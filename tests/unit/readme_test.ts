@@ -5,7 +5,7 @@
  * in the repository.
  */
 import assert from "node:assert/strict";
-import { readReadme } from "../helpers/readme.ts";
+import { readmeBlock, readReadme } from "../helpers/readme.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -64,6 +64,22 @@ function namedVariables(readme: string): Set<string> {
   }
   return names;
 }
+
+/**
+ * The tag's stub, one line as pages paste it: it queues `identify`, `on`, `off` and `once`
+ * called before the async bundle loads; the bundle drains the queue (lib/snippet/).
+ */
+const STUB = '<script>window.hullBrowser=window.hullBrowser||[];["identify","on","off","once"]' +
+  ".forEach(function(m){hullBrowser[m]=hullBrowser[m]||function(){hullBrowser.push([m]" +
+  ".concat([].slice.call(arguments)))}})</script>";
+
+Deno.test("README - the quickstart's page carries the one-line stub before the async tag", async () => {
+  const page = readmeBlock(await readReadme(), "page");
+  const lines = page.split("\n");
+  const stub = lines.indexOf(STUB);
+  assert.ok(stub >= 0, "the stub line, exactly (deno fmt must not reflow it)");
+  assert.ok(lines.findIndex((l) => /hull-browser\.js" async>/.test(l)) > stub);
+});
 
 Deno.test("README - every `deno task` it names exists in deno.json", async () => {
   const readme = await readReadme();
