@@ -5,7 +5,7 @@
 import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
 import { preflight } from "./lib/deploy/preflight.ts";
 import { startServer } from "./lib/server.ts";
-import { StoreUnavailableError } from "./lib/store/factory.ts";
+import { bootFailure, reportBoot } from "./lib/boot_summary.ts";
 
 async function main() {
   const env = processEnv();
@@ -25,14 +25,13 @@ async function main() {
   try {
     server = await startServer(config);
   } catch (err) {
-    // e.g. "Redis at redis://… is unreachable: ECONNREFUSED": a message, not a stack.
-    if (err instanceof StoreUnavailableError) {
-      console.error(err.message);
-      Deno.exit(1);
-    }
-    throw err;
+    // Port in use, Redis unreachable, …: one line, not a stack.
+    const line = bootFailure(err, config);
+    if (line === null) throw err;
+    console.error(line);
+    Deno.exit(1);
   }
-  console.log(`hull-browser listening on ${server.url} (instance ${config.instance})`);
+  reportBoot(config, env, server);
 
   const shutdown = async (signal: string) => {
     console.log(`${signal}: shutting down`);

@@ -1,5 +1,5 @@
 /**
- * Configuration from the environment (DESIGN §3.1): parsed and validated once at boot so a
+ * Configuration from the environment (docs/contracts.md §1): parsed and validated once at boot so a
  * typo fails loudly with the variable's name instead of misbehaving later.
  */
 import { type DomainPattern, parseDomainList } from "./domains.ts";
@@ -7,7 +7,7 @@ import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
 import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
 import { type HullConfig, parseHullConfig } from "./hull/hull_config.ts";
 
-/** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
+/** Settings seeded into the store when it holds none yet (docs/contracts.md §1). */
 export interface SettingsSeed {
   settings: Settings;
   domains: DomainPattern[];

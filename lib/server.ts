@@ -71,13 +71,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     );
   }
   const hasher = await IdentifierHasher.create(secret);
-  const seeded = await store.seedIfEmpty({
+  // Seeds that lose to stored settings are named at boot (lib/boot_summary.ts).
+  await store.seedIfEmpty({
     settings: config.seed.settings,
     domains: config.seed.domains.map((d) => d.raw),
   });
-  if (!seeded && hasSeed(config)) {
-    console.warn("settings already in the store: env seeds (PUBLIC_TRAITS, …) were not applied");
-  }
   const live = await LiveConfig.load(store);
   const hullPublicKey = config.hullPublicKey
     ? await importHullPublicKey(config.hullPublicKey)
@@ -109,7 +107,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const auth = await AdminAuth.create(secret, config.adminPassword, store);
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
-  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
+  // Without Redis, emits reach the other instances through Deno KV (docs/architecture.md, Scale out).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
@@ -247,9 +245,4 @@ async function drain(inflight: Set<Promise<unknown>>, ms: number): Promise<void>
   while (inflight.size && Date.now() < deadline) {
     await Promise.race([Promise.allSettled([...inflight]), delay(deadline - Date.now())]);
   }
-}
-
-function hasSeed(config: Config): boolean {
-  const s = config.seed.settings;
-  return config.seed.domains.length > 0 || Object.values(s).some((l) => l.length > 0);
 }

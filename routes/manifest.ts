@@ -3,7 +3,7 @@ import type { AppEnv } from "../lib/app_context.ts";
 import { publicOrigin } from "../lib/hull/install.ts";
 import { connectorManifest } from "../lib/hull/manifest.ts";
 
-/** GET /manifest.json: the Hull connector manifest (DESIGN §3.3). */
+/** GET /manifest.json: the Hull connector manifest (docs/contracts.md §3). */
 export function handler(c: Context<AppEnv>) {
   c.header("access-control-allow-origin", "*");
   c.header("cache-control", "public, max-age=300");

@@ -1,6 +1,6 @@
 /**
- * Configuration of the Hull integration (DESIGN §3.1): which hosts Hull's signing key may be
- * fetched from, where Hull's API lives, and how often profiles may be fetched from it. Parsed
+ * Configuration of the Hull integration (docs/contracts.md §1): which hosts Hull's signing key may
+ * be fetched from, where Hull's API lives, and how often profiles may be fetched from it. Parsed
  * with the rest of the environment at boot, so a typo fails loudly with the variable's name.
  */
 import { type DomainPattern, parseDomainList } from "../domains.ts";

@@ -1,5 +1,5 @@
 /**
- * The socket side (DESIGN §3.4): socket.io v4 on the shared `node:http` server, the Origin
+ * The socket side (docs/contracts.md §4): socket.io v4 on the shared `node:http` server, the Origin
  * check and connection-rate limit at the handshake, native WebSocket frames, the namespaces
  * served, and the publisher used by webhooks. What a socket does after connecting
  * (`user.fetch`, tiers, rooms, the known profile) is user_fetch.ts.

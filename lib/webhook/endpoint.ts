@@ -1,5 +1,5 @@
 /**
- * The smart-notifier endpoint's logic (DESIGN §3.3), independent of the HTTP framework:
+ * The smart-notifier endpoint's logic (docs/contracts.md §3), independent of the HTTP framework:
  * authenticate the raw bytes, parse, validate, refuse replays, apply. Every refusal happens
  * before anything is written, so a rejected request changes nothing.
  */
@@ -14,7 +14,7 @@ import { canVerifyHull, type HullKeySource, hullSigningKey } from "../hull/signi
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
-/** Largest accepted body (DESIGN: 10 MB). */
+/** Largest accepted body (docs/contracts.md §3: 10 MB). */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** How long a processed notification id is remembered. */
 export const REPLAY_WINDOW_MS = 24 * 3600_000;

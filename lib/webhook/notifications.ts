@@ -44,7 +44,7 @@ function checkSegments(v: unknown, path: string): string | null {
   return null;
 }
 
-/** Validates the shape of a parsed smart-notifier body (DESIGN §3.3). */
+/** Validates the shape of a parsed smart-notifier body (docs/contracts.md §3). */
 export function validateNotification(body: unknown): Validation {
   if (!isObject(body)) return { ok: false, error: "body must be a JSON object" };
   const { notification_id, channel, messages } = body;

@@ -1,5 +1,5 @@
 /**
- * Webhook authentication (DESIGN §3.3): our own HMAC header
+ * Webhook authentication (docs/contracts.md §3): our own HMAC header
  * `X-Hull-Browser-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
  * and Hull's RS256 smart-notifier JWT checked against a pinned public key. Pure crypto: no
  * I/O, never fetches a key. Failure reasons are short, safe to log and to send back: they

@@ -1,0 +1,168 @@
+/**
+ * What an operator reads when an instance starts: where it really listens (and a URL to click
+ * on this machine), whether the dashboard and webhook authentication are on and why, how many
+ * domains may connect, where the data lives; the environment seeds that lost to settings
+ * already stored, by name; and a failure to start (port in use, store unreachable) as one line
+ * instead of a stack trace. `main.ts` prints what these functions return.
+ */
+import type { Config } from "./config.ts";
+import type { StoredConfig } from "./store/store.ts";
+import { StoreUnavailableError } from "./store/factory.ts";
+import { onDeploy } from "./deploy/preflight.ts";
+import type { Settings } from "./types.ts";
+
+type Env = Record<string, string | undefined>;
+
+/** The environment variable that seeds each setting (read at the first boot only). */
+const SEED_VARIABLES: [keyof Settings, string][] = [
+  ["public_traits", "PUBLIC_TRAITS"],
+  ["public_segments", "PUBLIC_SEGMENTS"],
+  ["public_account_segments", "PUBLIC_ACCOUNT_SEGMENTS"],
+  ["user_filter_segments", "USER_FILTER_SEGMENTS"],
+  ["identity_mode", "IDENTITY_MODE"],
+  ["anonymous_traits", "ANONYMOUS_TRAITS"],
+  ["anonymous_segments", "ANONYMOUS_SEGMENTS"],
+  ["anonymous_account_segments", "ANONYMOUS_ACCOUNT_SEGMENTS"],
+];
+
+/**
+ * The seed variables that are set in `env` but differ from what the store holds, so they had
+ * no effect (seeds apply to an empty store only). Variables not set are never named.
+ */
+export function lostSeeds(config: Config, env: Env, stored: StoredConfig): string[] {
+  const lost: string[] = [];
+  const set = (name: string) => Boolean(env[name]?.trim());
+  if (set("WHITELISTED_DOMAINS")) {
+    const seed = config.seed.domains.map((d) => d.raw);
+    if (!sameSet(seed, stored.domains)) lost.push("WHITELISTED_DOMAINS");
+  }
+  for (const [key, name] of SEED_VARIABLES) {
+    if (!set(name)) continue;
+    const seed = config.seed.settings[key];
+    const now = stored.settings[key];
+    const differs = Array.isArray(seed)
+      ? !sameSet(seed, Array.isArray(now) ? now : [])
+      : seed !== (now ?? "off");
+    if (differs) lost.push(name);
+  }
+  return lost;
+}
+
+/** The one warning line for {@link lostSeeds}, or none. */
+export function lostSeedsLine(names: string[]): string[] {
+  if (!names.length) return [];
+  return [
+    `${names.join(", ")} ${names.length > 1 ? "are" : "is"} set but not applied: such ` +
+    "variables seed an empty store only, and this store already holds settings. Change them " +
+    "in the dashboard (/admin/domains, /admin/settings) or in the connector's settings in Hull.",
+  ];
+}
+
+/** The facts of a running instance, one line each (the first names the URL it listens on). */
+export function bootSummary(config: Config, port: number, env: Env, stored: StoredConfig) {
+  return [
+    listeningLine(config.hostname, port, config.instance),
+    `  dashboard: ${dashboardLine(config)}`,
+    `  webhooks:  ${webhookLine(config)}`,
+    `  domains:   ${domainsLine(stored.domains)}`,
+    `  store:     ${storeLine(config, env)}`,
+  ];
+}
+
+/** "listening on <bound URL>", plus a URL to open on this machine when bound to every address. */
+export function listeningLine(hostname: string, port: number, instance: string): string {
+  const wildcard = hostname === "0.0.0.0" || hostname === "::";
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const local = wildcard ? `every interface; on this machine: http://localhost:${port}; ` : "";
+  // The URL is followed by a space: tests and scripts read it up to there.
+  return `hull-browser listening on http://${host}:${port} (${local}instance ${instance})`;
+}
+
+function dashboardLine(config: Config): string {
+  return config.adminPassword
+    ? "on at /admin (password: ADMIN_PASSWORD)"
+    : "off: ADMIN_PASSWORD is not set, so /admin signs no one in";
+}
+
+function webhookLine(config: Config): string {
+  const n = config.webhookSecrets.length;
+  const hmac = n
+    ? `signed with WEBHOOK_SECRET (${n} secret${n > 1 ? "s" : ""})`
+    : "WEBHOOK_SECRET is not set, so no self-signed webhook is accepted";
+  const hosts = config.hull.keyHosts.map((d) => d.raw);
+  const hull = config.hullPublicKey
+    ? "Hull-signed with the key pinned by HULL_PUBLIC_KEY"
+    : hosts.length
+    ? `Hull-signed with keys fetched from ${hosts.join(", ")}`
+    : "no Hull-signed one either (HULL_KEY_HOSTS=none, no HULL_PUBLIC_KEY)";
+  return `${hmac}; ${hull}`;
+}
+
+function domainsLine(domains: string[]): string {
+  if (!domains.length) {
+    return "none whitelisted, so no page can connect yet: add one at /admin/domains " +
+      "(or set WHITELISTED_DOMAINS before the first boot)";
+  }
+  const shown = domains.slice(0, 3).join(", ") + (domains.length > 3 ? ", …" : "");
+  return `${domains.length} whitelisted (${shown})`;
+}
+
+function storeLine(config: Config, env: Env): string {
+  if (config.redisUrl) return `Redis at ${withoutCredentials(config.redisUrl)}`;
+  if (config.kvPath) return `Deno KV at ${config.kvPath} (KV_PATH)`;
+  return onDeploy(env)
+    ? "Deno KV, the database attached to the app"
+    : "Deno KV at Deno's default location for main.ts (set KV_PATH to choose a file)";
+}
+
+/**
+ * One line for an error that stops the boot and that an operator can fix without a stack
+ * trace (port taken, bad bind address, store unreachable); null for anything else.
+ */
+export function bootFailure(err: unknown, config: Config): string | null {
+  if (err instanceof StoreUnavailableError) return err.message;
+  const code = (err as { code?: unknown })?.code;
+  const where = `${config.hostname}:${config.port}`;
+  if (code === "EADDRINUSE") {
+    return `cannot listen on ${where}: the port is already in use (another hull-browser?); ` +
+      "stop that process or set PORT to a free port";
+  }
+  if (code === "EACCES") {
+    return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); ` +
+      "set PORT to 1024 or above";
+  }
+  if (code === "EADDRNOTAVAIL" || code === "EINVAL") {
+    return `cannot listen on ${where}: BIND_ADDRESS "${config.hostname}" is not an address of ` +
+      "this machine; use 0.0.0.0 (every interface) or 127.0.0.1";
+  }
+  return null;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+}
+
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.href.replace(/\/$/, "");
+  } catch {
+    return "(unparsable REDIS_URL)";
+  }
+}
+
+/** Prints the boot summary (stdout) and the seeds that lost to stored settings (stderr). */
+export function reportBoot(
+  config: Config,
+  env: Env,
+  server: { port: number; ctx: { live: { settings: Settings; domains: { raw: string }[] } } },
+): void {
+  const { live } = server.ctx;
+  const stored = { settings: live.settings, domains: live.domains.map((d) => d.raw) };
+  for (const line of bootSummary(config, server.port, env, stored)) console.log(line);
+  for (const line of lostSeedsLine(lostSeeds(config, env, stored))) console.warn(line);
+}
