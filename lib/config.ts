@@ -194,6 +194,8 @@ export function loadConfig(env: Env = processEnv()): Config {
   } catch (err) {
     problems.push(`TRUST_PROXY ${(err as Error).message}`);
   }
+  // Deno Deploy serves https alone: pages name https:// and cookies are Secure there.
+  if (env.DENO_DEPLOY || env.DENO_DEPLOYMENT_ID) trustProxy = { ...trustProxy, httpsOnly: true };
 
   const hull = parseHullConfig(env, problems);
   const wsEngine = env.WS_ENGINE?.trim() || "native";

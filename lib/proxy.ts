@@ -25,6 +25,11 @@ export interface TrustProxy {
   hops: number;
   /** Proxy addresses when given as a list; the count is then unused. */
   proxies: BlockList | null;
+  /**
+   * Visitors reach the server over https only, whatever the request says (Deno Deploy: its
+   * edge serves https alone and forwards plain requests to the isolate).
+   */
+  httpsOnly?: boolean;
 }
 
 /** Forwarded headers are ignored. */
@@ -160,12 +165,14 @@ export function publicHost(trust: TrustProxy, request: ForwardedRequest): string
 /**
  * The origin visitors reach this server at: `X-Forwarded-Proto` (http or https) and
  * `X-Forwarded-Host` when the peer is a trusted proxy, else the request's own scheme and
- * `Host` (`localhost` when that is not a plain host).
+ * `Host` (`localhost` when that is not a plain host); always https when `trust.httpsOnly`.
  */
 export function publicOrigin(trust: TrustProxy, request: ForwardedRequest): string {
   const proxied = peerIsProxy(trust, request.peer);
   const fwdProto = proxied ? lastEntry(request.header("x-forwarded-proto"))?.toLowerCase() : "";
-  const proto = fwdProto === "https" || fwdProto === "http"
+  const proto = trust.httpsOnly
+    ? "https"
+    : fwdProto === "https" || fwdProto === "http"
     ? fwdProto
     : new URL(request.url).protocol.replace(":", "");
   return `${proto}://${publicHost(trust, request) ?? "localhost"}`;

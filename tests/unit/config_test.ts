@@ -209,3 +209,10 @@ Deno.test("config - MEMORY_REDUCER is on by default, off on request, nothing els
     /^MEMORY_REDUCER must be on\/off/,
   );
 });
+
+Deno.test("config - on Deno Deploy pages name https:// (its edge serves nothing else)", () => {
+  const c = loadConfig({ DENO_DEPLOY: "1", SECRET: "s".repeat(32) });
+  assert.equal(c.trustProxy.httpsOnly, true);
+  assert.equal(c.trustProxy.hops, 0, "forwarded headers still need TRUST_PROXY");
+  assert.equal(loadConfig({}).trustProxy.httpsOnly, undefined);
+});

@@ -75,3 +75,13 @@ Deno.test("proxy - parseBoolean takes the usual spellings and refuses the rest",
   assert.equal(parseBoolean("0", true), false);
   assert.equal(parseBoolean("y", true), null);
 });
+
+Deno.test("proxy - on Deno Deploy (https only) the origin is https whatever the request says", () => {
+  const deploy = { ...NO_PROXY, httpsOnly: true };
+  const req = {
+    peer: "10.0.0.1",
+    header: (n: string) => n === "host" ? "app.deno.dev" : null,
+    url: "http://app.deno.dev/",
+  };
+  assert.equal(publicOrigin(deploy, req), "https://app.deno.dev");
+});
