@@ -6,8 +6,13 @@ import { type DomainPattern, parseDomainList } from "./domains.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
 import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
 import { type HullConfig, parseHullConfig } from "./hull/hull_config.ts";
-import { NO_PROXY, parseBoolean, parseTrustProxy, type TrustProxy } from "./proxy.ts";
-import { checkBindAddress, checkPublicKeyPem, checkRedisUrl } from "./config_checks.ts";
+import { NO_PROXY, parseTrustProxy, type TrustProxy } from "./proxy.ts";
+import {
+  checkBindAddress,
+  checkPublicKeyPem,
+  checkRedisUrl,
+  parseBoolean,
+} from "./config_checks.ts";
 
 /** Shortest ADMIN_PASSWORD accepted (the login throttle slows guessing; it cannot make "a" safe). */
 export const MIN_ADMIN_PASSWORD_LENGTH = 12;

@@ -1,8 +1,8 @@
 /**
- * Checks of configuration values that need more than a pattern: a PEM that must really be an
- * RSA key, a Redis URL that must parse, an address the server can bind. Each returns the
- * problem as one line naming the variable, or null, so a bad value stops the boot with that
- * line instead of a stack trace from deep inside the server's start.
+ * Checks of configuration values that need more than a pattern: booleans, a PEM that must
+ * really be an RSA key, a Redis URL that must parse, an address the server can bind. Each check
+ * returns the problem as one line naming the variable, or null, so a bad value stops the boot
+ * with that line instead of a stack trace from deep inside the server's start.
  */
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
@@ -43,4 +43,19 @@ export function checkRedisUrl(value: string): string | null {
 export function checkBindAddress(value: string): string | null {
   if (value === "localhost" || isIP(value)) return null;
   return `BIND_ADDRESS must be an IP address (0.0.0.0, ::, 127.0.0.1…) or localhost, got "${value}"`;
+}
+
+const TRUE = new Set(["true", "yes", "on", "1"]);
+const FALSE = new Set(["false", "no", "off", "0"]);
+
+/**
+ * A boolean setting: `true/false/1/0/yes/no/on/off` in any case; null for anything else (the
+ * caller names the variable). Undefined or blank is `fallback`.
+ */
+export function parseBoolean(raw: string | undefined, fallback: boolean): boolean | null {
+  const v = raw?.trim().toLowerCase();
+  if (!v) return fallback;
+  if (TRUE.has(v)) return true;
+  if (FALSE.has(v)) return false;
+  return null;
 }

@@ -15,6 +15,7 @@
  */
 import type { Context } from "hono";
 import { BlockList, isIP } from "node:net";
+import { parseBoolean } from "./config_checks.ts";
 
 /** Most proxies a hop count may name (a chain longer than this is a configuration mistake). */
 const MAX_HOPS = 10;
@@ -34,21 +35,6 @@ export interface TrustProxy {
 
 /** Forwarded headers are ignored. */
 export const NO_PROXY: TrustProxy = { hops: 0, proxies: null };
-
-const TRUE = new Set(["true", "yes", "on", "1"]);
-const FALSE = new Set(["false", "no", "off", "0"]);
-
-/**
- * A boolean setting: `true/false/1/0/yes/no/on/off` in any case; null for anything else (the
- * caller names the variable). Undefined or blank is `fallback`.
- */
-export function parseBoolean(raw: string | undefined, fallback: boolean): boolean | null {
-  const v = raw?.trim().toLowerCase();
-  if (!v) return fallback;
-  if (TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  return null;
-}
 
 /**
  * Parses `TRUST_PROXY` (see the module doc).

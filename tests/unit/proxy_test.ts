@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import {
   clientAddress,
   NO_PROXY,
-  parseBoolean,
   parseTrustProxy,
   publicOrigin,
   validHost,
 } from "../../lib/proxy.ts";
+import { parseBoolean } from "../../lib/config_checks.ts";
 
 const ONE = parseTrustProxy("true");
 
