@@ -7,7 +7,6 @@
  */
 import type { Config } from "./config.ts";
 import type { StoredConfig } from "./store/store.ts";
-import { StoreUnavailableError } from "./store/factory.ts";
 import { onDeploy } from "./deploy/preflight.ts";
 import type { Settings } from "./types.ts";
 
@@ -113,29 +112,6 @@ function storeLine(config: Config, env: Env): string {
   return onDeploy(env)
     ? "Deno KV, the database attached to the app"
     : "Deno KV at Deno's default location for main.ts (set KV_PATH to choose a file)";
-}
-
-/**
- * One line for an error that stops the boot and that an operator can fix without a stack
- * trace (port taken, bad bind address, store unreachable); null for anything else.
- */
-export function bootFailure(err: unknown, config: Config): string | null {
-  if (err instanceof StoreUnavailableError) return err.message;
-  const code = (err as { code?: unknown })?.code;
-  const where = `${config.hostname}:${config.port}`;
-  if (code === "EADDRINUSE") {
-    return `cannot listen on ${where}: the port is already in use (another hull-browser?); ` +
-      "stop that process or set PORT to a free port";
-  }
-  if (code === "EACCES") {
-    return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); ` +
-      "set PORT to 1024 or above";
-  }
-  if (code === "EADDRNOTAVAIL" || code === "EINVAL") {
-    return `cannot listen on ${where}: BIND_ADDRESS "${config.hostname}" is not an address of ` +
-      "this machine; use 0.0.0.0 (every interface) or 127.0.0.1";
-  }
-  return null;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

@@ -42,6 +42,8 @@ export interface StartOptions {
   hullCaCerts?: string[];
   /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
   memoryReducer?: MemoryReducerOptions | false;
+  /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
+  loginClock?: () => number;
 }
 
 export interface RunningServer {
@@ -104,7 +106,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     caCerts: opts.hullCaCerts,
   });
   const logFeed = new LogFeed(store);
-  const auth = await AdminAuth.create(secret, config.adminPassword, store);
+  const auth = await AdminAuth.create(secret, config.adminPassword, store, {
+    now: opts.loginClock,
+  });
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
   // Without Redis, emits reach the other instances through Deno KV (docs/architecture.md, Scale out).

@@ -3,6 +3,7 @@ import { CodeBlock } from "../components/CodeBlock.tsx";
 import { Layout } from "../components/Layout.tsx";
 import { Notice } from "../components/Notice.tsx";
 import type { AppEnv } from "../lib/app_context.ts";
+import { publicOrigin } from "../lib/hull/install.ts";
 import { renderPage } from "../lib/render.ts";
 
 export interface InstallProps {
@@ -18,14 +19,9 @@ export interface InstallProps {
 /** GET /: how to install the connector on this host. */
 export function handler(c: Context<AppEnv>) {
   const { config, live } = c.var.ctx;
-  const url = new URL(c.req.url);
-  // Behind a proxy (Deploy, a load balancer) the public scheme comes from X-Forwarded-Proto.
-  const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
-    url.protocol.replace(":", "");
-  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
-  return renderPage(
+  const res = renderPage(
     <InstallPage
-      origin={`${proto}://${host}`}
+      origin={publicOrigin(c)}
       domains={live.domains.map((d) => d.raw)}
       publicTraits={live.settings.public_traits}
       webhookSigned={config.webhookSecrets.length > 0}
@@ -34,6 +30,9 @@ export function handler(c: Context<AppEnv>) {
       identityMode={live.settings.identity_mode ?? "off"}
     />,
   );
+  // The page names the host the request came in by: no cache may hand it to another host.
+  res.headers.set("cache-control", "no-store");
+  return res;
 }
 
 export default function InstallPage(p: InstallProps) {

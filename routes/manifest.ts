@@ -15,6 +15,9 @@ export function readme(c: Context<AppEnv>) {
   const tag = `<script src="${publicOrigin(c)}/hull-browser.js" async></script>`;
   c.header("access-control-allow-origin", "*");
   c.header("content-type", "text/markdown; charset=utf-8");
+  // It names the host the request came in by (a plain host[:port], see publicOrigin): no
+  // cache may hand it to another host.
+  c.header("cache-control", "no-store");
   return c.body(`# Browser Personalization
 
 Pushes the public part of your Hull profiles (the attributes and segments you whitelist) into

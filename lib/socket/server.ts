@@ -16,6 +16,7 @@ import type { Store } from "../store/store.ts";
 import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 import { connectionHandler, originHost } from "./user_fetch.ts";
+import { clientAddress, type TrustProxy } from "../proxy.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
 export const RELAY_EVENT = "hb:relay";
@@ -33,7 +34,8 @@ export interface SocketDeps {
   verifier: IdentityVerifier;
   limits: Limits;
   counters: Counters;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-For names the client, for the per-IP handshake limit (lib/proxy.ts). */
+  trustProxy: TrustProxy;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
   /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
@@ -48,10 +50,10 @@ export interface SocketDeps {
   announceRelay?: (on: boolean) => Promise<void>;
 }
 
-export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+/** The handshake's client address: the peer, or what the trusted proxy appended. */
+export function clientIp(req: IncomingMessage, trust: TrustProxy): string {
   const fwd = req.headers["x-forwarded-for"];
-  if (trustProxy && typeof fwd === "string" && fwd.trim()) return fwd.split(",")[0].trim();
-  return req.socket?.remoteAddress ?? "unknown";
+  return clientAddress(trust, req.socket?.remoteAddress, typeof fwd === "string" ? fwd : undefined);
 }
 
 /** Creates the socket.io server on `http` and wires the protocol. */

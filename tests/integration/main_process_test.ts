@@ -111,7 +111,10 @@ Deno.test({
       assert.equal(run.code, 1);
       const lines = run.stderr.trim().split("\n");
       assert.equal(lines.length, 1, run.stderr);
-      assert.match(lines[0], new RegExp(`127\\.0\\.0\\.1:${port}.*already in use.*PORT`));
+      assert.match(
+        lines[0],
+        new RegExp(`^PORT=${port} is already in use.*127\\.0\\.0\\.1:${port}`),
+      );
       assert.doesNotMatch(run.stderr, /^\s+at /m);
       assert.doesNotMatch(run.stdout, /listening on/);
     } finally {

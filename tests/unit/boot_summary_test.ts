@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  bootFailure,
-  bootSummary,
-  listeningLine,
-  lostSeeds,
-  lostSeedsLine,
-} from "../../lib/boot_summary.ts";
+import { bootFailureMessage } from "../../lib/boot_failure.ts";
+import { bootSummary, listeningLine, lostSeeds, lostSeedsLine } from "../../lib/boot_summary.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { StoreUnavailableError } from "../../lib/store/factory.ts";
 import type { StoredConfig } from "../../lib/store/store.ts";
@@ -105,18 +100,21 @@ Deno.test("boot summary - lost seeds: only variables that are set and differ fro
   assert.deepEqual(lostSeedsLine([]), []);
 });
 
-Deno.test("boot summary - failures an operator fixes are one line; others are not caught", () => {
-  const config = loadConfig({ SECRET, PORT: "8000", BIND_ADDRESS: "10.1.2.3" });
+Deno.test("boot failure - failures an operator fixes are one line naming the variable; others are not caught", () => {
+  const target = { hostname: "10.1.2.3", port: 8000 };
   const err = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
   assert.match(
-    bootFailure(err("EADDRINUSE"), config)!,
-    /^cannot listen on 10\.1\.2\.3:8000: the port is already in use/,
+    bootFailureMessage(err("EADDRINUSE"), target)!,
+    /^PORT=8000 is already in use.*cannot listen on 10\.1\.2\.3:8000/,
   );
-  assert.match(bootFailure(err("EACCES"), config)!, /permission denied.*PORT/);
-  assert.match(bootFailure(err("EINVAL"), config)!, /BIND_ADDRESS "10\.1\.2\.3" is not an address/);
+  assert.match(bootFailureMessage(err("EACCES"), target)!, /^PORT=8000 needs privileges/);
+  assert.match(
+    bootFailureMessage(err("EINVAL"), target)!,
+    /^BIND_ADDRESS=10\.1\.2\.3 is not an address/,
+  );
   assert.equal(
-    bootFailure(new StoreUnavailableError("Redis at redis://x is unreachable"), config),
+    bootFailureMessage(new StoreUnavailableError("Redis at redis://x is unreachable"), target),
     "Redis at redis://x is unreachable",
   );
-  assert.equal(bootFailure(new TypeError("a bug"), config), null);
+  assert.equal(bootFailureMessage(new TypeError("a bug"), target), null);
 });
