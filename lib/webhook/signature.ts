@@ -168,12 +168,15 @@ const JWT_REASONS: Record<string, string> = {
   ERR_JWT_CLAIM_VALIDATION_FAILED: "token claims are not valid",
 };
 
+/** Oldest `iat` accepted by default: a day, as long as notification ids are remembered. */
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+
 /** How a Hull token's age is judged. */
 export interface TokenAgeOptions {
   /** Now, in unix seconds (default: the clock). */
   nowSeconds?: number;
   /** Oldest accepted `iat`, in seconds before now (the webhook passes its replay window). */
-  maxAgeSeconds: number;
+  maxAgeSeconds?: number;
   /** Clock skew allowed on `exp`, `nbf` and a future `iat` (default 60 s). */
   toleranceSeconds?: number;
 }
@@ -191,8 +194,9 @@ export async function verifyHullJwt(
   token: string | null | undefined,
   key: CryptoKey,
   notificationId: string,
-  age: TokenAgeOptions,
+  age: TokenAgeOptions = {},
 ): Promise<VerifyResult> {
+  const maxAge = age.maxAgeSeconds ?? DEFAULT_MAX_TOKEN_AGE_SECONDS;
   const jwt = (token ?? "").trim().replace(/^Bearer\s+/i, "");
   if (!jwt) return { ok: false, reason: "smart-notifier token is missing" };
   const now = age.nowSeconds ?? Math.floor(Date.now() / 1000);
@@ -218,11 +222,11 @@ export async function verifyHullJwt(
     return { ok: false, reason: "token jti does not match the notification_id" };
   }
   if (typeof payload.iat === "number") {
-    if (now - payload.iat > age.maxAgeSeconds) {
+    if (now - payload.iat > maxAge) {
       return {
         ok: false,
         reason: `token was issued ${now - payload.iat} s ago, longer than the replay window ` +
-          `(${age.maxAgeSeconds} s)`,
+          `(${maxAge} s)`,
       };
     }
     if (payload.iat - now > tolerance) {

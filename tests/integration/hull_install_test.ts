@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
-import { fixture, freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
+import { freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
