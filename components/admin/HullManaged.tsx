@@ -80,6 +80,9 @@ export function HullPanel(
           <p class="muted">
             Not bound to a Hull connector yet:{" "}
             {bindingRule(p.policy)}. Until then profiles are not fetched from Hull.
+            {!p.policy.connectorId &&
+              " Set HULL_ORGANIZATIONS to your organization (and HULL_CONNECTOR_ID) so that no " +
+                "other connector can bind it first."}
           </p>
         )}
       {conn && !conn.secret_readable && (
