@@ -40,6 +40,8 @@ export interface StartOptions {
   kvAdapter?: KvAdapterOptions;
   /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
   hullCaCerts?: string[];
+  /** Deadline of one fetch of Hull's key, body included (default 5 s; tests shorten it). */
+  hullKeyTimeoutMs?: number;
   /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
   memoryReducer?: MemoryReducerOptions | false;
   /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
@@ -104,6 +106,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
     secret,
     caCerts: opts.hullCaCerts,
+    keyTimeoutMs: opts.hullKeyTimeoutMs,
   });
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
@@ -126,6 +129,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     trustProxy: config.trustProxy,
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
+    // The bound connector's namespace is always served; only unknown ids count against the cap.
+    knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
     // Over KV, peers relay pushes for legacy namespaces only to instances that announce some.
     announceRelay: kvAdapter ? (on) => kvAdapter.wantRelay(on) : undefined,

@@ -48,6 +48,11 @@ export interface SocketDeps {
    * (Redis, a single instance) peers always relay.
    */
   announceRelay?: (on: boolean) => Promise<void>;
+  /**
+   * True for the id of a connector this deployment is bound to: its legacy namespace
+   * (`/<connectorId>`) is admitted even when unknown ids have filled the cap.
+   */
+  knownConnector?: (connectorId: string) => boolean | Promise<boolean>;
 }
 
 /** The handshake's client address: the peer, or what the trusted proxy appended. */
@@ -112,7 +117,7 @@ export function createSocketServer(
   });
   if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
-  const legacy = legacyNamespaces(io, deps.announceRelay);
+  const legacy = legacyNamespaces(io, deps.announceRelay, deps.knownConnector);
   const onConnection = connectionHandler(deps);
   for (const nsp of [io.of("/"), legacy.parent]) {
     nsp.use(namespacesPerConnection);

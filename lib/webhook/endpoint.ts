@@ -1,7 +1,8 @@
 /**
- * The smart-notifier endpoint's logic (docs/contracts.md §3), independent of the HTTP framework:
- * authenticate the raw bytes, parse, validate, refuse replays, apply. Every refusal happens
- * before anything is written, so a rejected request changes nothing.
+ * The smart-notifier endpoint's logic, independent of the HTTP framework: authenticate the raw
+ * bytes (our HMAC, or Hull's token plus the body's connector id and secret, see
+ * docs/hull_trust.md), parse, validate, refuse replays, apply. Every refusal happens before
+ * anything is written, so a rejected request changes nothing.
  */
 import type { EventLog } from "../events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
@@ -10,7 +11,13 @@ import type { Store } from "../store/store.ts";
 import type { SeenTracker } from "./seen.ts";
 import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
-import { canVerifyHull, type HullKeySource, hullSigningKey } from "../hull/signing_key.ts";
+import {
+  canVerifyHull,
+  hullKeyAtHand,
+  type HullKeySource,
+  hullSigningKey,
+} from "../hull/signing_key.ts";
+import type { Binding } from "../hull/connector_binding.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
@@ -83,46 +90,94 @@ async function answer(
       "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
     );
   }
-
-  let hullKey: CryptoKey | null = null;
   if (hmacHeader && deps.webhookSecrets.length) {
+    // Our own webhooks address the standalone connector: no binding, no Hull credentials.
     const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
     if (!v.ok) return fail(401, `X-Hull-Browser-Signature: ${v.reason}`);
-  } else if (jwt && canVerifyHull(keys)) {
-    const k = await hullSigningKey(headers, jwt, keys);
-    if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
-    hullKey = k.key; // the token is verified below, once the notification_id (jti) is known
-  } else {
-    const expected = [
-      deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
-      canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
-    ].filter(Boolean).join(" or ");
-    return fail(401, `missing signature: send ${expected}`);
+    let body: unknown;
+    try {
+      body = parseJson(raw);
+    } catch (err) {
+      return fail(400, `body is not valid JSON: ${(err as Error).message}`);
+    }
+    return await accept(body, null, deps, receivedAt);
   }
+  if (jwt && canVerifyHull(keys)) {
+    return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
+  }
+  const expected = [
+    deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
+    canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
+  ].filter(Boolean).join(" or ");
+  return fail(401, `missing signature: send ${expected}`);
+}
 
+const parseJson = (raw: Uint8Array): unknown =>
+  JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+
+/** How old a Hull token may be: no older than the notification ids are remembered. */
+const TOKEN_AGE = { maxAgeSeconds: REPLAY_WINDOW_MS / 1000 };
+
+/**
+ * A request carrying Hull's token. Hull signs `jti` = `notification_id`, not the body, so the
+ * body's connector (`configuration.id` and `secret`) is checked first: a body that could change
+ * nothing here is refused before any key is fetched for it, so junk cannot use up the key
+ * fetches a genuine notification needs. Then the key, the token (jti, age), the shape.
+ */
+async function hullSigned(
+  raw: Uint8Array,
+  headers: Headers,
+  jwt: string,
+  keys: HullKeySource,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+    body = parseJson(raw);
   } catch (err) {
-    if (hullKey) {
-      // Do not reveal parsing details to an unauthenticated sender: check the token first.
-      const v = await verifyHullJwt(jwt, hullKey, "");
-      if (!v.ok && !/jti/i.test(v.reason)) {
-        return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
-      }
+    // Parsing details only to a sender whose token verifies with a key at hand; no key is
+    // fetched for a body that cannot be a notification.
+    const key = hullKeyAtHand(headers, keys);
+    if (!key) return fail(400, "body is not valid JSON");
+    const v = await verifyHullJwt(jwt, key, "", TOKEN_AGE);
+    if (!v.ok && !/jti/i.test(v.reason)) {
+      return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
     }
     return fail(400, `body is not valid JSON: ${(err as Error).message}`);
   }
-  const notificationId = (body as { notification_id?: unknown })?.notification_id;
-  if (hullKey) {
-    const v = await verifyHullJwt(
-      jwt,
-      hullKey,
-      typeof notificationId === "string" ? notificationId : "",
-    );
-    if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+  if (!deps.hull) return fail(403, "Hull-signed notifications need the Hull integration");
+  let binding: Binding;
+  try {
+    binding = await deps.hull.authorize(body);
+  } catch (err) {
+    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
   }
+  if (!binding.ok) return fail(binding.status, binding.reason);
 
+  const k = await hullSigningKey(headers, jwt, keys);
+  if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
+  const notificationId = (body as { notification_id?: unknown })?.notification_id;
+  const v = await verifyHullJwt(
+    jwt,
+    k.key,
+    typeof notificationId === "string" ? notificationId : "",
+    TOKEN_AGE,
+  );
+  if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+  return await accept(body, binding, deps, receivedAt);
+}
+
+/**
+ * Validates and applies an authenticated body: `binding` is the connector a Hull-signed body
+ * acts as (its credentials are kept), null for our own HMAC webhooks.
+ */
+async function accept(
+  body: unknown,
+  binding: Binding | null,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
@@ -130,8 +185,6 @@ async function answer(
   // messages only where they were validated.
   if (n.channel === "user:update") deps.seen?.observe(n);
   else deps.seen?.observe({ ...n, messages: [] });
-  const refused = await deps.hull?.refusal(n).catch(() => null);
-  if (refused) return fail(403, refused);
 
   // A user:update batch is claimed with its profiles' write (one store round trip, see
   // SaveOptions.claim); other channels, and a batch whose connector settings must be written
@@ -149,7 +202,7 @@ async function answer(
   };
   try {
     if (n.channel !== "user:update") await claimNow();
-    await deps.hull?.apply(n, hullKey !== null, claimNow);
+    await deps.hull?.apply(n, binding, claimNow);
   } catch (err) {
     if (err === REPLAYED) return replayed();
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});

@@ -6,6 +6,7 @@ import { parseList } from "../../lib/config.ts";
 import { versionedPayload } from "../../lib/payload.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
 import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
+import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
 import { loadManaged, type ManagedDoc } from "../../lib/hull/settings_sync.ts";
 
@@ -78,6 +79,7 @@ export async function handler(c: Context<AppEnv>, message?: string) {
       message={message}
       managed={managed}
       connection={connection}
+      policy={hull.integration.policy}
     />,
   );
 }
@@ -87,7 +89,14 @@ export async function post(c: Context<AppEnv>) {
   const { store, live, config, hull } = c.var.ctx;
   const body = await c.req.parseBody();
   if (body.action === "forget_hull") {
+    // The release: the next Hull-signed notification the binding rules allow binds again.
+    const released = await hull.credentials.info();
     await hull.credentials.forget();
+    if (released) {
+      c.var.ctx.events.emit("incoming.connection.start", {
+        message: `Hull connector ${released.id} released from the dashboard`,
+      });
+    }
     return c.redirect("/admin/settings?saved=1", 303);
   }
   // Settings managed in Hull keep their value: Hull would overwrite an edit at its next sync.
@@ -120,6 +129,7 @@ export default function SettingsPage(
     message?: string;
     managed: ManagedDoc;
     connection: ConnectionInfo | null;
+    policy: BindingPolicy;
   },
 ) {
   const m = p.managed.managed;
@@ -131,7 +141,7 @@ export default function SettingsPage(
     <>
       {saved && <p class="ok" role="status">Saved. Every instance applies it within a second.</p>}
       {p.message && <p class="error" role="alert">{p.message}</p>}
-      <HullPanel c={p.c} managed={p.managed} connection={p.connection} />
+      <HullPanel c={p.c} managed={p.managed} connection={p.connection} policy={p.policy} />
       <form method="post" action="/admin/settings" class="stack panel">
         <Csrf c={p.c} />
         <label for="identity_mode">
