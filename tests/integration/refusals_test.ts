@@ -55,13 +55,25 @@ Deno.test({
       ) {
         assert.match(await connectResult(t, origin), /^refused/, String(origin));
       }
-      // Polling transport is refused at the handshake too (no socket is ever created).
+      // A browser is told why (its websocket upgrade cannot show the HTTP answer).
+      assert.equal(
+        await connectResult(t, "https://evil.net"),
+        "refused: origin https://evil.net is not whitelisted: add its domain in the dashboard " +
+          "(Domains)",
+      );
+      assert.match(await connectResult(t, "null"), /^refused: pages opened from file:\/\//);
+      // Polling transport is refused at the handshake (no socket is ever created).
       const res = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling`, {
         headers: { origin: "https://evil.net" },
       });
       assert.equal(res.status, 403);
       await res.body?.cancel();
+      // The refused websocket connections are gone once their clients closed them.
+      const deadline = Date.now() + 5000;
+      while (t.server.io.engine.clientsCount > 0 && Date.now() < deadline) await sleep(10);
       assert.equal(t.server.io.engine.clientsCount, 0);
+      // No refused socket ever reached `connection`.
+      assert.equal(t.server.io.of("/").sockets.size, 0);
     } finally {
       await t.close();
     }
