@@ -293,15 +293,38 @@ Deno.test({
       ]);
 
       const socket = await identify(t, { external_id: "user-1001" });
-      const pushed = new Promise((r) => socket.once("user.update", r));
+      const pushed = new Promise((r) =>
+        socket.on("user.update", (p: { test?: boolean }) => p.test && r(p))
+      );
       const push = await form(t, "/admin/preview", {
         _csrf: csrf,
         type: "email",
         value: "ada@example.com",
         action: "push",
       }, cookie);
-      assert.match(await push.text(), /Test update pushed/);
-      await pushed;
+      const pushHtml = await push.text();
+      assert.match(pushHtml, /Test update sent to 1 live socket of this visitor/);
+      // The form keeps the identifier, and posts to its URL (a reload keeps it too).
+      assert.match(pushHtml, /name="value" value="ada@example.com"/);
+      assert.match(pushHtml, /action="\/admin\/preview\?type=email&amp;value=ada%40example.com"/);
+      assert.equal(((await pushed) as { test?: boolean }).test, true);
+      await t.server.ctx.events.flush();
+      const entries = await t.server.ctx.store.listEvents(50);
+      assert.ok(
+        entries.some((e) =>
+          e.message?.includes("test update pushed from the dashboard to 1 socket")
+        ),
+      );
+
+      // Deleting asks first, and asking deletes nothing.
+      const ask = await form(t, "/admin/preview", {
+        _csrf: csrf,
+        type: "email",
+        value: "ada@example.com",
+        action: "ask-delete",
+      }, cookie);
+      assert.match(await ask.text(), /Delete this profile for good\?/);
+      assert.notEqual(await t.server.ctx.store.getProfile("5f00000000000000000000a1"), null);
 
       const stream = await fetch(`${t.url}/admin/api/log/stream`, { headers: { cookie } });
       assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
