@@ -25,9 +25,14 @@ export function managedNote(syncedAt: string | undefined) {
   );
 }
 
-/** The Hull connection panel of the settings page. */
+/** The Hull connection panel of the settings page; `confirm` asks before disconnecting. */
 export function HullPanel(
-  p: { c: Context<AppEnv>; managed: ManagedDoc; connection: ConnectionInfo | null },
+  p: {
+    c: Context<AppEnv>;
+    managed: ManagedDoc;
+    connection: ConnectionInfo | null;
+    confirm?: boolean;
+  },
 ) {
   const keys = Object.keys(p.managed.managed);
   if (!p.connection && !keys.length && !p.managed.problems.length) return null;
@@ -38,17 +43,31 @@ export function HullPanel(
         ? (
           <form method="post" action="/admin/settings" class="row">
             <Csrf c={p.c} />
-            <input type="hidden" name="action" value="forget_hull" />
+            <input type="hidden" name="action" value="ask_forget_hull" />
             <span>
               Serving Hull connector <code>{p.connection.id}</code> of{" "}
               <code>{p.connection.organization}</code> (credentials received{" "}
               {syncTime(new Date(p.connection.updated_at).toISOString())}). Notifications for any
               other connector are refused.
             </span>
-            <button type="submit" class="secondary">Disconnect</button>
+            <button type="submit" class="secondary">Disconnect…</button>
           </form>
         )
         : <p class="muted">No Hull-signed notification yet: profiles are not fetched from Hull.</p>}
+      {p.connection && p.confirm && (
+        <form method="post" action="/admin/settings" class="panel confirm" role="alertdialog">
+          <Csrf c={p.c} />
+          <p>
+            <strong>Disconnect from Hull connector {p.connection.id}?</strong>{" "}
+            Its credentials are forgotten: profiles are no longer fetched from Hull until its next
+            signed notification.
+          </p>
+          <button type="submit" name="action" value="forget_hull" class="danger">
+            Yes, disconnect
+          </button>{" "}
+          <a href="/admin/settings" class="button secondary">Cancel</a>
+        </form>
+      )}
       {keys.length > 0 && (
         <p class="muted">
           Settings managed in Hull, read-only here:{" "}
