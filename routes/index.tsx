@@ -85,7 +85,15 @@ export default function InstallPage(p: InstallProps) {
         </Notice>
       )}
 
-      <h2>3. Point Hull (or your sender) at the webhook</h2>
+      <h2>3. Verify identities</h2>
+      <p>
+        Unless identities are verified, a browser that claims someone's email or id receives their
+        public profile. Set <code>IDENTITY_SECRET</code>{" "}
+        on this server, sign the visitor's identifier on your backend and pass the hash as{" "}
+        <code>data-user-hash</code> on the tag, then choose "required" in the dashboard's Settings.
+      </p>
+
+      <h2>4. Point Hull (or your sender) at the webhook</h2>
       <CodeBlock label="Smart-notifier URL" code={`${p.origin}/smart-notifier`} />
       <WebhookAuthNotice auth={p.auth} />
 
