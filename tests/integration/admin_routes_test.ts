@@ -407,3 +407,41 @@ async function waitUntil(cond: () => boolean, what: string, ms = 8_000) {
     await sleep(50);
   }
 }
+
+Deno.test({
+  name: "admin settings - a refused save keeps every edit; trait names and the mode are checked",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const before = t.server.ctx.live.settings;
+      const page = await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
+      assert.match(page, /<option value="required" disabled>required \(needs IDENTITY_SECRET\)/);
+      for (
+        const [fields, error] of [
+          [{ identity_mode: "required" }, /Set IDENTITY_SECRET on the server before choosing/],
+          [{ identity_mode: "bogus" }, /unknown identity mode &quot;bogus&quot;/],
+          [{ identity_mode: "off", public_traits: "email\nplan name" }, /has a space/],
+          [{ identity_mode: "off", public_traits: "clearbit//name" }, /is not an attribute name/],
+        ] as const
+      ) {
+        const res = await form(t, "/admin/settings", {
+          _csrf: csrf,
+          public_traits: "email\ntraits_new_trait",
+          public_segments: "seg_new",
+          ...fields,
+        }, cookie);
+        const html = await res.text();
+        assert.equal(res.status, 400, JSON.stringify(fields));
+        assert.match(html, error);
+        assert.match(html, /Nothing was saved/);
+        // The other edits of that save are still in the form.
+        assert.match(html, /<textarea[^>]*name="public_segments"[^>]*>seg_new<\/textarea>/);
+        assert.deepEqual(t.server.ctx.live.settings, before, "nothing changed");
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
