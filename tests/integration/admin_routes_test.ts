@@ -445,3 +445,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "admin overview - names env seeds that lost to stored settings; / only says some did",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie } = await login(t);
+      const clean = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.doesNotMatch(clean, /set but ignored/, "seeds applied: nothing to report");
+      // As if WHITELISTED_DOMAINS had been changed after the first boot.
+      await t.server.ctx.store.setDomains(["shop.example.org"]);
+      const html = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.match(html, /WHITELISTED_DOMAINS is set but ignored/);
+      assert.match(html, /Change them in the dashboard/);
+      const home = await (await fetch(`${t.url}/`)).text();
+      assert.match(home, /Some environment seeds are ignored/);
+      assert.doesNotMatch(home, /WHITELISTED_DOMAINS is set/);
+    } finally {
+      await t.close();
+    }
+  },
+});
