@@ -4,7 +4,7 @@
  * classic-script bundle would declare them as page globals), and the admin islands,
  * `islands/mount.ts` → `static/build/islands.js`. Prints raw and gzipped sizes.
  *
-  * Skips the build when the output is newer than every input (keeps `deno task test` fast);
+ * Skips the build when the output is newer than every input (keeps `deno task test` fast);
  * `--force` rebuilds anyway; `--watch` then keeps rebuilding on every change of an input
  * (`deno task dev` runs it next to the server). Usage: `deno task build [--force] [--watch]`.
  */
