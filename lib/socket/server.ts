@@ -95,7 +95,7 @@ export function createSocketServer(
           message: origin ? originRefusalMessage(origin) : "no Origin header",
         });
         const query = (req as { _query?: Record<string, unknown> })._query;
-        if (!explainableHandshake(origin, query)) return cb("origin not allowed", false);
+        if (!explainableHandshake(req.headers, query)) return cb("origin not allowed", false);
         refused = true;
       }
       // engine.io asks only for handshakes (no live session: an empty or absent `sid`), so
