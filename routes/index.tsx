@@ -23,14 +23,14 @@ export interface InstallProps {
  * `/admin/login` learns anyway (whether webhooks can be authenticated, whether the dashboard
  * is enabled).
  */
-export async function handler(c: Context<AppEnv>) {
-  const { config, store } = c.var.ctx;
+export function handler(c: Context<AppEnv>) {
+  const { config, live } = c.var.ctx;
   const url = new URL(c.req.url);
   // Behind a proxy (Deploy, a load balancer) the public scheme comes from X-Forwarded-Proto.
   const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
     url.protocol.replace(":", "");
   const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
-  const stored = await store.getConfig();
+  const stored = { settings: live.settings, domains: live.domains.map((d) => d.raw) };
   return renderPage(
     <InstallPage
       origin={`${proto}://${host}`}

@@ -457,6 +457,8 @@ Deno.test({
       assert.doesNotMatch(clean, /set but ignored/, "seeds applied: nothing to report");
       // As if WHITELISTED_DOMAINS had been changed after the first boot.
       await t.server.ctx.store.setDomains(["shop.example.org"]);
+      // Applied here at once, as the dashboard does (the store's watch may come later).
+      t.server.ctx.live.apply(await t.server.ctx.store.getConfig());
       const html = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
       assert.match(html, /WHITELISTED_DOMAINS is set but ignored/);
       assert.match(html, /Change them in the dashboard/);

@@ -99,6 +99,13 @@ Deno.test({
         messages.some((m) => m.startsWith("incoming.connection.error webhook refused (401)")),
       );
       assert.ok(!messages.some((m) => m.includes("secret-body-text")), "no body in the log");
+      // A push names rooms, not sockets: nobody listens here.
+      assert.ok(
+        messages.some((m) =>
+          /^outgoing\.user\.success published to the rooms of \d+ identifiers \(whoever listens/
+            .test(m)
+        ),
+      );
       assert.ok(!messages.some((m) => m.includes(WEBHOOK_SECRET)), "no secret in the log");
     } finally {
       await t.close();
