@@ -24,6 +24,7 @@ async function shot(page: Page, name: string) {
 /** Every page of the dashboard (and the public ones), for the phone-size pass. */
 const PAGES = [
   "/",
+  "/install",
   "/admin",
   "/admin/rooms?q=ada%40example.com",
   "/admin/domains",
@@ -267,6 +268,9 @@ Deno.test("dashboard in Chromium - operators see and steer the connector", opts,
     await t.step("log out", async () => {
       await page.click("text=Log out");
       await page.waitForURL(/\/admin\/login$/);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await assertNoHorizontalScroll(page, "/admin/login");
+      await page.setViewportSize({ width: 1280, height: 900 });
       await page.goto(`${server.url}/admin`);
       assert.match(page.url(), /\/admin\/login$/);
       assert.deepEqual(errors, [], `no page errors, no CSP violations: ${errors.join(" | ")}`);
