@@ -1,5 +1,5 @@
 /**
-  * Why a socket's Origin is refused, in words a site owner can act on, and the namespace
+ * Why a socket's Origin is refused, in words a site owner can act on, and the namespace
  * middleware that tells the browser. A browser cannot read why a WebSocket upgrade failed (the
  * HTTP answer is hidden from page code), so a browser's websocket handshake from a refused
  * Origin is let through engine.io and refused by this middleware instead: socket.io then hands
@@ -30,7 +30,7 @@ export function originRefusalMessage(origin: string): string {
 }
 
 /**
-  * True for a handshake engine.io may let through so that the middleware can say why: a
+ * True for a handshake engine.io may let through so that the middleware can say why: a
  * browser's websocket upgrade with an Origin (every browser's User-Agent starts "Mozilla/"). A
  * polling handshake is refused at once (no page could read its answer either), and so is any
  * client that is no browser: it has no console to tell. A client faking the header gains
@@ -40,7 +40,7 @@ export function explainableHandshake(
   headers: Record<string, string | string[] | undefined>,
   query: Record<string, unknown> | undefined,
 ): boolean {
-    const agent = headers["user-agent"];
+  const agent = headers["user-agent"];
   return !!headers.origin && typeof agent === "string" && agent.startsWith("Mozilla/") &&
     query?.transport === "websocket";
 }
