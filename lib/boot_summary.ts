@@ -8,53 +8,23 @@
 import type { Config } from "./config.ts";
 import type { StoredConfig } from "./store/store.ts";
 import { onDeploy } from "./deploy/preflight.ts";
+import { ignoredSeeds, ignoredSeedsNotice } from "./seeds.ts";
 import type { Settings } from "./types.ts";
 
 type Env = Record<string, string | undefined>;
 
-/** The environment variable that seeds each setting (read at the first boot only). */
-const SEED_VARIABLES: [keyof Settings, string][] = [
-  ["public_traits", "PUBLIC_TRAITS"],
-  ["public_segments", "PUBLIC_SEGMENTS"],
-  ["public_account_segments", "PUBLIC_ACCOUNT_SEGMENTS"],
-  ["user_filter_segments", "USER_FILTER_SEGMENTS"],
-  ["identity_mode", "IDENTITY_MODE"],
-  ["anonymous_traits", "ANONYMOUS_TRAITS"],
-  ["anonymous_segments", "ANONYMOUS_SEGMENTS"],
-  ["anonymous_account_segments", "ANONYMOUS_ACCOUNT_SEGMENTS"],
-];
-
 /**
  * The seed variables that are set in `env` but differ from what the store holds, so they had
- * no effect (seeds apply to an empty store only). Variables not set are never named.
+ * no effect (seeds apply to an empty store only). Variables not set are never named (an
+ * identity mode implied by IDENTITY_SECRET alone is not a seed the operator wrote).
  */
 export function lostSeeds(config: Config, env: Env, stored: StoredConfig): string[] {
-  const lost: string[] = [];
-  const set = (name: string) => Boolean(env[name]?.trim());
-  if (set("WHITELISTED_DOMAINS")) {
-    const seed = config.seed.domains.map((d) => d.raw);
-    if (!sameSet(seed, stored.domains)) lost.push("WHITELISTED_DOMAINS");
-  }
-  for (const [key, name] of SEED_VARIABLES) {
-    if (!set(name)) continue;
-    const seed = config.seed.settings[key];
-    const now = stored.settings[key];
-    const differs = Array.isArray(seed)
-      ? !sameSet(seed, Array.isArray(now) ? now : [])
-      : seed !== (now ?? "off");
-    if (differs) lost.push(name);
-  }
-  return lost;
+  return ignoredSeeds(config.seed, stored).filter((name) => Boolean(env[name]?.trim()));
 }
 
 /** The one warning line for {@link lostSeeds}, or none. */
 export function lostSeedsLine(names: string[]): string[] {
-  if (!names.length) return [];
-  return [
-    `${names.join(", ")} ${names.length > 1 ? "are" : "is"} set but not applied: such ` +
-    "variables seed an empty store only, and this store already holds settings. Change them " +
-    "in the dashboard (/admin/domains, /admin/settings) or in the connector's settings in Hull.",
-  ];
+  return names.length ? [ignoredSeedsNotice(names)] : [];
 }
 
 /** The facts of a running instance, one line each (the first names the URL it listens on). */
@@ -112,12 +82,6 @@ function storeLine(config: Config, env: Env): string {
   return onDeploy(env)
     ? "Deno KV, the database attached to the app"
     : "Deno KV at Deno's default location for main.ts (set KV_PATH to choose a file)";
-}
-
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  const x = new Set(a);
-  const y = new Set(b);
-  return x.size === y.size && [...x].every((v) => y.has(v));
 }
 
 function withoutCredentials(url: string): string {

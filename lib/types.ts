@@ -70,6 +70,8 @@ export interface PublicPayload {
   events: unknown[];
   /** Version of the profile (ms when received); an extension: pages drop older pushes. */
   version?: number;
+  /** A test push from the dashboard: pages get the event even when nothing changed. */
+  test?: true;
 }
 
 /** Identifier types a browser may claim, in the order we resolve them. */

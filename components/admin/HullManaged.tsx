@@ -53,6 +53,8 @@ export function HullPanel(
     managed: ManagedDoc;
     connection: ConnectionInfo | null;
     policy: BindingPolicy;
+    /** Ask before releasing (the first step of the two-step release). */
+    confirm?: boolean;
   },
 ) {
   const keys = Object.keys(p.managed.managed);
@@ -64,7 +66,7 @@ export function HullPanel(
         ? (
           <form method="post" action="/admin/settings" class="row">
             <Csrf c={p.c} />
-            <input type="hidden" name="action" value="forget_hull" />
+            <input type="hidden" name="action" value="ask_forget_hull" />
             <span>
               Bound to Hull connector <code>{conn.id}</code> of <code>{conn.organization}</code>
               {" "}
@@ -73,7 +75,7 @@ export function HullPanel(
               connector's id and secret change anything here; Hull-signed notifications for any
               other connector are refused. After a release, {bindingRule(p.policy)}.
             </span>
-            <button type="submit" class="secondary">Release</button>
+            <button type="submit" class="secondary">Release…</button>
           </form>
         )
         : (
@@ -97,6 +99,20 @@ export function HullPanel(
           is no longer allowed: no request goes to it, and its notifications are refused. Release
           the binding, or allow it in HULL_ORGANIZATIONS.
         </p>
+      )}
+      {conn && p.confirm && (
+        <form method="post" action="/admin/settings" class="panel confirm" role="alertdialog">
+          <Csrf c={p.c} />
+          <p>
+            <strong>Release Hull connector {conn.id}?</strong>{" "}
+            Its credentials are forgotten and profiles are no longer fetched from Hull; then{" "}
+            {bindingRule(p.policy)}.
+          </p>
+          <button type="submit" name="action" value="forget_hull" class="danger">
+            Yes, release
+          </button>{" "}
+          <a href="/admin/settings" class="button secondary">Cancel</a>
+        </form>
       )}
       {keys.length > 0 && (
         <p class="muted">

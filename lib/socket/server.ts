@@ -17,6 +17,7 @@ import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 import { connectionHandler, originHost } from "./user_fetch.ts";
 import { clientAddress, type TrustProxy } from "../proxy.ts";
+import { explainableHandshake, originCheck, originRefusalMessage } from "./origin_refusal.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
 export const RELAY_EVENT = "hb:relay";
@@ -91,13 +92,18 @@ export function createSocketServer(
       const origin = req.headers.origin;
       const domain = originHost(origin);
       events.emit("incoming.connection.start", { domain });
+      // A browser's websocket upgrade from a refused Origin goes on to originCheck, which tells
+      // the page why (see origin_refusal.ts); every other refused handshake stops here.
+      let refused = false;
       if (!live.allows(origin)) {
         counters.inc("refused_connections");
         events.emit("incoming.connection.error", {
           domain,
-          message: origin ? "origin is not a whitelisted domain" : "no Origin header",
+          message: origin ? originRefusalMessage(origin) : "no Origin header",
         });
-        return cb("origin not allowed", false);
+        const query = (req as { _query?: Record<string, unknown> })._query;
+        if (!explainableHandshake(req.headers, query)) return cb("origin not allowed", false);
+        refused = true;
       }
       // engine.io asks only for handshakes (no live session: an empty or absent `sid`), so
       // every call here is a new connection.
@@ -109,7 +115,7 @@ export function createSocketServer(
           message: `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
             `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
         });
-        if (limits.mode === "enforce") return cb("too many connections", false);
+        if (limits.mode === "enforce" || refused) return cb("too many connections", false);
       }
       cb(null, true);
     },
@@ -120,6 +126,7 @@ export function createSocketServer(
   const legacy = legacyNamespaces(io, deps.announceRelay, deps.knownConnector);
   const onConnection = connectionHandler(deps);
   for (const nsp of [io.of("/"), legacy.parent]) {
+    nsp.use(originCheck(live));
     nsp.use(namespacesPerConnection);
     nsp.on("connection", onConnection);
   }

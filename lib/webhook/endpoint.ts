@@ -65,11 +65,24 @@ export function handleSmartNotifier(
 ): Promise<WebhookAnswer> {
   const work = answer(raw, headers, deps, performance.now()).then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
+    if (a.status !== 200) logRefusal(deps.events, a);
     return a;
   });
   if (!deps.inflight) return work;
   deps.inflight.add(work);
   return work.finally(() => deps.inflight!.delete(work));
+}
+
+/**
+ * Puts a refused webhook in the live log: the status and the reason only. A JSON parse error
+ * quotes the body, so it is logged without its details; no reason names a secret.
+ */
+function logRefusal(events: EventLog, a: WebhookAnswer): void {
+  const reason = String(a.body.error ?? "");
+  const safe = reason.startsWith("body is not valid JSON") ? "body is not valid JSON" : reason;
+  events.emit("incoming.connection.error", {
+    message: `webhook refused (${a.status}): ${safe.slice(0, 200)}`,
+  });
 }
 
 async function answer(
@@ -89,6 +102,9 @@ async function answer(
       401,
       "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
     );
+  }
+  if (hmacHeader && !jwt && !deps.webhookSecrets.length) {
+    return fail(401, "X-Hull-Browser-Signature: WEBHOOK_SECRET is not set on this server");
   }
   if (hmacHeader && deps.webhookSecrets.length) {
     // Our own webhooks address the standalone connector: no binding, no Hull credentials.
@@ -196,7 +212,8 @@ async function accept(
   };
   const replayed = (): WebhookAnswer => {
     deps.events.emit("incoming.user.start", {
-      message: `replayed notification ignored (${n.channel})`,
+      message: `replayed notification ${n.notification_id.slice(0, 64)} ignored: already ` +
+        `applied (${n.channel})`,
     });
     return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
   };

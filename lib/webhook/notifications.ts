@@ -287,7 +287,13 @@ export async function processNotification(
   }
   deps.events.emitMany(
     "outgoing.user.success",
-    sent.map(({ masked, rooms }) => ({ identifiers: masked, message: `pushed to ${rooms} rooms` })),
+    // Rooms, not sockets: counting listeners across instances would cost a round trip per
+    // user; the dashboard's Rooms page counts them.
+    sent.map(({ masked, rooms }) => ({
+      identifiers: masked,
+      message: `published to the rooms of ${rooms} identifier${rooms === 1 ? "" : "s"} ` +
+        "(whoever listens; sockets are counted on the Rooms page)",
+    })),
   );
   return result;
 }

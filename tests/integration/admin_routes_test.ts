@@ -294,15 +294,38 @@ Deno.test({
       ]);
 
       const socket = await identify(t, { external_id: "user-1001" });
-      const pushed = new Promise((r) => socket.once("user.update", r));
+      const pushed = new Promise((r) =>
+        socket.on("user.update", (p: { test?: boolean }) => p.test && r(p))
+      );
       const push = await form(t, "/admin/preview", {
         _csrf: csrf,
         type: "email",
         value: "ada@example.com",
         action: "push",
       }, cookie);
-      assert.match(await push.text(), /Test update pushed/);
-      await pushed;
+      const pushHtml = await push.text();
+      assert.match(pushHtml, /Test update sent to 1 live socket of this visitor/);
+      // The form keeps the identifier, and posts to its URL (a reload keeps it too).
+      assert.match(pushHtml, /name="value" value="ada@example.com"/);
+      assert.match(pushHtml, /action="\/admin\/preview\?type=email&amp;value=ada%40example.com"/);
+      assert.equal(((await pushed) as { test?: boolean }).test, true);
+      await t.server.ctx.events.flush();
+      const entries = await t.server.ctx.store.listEvents(50);
+      assert.ok(
+        entries.some((e) =>
+          e.message?.includes("test update pushed from the dashboard to 1 socket")
+        ),
+      );
+
+      // Deleting asks first, and asking deletes nothing.
+      const ask = await form(t, "/admin/preview", {
+        _csrf: csrf,
+        type: "email",
+        value: "ada@example.com",
+        action: "ask-delete",
+      }, cookie);
+      assert.match(await ask.text(), /Delete this profile for good\?/);
+      assert.notEqual(await t.server.ctx.store.getProfile("5f00000000000000000000a1"), null);
 
       const stream = await fetch(`${t.url}/admin/api/log/stream`, { headers: { cookie } });
       assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
@@ -385,3 +408,66 @@ async function waitUntil(cond: () => boolean, what: string, ms = 8_000) {
     await sleep(50);
   }
 }
+
+Deno.test({
+  name: "admin settings - a refused save keeps every edit; trait names and the mode are checked",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const before = t.server.ctx.live.settings;
+      const page = await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
+      assert.match(page, /<option value="required" disabled>required \(needs IDENTITY_SECRET\)/);
+      for (
+        const [fields, error] of [
+          [{ identity_mode: "required" }, /Set IDENTITY_SECRET on the server before choosing/],
+          [{ identity_mode: "bogus" }, /unknown identity mode &quot;bogus&quot;/],
+          [{ identity_mode: "off", public_traits: "email\nplan name" }, /has a space/],
+          [{ identity_mode: "off", public_traits: "clearbit//name" }, /is not an attribute name/],
+        ] as const
+      ) {
+        const res = await form(t, "/admin/settings", {
+          _csrf: csrf,
+          public_traits: "email\ntraits_new_trait",
+          public_segments: "seg_new",
+          ...fields,
+        }, cookie);
+        const html = await res.text();
+        assert.equal(res.status, 400, JSON.stringify(fields));
+        assert.match(html, error);
+        assert.match(html, /Nothing was saved/);
+        // The other edits of that save are still in the form.
+        assert.match(html, /<textarea[^>]*name="public_segments"[^>]*>seg_new<\/textarea>/);
+        assert.deepEqual(t.server.ctx.live.settings, before, "nothing changed");
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin overview - names env seeds that lost to stored settings; / only says some did",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie } = await login(t);
+      const clean = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.doesNotMatch(clean, /set but ignored/, "seeds applied: nothing to report");
+      // As if WHITELISTED_DOMAINS had been changed after the first boot.
+      await t.server.ctx.store.setDomains(["shop.example.org"]);
+      // Applied here at once, as the dashboard does (the store's watch may come later).
+      t.server.ctx.live.apply(await t.server.ctx.store.getConfig());
+      const html = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.match(html, /WHITELISTED_DOMAINS is set but ignored/);
+      assert.match(html, /Change them in the dashboard/);
+      const home = await (await fetch(`${t.url}/`)).text();
+      assert.match(home, /Some environment seeds are ignored/);
+      assert.doesNotMatch(home, /WHITELISTED_DOMAINS is set/);
+    } finally {
+      await t.close();
+    }
+  },
+});

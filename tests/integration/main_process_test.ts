@@ -176,7 +176,7 @@ Deno.test({
     });
     const lines = changed.stderr.split("\n").filter((l) => /not applied/.test(l));
     assert.equal(lines.length, 1, changed.stderr);
-    assert.match(lines[0], /^PUBLIC_TRAITS is set but not applied/);
+    assert.match(lines[0], /^PUBLIC_TRAITS is set but ignored/);
     assert.doesNotMatch(lines[0], /WHITELISTED_DOMAINS/);
     assert.match(lines[0], /\/admin\/settings/);
   },

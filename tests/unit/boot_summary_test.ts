@@ -95,7 +95,7 @@ Deno.test("boot summary - lost seeds: only variables that are set and differ fro
   const [line] = lostSeedsLine(lost);
   assert.match(
     line,
-    /^WHITELISTED_DOMAINS, PUBLIC_SEGMENTS, IDENTITY_MODE are set but not applied/,
+    /^WHITELISTED_DOMAINS, PUBLIC_SEGMENTS, IDENTITY_MODE are set but ignored/,
   );
   assert.deepEqual(lostSeedsLine([]), []);
 });
