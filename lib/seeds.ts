@@ -51,5 +51,6 @@ export function ignoredSeeds(seed: SettingsSeed, stored: StoredConfig): string[]
 export function ignoredSeedsNotice(names: string[]): string {
   return `${names.join(", ")} ${names.length === 1 ? "is" : "are"} set but ignored: these ` +
     "variables only seed an empty store, and this store already holds settings. Change them " +
-    "in the dashboard (Domains, Settings), or unset them; an empty store is seeded again.";
+    "in the dashboard (/admin/domains, /admin/settings) or in the connector's settings in Hull, " +
+    "or unset them.";
 }

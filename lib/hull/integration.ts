@@ -56,11 +56,7 @@ export class HullIntegration {
         this.policy,
       );
     }
-    if (!verdict.ok) {
-      this.deps.events.emit("incoming.connection.error", {
-        message: `webhook refused: ${verdict.reason}`,
-      });
-    }
+    // A refusal is logged with every other refused webhook, by the endpoint.
     return verdict;
   }
 

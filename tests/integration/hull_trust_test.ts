@@ -296,7 +296,8 @@ Deno.test({
       await bind(t, hull);
       html = await page();
       assert.match(html, new RegExp(`Bound to Hull connector <code>${CONNECTOR_ID}</code>`));
-      assert.match(html, /name="action" value="forget_hull"/);
+      // The release asks first (a two-step form), then posts forget_hull.
+      assert.match(html, /name="action" value="ask_forget_hull"/);
       assert.equal(html.includes(FIXTURE_SECRET), false);
 
       const release = (token: string) =>

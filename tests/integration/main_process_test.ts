@@ -142,7 +142,7 @@ Deno.test({
     assert.match(stdout, /webhooks: +signed with WEBHOOK_SECRET \(1 secret\); Hull-signed/);
     assert.match(stdout, /domains: +2 whitelisted \(localhost, example\.com\)/);
     assert.ok(stdout.includes(`store:     Deno KV at ${kvPath} (KV_PATH)`), stdout);
-    assert.doesNotMatch(stderr, /not applied/);
+    assert.doesNotMatch(stderr, /set but ignored/);
 
     const second = await bootAndStop({
       KV_PATH: kvPath,
@@ -162,19 +162,19 @@ Deno.test({
     const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
     const base = { KV_PATH: kvPath, SECRET };
     const first = await bootAndStop({ ...base, WHITELISTED_DOMAINS: "localhost" });
-    assert.doesNotMatch(first.stderr, /not applied/);
+    assert.doesNotMatch(first.stderr, /set but ignored/);
     // No seed variable set: nothing to report, however often it restarts.
     const plain = await bootAndStop(base);
-    assert.doesNotMatch(plain.stderr, /not applied/);
+    assert.doesNotMatch(plain.stderr, /set but ignored/);
     // Same domains: nothing lost. Other traits: named, with where to change them.
     const same = await bootAndStop({ ...base, WHITELISTED_DOMAINS: "localhost" });
-    assert.doesNotMatch(same.stderr, /not applied/);
+    assert.doesNotMatch(same.stderr, /set but ignored/);
     const changed = await bootAndStop({
       ...base,
       WHITELISTED_DOMAINS: "localhost",
       PUBLIC_TRAITS: "email",
     });
-    const lines = changed.stderr.split("\n").filter((l) => /not applied/.test(l));
+    const lines = changed.stderr.split("\n").filter((l) => /set but ignored/.test(l));
     assert.equal(lines.length, 1, changed.stderr);
     assert.match(lines[0], /^PUBLIC_TRAITS is set but ignored/);
     assert.doesNotMatch(lines[0], /WHITELISTED_DOMAINS/);
