@@ -12,6 +12,7 @@ export function handler(c: Context<AppEnv>) {
   const work = (async () => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
     const answer = await handleSmartNotifier(raw, c.req.raw.headers, webhook);
+    if (answer.retryAfter) c.header("retry-after", String(answer.retryAfter));
     return c.json(answer.body, answer.status as 200);
   })();
   if (!webhook.inflight) return work;

@@ -25,6 +25,7 @@ import {
   sha1,
   watchConnection,
 } from "./redis_client.ts";
+import { StoreUnavailableError } from "./outage.ts";
 import {
   EVENT_LOG_LIMIT,
   lastWritePerUser,
@@ -273,13 +274,18 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    if (!this.client.isReady) throw new Error("redis is unreachable (reconnecting)");
+    if (!this.client.isReady) {
+      throw new StoreUnavailableError("redis is unreachable (reconnecting)");
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
         this.client.ping(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error("redis did not answer PING in 2 s")), 2_000);
+          timer = setTimeout(
+            () => reject(new StoreUnavailableError("redis did not answer PING in 2 s")),
+            2_000,
+          );
         }),
       ]);
     } finally {
