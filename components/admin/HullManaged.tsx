@@ -30,7 +30,8 @@ export function HullPanel(
   p: { c: Context<AppEnv>; managed: ManagedDoc; connection: ConnectionInfo | null },
 ) {
   const keys = Object.keys(p.managed.managed);
-  if (!p.connection && !keys.length && !p.managed.problems.length) return null;
+  const { refused } = p.managed;
+  if (!p.connection && !keys.length && !p.managed.problems.length && !refused) return null;
   return (
     <div class="panel" id="hull">
       <strong>Hull</strong>
@@ -53,6 +54,13 @@ export function HullPanel(
         <p class="muted">
           Settings managed in Hull, read-only here:{" "}
           {keys.map((k) => <code key={k} class="pill">{k}</code>)}
+        </p>
+      )}
+      {refused && (
+        <p class="error" role="alert" data-refused="hull-settings">
+          Settings Hull sent on {syncTime(refused.at)}{" "}
+          were refused, too large to store (the old values stay, the users of those notifications
+          were applied): {refused.reason}. Shorten the lists in the connector's settings in Hull.
         </p>
       )}
       {p.managed.problems.length > 0 && (

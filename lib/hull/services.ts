@@ -53,7 +53,7 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
     ? Deno.createHttpClient({ caCerts: deps.caCerts })
     : undefined;
   const credentials = await HullCredentials.create(store, deps.secret);
-  const settings = new HullSettingsSync(store, live, config.identitySecret !== null);
+  const settings = new HullSettingsSync(store, live, config.identitySecret !== null, events);
   const api = new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client });
   const services: HullServices = {
     credentials,

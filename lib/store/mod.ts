@@ -13,5 +13,6 @@
 export { openStore } from "./factory.ts";
 export { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S, StoreUnavailableError } from "./outage.ts";
 export { KvStore } from "./kv_store.ts";
+export { configSizeRefusal, ConfigTooLargeError, MAX_CONFIG_BYTES } from "./config_size.ts";
 export { LiveConfig } from "./live_config.ts";
 export type { LogEntry, ProfileWrite, SaveResult, Store, StoredProfile } from "./store.ts";

@@ -26,6 +26,7 @@ import {
   watchConnection,
 } from "./redis_client.ts";
 import { StoreUnavailableError } from "./outage.ts";
+import { assertConfigSize } from "./config_size.ts";
 import {
   EVENT_LOG_LIMIT,
   lastWritePerUser,
@@ -122,6 +123,8 @@ export class RedisStore implements Store {
   }
 
   async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
+    assertConfigSize("settings", seed.settings);
+    assertConfigSize("domains", seed.domains);
     // MSETNX writes both keys only when neither exists: the atomic check of KvStore.
     const seeded = await this.client.mSetNX([
       [this.#k.settings, JSON.stringify(seed.settings)],
@@ -140,6 +143,7 @@ export class RedisStore implements Store {
   }
 
   async setSettings(settings: Settings): Promise<void> {
+    assertConfigSize("settings", settings);
     await this.client.multi()
       .set(this.#k.settings, JSON.stringify(settings))
       .publish(this.#k.channel, "settings")
@@ -147,6 +151,7 @@ export class RedisStore implements Store {
   }
 
   async setDomains(domains: string[]): Promise<void> {
+    assertConfigSize("domains", domains);
     await this.client.multi()
       .set(this.#k.domains, JSON.stringify(domains))
       .publish(this.#k.channel, "domains")

@@ -3,6 +3,7 @@ import { load, type SeenDoc } from "../../lib/webhook/seen.ts";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { parseList } from "../../lib/config.ts";
+import { configSizeRefusal } from "../../lib/store/config_size.ts";
 import { versionedPayload } from "../../lib/payload.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
 import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
@@ -52,7 +53,7 @@ const LISTS = [
 type ListKey = typeof LISTS[number][0];
 
 /** GET /admin/settings: what leaves the server, with suggestions from recent notifications. */
-export async function handler(c: Context<AppEnv>, message?: string) {
+export async function handler(c: Context<AppEnv>, message?: string, status = 200) {
   const { store, live, hull } = c.var.ctx;
   const seen = await load(store);
   const managed = await loadManaged(store);
@@ -79,6 +80,7 @@ export async function handler(c: Context<AppEnv>, message?: string) {
       managed={managed}
       connection={connection}
     />,
+    status,
   );
 }
 
@@ -106,6 +108,8 @@ export async function post(c: Context<AppEnv>) {
     return handler(c, `Set IDENTITY_SECRET on the server before choosing "${mode}".`);
   }
   next.identity_mode = mode;
+  const tooLarge = configSizeRefusal("settings", next);
+  if (tooLarge) return handler(c, `Not saved: ${tooLarge}.`, 400);
   await store.setSettings(next);
   live.apply({ ...(await store.getConfig()), settings: next });
   return c.redirect("/admin/settings?saved=1", 303);
