@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { AppContext, AppEnv } from "./app_context.ts";
-import { MAX_BODY_BYTES } from "./webhook/endpoint.ts";
+import { errorAnswer, MAX_BODY_BYTES } from "./webhook/endpoint.ts";
 import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "./store/outage.ts";
 import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
@@ -46,7 +46,8 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
     "/smart-notifier",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ error: `body is larger than ${MAX_BODY_BYTES} bytes` }, 413),
+      onError: (c) =>
+        c.json(errorAnswer(413, `body is larger than ${MAX_BODY_BYTES} bytes`).body, 413),
     }),
     smartNotifier.handler,
   );

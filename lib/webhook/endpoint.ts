@@ -53,7 +53,7 @@ export interface WebhookAnswer {
  * An error answer. Every one carries `flow_control` of type "retry", as Hull's own connectors
  * answer a batch they did not take; `in` (ms) is the `Retry-After` of a 503.
  */
-const fail = (status: number, error: string): WebhookAnswer => ({
+export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
   status,
   body: {
     error,
@@ -62,7 +62,7 @@ const fail = (status: number, error: string): WebhookAnswer => ({
   ...(status === 503 ? { retryAfter: RETRY_AFTER_S } : {}),
 });
 /** The store did not answer: Hull retries a 503 later (and nothing was applied). */
-const unavailable = (): WebhookAnswer => fail(503, OUTAGE_MESSAGE);
+const unavailable = (): WebhookAnswer => errorAnswer(503, OUTAGE_MESSAGE);
 /** Thrown by the claim when the notification was applied before. */
 const REPLAYED = Symbol("replayed");
 
@@ -93,13 +93,13 @@ async function answer(
   receivedAt: number,
 ): Promise<WebhookAnswer> {
   if (raw.length > MAX_BODY_BYTES) {
-    return fail(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
+    return errorAnswer(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
   const hmacHeader = headers.get(HMAC_HEADER);
   const jwt = headers.get(HULL_JWT_HEADER);
   const keys: HullKeySource = { pinned: deps.hullPublicKey, fetcher: deps.hullKeyFetcher ?? null };
   if (!deps.webhookSecrets.length && !canVerifyHull(keys)) {
-    return fail(
+    return errorAnswer(
       401,
       "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
     );
@@ -108,17 +108,17 @@ async function answer(
   let hullKey: CryptoKey | null = null;
   if (hmacHeader && deps.webhookSecrets.length) {
     const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
-    if (!v.ok) return fail(401, `X-Hull-Browser-Signature: ${v.reason}`);
+    if (!v.ok) return errorAnswer(401, `X-Hull-Browser-Signature: ${v.reason}`);
   } else if (jwt && canVerifyHull(keys)) {
     const k = await hullSigningKey(headers, jwt, keys);
-    if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
+    if (!k.ok) return errorAnswer(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
     hullKey = k.key; // the token is verified below, once the notification_id (jti) is known
   } else {
     const expected = [
       deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
       canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
     ].filter(Boolean).join(" or ");
-    return fail(401, `missing signature: send ${expected}`);
+    return errorAnswer(401, `missing signature: send ${expected}`);
   }
 
   let body: unknown;
@@ -129,10 +129,10 @@ async function answer(
       // Do not reveal parsing details to an unauthenticated sender: check the token first.
       const v = await verifyHullJwt(jwt, hullKey, "");
       if (!v.ok && !/jti/i.test(v.reason)) {
-        return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+        return errorAnswer(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
       }
     }
-    return fail(400, `body is not valid JSON: ${(err as Error).message}`);
+    return errorAnswer(400, `body is not valid JSON: ${(err as Error).message}`);
   }
   const notificationId = (body as { notification_id?: unknown })?.notification_id;
   if (hullKey) {
@@ -141,11 +141,11 @@ async function answer(
       hullKey,
       typeof notificationId === "string" ? notificationId : "",
     );
-    if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+    if (!v.ok) return errorAnswer(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
   }
 
   const valid = validateNotification(body);
-  if (!valid.ok) return fail(400, valid.error);
+  if (!valid.ok) return errorAnswer(400, valid.error);
   const n = valid.notification;
   // Segment names for the settings page: from every channel (ship:update carries them all);
   // messages only where they were validated.
@@ -153,7 +153,7 @@ async function answer(
   else deps.seen?.observe({ ...n, messages: [] });
   // The binding is read from the store: if it cannot be read, nothing is applied (503 above).
   const refused = await deps.hull?.refusal(n);
-  if (refused) return fail(403, refused);
+  if (refused) return errorAnswer(403, refused);
 
   // A user:update batch is claimed with its profiles' write (one store round trip, see
   // SaveOptions.claim); other channels, and a batch whose connector settings must be written
@@ -177,7 +177,7 @@ async function answer(
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     // The store is unreachable (Redis down): Hull retries a 503 later.
     if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
+    return errorAnswer(500, `could not apply the connector's settings: ${(err as Error).message}`);
   }
   try {
     const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
@@ -196,6 +196,6 @@ async function answer(
     // the store); the error names no secret or identifier.
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply notification: ${(err as Error).message}`);
+    return errorAnswer(500, `could not apply notification: ${(err as Error).message}`);
   }
 }

@@ -16,6 +16,7 @@ import {
 } from "../helpers/server.ts";
 import { waitFor } from "../helpers/store_fixtures.ts";
 import type { KvStore } from "../../lib/store/kv_store.ts";
+import { MAX_BODY_BYTES } from "../../lib/webhook/endpoint.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
@@ -172,6 +173,11 @@ Deno.test({
         }),
         await postSigned(t.url, "not json"),
         await postSigned(t.url, { notification_id: "n1", channel: 3 }),
+        // Over the body limit (refused before the signature is looked at).
+        await fetch(`${t.url}/smart-notifier`, {
+          method: "POST",
+          body: new Uint8Array(MAX_BODY_BYTES + 1),
+        }),
       ];
       for (const res of answers) {
         const json = await res.json();
