@@ -47,17 +47,29 @@ const PAGES = [
   "/admin/api/log",
 ];
 
-/** Notifications taking each path of the webhook: users, other channels, settings. */
+/**
+ * Notifications taking each path of the webhook to the store: the connector's binding (read
+ * when the body names a connector), and, for bodies naming none, the claim of a ship:update,
+ * the settings of a user:update (applied first) and the users of a user:update (claimed with
+ * their write).
+ */
 async function notifications() {
-  const settings = await freshFixture("ship-update.json");
+  const anonymous = async (name: string) => {
+    const body = await freshFixture(name);
+    delete body.configuration;
+    body.connector = { ...(body.connector as object), id: undefined };
+    return body;
+  };
+  const settings = await anonymous("user-update.json");
   settings.connector = {
     ...(settings.connector as object),
     private_settings: { public_traits: ["email"] },
   };
   return {
-    "user:update": await freshFixture("user-update.json"),
-    "ship:update": await freshFixture("ship-update.json"),
+    "binding": await freshFixture("user-update.json"),
+    "ship:update claim": await anonymous("ship-update.json"),
     "settings": settings,
+    "user:update": await anonymous("user-update.json"),
   };
 }
 
