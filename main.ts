@@ -2,10 +2,11 @@
  * Entry point: `deno task start`. Reads the environment, starts one instance on PORT and
  * shuts it down gracefully on SIGINT/SIGTERM (Deno Deploy evicts isolates with SIGINT).
  */
-import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
+import { loadConfig, processEnv } from "./lib/config.ts";
+import { exitOnBootFailure } from "./lib/boot_failure.ts";
 import { preflight } from "./lib/deploy/preflight.ts";
 import { startServer } from "./lib/server.ts";
-import { StoreUnavailableError } from "./lib/store/factory.ts";
+import { reportBoot } from "./lib/boot_summary.ts";
 
 async function main() {
   const env = processEnv();
@@ -13,10 +14,7 @@ async function main() {
   try {
     config = loadConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      Deno.exit(1);
-    }
+    exitOnBootFailure(err); // a bad value: one line naming the variable, exit 1
     throw err;
   }
   // Say at boot what would otherwise surface on the first request (a missing build, …).
@@ -25,14 +23,11 @@ async function main() {
   try {
     server = await startServer(config);
   } catch (err) {
-    // e.g. "Redis at redis://… is unreachable: ECONNREFUSED": a message, not a stack.
-    if (err instanceof StoreUnavailableError) {
-      console.error(err.message);
-      Deno.exit(1);
-    }
+    // A port in use, Redis unreachable, …: one line, not a stack.
+    exitOnBootFailure(err, config);
     throw err;
   }
-  console.log(`hull-browser listening on ${server.url} (instance ${config.instance})`);
+  reportBoot(config, env, server);
 
   const shutdown = async (signal: string) => {
     console.log(`${signal}: shutting down`);

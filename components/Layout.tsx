@@ -10,17 +10,19 @@ export function Layout(props: { title: string; children: ComponentChildren }) {
         <title>{props.title}</title>
         <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/static/style.css" />
+        <script type="module" src="/static/build/islands.js"></script>
       </head>
       <body>
+        <a class="skip" href="#main">Skip to content</a>
         <header class="topbar">
           <a class="brand" href="/">hull-browser</a>
-          <nav>
+          <nav aria-label="Site">
             <a href="/">Install</a>
             <a href="/admin">Dashboard</a>
             <a href="/healthz">Health</a>
           </nav>
         </header>
-        <main class="container">{props.children}</main>
+        <main class="container" id="main" tabindex={-1}>{props.children}</main>
       </body>
     </html>
   );

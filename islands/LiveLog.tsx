@@ -23,7 +23,9 @@ export default function LiveLog(props: { initial: LogRow[]; events: string[] }) 
   const rows = useSignal(props.initial.slice(0, MAX_ROWS));
   const paused = useSignal(false);
   const buffered = useSignal<LogRow[]>([]);
-  const status = useSignal("connecting…");
+  // Empty when rendered on the server: a page without JavaScript says so (a <noscript> note)
+  // instead of "connecting…" forever.
+  const status = useSignal("");
   const event = useSignal("");
   const identifier = useSignal("");
   const domain = useSignal("");
@@ -34,6 +36,7 @@ export default function LiveLog(props: { initial: LogRow[]; events: string[] }) 
   );
 
   useEffect(() => {
+    status.value = "connecting…";
     const after = props.initial[0]?.id ?? "";
     const source = new EventSource(`/admin/api/log/stream?after=${encodeURIComponent(after)}`);
     source.onopen = () => (status.value = "live");
@@ -86,34 +89,36 @@ export default function LiveLog(props: { initial: LogRow[]; events: string[] }) 
       </div>
       {visible.value.length
         ? (
-          <table class="log">
-            <thead>
-              <tr>
-                <th>time</th>
-                <th>event</th>
-                <th>identifiers</th>
-                <th>domain</th>
-                <th>instance</th>
-                <th>message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {visible.value.map((r, i) => (
-                <tr key={r.id ?? i} data-event={r.event}>
-                  <td>{r.time.slice(11, 23)}</td>
-                  <td>
-                    <span class={r.event.endsWith("error") ? "tag error" : "tag"}>{r.event}</span>
-                  </td>
-                  <td>
-                    {Object.entries(r.identifiers ?? {}).map(([k, v]) => `${k}:${v}`).join(" ")}
-                  </td>
-                  <td>{r.domain ?? ""}</td>
-                  <td>{r.instance}</td>
-                  <td class="msg">{r.message ?? ""}</td>
+          <div class="table-scroll">
+            <table class="log">
+              <thead>
+                <tr>
+                  <th>time</th>
+                  <th>event</th>
+                  <th>identifiers</th>
+                  <th>domain</th>
+                  <th>instance</th>
+                  <th>message</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {visible.value.map((r, i) => (
+                  <tr key={r.id ?? i} data-event={r.event}>
+                    <td>{r.time.slice(11, 23)}</td>
+                    <td>
+                      <span class={r.event.endsWith("error") ? "tag error" : "tag"}>{r.event}</span>
+                    </td>
+                    <td>
+                      {Object.entries(r.identifiers ?? {}).map(([k, v]) => `${k}:${v}`).join(" ")}
+                    </td>
+                    <td>{r.domain ?? ""}</td>
+                    <td>{r.instance}</td>
+                    <td class="msg">{r.message ?? ""}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )
         : (
           <div class="empty">

@@ -1,13 +1,23 @@
 /**
- * Configuration from the environment (DESIGN §3.1): parsed and validated once at boot so a
+ * Configuration from the environment (docs/contracts.md §1): parsed and validated once at boot so a
  * typo fails loudly with the variable's name instead of misbehaving later.
  */
 import { type DomainPattern, parseDomainList } from "./domains.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
 import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
 import { type HullConfig, parseHullConfig } from "./hull/hull_config.ts";
+import { NO_PROXY, parseTrustProxy, type TrustProxy } from "./proxy.ts";
+import {
+  checkBindAddress,
+  checkPublicKeyPem,
+  checkRedisUrl,
+  parseBoolean,
+} from "./config_checks.ts";
 
-/** Settings seeded into the store when it holds none yet (DESIGN §3.1). */
+/** Shortest ADMIN_PASSWORD accepted (the login throttle slows guessing; it cannot make "a" safe). */
+export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+
+/** Settings seeded into the store when it holds none yet (docs/contracts.md §1). */
 export interface SettingsSeed {
   settings: Settings;
   domains: DomainPattern[];
@@ -32,8 +42,11 @@ export interface Config {
   identitySecret: string | null;
   /** Abuse limits (per instance). */
   limits: Limits;
-  /** Take the client IP from X-Forwarded-For (behind a trusted proxy). */
-  trustProxy: boolean;
+  /**
+   * TRUST_PROXY: which proxies' X-Forwarded-For/-Host/-Proto are read (lib/proxy.ts); by
+   * default none.
+   */
+  trustProxy: TrustProxy;
   /** Hull integration: key hosts, API base URL, profile-fetch limits. */
   hull: HullConfig;
   /**
@@ -48,12 +61,21 @@ export interface Config {
   memoryReducer: boolean;
 }
 
-/** Thrown at boot; the message lists every problem found, one per line. */
+/**
+ * Thrown at boot; `problems` holds one line per bad value, each naming its variable, and the
+ * message is those lines (control characters escaped, so a value never spans two lines).
+ */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    super(problems.map(oneLine).join("\n"));
     this.name = "ConfigError";
   }
+}
+
+/** `problem` with newlines and other control characters escaped as in JSON. */
+function oneLine(problem: string): string {
+  // deno-lint-ignore no-control-regex
+  return problem.replace(/[\x00-\x1f\x7f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,10 +127,9 @@ export function loadConfig(env: Env = processEnv()): Config {
   if (env.HULL_PUBLIC_KEY?.trim()) {
     // Env files often carry PEMs with literal "\n"; accept both forms.
     hullPublicKey = env.HULL_PUBLIC_KEY.trim().replaceAll("\\n", "\n");
-    if (!/-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(hullPublicKey)) {
-      problems.push(
-        "HULL_PUBLIC_KEY must be a PEM public key (BEGIN PUBLIC KEY) or certificate (BEGIN CERTIFICATE)",
-      );
+    const problem = checkPublicKeyPem(hullPublicKey);
+    if (problem) {
+      problems.push(problem);
       hullPublicKey = null;
     }
   }
@@ -158,9 +179,28 @@ export function loadConfig(env: Env = processEnv()): Config {
   }
 
   const redisUrl = env.REDIS_URL?.trim() || null;
-  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push(`REDIS_URL must start with redis:// or rediss://`);
+  const redisProblem = redisUrl ? checkRedisUrl(redisUrl) : null;
+  if (redisProblem) problems.push(redisProblem);
+
+  const hostname = env.BIND_ADDRESS?.trim() || "0.0.0.0";
+  const bindProblem = checkBindAddress(hostname);
+  if (bindProblem) problems.push(bindProblem);
+
+  const adminPassword = env.ADMIN_PASSWORD || null;
+  if (adminPassword !== null && [...adminPassword].length < MIN_ADMIN_PASSWORD_LENGTH) {
+    problems.push(
+      `ADMIN_PASSWORD must be at least ${MIN_ADMIN_PASSWORD_LENGTH} characters long`,
+    );
   }
+
+  let trustProxy = NO_PROXY;
+  try {
+    trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  } catch (err) {
+    problems.push(`TRUST_PROXY ${(err as Error).message}`);
+  }
+  // Deno Deploy serves https alone: pages name https:// and cookies are Secure there.
+  if (env.DENO_DEPLOY || env.DENO_DEPLOYMENT_ID) trustProxy = { ...trustProxy, httpsOnly: true };
 
   const hull = parseHullConfig(env, problems);
   const wsEngine = env.WS_ENGINE?.trim() || "native";
@@ -168,18 +208,20 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`WS_ENGINE must be "native" or "ws", got "${wsEngine}"`);
   }
 
-  const reducer = env.MEMORY_REDUCER?.trim() || "on";
-  if (reducer !== "on" && reducer !== "off") {
-    problems.push(`MEMORY_REDUCER must be "on" or "off", got "${reducer}"`);
+  const memoryReducer = parseBoolean(env.MEMORY_REDUCER, true);
+  if (memoryReducer === null) {
+    problems.push(
+      `MEMORY_REDUCER must be on/off (or true/false, yes/no, 1/0), got "${env.MEMORY_REDUCER}"`,
+    );
   }
 
   if (problems.length) throw new ConfigError(problems);
 
   return {
     port,
-    hostname: env.BIND_ADDRESS?.trim() || "0.0.0.0",
+    hostname,
     secret,
-    adminPassword: env.ADMIN_PASSWORD || null,
+    adminPassword,
     webhookSecrets,
     hullPublicKey,
     kvPath: env.KV_PATH?.trim() || undefined,
@@ -187,10 +229,10 @@ export function loadConfig(env: Env = processEnv()): Config {
     production,
     identitySecret,
     limits,
-    trustProxy: env.TRUST_PROXY === "true" || env.TRUST_PROXY === "1",
+    trustProxy,
     hull,
     wsEngine: wsEngine as "native" | "ws",
-    memoryReducer: reducer === "on",
+    memoryReducer: memoryReducer ?? true,
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

@@ -1,5 +1,5 @@
 /**
- * The domain whitelist (DESIGN §3.4): parsing the patterns an admin types (`example.com`,
+ * The domain whitelist (docs/contracts.md §4): parsing the patterns an admin types (`example.com`,
  * `*.example.com`, `localhost:3000`, a pasted `https://example.com/`) and deciding whether a
  * socket handshake's `Origin` header belongs to one of them. Pure; no I/O.
  *

@@ -1,8 +1,8 @@
 /**
- * Connector events (DESIGN §3.5): the live log vocabulary, written as JSON lines to stdout and
- * kept (bounded) in the store for the dashboard. Stdout lines are encoded as entries are emitted
- * (event_lines.ts) and written in batches, so logging never blocks a push; identifiers arrive
- * here already masked.
+ * Connector events (docs/contracts.md §6): the live log vocabulary, written as JSON lines to stdout
+ * and kept (bounded) in the store for the dashboard. Stdout lines are encoded as entries are
+ * emitted (event_lines.ts) and written in batches, so logging never blocks a push; identifiers
+ * arrive here already masked.
  *
  * Stdout gets every entry. The store gets at most `storeRatePerSecond` a second (bursts up to
  * STORE_BURST): it keeps only the newest EVENT_LOG_LIMIT entries anyway, and the dashboard

@@ -33,8 +33,8 @@ export function normalizeIdentifier(type: ClaimType, value: string): string {
 }
 
 /**
- * Validates a `user.fetch` payload (DESIGN §3.4). Claims must be an object whose known keys
- * hold short strings; unknown keys are ignored, anything else is refused with a reason.
+ * Validates a `user.fetch` payload (docs/contracts.md §4). Claims must be an object whose known
+ * keys hold short strings; unknown keys are ignored, anything else is refused with a reason.
  */
 export function parseFetchRequest(input: unknown): FetchRequest {
   if (!isPlainObject(input)) return { ok: false, error: "user.fetch expects an object" };

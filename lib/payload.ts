@@ -1,6 +1,6 @@
 /**
- * The public payload filter (DESIGN §3.4): decides which parts of a Hull profile may leave the
- * server for a browser, and shapes them the way pages expect. Pure; no I/O.
+ * The public payload filter (docs/contracts.md §5): decides which parts of a Hull profile may leave
+ * the server for a browser, and shapes them the way pages expect. Pure; no I/O.
  *
  * Grouping follows Hull's own `group()` helper (hull-node `utils/traits`), applied to each
  * whitelisted flat name:

@@ -40,8 +40,12 @@ export interface StartOptions {
   kvAdapter?: KvAdapterOptions;
   /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
   hullCaCerts?: string[];
+  /** Deadline of one fetch of Hull's key, body included (default 5 s; tests shorten it). */
+  hullKeyTimeoutMs?: number;
   /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
   memoryReducer?: MemoryReducerOptions | false;
+  /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
+  loginClock?: () => number;
 }
 
 export interface RunningServer {
@@ -71,13 +75,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     );
   }
   const hasher = await IdentifierHasher.create(secret);
-  const seeded = await store.seedIfEmpty({
+  // Seeds that lose to stored settings are named at boot (lib/boot_summary.ts).
+  await store.seedIfEmpty({
     settings: config.seed.settings,
     domains: config.seed.domains.map((d) => d.raw),
   });
-  if (!seeded && hasSeed(config)) {
-    console.warn("settings already in the store: env seeds (PUBLIC_TRAITS, …) were not applied");
-  }
   const live = await LiveConfig.load(store);
   const hullPublicKey = config.hullPublicKey
     ? await importHullPublicKey(config.hullPublicKey)
@@ -104,12 +106,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     counters: metrics,
     secret,
     caCerts: opts.hullCaCerts,
+    keyTimeoutMs: opts.hullKeyTimeoutMs,
   });
   const logFeed = new LogFeed(store);
-  const auth = await AdminAuth.create(secret, config.adminPassword, store);
+  const auth = await AdminAuth.create(secret, config.adminPassword, store, {
+    now: opts.loginClock,
+  });
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
-  // Without Redis, emits reach the other instances through Deno KV (DESIGN §4).
+  // Without Redis, emits reach the other instances through Deno KV (docs/architecture.md, Scale out).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
@@ -124,6 +129,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     trustProxy: config.trustProxy,
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
+    // The bound connector's namespace is always served; only unknown ids count against the cap.
+    knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
     // Over KV, peers relay pushes for legacy namespaces only to instances that announce some.
     announceRelay: kvAdapter ? (on) => kvAdapter.wantRelay(on) : undefined,
@@ -247,9 +254,4 @@ async function drain(inflight: Set<Promise<unknown>>, ms: number): Promise<void>
   while (inflight.size && Date.now() < deadline) {
     await Promise.race([Promise.allSettled([...inflight]), delay(deadline - Date.now())]);
   }
-}
-
-function hasSeed(config: Config): boolean {
-  const s = config.seed.settings;
-  return config.seed.domains.length > 0 || Object.values(s).some((l) => l.length > 0);
 }

@@ -21,7 +21,7 @@ export interface HullUserMessage {
   changes?: Record<string, unknown>;
 }
 
-/** A smart-notifier request body (DESIGN §3.3). */
+/** A smart-notifier request body (docs/contracts.md §3). */
 export interface HullNotification {
   notification_id: string;
   channel: string;
@@ -44,7 +44,7 @@ export interface Settings {
   /** When non-empty, users in none of these segment ids are never sent. */
   user_filter_segments: string[];
   /**
-   * How browser claims are trusted (DESIGN extension, issue "verified identities"):
+   * How browser claims are trusted (docs/security.md, Verified identities):
    * `off` trusts every claim; `report` trusts them but logs and counts unverified ones;
    * `required` ignores unverified `id`/`external_id`/`email` claims. Absent means `off`.
    */
@@ -60,7 +60,7 @@ export interface Settings {
 export const IDENTITY_MODES = ["off", "report", "required"] as const;
 export type IdentityMode = typeof IDENTITY_MODES[number];
 
-/** The `user.update` payload a page receives (DESIGN §3.4). */
+/** The `user.update` payload a page receives (docs/contracts.md §5). */
 export interface PublicPayload {
   message: "ok";
   user: Record<string, unknown> & { id: string };
@@ -70,6 +70,8 @@ export interface PublicPayload {
   events: unknown[];
   /** Version of the profile (ms when received); an extension: pages drop older pushes. */
   version?: number;
+  /** A test push from the dashboard: pages get the event even when nothing changed. */
+  test?: true;
 }
 
 /** Identifier types a browser may claim, in the order we resolve them. */

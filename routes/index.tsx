@@ -3,47 +3,51 @@ import { CodeBlock } from "../components/CodeBlock.tsx";
 import { Layout } from "../components/Layout.tsx";
 import { Notice } from "../components/Notice.tsx";
 import type { AppEnv } from "../lib/app_context.ts";
+import { publicOrigin } from "../lib/hull/install.ts";
+import { type WebhookAuthState, webhookAuthState } from "../lib/webhook/auth_state.ts";
+import { WebhookAuthNotice } from "../components/WebhookAuthNotice.tsx";
+import { ignoredSeeds } from "../lib/seeds.ts";
 import { renderPage } from "../lib/render.ts";
+import { STUB_TAG } from "../lib/snippet/stub.ts";
 
 export interface InstallProps {
   origin: string;
-  domains: string[];
-  publicTraits: string[];
-  webhookSigned: boolean;
-  hullKey: boolean;
+  auth: WebhookAuthState;
   adminReady: boolean;
-  identityMode: string;
+  /** How many environment seeds lost to stored settings (named in the dashboard only). */
+  ignoredSeeds: number;
 }
 
-/** GET /: how to install the connector on this host. */
+/**
+ * GET /: how to install the connector on this host. Public, so it shows no setting (domains,
+ * public traits, identity mode): only the tag, and what any webhook sender or visitor of
+ * `/admin/login` learns anyway (whether webhooks can be authenticated, whether the dashboard
+ * is enabled).
+ */
 export function handler(c: Context<AppEnv>) {
   const { config, live } = c.var.ctx;
-  const url = new URL(c.req.url);
-  // Behind a proxy (Deploy, a load balancer) the public scheme comes from X-Forwarded-Proto.
-  const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
-    url.protocol.replace(":", "");
-  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
-  return renderPage(
+  const stored = { settings: live.settings, domains: live.domains.map((d) => d.raw) };
+  const res = renderPage(
     <InstallPage
-      origin={`${proto}://${host}`}
-      domains={live.domains.map((d) => d.raw)}
-      publicTraits={live.settings.public_traits}
-      webhookSigned={config.webhookSecrets.length > 0}
-      hullKey={config.hullPublicKey !== null || config.hull.keyHosts.length > 0}
+      origin={publicOrigin(c)}
+      auth={webhookAuthState(config)}
       adminReady={config.adminPassword !== null}
-      identityMode={live.settings.identity_mode ?? "off"}
+      ignoredSeeds={ignoredSeeds(config.seed, stored).length}
     />,
   );
+  // The page names the host the request came in by: no cache may hand it to another host.
+  res.headers.set("cache-control", "no-store");
+  return res;
 }
 
 export default function InstallPage(p: InstallProps) {
   const tag = `<script src="${p.origin}/hull-browser.js" async></script>`;
   const listener = `<script>
-  window.hullBrowser = window.hullBrowser || [];
-  hullBrowser.push(["on", "user.update", function (data) {
+  hullBrowser.on("user.update", function (data) {
     // data = { user, segments, account, account_segments, events, changes }
     if (data.segments.indexOf("VIP") !== -1) document.body.classList.add("vip");
-  }]);
+  });
+  hullBrowser.identify({ email: "ada@example.com" }); // or let Segment, Intercom, Hull.js tell
 </script>`;
   return (
     <Layout title="hull-browser · install">
@@ -55,76 +59,48 @@ export default function InstallPage(p: InstallProps) {
       </p>
 
       <h2>1. Add the tag to your site</h2>
+      <CodeBlock
+        label="In <head>: the stub queues calls made before the tag loads"
+        code={STUB_TAG}
+      />
       <CodeBlock label="Before </body>, on every page" code={tag} />
       <CodeBlock label="Then react to updates" code={listener} />
       <p>
-        Visitors are recognised from Segment analytics.js, Intercom, Hull.js or{" "}
-        <code>hullBrowser.identify(&#123; email &#125;)</code>.
+        Under a Content-Security-Policy without{" "}
+        <code>'unsafe-inline'</code>, put the stub and your calls in a script file of your own. The
+        browser console explains, prefixed <code>[hull-browser]</code>, why a page cannot connect.
       </p>
 
-      <h2>2. Whitelist your domains</h2>
-      {p.domains.length
-        ? (
-          <p>
-            Pages may connect from: {p.domains.map((d) => <code key={d} class="pill">{d}</code>)}
-          </p>
-        )
-        : (
-          <Notice kind="warn">
-            No domain is whitelisted yet, so every page is refused. Set{" "}
-            <code>WHITELISTED_DOMAINS=example.com,*.example.com</code> or add them in the dashboard.
-          </Notice>
-        )}
+      <h2>2. Whitelist your domains and choose what is public</h2>
+      <p>
+        Pages connect only from whitelisted domains, and receive only the traits and segments you
+        make public: set them in the dashboard (<code>WHITELISTED_DOMAINS</code> and{" "}
+        <code>PUBLIC_TRAITS</code> seed them on the first boot only).
+      </p>
+      {p.ignoredSeeds > 0 && (
+        <Notice kind="warn">
+          Some environment seeds are ignored because settings are already stored; the dashboard
+          names them and is where to change them.
+        </Notice>
+      )}
 
-      <h2>3. Point Hull at the webhook</h2>
+      <h2>3. Verify identities</h2>
+      <p>
+        Unless identities are verified, a browser that claims someone's email or id receives their
+        public profile. Set <code>IDENTITY_SECRET</code>{" "}
+        on this server, sign the visitor's identifier on your backend and pass the hash as{" "}
+        <code>data-user-hash</code> on the tag, then choose "required" in the dashboard's Settings.
+      </p>
+
+      <h2>4. Point Hull (or your sender) at the webhook</h2>
       <CodeBlock label="Smart-notifier URL" code={`${p.origin}/smart-notifier`} />
-      {p.webhookSigned || p.hullKey
-        ? (
-          <Notice kind="ok">
-            Webhooks are authenticated with{" "}
-            {[p.webhookSigned && "X-Hull-Browser-Signature", p.hullKey && "Hull's RS256 signature"]
-              .filter(Boolean).join(" and ")}.
-          </Notice>
-        )
-        : (
-          <Notice kind="warn">
-            No webhook secret is configured, so every webhook is refused. Set{" "}
-            <code>WEBHOOK_SECRET</code> (HMAC-SHA256 of{" "}
-            <code>"&lt;t&gt;.&lt;body&gt;"</code>, sent as{" "}
-            <code>X-Hull-Browser-Signature: t=…,v1=…</code>) or <code>HULL_PUBLIC_KEY</code>.
-          </Notice>
-        )}
+      <WebhookAuthNotice auth={p.auth} />
 
-      <h2>4. Verify identities</h2>
-      {p.identityMode === "required"
-        ? (
-          <Notice kind="ok">
-            Verified identities are required: unverified emails and ids are ignored.
-          </Notice>
-        )
-        : (
-          <Notice kind="warn">
-            Identity verification is{" "}
-            <strong>{p.identityMode}</strong>: a browser that claims someone's email or id receives
-            their public profile. Set <code>IDENTITY_SECRET</code> and pass{" "}
-            <code>data-user-hash</code> from your backend (see the README's security model).
-          </Notice>
-        )}
-
-      <h2>5. Choose what is public</h2>
-      {p.publicTraits.length
-        ? <p>Public traits: {p.publicTraits.map((t) => <code key={t} class="pill">{t}</code>)}</p>
-        : (
-          <Notice kind="warn">
-            No trait is public: pages receive only the user id. Set <code>PUBLIC_TRAITS</code>{" "}
-            or use the dashboard.
-          </Notice>
-        )}
       <p>
         <a class="button" href="/admin">Open the dashboard</a>
         {!p.adminReady && (
           <span class="muted">
-            (set <code>ADMIN_PASSWORD</code> to enable it)
+            (the dashboard is disabled: set <code>ADMIN_PASSWORD</code> to enable it)
           </span>
         )}
       </p>

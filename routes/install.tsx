@@ -63,7 +63,7 @@ const STATUS: Record<ConnectionStatus, [kind: "ok" | "warn", text: string]> = {
   ],
   other: [
     "warn",
-    "This server serves another Hull connector. One deployment serves one connector: disconnect " +
+    "This server serves another Hull connector. One deployment serves one connector: release " +
     "the other in the dashboard's settings, or deploy this connector again.",
   ],
   anonymous: ["ok", "Open this page from the connector's Installation tab in Hull to check it."],

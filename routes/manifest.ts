@@ -3,7 +3,7 @@ import type { AppEnv } from "../lib/app_context.ts";
 import { publicOrigin } from "../lib/hull/install.ts";
 import { connectorManifest } from "../lib/hull/manifest.ts";
 
-/** GET /manifest.json: the Hull connector manifest (DESIGN §3.3). */
+/** GET /manifest.json: the Hull connector manifest (docs/contracts.md §3). */
 export function handler(c: Context<AppEnv>) {
   c.header("access-control-allow-origin", "*");
   c.header("cache-control", "public, max-age=300");
@@ -15,6 +15,9 @@ export function readme(c: Context<AppEnv>) {
   const tag = `<script src="${publicOrigin(c)}/hull-browser.js" async></script>`;
   c.header("access-control-allow-origin", "*");
   c.header("content-type", "text/markdown; charset=utf-8");
+  // It names the host the request came in by (a plain host[:port], see publicOrigin): no
+  // cache may hand it to another host.
+  c.header("cache-control", "no-store");
   return c.body(`# Browser Personalization
 
 Pushes the public part of your Hull profiles (the attributes and segments you whitelist) into

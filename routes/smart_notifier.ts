@@ -3,7 +3,7 @@ import type { AppEnv } from "../lib/app_context.ts";
 import { errorAnswer, handleSmartNotifier } from "../lib/webhook/endpoint.ts";
 
 /**
- * POST /smart-notifier: Hull's batches (DESIGN §3.3); the logic lives in lib/webhook.ts.
+ * POST /smart-notifier: Hull's batches (docs/contracts.md §3); the logic lives in lib/webhook/.
  * A request counts as accepted (and shutdown finishes it) from its headers on, while its body
  * is still arriving.
  */

@@ -5,7 +5,8 @@
  * `islands/mount.ts` → `static/build/islands.js`. Prints raw and gzipped sizes.
  *
  * Skips the build when the output is newer than every input (keeps `deno task test` fast);
- * `--force` rebuilds anyway. Usage: `deno task build [--force]`.
+ * `--force` rebuilds anyway; `--watch` then keeps rebuilding on every change of an input
+ * (`deno task dev` runs it next to the server). Usage: `deno task build [--force] [--watch]`.
  */
 
 const ROOT = new URL("../", import.meta.url);
@@ -123,17 +124,45 @@ async function buildBundle(
   };
 }
 
-if (import.meta.main) {
-  const force = Deno.args.includes("--force");
+/** Builds both bundles, printing each one's size; `quiet` leaves out those up to date. */
+async function buildAll(force: boolean, quiet = false): Promise<void> {
   const kb = (n: number) => (n / 1024).toFixed(1) + " KB";
   for (
     const [name, build] of [[SNIPPET.output, buildSnippet], [ISLANDS.output, buildIslands]] as const
   ) {
     const result = await build({ force });
+    if (quiet && !result.built) continue;
     console.log(
       `${result.built ? "built" : "up to date"}: ${name} ${kb(result.bytes)} (${
         kb(result.gzipBytes)
       } gzipped)`,
     );
   }
+}
+
+/**
+ * Rebuilds whenever an input changes, until the process is stopped. Changes are gathered for
+ * `settleMs` first (an editor's save is several events); a failed build is printed and the
+ * watch goes on, so a typo does not stop `deno task dev`.
+ */
+export async function watch(settleMs = 150): Promise<void> {
+  const paths = [...new Set([...SNIPPET.dirs, ...ISLANDS.dirs, ...EXTRA_INPUTS])]
+    .map((p) => new URL(p, ROOT).pathname);
+  console.log("watching the snippet and island sources; rebuilding on change");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = Promise.resolve();
+  for await (const event of Deno.watchFs(paths)) {
+    if (event.paths.every((p) => p.endsWith(".tmp") || p.includes("/static/build/"))) continue;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      running = running.then(() => buildAll(false, true)).catch((err) =>
+        console.error(`build failed: ${(err as Error).message}`)
+      );
+    }, settleMs);
+  }
+}
+
+if (import.meta.main) {
+  await buildAll(Deno.args.includes("--force"));
+  if (Deno.args.includes("--watch")) await watch();
 }

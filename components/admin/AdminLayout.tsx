@@ -31,12 +31,18 @@ export function AdminLayout(
         <script type="module" src="/static/build/islands.js"></script>
       </head>
       <body class="admin">
+        <a class="skip" href="#main">Skip to content</a>
         <header class="topbar">
           <a class="brand" href="/admin">hull-browser</a>
           {props.csrf !== undefined && (
-            <nav>
+            <nav aria-label="Dashboard">
               {NAV.map(([href, label]) => (
-                <a key={href} href={href} class={props.path === href ? "active" : undefined}>
+                <a
+                  key={href}
+                  href={href}
+                  class={props.path === href ? "active" : undefined}
+                  aria-current={props.path === href ? "page" : undefined}
+                >
                   {label}
                 </a>
               ))}
@@ -48,7 +54,7 @@ export function AdminLayout(
           )}
         </header>
         {props.warning && <div class="banner">{props.warning}</div>}
-        <main class="container wide">
+        <main class="container wide" id="main" tabindex={-1}>
           <h1>{props.title}</h1>
           {props.children}
         </main>

@@ -2,20 +2,20 @@
  * Admin authentication: password check in constant time, a signed session cookie
  * (`issuedAt.nonce.mac`, HMAC-SHA256 with the server secret, 12 h) that logout revokes for
  * every instance (its nonce is recorded in the store), a CSRF token bound to the session, and
- * a per-IP delay on failed logins that doubles with each failure instead of a lockout.
+ * the signed device cookie that gives a browser which signed in before a failed-login budget of
+ * its own (login_throttle.ts).
  */
 import type { Store } from "../store/store.ts";
+import { LoginThrottle } from "./login_throttle.ts";
 
 export const SESSION_COOKIE = "hb_session";
 export const SESSION_TTL_MS = 12 * 3600_000;
-/** Failed logins per IP answered at once; after that each attempt waits (see `throttled`). */
-export const LOGIN_FREE_FAILURES = 5;
-/** Longest wait between two attempts from one IP. */
-export const LOGIN_MAX_DELAY_MS = 15 * 60_000;
+/** The device cookie (`nonce.mac`): set on every successful login, read only by the login. */
+export const DEVICE_COOKIE = "hb_device";
+/** How long a browser stays a known device after its last successful login. */
+export const DEVICE_TTL_MS = 180 * 24 * 3600_000;
 /** How long a revocation record outlives its cookie (clock differences between instances). */
 export const REVOKED_GRACE_MS = 60_000;
-/** Failures older than this are forgotten. */
-const FAILURE_MEMORY_MS = 60 * 60_000;
 
 const encoder = new TextEncoder();
 
@@ -36,7 +36,8 @@ export interface Session {
 }
 
 export class AdminAuth {
-  #failures = new Map<string, { last: number; count: number }>();
+  /** Failed-login budgets per device cookie and per IP. */
+  readonly throttle: LoginThrottle;
   /** Nonces known to be revoked (the store is the truth; this saves reads). */
   #revoked = new Set<string>();
 
@@ -44,13 +45,20 @@ export class AdminAuth {
     private readonly key: CryptoKey,
     private readonly password: string | null,
     private readonly store: Store | null,
-  ) {}
+    now: () => number,
+  ) {
+    this.throttle = new LoginThrottle(now);
+  }
 
-  /** `store` records revoked sessions for every instance (none: revocation is local). */
+  /**
+   * `store` records revoked sessions for every instance (none: revocation is local); `now` is
+   * the login throttle's clock (tests).
+   */
   static async create(
     secret: string,
     password: string | null,
     store: Store | null = null,
+    opts: { now?: () => number } = {},
   ): Promise<AdminAuth> {
     const key = await crypto.subtle.importKey(
       "raw",
@@ -59,7 +67,7 @@ export class AdminAuth {
       false,
       ["sign", "verify"],
     );
-    return new AdminAuth(key, password, store);
+    return new AdminAuth(key, password, store, opts.now ?? Date.now);
   }
 
   get configured(): boolean {
@@ -141,37 +149,24 @@ export class AdminAuth {
     return true;
   }
 
-  /**
-   * Seconds until `ip` may try again, or 0 when it may log in now. The first
-   * LOGIN_FREE_FAILURES failures cost nothing; then each failure doubles the wait (1 s, 2 s,
-   * 4 s, … up to LOGIN_MAX_DELAY_MS). A refused attempt does not count, and a correct
-   * password after the wait logs in and clears it: a guesser gets a few tries an hour, and an
-   * admin sharing its IP (behind a proxy) is delayed, never locked out.
-   */
-  throttled(ip: string, now = Date.now()): number {
-    const f = this.#failures.get(ip);
-    if (!f || now - f.last > FAILURE_MEMORY_MS || f.count < LOGIN_FREE_FAILURES) return 0;
-    const wait = f.last + loginDelay(f.count) - now;
-    return wait > 0 ? Math.ceil(wait / 1000) : 0;
+  /** A new device cookie value: a random id and its MAC (no expiry inside: the cookie's own). */
+  async issueDevice(): Promise<string> {
+    const nonce = hex(crypto.getRandomValues(new Uint8Array(16)).buffer);
+    return `${nonce}.${await this.#mac(`device|${nonce}`)}`;
   }
 
-  recordFailure(ip: string, now = Date.now()): void {
-    const f = this.#failures.get(ip);
-    if (!f || now - f.last > FAILURE_MEMORY_MS) this.#failures.set(ip, { last: now, count: 1 });
-    else {
-      f.count++;
-      f.last = now;
-    }
-    if (this.#failures.size > 10_000) this.#failures.clear(); // bounded under a spray
+  /** The id of a genuine device cookie, or null (missing or forged: an untrusted client). */
+  async verifyDevice(value: string | undefined): Promise<string | null> {
+    if (!value || value.length > 200) return null;
+    const [nonce, mac, extra] = value.split(".");
+    const bytes = mac ? fromHex(mac) : null;
+    if (!bytes || extra !== undefined || !/^[0-9a-f]{32}$/.test(nonce)) return null;
+    const ok = await crypto.subtle.verify(
+      "HMAC",
+      this.key,
+      bytes,
+      encoder.encode(`device|${nonce}`),
+    );
+    return ok ? nonce : null;
   }
-
-  recordSuccess(ip: string): void {
-    this.#failures.delete(ip);
-  }
-}
-
-/** Wait after `failures` failed logins (ms). */
-export function loginDelay(failures: number): number {
-  if (failures < LOGIN_FREE_FAILURES) return 0;
-  return Math.min(LOGIN_MAX_DELAY_MS, 1000 * 2 ** (failures - LOGIN_FREE_FAILURES));
 }

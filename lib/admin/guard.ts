@@ -7,19 +7,23 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../app_context.ts";
 import { SESSION_COOKIE } from "./auth.ts";
+import { requestHost } from "../proxy.ts";
 
 export const ADMIN_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
 
 const PUBLIC = new Set(["/admin/login"]);
 
-/** Refuses cross-site writes even before the token check (defense in depth). */
+/**
+ * Refuses cross-site writes even before the token check (defense in depth). The host is the
+ * request's, or `X-Forwarded-Host` only from a proxy that TRUST_PROXY names.
+ */
 export function sameOrigin(c: Context<AppEnv>): boolean {
   const origin = c.req.header("origin");
   if (!origin) return true; // non-browser clients; the CSRF token still applies
   try {
-    const host = c.req.header("x-forwarded-host") ?? c.req.header("host");
-    return new URL(origin).host === host;
+    const host = requestHost(c, c.var.ctx.config.trustProxy);
+    return host !== null && new URL(origin).host === host;
   } catch {
     return false;
   }

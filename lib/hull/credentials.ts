@@ -3,10 +3,13 @@
  * secret }) Hull sent with a notification it signed, kept in the store for every instance. The
  * secret is stored encrypted (JWE `dir` + A256GCM, via jose) under a key derived with HKDF from
  * the server SECRET, and bound to the connector id and organization; it is never logged or
- * shown. One connector per deployment: the stored id is the one notifications must be for.
+ * shown. One connector per deployment: the stored id and secret are what a Hull-signed body
+ * must carry (connector_binding.ts decides). An organization the binding rules no longer allow
+ * (HULL_ORGANIZATIONS changed) is never used for a request.
  */
 import { compactDecrypt, CompactEncrypt } from "jose";
 import type { Store } from "../store/store.ts";
+import type { RegisteredConnector } from "./connector_binding.ts";
 
 /** Credentials of a Hull connector, as Hull sends them in `configuration`. */
 export interface HullConnection {
@@ -29,40 +32,38 @@ export interface ConnectionInfo {
   id: string;
   organization: string;
   updated_at: number;
+  /** False when the stored secret cannot be decrypted (SECRET changed): nothing matches it. */
+  secret_readable: boolean;
+  /** False when the organization is no longer allowed: no request goes to it. */
+  organization_allowed: boolean;
 }
 
 const META = "hull_connector";
 /** How long an instance trusts its copy before reading the store again. */
 const CACHE_MS = 5_000;
-const ID = /^[A-Za-z0-9_-]{1,100}$/;
-/** A host name with an optional port: no scheme, path or user info. */
-const ORGANIZATION =
-  /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i;
 
 const encoder = new TextEncoder();
-
-/**
- * Reads a `configuration` object into credentials, or null when it is incomplete or
- * malformed (then nothing is stored).
- */
-export function parseConnection(v: unknown): HullConnection | null {
-  if (typeof v !== "object" || v === null) return null;
-  const { id, organization, secret } = v as Record<string, unknown>;
-  if (typeof id !== "string" || !ID.test(id)) return null;
-  if (typeof organization !== "string" || !ORGANIZATION.test(organization)) return null;
-  if (typeof secret !== "string" || !secret || secret.length > 1000) return null;
-  return { id, organization: organization.toLowerCase(), secret };
-}
 
 /** The credentials store of one instance (reads are cached for a few seconds). */
 export class HullCredentials {
   #cached: { at: number; doc: StoredConnection | null; secret: string | null } | null = null;
   #warned = false;
 
-  private constructor(private readonly store: Store, private readonly key: Uint8Array) {}
+  private constructor(
+    private readonly store: Store,
+    private readonly key: Uint8Array,
+    private readonly organizationAllowed: (organization: string) => boolean,
+  ) {}
 
-  /** Derives the encryption key from the server secret. */
-  static async create(store: Store, serverSecret: string): Promise<HullCredentials> {
+  /**
+   * Derives the encryption key from the server secret. `organizationAllowed` says whether a
+   * stored organization may still receive requests (default: any).
+   */
+  static async create(
+    store: Store,
+    serverSecret: string,
+    organizationAllowed: (organization: string) => boolean = () => true,
+  ): Promise<HullCredentials> {
     const base = await crypto.subtle.importKey(
       "raw",
       encoder.encode(serverSecret),
@@ -80,21 +81,39 @@ export class HullCredentials {
       base,
       256,
     );
-    return new HullCredentials(store, new Uint8Array(bits));
+    return new HullCredentials(store, new Uint8Array(bits), organizationAllowed);
   }
 
-  /** The connection in force, with its secret decrypted; null when none is known. */
+  /**
+   * The connection requests may use, with its secret decrypted; null when none is known, its
+   * secret cannot be read, or its organization is no longer allowed.
+   */
   async current(): Promise<HullConnection | null> {
     const c = await this.#load();
-    return c.doc && c.secret !== null
+    return c.doc && c.secret !== null && this.organizationAllowed(c.doc.organization)
       ? { id: c.doc.id, organization: c.doc.organization, secret: c.secret }
       : null;
   }
 
+  /**
+   * The bound connector as the binding rule sees it (secret null: unreadable); null: none.
+   * `fresh` reads the store rather than this instance's copy (before registering a connector).
+   */
+  async registered(fresh = false): Promise<RegisteredConnector | null> {
+    const c = await this.#load(fresh);
+    return c.doc && { id: c.doc.id, organization: c.doc.organization, secret: c.secret };
+  }
+
   /** Id and organization of the connector this deployment serves (no secret); null: none yet. */
   async info(): Promise<ConnectionInfo | null> {
-    const { doc } = await this.#load();
-    return doc && { id: doc.id, organization: doc.organization, updated_at: doc.updated_at };
+    const { doc, secret } = await this.#load();
+    return doc && {
+      id: doc.id,
+      organization: doc.organization,
+      updated_at: doc.updated_at,
+      secret_readable: secret !== null,
+      organization_allowed: this.organizationAllowed(doc.organization),
+    };
   }
 
   /** Keeps `conn` as the connection in force; writes only when something changed. */
@@ -125,8 +144,8 @@ export class HullCredentials {
     this.#cached = { at: Date.now(), doc: null, secret: null };
   }
 
-  async #load(): Promise<{ doc: StoredConnection | null; secret: string | null }> {
-    if (this.#cached && Date.now() - this.#cached.at < CACHE_MS) return this.#cached;
+  async #load(fresh = false): Promise<{ doc: StoredConnection | null; secret: string | null }> {
+    if (!fresh && this.#cached && Date.now() - this.#cached.at < CACHE_MS) return this.#cached;
     const doc = await this.store.getMeta<StoredConnection>(META);
     let secret: string | null = null;
     if (doc?.secret_jwe) {
@@ -148,8 +167,9 @@ export class HullCredentials {
       if (!this.#warned) {
         this.#warned = true;
         console.warn(
-          "the stored Hull connector secret cannot be decrypted (SECRET changed?): " +
-            "profiles are not fetched from Hull until Hull sends the next notification",
+          "the stored Hull connector secret cannot be decrypted (SECRET changed?): profiles " +
+            "are not fetched and Hull's notifications are refused until the binding is " +
+            "released in the dashboard's settings",
         );
       }
       return null;

@@ -1,12 +1,18 @@
 /**
- * Configuration of the Hull integration (DESIGN §3.1): which hosts Hull's signing key may be
- * fetched from, where Hull's API lives, and how often profiles may be fetched from it. Parsed
- * with the rest of the environment at boot, so a typo fails loudly with the variable's name.
+ * Configuration of the Hull integration: which hosts Hull's signing key may be fetched from,
+ * which organizations and connector may bind this deployment (docs/hull_trust.md), where Hull's
+ * API lives, and how often profiles may be fetched from it. Parsed with the rest of the
+ * environment at boot, so a typo fails loudly with the variable's name.
  */
 import { type DomainPattern, parseDomainList } from "../domains.ts";
+import { isHostName } from "./connector_binding.ts";
 
 /** Hull's own domains: where its smart-notifier signing key is published. */
 export const DEFAULT_HULL_KEY_HOSTS = "hullapp.io,*.hullapp.io,hull.io,*.hull.io";
+/** Hull's own domains: where a connector's `organization` lives unless HULL_ORGANIZATIONS says. */
+export const DEFAULT_HULL_ORGANIZATIONS = "*.hullapp.io,*.hull.io";
+/** A Hull connector id (a 24-hex-digit object id), as HULL_CONNECTOR_ID must be written. */
+export const HULL_CONNECTOR_ID = /^[0-9a-f]{24}$/;
 /** Profile fetches one instance may start per second (0 turns fetching off). */
 export const DEFAULT_FETCHES_PER_SECOND = 10;
 /** Minutes before the same visitor may be fetched again, across all instances. */
@@ -15,6 +21,15 @@ export const DEFAULT_FETCH_INTERVAL_MINUTES = 15;
 export interface HullConfig {
   /** Hosts (wildcards allowed) whose https URLs may serve Hull's public key; empty: none. */
   keyHosts: DomainPattern[];
+  /**
+   * Organizations (host names, wildcards allowed) whose connectors may bind this deployment and
+   * to which requests may go; HULL_ORGANIZATIONS, else Hull's own domains.
+   */
+  organizations: DomainPattern[];
+  /** True when HULL_ORGANIZATIONS set `organizations` (the dashboard says which rule binds). */
+  organizationsFromEnv: boolean;
+  /** HULL_CONNECTOR_ID: the only connector id that may bind this deployment; null: any. */
+  connectorId: string | null;
   /** Base URL of Hull's API instead of `https://<organization>`; null: the organization's. */
   apiBaseUrl: string | null;
   /** Profile fetches per second per instance; 0 disables fetching. */
@@ -29,6 +44,9 @@ type Env = Record<string, string | undefined>;
 export function parseHullConfig(env: Env, problems: string[]): HullConfig {
   const config: HullConfig = {
     keyHosts: [],
+    organizations: parseDomainList(DEFAULT_HULL_ORGANIZATIONS),
+    organizationsFromEnv: false,
+    connectorId: null,
     apiBaseUrl: null,
     fetchesPerSecond: DEFAULT_FETCHES_PER_SECOND,
     fetchIntervalMinutes: DEFAULT_FETCH_INTERVAL_MINUTES,
@@ -40,6 +58,37 @@ export function parseHullConfig(env: Env, problems: string[]): HullConfig {
     } catch (err) {
       problems.push(`HULL_KEY_HOSTS: ${(err as Error).message}`);
     }
+  }
+
+  const orgs = env.HULL_ORGANIZATIONS?.trim();
+  if (orgs) {
+    try {
+      const list = parseDomainList(orgs);
+      // A connector's organization is where its credentials and visitors' claims are sent:
+      // a host name on a domain, never an address or a port a sender could aim elsewhere.
+      const bad = list.find((p) => p.port !== undefined || !isHostName(p.host));
+      if (bad) {
+        problems.push(
+          `HULL_ORGANIZATIONS: "${bad.raw}" must be a host name (wildcards allowed), ` +
+            "without a port or an IP address",
+        );
+      } else if (list.length) {
+        config.organizations = list;
+        config.organizationsFromEnv = true;
+      }
+    } catch (err) {
+      problems.push(`HULL_ORGANIZATIONS: ${(err as Error).message}`);
+    }
+  }
+
+  const connectorId = env.HULL_CONNECTOR_ID?.trim();
+  if (connectorId) {
+    if (!HULL_CONNECTOR_ID.test(connectorId)) {
+      problems.push(
+        "HULL_CONNECTOR_ID must be a Hull connector id (24 lowercase hex digits, as in the " +
+          "connector's URL in Hull)",
+      );
+    } else config.connectorId = connectorId;
   }
 
   const base = env.HULL_API_BASE_URL?.trim();

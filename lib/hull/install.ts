@@ -4,6 +4,8 @@
  * this deployment serves. The secret is compared in constant time and never echoed.
  */
 import type { Context } from "hono";
+import type { AppEnv } from "../app_context.ts";
+import { requestOrigin } from "../proxy.ts";
 import type { HullCredentials } from "./credentials.ts";
 
 /**
@@ -12,13 +14,13 @@ import type { HullCredentials } from "./credentials.ts";
  */
 export type ConnectionStatus = "connected" | "waiting" | "other" | "anonymous";
 
-/** The origin visitors' pages reach this server at (honours X-Forwarded-Proto/-Host). */
-export function publicOrigin(c: Context): string {
-  const url = new URL(c.req.url);
-  const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ||
-    url.protocol.replace(":", "");
-  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? url.host;
-  return `${proto}://${host}`;
+/**
+ * The origin visitors' pages reach this server at: X-Forwarded-Proto/-Host only from a proxy
+ * that TRUST_PROXY names, and only a plain `host[:port]` (lib/proxy.ts). Pages naming it must
+ * not be cached (`Cache-Control: no-store`): the host comes from the request.
+ */
+export function publicOrigin(c: Context<AppEnv>): string {
+  return requestOrigin(c, c.var.ctx.config.trustProxy);
 }
 
 /** Compares the `ship`, `organization` and `secret` query parameters with the stored ones. */

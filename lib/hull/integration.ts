@@ -1,66 +1,97 @@
 /**
  * What a verified notification means beyond its users, when the connector is installed in
- * Hull: the connector it is for (one per deployment: another connector's notification is
- * refused and logged), the settings Hull manages (`connector.private_settings`), and the
- * credentials Hull sends (`configuration`), kept only when Hull itself signed the request.
+ * Hull: whether a Hull-signed body may act for the connector this deployment is bound to (the
+ * rule is connector_binding.ts; a refusal is logged), the settings Hull manages
+ * (`connector.private_settings`), and the credentials of the bound connector. HMAC-signed
+ * webhooks address the standalone connector: they never meet the binding and never change
+ * Hull credentials.
  */
 import type { EventLog } from "../events.ts";
 import type { HullNotification } from "../types.ts";
-import { type HullCredentials, parseConnection } from "./credentials.ts";
+import {
+  type Binding,
+  type BindingPolicy,
+  type ConnectorRegistry,
+  decideBinding,
+  type RegisteredConnector,
+} from "./connector_binding.ts";
+import type { HullCredentials } from "./credentials.ts";
 import type { HullSettingsSync } from "./settings_sync.ts";
 
 export interface HullIntegrationDeps {
   credentials: HullCredentials;
   settings: HullSettingsSync;
   events: EventLog;
+  policy: BindingPolicy;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The connector id a notification is for: `configuration.id`, else `connector.id`. */
-export function connectorIdOf(n: HullNotification): string | null {
-  for (const holder of [n.configuration, n.connector]) {
-    if (isObject(holder) && typeof holder.id === "string" && holder.id) return holder.id;
-  }
-  return null;
-}
-
 /** Applies the Hull-specific parts of verified notifications. */
 export class HullIntegration {
   constructor(private readonly deps: HullIntegrationDeps) {}
 
-  /**
-   * Why `n` must be refused, or null. A notification for another connector than the one this
-   * deployment serves is refused (and logged) before anything is applied.
-   */
-  async refusal(n: HullNotification): Promise<string | null> {
-    const id = connectorIdOf(n);
-    if (!id) return null;
-    const bound = await this.deps.credentials.info();
-    if (!bound || bound.id === id) return null;
-    const message = `notification for Hull connector ${id.slice(0, 40)} refused: this ` +
-      `deployment serves connector ${bound.id} (one connector per deployment; disconnect it ` +
-      `in the dashboard's settings to serve another)`;
-    this.deps.events.emit("incoming.connection.error", { message: `webhook ${message}` });
-    return message;
+  /** The rules deciding which connector may bind (for the dashboard). */
+  get policy(): BindingPolicy {
+    return this.deps.policy;
   }
 
   /**
-   * Applies the settings present in `connector.private_settings`, and keeps the credentials
-   * when Hull signed the request (`signedByHull`): a sender holding only our webhook secret
-   * cannot point profile fetches at another organization. Writes only what changed;
-   * `beforeWrite` runs before any write and may throw to stop it. Throws when the store fails.
+   * What a Hull-signed `body` may do (connector_binding.ts). Decided from the body alone, before
+   * its token is checked, so a body that could change nothing here costs no key fetch; a
+   * refusal is logged (without any secret). Throws when the store fails.
+   */
+  async authorize(body: unknown): Promise<Binding> {
+    let verdict = decideBinding(
+      body,
+      listOf(await this.deps.credentials.registered()),
+      this.policy,
+    );
+    // Registering is decided on the store's current state, not this instance's copy of it.
+    if (verdict.ok && !verdict.known) {
+      verdict = decideBinding(
+        body,
+        listOf(await this.deps.credentials.registered(true)),
+        this.policy,
+      );
+    }
+    if (!verdict.ok) {
+      this.deps.events.emit("incoming.connection.error", {
+        message: `webhook refused: ${verdict.reason}`,
+      });
+    }
+    return verdict;
+  }
+
+  /** True when `id` is a connector this deployment is bound to (its namespace is admitted). */
+  async isRegistered(id: string): Promise<boolean> {
+    const bound = await this.deps.credentials.registered();
+    return bound !== null && bound.id.toLowerCase() === id.toLowerCase();
+  }
+
+  /**
+   * Applies the settings present in `connector.private_settings`, and keeps the credentials of
+   * `binding` (a Hull-signed body whose binding was allowed; null for HMAC-signed webhooks,
+   * which never change Hull credentials). Writes only what changed; `beforeWrite` runs before
+   * any write and may throw to stop it. Throws when the store fails.
    */
   async apply(
     n: HullNotification,
-    signedByHull: boolean,
+    binding: Binding | null,
     beforeWrite?: () => Promise<void>,
   ): Promise<void> {
+    if (binding && !binding.ok) return;
     const ps = isObject(n.connector) ? n.connector.private_settings : undefined;
     await this.deps.settings.apply(ps, beforeWrite);
-    if (!signedByHull) return;
-    const conn = parseConnection(n.configuration);
-    if (conn) await this.deps.credentials.save(conn, beforeWrite);
+    if (binding) await this.deps.credentials.save(binding.connection, beforeWrite);
   }
+}
+
+/** The registry view of the one connector a deployment is bound to. */
+function listOf(bound: RegisteredConnector | null): ConnectorRegistry {
+  return {
+    lookup: (id) => (bound && bound.id === id ? bound : null),
+    ids: () => (bound ? [bound.id] : []),
+  };
 }

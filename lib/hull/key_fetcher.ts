@@ -2,12 +2,16 @@
  * Hull's smart-notifier signing key, fetched from the URL Hull names in
  * `X-Hull-Smart-Notifier-Signature-Public-Key-Url`, but only when that URL is `https` on a host
  * allowed by `HULL_KEY_HOSTS`: any other URL is refused before a request is made, so a sender
- * cannot make this server fetch what it likes (no redirects are followed either). Keys are
- * cached per URL for a while, concurrent requests for one URL share one fetch, and new fetches
- * are rate-limited per instance. Like Hull's own library, the token is POSTed to the URL.
+ * cannot make this server fetch what it likes (no redirects are followed either). The answer is
+ * a key only when its body, trimmed, is exactly one PEM public key or certificate and its type
+ * is not HTML: a page that merely contains a PEM (an echo of a query parameter) is not a key.
+ * One deadline covers the whole fetch, body included. Keys are cached per URL for a while,
+ * concurrent requests for one URL share one fetch, and the fetches that fail (or are still in
+ * flight) are limited per minute: a flood of junk URLs delays nothing that succeeds once it
+ * is over, and the webhook checks the body's connector before any fetch (docs/hull_trust.md).
+ * Like Hull's own library, the token is POSTed to the URL.
  */
 import { type DomainPattern, originAllowed } from "../domains.ts";
-import { MinuteCounter } from "../socket/limits.ts";
 import { importHullPublicKey } from "../webhook/signature.ts";
 
 export interface KeyFetcherOptions {
@@ -17,10 +21,12 @@ export interface KeyFetcherOptions {
   client?: Deno.HttpClient;
   /** How long a fetched key is used before it is fetched again (default 1 hour). */
   ttlMs?: number;
-  /** Timeout of one key fetch (default 5 s). */
+  /** Deadline of one key fetch, from the request to the last byte (default 5 s). */
   timeoutMs?: number;
-  /** Most key fetches (cache misses) per minute on this instance (default 30). */
+  /** Most key fetches failed or in flight within a minute on this instance (default 30). */
   fetchesPerMinute?: number;
+  /** The clock (ms), for tests. */
+  now?: () => number;
 }
 
 /** A usable key, or why not; 503 means "try again later" (Hull retries), 401 means refused. */
@@ -32,20 +38,38 @@ export type KeyResult =
 const MAX_KEY_BYTES = 16 * 1024;
 const MAX_URL_LENGTH = 2048;
 const MAX_CACHED = 32;
+/** Exactly one PEM public key or certificate: base64 lines between matching armour lines. */
+const ONE_PEM =
+  /^-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----$/;
+
+/**
+ * Why a fetched answer is not a key, or null when its body (trimmed) is exactly one PEM public
+ * key or certificate and its content type is not HTML. No repair is attempted.
+ */
+export function keyDocumentRefusal(contentType: string | null, body: string): string | null {
+  if (contentType && /html/i.test(contentType)) return "key URL answered with an HTML page";
+  if (!ONE_PEM.test(body.trim())) {
+    return "key URL did not answer with exactly one PEM public key or certificate";
+  }
+  return null;
+}
 
 /** Fetches and caches Hull's public keys from allowed URLs only. */
 export class HullKeyFetcher {
   #cache = new Map<string, { key: CryptoKey; expires: number }>();
   #inflight = new Map<string, Promise<KeyResult>>();
-  #window = new MinuteCounter();
+  /** When recent fetches failed (ms), oldest first; only the last minute is kept. */
+  #failures: number[] = [];
   readonly #ttl: number;
   readonly #timeout: number;
   readonly #perMinute: number;
+  readonly #now: () => number;
 
   constructor(private readonly opts: KeyFetcherOptions) {
     this.#ttl = opts.ttlMs ?? 3600_000;
     this.#timeout = opts.timeoutMs ?? 5_000;
     this.#perMinute = opts.fetchesPerMinute ?? 30;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** True when some host is allowed at all (HULL_KEY_HOSTS is not `none`). */
@@ -70,24 +94,36 @@ export class HullKeyFetcher {
     return null;
   }
 
+  /** The cached key of `url`, or null when it would have to be fetched. Makes no request. */
+  cached(url: string): CryptoKey | null {
+    const hit = this.#cache.get(url);
+    return hit && hit.expires > this.#now() ? hit.key : null;
+  }
+
   /** The key published at `url` (cached), fetched with `token` as the body like Hull's library. */
   get(url: string, token: string): Promise<KeyResult> {
     const refused = this.refusal(url);
     if (refused) return Promise.resolve({ ok: false, status: 401, reason: refused });
-    const cached = this.#cache.get(url);
-    if (cached && cached.expires > Date.now()) {
-      return Promise.resolve({ ok: true, key: cached.key });
-    }
+    const cached = this.cached(url);
+    if (cached) return Promise.resolve({ ok: true, key: cached });
     let pending = this.#inflight.get(url);
     if (!pending) {
-      if (this.#window.hit("") > this.#perMinute) {
+      // Only what fails (or may yet fail: in flight) uses the budget, so a genuine key URL is
+      // fetched as soon as a flood of failing ones has aged out of the minute.
+      const now = this.#now();
+      while (this.#failures.length && now - this.#failures[0] >= 60_000) this.#failures.shift();
+      if (this.#failures.length + this.#inflight.size >= this.#perMinute) {
         return Promise.resolve({
           ok: false,
           status: 503,
-          reason: `more than ${this.#perMinute} key fetches a minute; retry later`,
+          reason: `more than ${this.#perMinute} key fetches failed or pending this minute; ` +
+            "retry later",
         });
       }
-      pending = this.#fetch(url, token).finally(() => this.#inflight.delete(url));
+      pending = this.#fetch(url, token).then((r) => {
+        if (!r.ok) this.#failures.push(this.#now());
+        return r;
+      }).finally(() => this.#inflight.delete(url));
       this.#inflight.set(url, pending);
     }
     return pending;
@@ -95,6 +131,9 @@ export class HullKeyFetcher {
 
   async #fetch(url: string, token: string): Promise<KeyResult> {
     const fail = (status: 401 | 503, reason: string): KeyResult => ({ ok: false, status, reason });
+    // One deadline for the request and every byte of the answer: a key trickled slowly is a
+    // timeout (503, Hull retries), never an error of ours.
+    const deadline = AbortSignal.timeout(this.#timeout);
     let res: Response;
     try {
       res = await fetch(url, {
@@ -102,53 +141,77 @@ export class HullKeyFetcher {
         body: token,
         headers: { "content-type": "text/plain" },
         redirect: "manual",
-        signal: AbortSignal.timeout(this.#timeout),
+        signal: deadline,
         client: this.opts.client,
       });
-    } catch (err) {
-      const timedOut = (err as Error).name === "TimeoutError";
+    } catch {
       return fail(
         503,
-        timedOut ? "key URL did not answer in time" : "key URL could not be fetched",
+        deadline.aborted ? "key URL did not answer in time" : "key URL could not be fetched",
       );
     }
     if (res.status >= 300 && res.status < 400) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       return fail(401, "key URL answered with a redirect, which is not followed");
     }
     if (!res.ok) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       return fail(res.status >= 500 ? 503 : 401, `key URL answered ${res.status}`);
     }
-    const text = await readLimited(res, MAX_KEY_BYTES);
+    let text: string | null;
+    try {
+      text = await readLimited(res, MAX_KEY_BYTES, deadline);
+    } catch {
+      return fail(
+        503,
+        deadline.aborted ? "key URL did not answer in time" : "key URL's answer broke off",
+      );
+    }
     if (text === null) return fail(401, `key URL answered more than ${MAX_KEY_BYTES} bytes`);
+    const refused = keyDocumentRefusal(res.headers.get("content-type"), text);
+    if (refused) return fail(401, refused);
     let key: CryptoKey;
     try {
       key = await importHullPublicKey(text);
     } catch {
-      return fail(401, "key URL did not answer with a PEM public key");
+      return fail(401, "key URL's PEM could not be read as an RSA key");
     }
     if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(url, { key, expires: Date.now() + this.#ttl });
+    this.#cache.set(url, { key, expires: this.#now() + this.#ttl });
     return { ok: true, key };
   }
 }
 
-/** The body as text, or null when it is longer than `max` bytes (reading stops there). */
-async function readLimited(res: Response, max: number): Promise<string | null> {
+/**
+ * The body as text, or null when it is longer than `max` bytes (reading stops there). Throws
+ * when `deadline` fires first (the read is cancelled) or the answer breaks off.
+ */
+async function readLimited(
+  res: Response,
+  max: number,
+  deadline: AbortSignal,
+): Promise<string | null> {
   if (!res.body) return "";
   const reader = res.body.getReader();
+  const onAbort = () => reader.cancel().catch(() => {});
+  deadline.addEventListener("abort", onAbort, { once: true });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel();
-      return null;
+  try {
+    while (true) {
+      if (deadline.aborted) throw new Error("key fetch deadline passed");
+      const { done, value } = await reader.read();
+      if (deadline.aborted) throw new Error("key fetch deadline passed");
+      if (done) break;
+      size += value.length;
+      if (size > max) {
+        await reader.cancel().catch(() => {});
+        return null;
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    deadline.removeEventListener("abort", onAbort);
   }
   const bytes = new Uint8Array(size);
   let off = 0;

@@ -1,8 +1,8 @@
 /**
- * The Hull connector manifest (DESIGN §3.3), served at `GET /manifest.json`: what Hull reads
- * when a customer installs the connector by its URL: name, pictures, readme, the installation
- * tab, the smart-notifier subscription, and the settings form (Hull's field formats, as in
- * Hull's own connectors: `segment`, `accountSegment`, `trait`, `table`, `select`).
+ * The Hull connector manifest (docs/contracts.md §3), served at `GET /manifest.json`: what Hull
+ * reads when a customer installs the connector by its URL: name, pictures, readme, the installation
+ * tab, the smart-notifier subscription, and the settings form (Hull's field formats, as in Hull's
+ * own connectors: `segment`, `accountSegment`, `trait`, `table`, `select`).
  *
  * The private settings have no `default`s on purpose: Hull stores a manifest's defaults on
  * install and sends them with every notification, and each key sent becomes the live setting,

@@ -11,6 +11,7 @@ import type { LiveConfig } from "../store/live_config.ts";
 import type { Publisher } from "../types.ts";
 import type { Store } from "../store/store.ts";
 import { HullApiClient } from "./api_client.ts";
+import { type BindingPolicy, organizationRefusal } from "./connector_binding.ts";
 import { HullCredentials } from "./credentials.ts";
 import { HullIntegration } from "./integration.ts";
 import { HullKeyFetcher } from "./key_fetcher.ts";
@@ -31,6 +32,8 @@ export interface HullServicesDeps {
    * tests and private proxies. In production, Deno's `DENO_CERT` does the same.
    */
   caCerts?: string[];
+  /** Deadline of one key fetch, body included (default 5 s; tests shorten it). */
+  keyTimeoutMs?: number;
 }
 
 /** The Hull integration of one instance. */
@@ -52,13 +55,26 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
   const client = deps.caCerts?.length
     ? Deno.createHttpClient({ caCerts: deps.caCerts })
     : undefined;
-  const credentials = await HullCredentials.create(store, deps.secret);
+  const policy: BindingPolicy = {
+    organizations: config.hull.organizations,
+    connectorId: config.hull.connectorId,
+    maxConnectors: 1,
+  };
+  const credentials = await HullCredentials.create(
+    store,
+    deps.secret,
+    (organization) => organizationRefusal(organization, policy.organizations) === null,
+  );
   const settings = new HullSettingsSync(store, live, config.identitySecret !== null, events);
   const api = new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client });
   const services: HullServices = {
     credentials,
-    integration: new HullIntegration({ credentials, settings, events }),
-    keyFetcher: new HullKeyFetcher({ hosts: config.hull.keyHosts, client }),
+    integration: new HullIntegration({ credentials, settings, events, policy }),
+    keyFetcher: new HullKeyFetcher({
+      hosts: config.hull.keyHosts,
+      client,
+      timeoutMs: deps.keyTimeoutMs,
+    }),
     profiles: null,
     startFetching(publish) {
       return services.profiles = new ProfileFetcher({

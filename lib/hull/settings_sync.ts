@@ -1,9 +1,10 @@
 /**
- * Settings from Hull (DESIGN §3.3): when a verified notification's `connector.private_settings`
- * carries any of the keys of our manifest, each key present becomes the live setting for every
- * instance, through the store (as a dashboard edit does); absent keys keep their value. A key
- * whose value is malformed changes nothing and is reported. Which settings Hull manages, and
- * when they were last synced, is kept in the store so the dashboard shows them read-only.
+ * Settings from Hull (docs/contracts.md §3): when a verified notification's
+ * `connector.private_settings` carries any of the keys of our manifest, each key present becomes
+ * the live setting for every instance, through the store (as a dashboard edit does); absent keys
+ * keep their value. A key whose value is malformed changes nothing and is reported. Which settings
+ * Hull manages, and when they were last synced, is kept in the store so the dashboard shows them
+ * read-only.
  */
 import { parseDomainPattern } from "../domains.ts";
 import type { EventLog } from "../events.ts";

@@ -45,3 +45,13 @@ export function hullSigningKey(
   }
   return src.fetcher.get(url, token);
 }
+
+/**
+ * The key for this request when it is at hand without a fetch (pinned, or cached for the URL
+ * the request names); null otherwise. Used to answer a body that cannot be a notification.
+ */
+export function hullKeyAtHand(headers: Headers, src: HullKeySource): CryptoKey | null {
+  if (src.pinned) return src.pinned;
+  const url = headers.get(KEY_URL_HEADER)?.trim();
+  return url && src.fetcher?.enabled ? src.fetcher.cached(url) : null;
+}

@@ -59,6 +59,8 @@ export type Payload = Omit<PublicPayload, "message">;
 /** What `hullBrowser.on("user.update", cb)` receives. `changes` is undefined on a replay. */
 export interface UpdateDetail extends Payload {
   changes: Changes | undefined;
+  /** True for a test push from the dashboard (delivered even when nothing changed). */
+  test?: true;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -125,10 +127,12 @@ export function createPayloadState(store: SafeStore): PayloadState {
       ) return undefined;
       const changes = diff(last, next);
       if (nextVersion !== undefined) version = nextVersion;
-      if (!Object.keys(changes).length) return undefined;
+      // A test push from the dashboard fires even for an unchanged profile, marked `test`.
+      const test = isObject(input) && input.test === true;
+      if (!Object.keys(changes).length && !test) return undefined;
       last = next;
       store.write(PAYLOAD_KEY, version === undefined ? next : { ...next, version });
-      return { ...copy(next), changes };
+      return test ? { ...copy(next), changes, test } : { ...copy(next), changes };
     },
     clear() {
       last = undefined;

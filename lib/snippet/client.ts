@@ -75,6 +75,8 @@ export interface HullBrowser {
    * last known payload right away (in a microtask) with `changes === undefined`.
    */
   on(event: string, fn: Listener): void;
+  /** Like `on`, but `fn` runs for the next event only (a replay counts). */
+  once(event: string, fn: Listener): void;
   /** Stops `fn` (or every listener of `event` when `fn` is omitted). */
   off(event: string, fn?: Listener): void;
   /** Identifies the visitor explicitly; wins over every discovered source. */
@@ -99,7 +101,14 @@ export function createHullBrowser(env: ClientEnv): {
   const { win, store, socket, shipId } = env;
   const setTimer = env.setTimer || ((fn, ms) => setTimeout(fn, ms));
   const clearTimer = env.clearTimer || ((id) => clearTimeout(id as number));
-  const warn = env.warn || ((m) => console.warn(m));
+  const print = env.warn || ((m) => console.warn(m));
+  // Each message once per page: a reconnect loop must not flood the console.
+  const warned = new Set<string>();
+  const warn = (message: string) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    print(message);
+  };
   const state = createPayloadState(store);
   // Identifiers planted by `?ajs_uid=` / `?ajs_email=` links without `ajs_hash` are remembered,
   // since analytics.js keeps them in its own storage on later pages too.
@@ -183,6 +192,14 @@ export function createHullBrowser(env: ClientEnv): {
         }
       });
     },
+    once(event, fn) {
+      if (typeof fn !== "function") return;
+      const wrapper: Listener = (detail) => {
+        api.off(event, wrapper);
+        fn(detail);
+      };
+      api.on(event, wrapper);
+    },
     off: emitter.off,
     identify(claims, hash) {
       const clean = cleanClaims(claims);
@@ -216,7 +233,11 @@ export function createHullBrowser(env: ClientEnv): {
         const detail = state.accept(payload);
         if (detail) deliver(detail);
       });
-      socket.on("room.joined", (data: unknown) => emitter.emit("room.joined", data));
+      socket.on("room.joined", (data: { warning?: unknown } | undefined) => {
+        // The server ignored some claims (identity verification required, no valid hash).
+        if (typeof data?.warning === "string") warn("[hull-browser] " + data.warning);
+        emitter.emit("room.joined", data);
+      });
       // Right to be forgotten: the profile was deleted, so drop what this browser cached.
       socket.on("user.delete", () => {
         state.clear();
@@ -228,9 +249,9 @@ export function createHullBrowser(env: ClientEnv): {
       });
       let failures = 0;
       socket.on("connect_error", (error: Error) => {
-        // Warn on the first failure (a refused Origin looks like any websocket error, and site
-        // owners need a hint) and when socket.io gives up (`active === false`: refused by a
-        // middleware); the retries in between stay silent.
+        // Warn on the first failure and when socket.io gives up (`active === false`: refused by
+        // the server, whose message says why, e.g. an Origin that is not whitelisted); the
+        // retries in between stay silent, and `warn` prints each message once.
         if (!failures++ || socket.active === false) {
           warn("[hull-browser] cannot connect: " + error.message);
         }

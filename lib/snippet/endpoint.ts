@@ -45,8 +45,8 @@ export function findSnippetScript(doc: DocumentLike): ScriptLike | undefined {
 
 /**
  * Reads endpoint and connector id from `script`. Only the origin of the URL is kept: the
- * socket.io path is always `/socket.io/` and every namespace is served the same (DESIGN §3.4),
- * so a legacy `https://host/<connectorId>` endpoint still works. Undefined when no usable URL.
+ * socket.io path is always `/socket.io/` and every namespace is served the same (docs/contracts.md
+ * §4), so a legacy `https://host/<connectorId>` endpoint still works. Undefined when no usable URL.
  */
 export function readConfig(
   script: ScriptLike | undefined,

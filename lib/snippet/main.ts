@@ -11,6 +11,8 @@
  * hullBrowser.push(["identify", { external_id: "user-1001" }]);
  * ```
  *
+ * or with the one-line stub of docs/snippet.md, which adds `identify`, `on`, `off` and `once`
+ * methods that push such calls, so `hullBrowser.identify({ email })` works before load too.
  * The queued calls are replayed in order when the snippet runs. No eval, no inline code: works
  * under a CSP allowing `script-src` and `connect-src` (wss:) for the connector's host.
  */
@@ -26,8 +28,15 @@ const existing = win.hullBrowser as Partial<HullBrowser> | unknown[] | undefined
 // Loaded twice (two tags, or a tag plus a tag manager): keep the first instance, one socket.
 if (!(existing && typeof (existing as Partial<HullBrowser>).last === "function")) {
   // currentScript is only set now, during the first synchronous run.
-  const config = readConfig(findSnippetScript(document), location.href);
-  if (!config) console.warn("[hull-browser] cannot tell the endpoint: no script src found");
+  // A file:// page sends `Origin: null`, which no whitelist matches: say so, do not connect.
+  const fromFile = location.protocol === "file:";
+  const config = fromFile ? undefined : readConfig(findSnippetScript(document), location.href);
+  if (fromFile) {
+    console.warn(
+      "[hull-browser] pages opened from file:// cannot connect: serve the page over http(s) " +
+        "from a whitelisted domain",
+    );
+  } else if (!config) console.warn("[hull-browser] cannot tell the endpoint: no script src found");
   const { api, start } = createHullBrowser({
     win,
     store: createStore(() => win.localStorage),

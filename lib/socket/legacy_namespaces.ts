@@ -1,8 +1,10 @@
 /**
  * Namespaces of the original snippet. It connected to `/<connectorId>` (a 24-hex Hull id); we
  * serve those like `/`, but a namespace is server state, so it is bounded: only that name
- * shape is accepted, at most MAX_LEGACY_NAMESPACES exist per instance, a connection may join at
- * most MAX_NAMESPACES_PER_CONNECTION namespaces, and empty ones are removed (also those created
+ * shape is accepted, at most MAX_LEGACY_NAMESPACES of unknown ids exist per instance (the bound
+ * connector's namespace is always admitted and never counted, so idle connections naming
+ * made-up ids cannot lock the real one out), a connection may join at most
+ * MAX_NAMESPACES_PER_CONNECTION namespaces, and empty ones are removed (also those created
  * for a peer's sockets by the cluster adapter, once nobody uses them here). Peers relay pushes
  * to this instance's legacy sockets; with an announcer, they learn whether any is here.
  */
@@ -11,7 +13,7 @@ import { connectionState } from "./connection_state.ts";
 
 /** The original snippet's namespace: `/` + a Hull connector id (24 hex digits). */
 export const LEGACY_NAMESPACE = /^\/[0-9a-f]{24}$/i;
-/** Legacy namespaces alive on one instance (a deployment serves one connector, often two ids). */
+/** Legacy namespaces of unknown ids alive on one instance (known connectors' are not counted). */
 export const MAX_LEGACY_NAMESPACES = 32;
 /** Namespaces one engine.io connection may join: `/` and one legacy name. */
 export const MAX_NAMESPACES_PER_CONNECTION = 2;
@@ -44,14 +46,34 @@ export function acceptsLegacyName(name: string, alive: number): boolean {
  * Registers the legacy parent namespace on `io`. The server must be created with
  * `cleanupEmptyChildNamespaces: true` so a namespace goes when its last socket leaves.
  * `announce(on)`: tells the other instances whether legacy sockets are here (they relay pushes
- * to them only then); on, it must resolve only once they see it.
+ * to them only then); on, it must resolve only once they see it. `isKnown(connectorId)`: true
+ * for a connector this deployment is bound to, whose namespace is admitted past the cap.
  */
 export function legacyNamespaces(
   io: Server,
   announce?: (on: boolean) => Promise<void>,
+  isKnown?: (connectorId: string) => boolean | Promise<boolean>,
 ): LegacyNamespaces {
   let children = new Set<Namespace>();
-  const parent = io.of((name, _auth, next) => next(null, acceptsLegacyName(name, children.size)));
+  /** Names admitted as a known connector's: not counted against the cap. */
+  const known = new Set<string>();
+  const unknownAlive = () => {
+    let n = 0;
+    for (const nsp of children) if (!known.has(nsp.name)) n++;
+    return n;
+  };
+  const parent = io.of((name, _auth, next) => {
+    // Decided at once while there is room, so concurrent handshakes cannot overshoot the cap;
+    // only a full cap waits for the (cached) question whether the id is a known connector's.
+    if (!LEGACY_NAMESPACE.test(name)) return next(null, false);
+    if (acceptsLegacyName(name, unknownAlive()) || !isKnown) {
+      return next(null, acceptsLegacyName(name, unknownAlive()));
+    }
+    Promise.resolve().then(() => isKnown(name.slice(1))).catch(() => false).then((yes) => {
+      if (yes) known.add(name);
+      next(null, yes || acceptsLegacyName(name, unknownAlive()));
+    });
+  });
   children = (parent as unknown as { children: Set<Namespace> }).children;
   let admitting = 0;
   let lastAdmitted = 0;

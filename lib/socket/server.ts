@@ -1,5 +1,5 @@
 /**
- * The socket side (DESIGN §3.4): socket.io v4 on the shared `node:http` server, the Origin
+ * The socket side (docs/contracts.md §4): socket.io v4 on the shared `node:http` server, the Origin
  * check and connection-rate limit at the handshake, native WebSocket frames, the namespaces
  * served, and the publisher used by webhooks. What a socket does after connecting
  * (`user.fetch`, tiers, rooms, the known profile) is user_fetch.ts.
@@ -16,6 +16,8 @@ import type { Store } from "../store/store.ts";
 import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 import { connectionHandler, originHost } from "./user_fetch.ts";
+import { clientAddress, type TrustProxy } from "../proxy.ts";
+import { explainableHandshake, originCheck, originRefusalMessage } from "./origin_refusal.ts";
 
 /** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
 export const RELAY_EVENT = "hb:relay";
@@ -33,7 +35,8 @@ export interface SocketDeps {
   verifier: IdentityVerifier;
   limits: Limits;
   counters: Counters;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-For names the client, for the per-IP handshake limit (lib/proxy.ts). */
+  trustProxy: TrustProxy;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
   /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
@@ -46,12 +49,17 @@ export interface SocketDeps {
    * (Redis, a single instance) peers always relay.
    */
   announceRelay?: (on: boolean) => Promise<void>;
+  /**
+   * True for the id of a connector this deployment is bound to: its legacy namespace
+   * (`/<connectorId>`) is admitted even when unknown ids have filled the cap.
+   */
+  knownConnector?: (connectorId: string) => boolean | Promise<boolean>;
 }
 
-export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+/** The handshake's client address: the peer, or what the trusted proxy appended. */
+export function clientIp(req: IncomingMessage, trust: TrustProxy): string {
   const fwd = req.headers["x-forwarded-for"];
-  if (trustProxy && typeof fwd === "string" && fwd.trim()) return fwd.split(",")[0].trim();
-  return req.socket?.remoteAddress ?? "unknown";
+  return clientAddress(trust, req.socket?.remoteAddress, typeof fwd === "string" ? fwd : undefined);
 }
 
 /** Creates the socket.io server on `http` and wires the protocol. */
@@ -84,13 +92,18 @@ export function createSocketServer(
       const origin = req.headers.origin;
       const domain = originHost(origin);
       events.emit("incoming.connection.start", { domain });
+      // A browser's websocket upgrade from a refused Origin goes on to originCheck, which tells
+      // the page why (see origin_refusal.ts); every other refused handshake stops here.
+      let refused = false;
       if (!live.allows(origin)) {
         counters.inc("refused_connections");
         events.emit("incoming.connection.error", {
           domain,
-          message: origin ? "origin is not a whitelisted domain" : "no Origin header",
+          message: origin ? originRefusalMessage(origin) : "no Origin header",
         });
-        return cb("origin not allowed", false);
+        const query = (req as { _query?: Record<string, unknown> })._query;
+        if (!explainableHandshake(req.headers, query)) return cb("origin not allowed", false);
+        refused = true;
       }
       // engine.io asks only for handshakes (no live session: an empty or absent `sid`), so
       // every call here is a new connection.
@@ -102,7 +115,7 @@ export function createSocketServer(
           message: `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
             `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
         });
-        if (limits.mode === "enforce") return cb("too many connections", false);
+        if (limits.mode === "enforce" || refused) return cb("too many connections", false);
       }
       cb(null, true);
     },
@@ -110,9 +123,10 @@ export function createSocketServer(
   });
   if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
-  const legacy = legacyNamespaces(io, deps.announceRelay);
+  const legacy = legacyNamespaces(io, deps.announceRelay, deps.knownConnector);
   const onConnection = connectionHandler(deps);
   for (const nsp of [io.of("/"), legacy.parent]) {
+    nsp.use(originCheck(live));
     nsp.use(namespacesPerConnection);
     nsp.on("connection", onConnection);
   }

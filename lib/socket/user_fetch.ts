@@ -70,6 +70,15 @@ export function connectionHandler(deps: SocketDeps): (socket: Socket) => void {
   };
 }
 
+/** What the page is told when identity verification is required and its claims lack a hash. */
+export function requiredWarning(types: string[], hash: string | undefined): string {
+  const which = [...new Set(types)].join(", ");
+  return hash
+    ? `identity verification is required and the hash does not match: ${which} ignored`
+    : `identity verification is required and no hash was given: ${which} ignored (set ` +
+      `data-user-hash on the script tag or call hullBrowser.identify(claims, hash))`;
+}
+
 /** Refuses `socket`'s request: logs why, tells the client and disconnects it. */
 function refuse(socket: Socket, deps: SocketDeps, message: string): void {
   deps.events.emit("incoming.user.fetch.error", { domain: socket.data.domain, message });
@@ -160,7 +169,12 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
       message: `joined ${rooms.length} rooms (${full.length} full, ` +
         `${held.length - full.length} anonymous exposure)`,
     });
-    socket.emit("room.joined", { message: "ok" });
+    // The page cannot see the server's log: say why its claims were ignored (the snippet
+    // prints it once in the console).
+    const warning = mode === "required" && decision.unverified.length
+      ? requiredWarning(decision.unverified.map((i) => i.type), req.hash)
+      : undefined;
+    socket.emit("room.joined", warning ? { message: "ok", warning } : { message: "ok" });
     if (!socket.connected || !decision.accepted.length) return;
     await sendKnownProfile(socket, deps, held, identifiers, domain);
   } catch (err) {

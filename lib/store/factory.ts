@@ -13,7 +13,17 @@ export { StoreUnavailableError };
 
 /** Opens the store: RedisStore when `config.redisUrl` is set, else Deno KV at `kvPath`. */
 export async function openStore(config: Config): Promise<Store> {
-  if (!config.redisUrl) return await KvStore.open(config.kvPath);
+  if (!config.redisUrl) {
+    try {
+      return await KvStore.open(config.kvPath);
+    } catch (err) {
+      const where = config.kvPath ?? "Deno's default location";
+      throw new StoreUnavailableError(
+        `KV_PATH: cannot open Deno KV at ${where}: ${(err as Error)?.message}`,
+        { cause: err },
+      );
+    }
+  }
   const { RedisStore } = await import("./redis_store.ts");
   return await wrapUnavailable(() => RedisStore.connect(config.redisUrl!));
 }

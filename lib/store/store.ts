@@ -31,7 +31,7 @@ export const MAX_PROFILE_BYTES = 512 * 1024;
 /** Events kept in the shared log (either engine); older ones are pruned. */
 export const EVENT_LOG_LIMIT = 2_000;
 
-/** One connector event (DESIGN §3.5), already masked. */
+/** One connector event (docs/contracts.md §6), already masked. */
 export interface LogEntry {
   /** Unique, time-ordered id (assigned by the event log). */
   id?: string;

@@ -1,7 +1,8 @@
 /**
- * The smart-notifier endpoint's logic (DESIGN §3.3), independent of the HTTP framework:
- * authenticate the raw bytes, parse, validate, refuse replays, apply. Every refusal happens
- * before anything is written, so a rejected request changes nothing.
+ * The smart-notifier endpoint's logic, independent of the HTTP framework: authenticate the raw
+ * bytes (our HMAC, or Hull's token plus the body's connector id and secret, see
+ * docs/hull_trust.md), parse, validate, refuse replays, apply. Every refusal happens before
+ * anything is written, so a rejected request changes nothing.
  */
 import type { EventLog } from "../events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
@@ -11,11 +12,17 @@ import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts
 import type { SeenTracker } from "./seen.ts";
 import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
-import { canVerifyHull, type HullKeySource, hullSigningKey } from "../hull/signing_key.ts";
+import {
+  canVerifyHull,
+  hullKeyAtHand,
+  type HullKeySource,
+  hullSigningKey,
+} from "../hull/signing_key.ts";
+import type { Binding } from "../hull/connector_binding.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
-/** Largest accepted body (DESIGN: 10 MB). */
+/** Largest accepted body (docs/contracts.md §3: 10 MB). */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** How long a processed notification id is remembered. */
 export const REPLAY_WINDOW_MS = 24 * 3600_000;
@@ -61,6 +68,8 @@ export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
   },
   ...(status === 503 ? { retryAfter: RETRY_AFTER_S } : {}),
 });
+/** The short name used below. */
+const fail = errorAnswer;
 /** The store did not answer: Hull retries a 503 later (and nothing was applied). */
 const unavailable = (): WebhookAnswer => errorAnswer(503, OUTAGE_MESSAGE);
 /** Thrown by the claim when the notification was applied before. */
@@ -73,17 +82,29 @@ export function handleSmartNotifier(
   deps: WebhookDeps,
 ): Promise<WebhookAnswer> {
   const work = answer(raw, headers, deps, performance.now()).catch((err) => {
-    // A store read before anything was claimed or written (the connector's binding, a
-    // claim) failed: nothing to undo.
+    // A store read before anything was claimed or written failed: nothing to undo.
     if (isStoreOutage(err)) return unavailable();
     throw err;
   }).then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
+    if (a.status !== 200) logRefusal(deps.events, a);
     return a;
   });
   if (!deps.inflight) return work;
   deps.inflight.add(work);
   return work.finally(() => deps.inflight!.delete(work));
+}
+
+/**
+ * Puts a refused webhook in the live log: the status and the reason only. A JSON parse error
+ * quotes the body, so it is logged without its details; no reason names a secret.
+ */
+function logRefusal(events: EventLog, a: WebhookAnswer): void {
+  const reason = String(a.body.error ?? "");
+  const safe = reason.startsWith("body is not valid JSON") ? "body is not valid JSON" : reason;
+  events.emit("incoming.connection.error", {
+    message: `webhook refused (${a.status}): ${safe.slice(0, 200)}`,
+  });
 }
 
 async function answer(
@@ -93,67 +114,117 @@ async function answer(
   receivedAt: number,
 ): Promise<WebhookAnswer> {
   if (raw.length > MAX_BODY_BYTES) {
-    return errorAnswer(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
+    return fail(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
   }
   const hmacHeader = headers.get(HMAC_HEADER);
   const jwt = headers.get(HULL_JWT_HEADER);
   const keys: HullKeySource = { pinned: deps.hullPublicKey, fetcher: deps.hullKeyFetcher ?? null };
   if (!deps.webhookSecrets.length && !canVerifyHull(keys)) {
-    return errorAnswer(
+    return fail(
       401,
       "webhook authentication is not configured: set WEBHOOK_SECRET (or HULL_PUBLIC_KEY)",
     );
   }
-
-  let hullKey: CryptoKey | null = null;
-  if (hmacHeader && deps.webhookSecrets.length) {
-    const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
-    if (!v.ok) return errorAnswer(401, `X-Hull-Browser-Signature: ${v.reason}`);
-  } else if (jwt && canVerifyHull(keys)) {
-    const k = await hullSigningKey(headers, jwt, keys);
-    if (!k.ok) return errorAnswer(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
-    hullKey = k.key; // the token is verified below, once the notification_id (jti) is known
-  } else {
-    const expected = [
-      deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
-      canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
-    ].filter(Boolean).join(" or ");
-    return errorAnswer(401, `missing signature: send ${expected}`);
+  if (hmacHeader && !jwt && !deps.webhookSecrets.length) {
+    return fail(401, "X-Hull-Browser-Signature: WEBHOOK_SECRET is not set on this server");
   }
+  if (hmacHeader && deps.webhookSecrets.length) {
+    // Our own webhooks address the standalone connector: no binding, no Hull credentials.
+    const v = await verifyHmacSignature(hmacHeader, raw, deps.webhookSecrets);
+    if (!v.ok) return fail(401, `X-Hull-Browser-Signature: ${v.reason}`);
+    let body: unknown;
+    try {
+      body = parseJson(raw);
+    } catch (err) {
+      return fail(400, `body is not valid JSON: ${(err as Error).message}`);
+    }
+    return await accept(body, null, deps, receivedAt);
+  }
+  if (jwt && canVerifyHull(keys)) {
+    return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
+  }
+  const expected = [
+    deps.webhookSecrets.length ? "X-Hull-Browser-Signature" : "",
+    canVerifyHull(keys) ? "X-Hull-Smart-Notifier-Signature" : "",
+  ].filter(Boolean).join(" or ");
+  return fail(401, `missing signature: send ${expected}`);
+}
 
+const parseJson = (raw: Uint8Array): unknown =>
+  JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+
+/** How old a Hull token may be: no older than the notification ids are remembered. */
+const TOKEN_AGE = { maxAgeSeconds: REPLAY_WINDOW_MS / 1000 };
+
+/**
+ * A request carrying Hull's token. Hull signs `jti` = `notification_id`, not the body, so the
+ * body's connector (`configuration.id` and `secret`) is checked first: a body that could change
+ * nothing here is refused before any key is fetched for it, so junk cannot use up the key
+ * fetches a genuine notification needs. Then the key, the token (jti, age), the shape.
+ */
+async function hullSigned(
+  raw: Uint8Array,
+  headers: Headers,
+  jwt: string,
+  keys: HullKeySource,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+    body = parseJson(raw);
   } catch (err) {
-    if (hullKey) {
-      // Do not reveal parsing details to an unauthenticated sender: check the token first.
-      const v = await verifyHullJwt(jwt, hullKey, "");
-      if (!v.ok && !/jti/i.test(v.reason)) {
-        return errorAnswer(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
-      }
+    // Parsing details only to a sender whose token verifies with a key at hand; no key is
+    // fetched for a body that cannot be a notification.
+    const key = hullKeyAtHand(headers, keys);
+    if (!key) return fail(400, "body is not valid JSON");
+    const v = await verifyHullJwt(jwt, key, "", TOKEN_AGE);
+    if (!v.ok && !/jti/i.test(v.reason)) {
+      return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
     }
-    return errorAnswer(400, `body is not valid JSON: ${(err as Error).message}`);
+    return fail(400, `body is not valid JSON: ${(err as Error).message}`);
   }
-  const notificationId = (body as { notification_id?: unknown })?.notification_id;
-  if (hullKey) {
-    const v = await verifyHullJwt(
-      jwt,
-      hullKey,
-      typeof notificationId === "string" ? notificationId : "",
-    );
-    if (!v.ok) return errorAnswer(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+  if (!deps.hull) return fail(403, "Hull-signed notifications need the Hull integration");
+  let binding: Binding;
+  try {
+    binding = await deps.hull.authorize(body);
+  } catch (err) {
+    // The binding is read from the store: if it cannot be read, nothing is applied.
+    if (isStoreOutage(err)) return unavailable();
+    return fail(500, `could not check the connector's binding: ${(err as Error).message}`);
   }
+  if (!binding.ok) return fail(binding.status, binding.reason);
 
+  const k = await hullSigningKey(headers, jwt, keys);
+  if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
+  const notificationId = (body as { notification_id?: unknown })?.notification_id;
+  const v = await verifyHullJwt(
+    jwt,
+    k.key,
+    typeof notificationId === "string" ? notificationId : "",
+    TOKEN_AGE,
+  );
+  if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
+  return await accept(body, binding, deps, receivedAt);
+}
+
+/**
+ * Validates and applies an authenticated body: `binding` is the connector a Hull-signed body
+ * acts as (its credentials are kept), null for our own HMAC webhooks.
+ */
+async function accept(
+  body: unknown,
+  binding: Binding | null,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
   const valid = validateNotification(body);
-  if (!valid.ok) return errorAnswer(400, valid.error);
+  if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
   // Segment names for the settings page: from every channel (ship:update carries them all);
   // messages only where they were validated.
   if (n.channel === "user:update") deps.seen?.observe(n);
   else deps.seen?.observe({ ...n, messages: [] });
-  // The binding is read from the store: if it cannot be read, nothing is applied (503 above).
-  const refused = await deps.hull?.refusal(n);
-  if (refused) return errorAnswer(403, refused);
 
   // A user:update batch is claimed with its profiles' write (one store round trip, see
   // SaveOptions.claim); other channels, and a batch whose connector settings must be written
@@ -165,19 +236,20 @@ async function answer(
   };
   const replayed = (): WebhookAnswer => {
     deps.events.emit("incoming.user.start", {
-      message: `replayed notification ignored (${n.channel})`,
+      message: `replayed notification ${n.notification_id.slice(0, 64)} ignored: already ` +
+        `applied (${n.channel})`,
     });
     return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
   };
   try {
     if (n.channel !== "user:update") await claimNow();
-    await deps.hull?.apply(n, hullKey !== null, claimNow);
+    await deps.hull?.apply(n, binding, claimNow);
   } catch (err) {
     if (err === REPLAYED) return replayed();
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     // The store is unreachable (Redis down): Hull retries a 503 later.
     if (isStoreOutage(err)) return unavailable();
-    return errorAnswer(500, `could not apply the connector's settings: ${(err as Error).message}`);
+    return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
   }
   try {
     const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
@@ -196,6 +268,6 @@ async function answer(
     // the store); the error names no secret or identifier.
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     if (isStoreOutage(err)) return unavailable();
-    return errorAnswer(500, `could not apply notification: ${(err as Error).message}`);
+    return fail(500, `could not apply notification: ${(err as Error).message}`);
   }
 }

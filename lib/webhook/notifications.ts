@@ -44,7 +44,7 @@ function checkSegments(v: unknown, path: string): string | null {
   return null;
 }
 
-/** Validates the shape of a parsed smart-notifier body (DESIGN §3.3). */
+/** Validates the shape of a parsed smart-notifier body (docs/contracts.md §3). */
 export function validateNotification(body: unknown): Validation {
   if (!isObject(body)) return { ok: false, error: "body must be a JSON object" };
   const { notification_id, channel, messages } = body;
@@ -287,7 +287,13 @@ export async function processNotification(
   }
   deps.events.emitMany(
     "outgoing.user.success",
-    sent.map(({ masked, rooms }) => ({ identifiers: masked, message: `pushed to ${rooms} rooms` })),
+    // Rooms, not sockets: counting listeners across instances would cost a round trip per
+    // user; the dashboard's Rooms page counts them.
+    sent.map(({ masked, rooms }) => ({
+      identifiers: masked,
+      message: `published to the rooms of ${rooms} identifier${rooms === 1 ? "" : "s"} ` +
+        "(whoever listens; sockets are counted on the Rooms page)",
+    })),
   );
   return result;
 }

@@ -1,5 +1,5 @@
 /**
- * Webhook authentication (DESIGN §3.3): our own HMAC header
+ * Webhook authentication (docs/contracts.md §3): our own HMAC header
  * `X-Hull-Browser-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
  * and Hull's RS256 smart-notifier JWT checked against a pinned public key. Pure crypto: no
  * I/O, never fetches a key. Failure reasons are short, safe to log and to send back: they
@@ -134,7 +134,8 @@ export function verifyHmacSignature(
 /**
  * Imports Hull's public key for RS256 verification from an SPKI PEM (`BEGIN PUBLIC KEY`) or
  * an X.509 certificate PEM (`BEGIN CERTIFICATE`). Literal `\n` sequences (common when a PEM
- * is pasted into an environment variable) are read as newlines.
+ * is pasted into an environment variable) are read as newlines: for HULL_PUBLIC_KEY only; a
+ * fetched key must be exactly one PEM first (key_fetcher.ts).
  * @throws Error saying what was expected when the text is neither, or cannot be read.
  */
 export async function importHullPublicKey(pem: string): Promise<CryptoKey> {
@@ -167,21 +168,46 @@ const JWT_REASONS: Record<string, string> = {
   ERR_JWT_CLAIM_VALIDATION_FAILED: "token claims are not valid",
 };
 
+/** Oldest `iat` accepted by default: a day, as long as notification ids are remembered. */
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+
+/** How a Hull token's age is judged. */
+export interface TokenAgeOptions {
+  /** Now, in unix seconds (default: the clock). */
+  nowSeconds?: number;
+  /** Oldest accepted `iat`, in seconds before now (the webhook passes its replay window). */
+  maxAgeSeconds?: number;
+  /** Clock skew allowed on `exp`, `nbf` and a future `iat` (default 60 s). */
+  toleranceSeconds?: number;
+}
+
+let warnedAgeless = false;
+
 /**
  * Verifies Hull's `X-Hull-Smart-Notifier-Signature` JWT: RS256 only, against the pinned
  * `key` (never a key named by the request), and its `jti` must equal `notificationId` so a
- * token cannot be replayed with another body. `exp`/`nbf` are honoured when present.
+ * token cannot be replayed with another body. A token whose `exp` has passed, or whose `iat` is
+ * older than `age.maxAgeSeconds` (or ahead of the clock), is refused. One with neither claim is
+ * accepted, as Hull's own library accepts it (docs/hull_trust.md says why), and noted once.
  */
 export async function verifyHullJwt(
   token: string | null | undefined,
   key: CryptoKey,
   notificationId: string,
+  age: TokenAgeOptions = {},
 ): Promise<VerifyResult> {
+  const maxAge = age.maxAgeSeconds ?? DEFAULT_MAX_TOKEN_AGE_SECONDS;
   const jwt = (token ?? "").trim().replace(/^Bearer\s+/i, "");
   if (!jwt) return { ok: false, reason: "smart-notifier token is missing" };
+  const now = age.nowSeconds ?? Math.floor(Date.now() / 1000);
+  const tolerance = age.toleranceSeconds ?? 60;
   let payload;
   try {
-    ({ payload } = await jwtVerify(jwt, key, { algorithms: ["RS256"] }));
+    ({ payload } = await jwtVerify(jwt, key, {
+      algorithms: ["RS256"],
+      currentDate: new Date(now * 1000),
+      clockTolerance: tolerance,
+    }));
   } catch (err) {
     const code = (err as { code?: string }).code ?? "";
     const detail = code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
@@ -194,6 +220,24 @@ export async function verifyHullJwt(
   }
   if (payload.jti !== notificationId) {
     return { ok: false, reason: "token jti does not match the notification_id" };
+  }
+  if (typeof payload.iat === "number") {
+    if (now - payload.iat > maxAge) {
+      return {
+        ok: false,
+        reason: `token was issued ${now - payload.iat} s ago, longer than the replay window ` +
+          `(${maxAge} s)`,
+      };
+    }
+    if (payload.iat - now > tolerance) {
+      return { ok: false, reason: `token is issued ${payload.iat - now} s in the future` };
+    }
+  } else if (typeof payload.exp !== "number" && !warnedAgeless) {
+    warnedAgeless = true;
+    console.warn(
+      "Hull's smart-notifier token carries neither iat nor exp: its age cannot be checked; " +
+        "replays are refused by notification_id and the body must carry the connector's secret",
+    );
   }
   return { ok: true };
 }

@@ -8,8 +8,16 @@ import { managedNote } from "../../components/admin/HullManaged.tsx";
 import { loadManaged } from "../../lib/hull/settings_sync.ts";
 import { configSizeRefusal } from "../../lib/store/config_size.ts";
 
-/** GET /admin/domains: the whitelist with live sockets per domain. */
-export async function handler(c: Context<AppEnv>, error?: string, status = 200) {
+/**
+ * GET /admin/domains: the whitelist with live sockets per domain. After a refused add, `typed`
+ * keeps what was typed in the form; `confirmRemove` asks before removing that domain.
+ */
+export async function handler(
+  c: Context<AppEnv>,
+  error?: string,
+  status = 200,
+  form: { typed?: string; confirmRemove?: string } = {},
+) {
   const { live, io, store } = c.var.ctx;
   const managedAt = (await loadManaged(store)).managed.domains;
   const perDomain = await socketsPerDomain(io);
@@ -23,12 +31,15 @@ export async function handler(c: Context<AppEnv>, error?: string, status = 200) 
   return adminPage(
     c,
     "Domains",
-    <DomainsPage c={c} rows={rows} error={error} managedAt={managedAt} />,
+    <DomainsPage c={c} rows={rows} error={error} managedAt={managedAt} {...form} />,
     status,
   );
 }
 
-/** POST /admin/domains: `action=add&domain=…` or `action=remove&domain=…`; no restart needed. */
+/**
+ * POST /admin/domains: `action=add&domain=…`, `action=ask-remove&domain=…` (asks for a
+ * confirmation, whose button sends) `action=remove&domain=…`; no restart needed.
+ */
 export async function post(c: Context<AppEnv>) {
   const { store, live } = c.var.ctx;
   if ((await loadManaged(store)).managed.domains) {
@@ -42,17 +53,18 @@ export async function post(c: Context<AppEnv>) {
   const domain = typeof body.domain === "string" ? body.domain.trim() : "";
   const current = (await store.getConfig()).domains;
   let next: string[];
+  if (body.action === "ask-remove") return handler(c, undefined, 200, { confirmRemove: domain });
   if (body.action === "remove") {
     next = current.filter((d) => d !== domain);
   } else {
     try {
       const parsed = parseDomainPattern(domain);
       if (current.includes(parsed.raw)) {
-        return handler(c, `${parsed.raw} is already whitelisted.`, 400);
+        return handler(c, `${parsed.raw} is already whitelisted.`, 400, { typed: domain });
       }
       next = [...current, parsed.raw];
     } catch (err) {
-      return handler(c, (err as Error).message, 400);
+      return handler(c, (err as Error).message, 400, { typed: domain });
     }
   }
   const tooLarge = configSizeRefusal("domains", next);
@@ -69,6 +81,8 @@ export default function DomainsPage(
     rows: { raw: string; sockets: number }[];
     error?: string;
     managedAt?: string;
+    typed?: string;
+    confirmRemove?: string;
   },
 ) {
   const managed = Boolean(p.managedAt);
@@ -81,8 +95,11 @@ export default function DomainsPage(
         <input
           type="text"
           name="domain"
+          value={p.typed ?? ""}
           placeholder="example.com or *.example.com"
-          aria-label="domain"
+          aria-label="domain to whitelist"
+          aria-invalid={p.error ? "true" : undefined}
+          aria-describedby={p.error ? "domain-error" : undefined}
           required
         />
         <button type="submit">Add domain</button>
@@ -91,36 +108,54 @@ export default function DomainsPage(
           itself); add <code>:3000</code> to allow one port only.
         </span>
       </form>
-      {p.error && <p class="error" role="alert">{p.error}</p>}
+      {p.error && <p class="error" role="alert" id="domain-error">{p.error}</p>}
+      {p.confirmRemove && p.rows.some((r) => r.raw === p.confirmRemove) && (
+        <form method="post" action="/admin/domains" class="panel confirm" role="alertdialog">
+          <Csrf c={p.c} />
+          <input type="hidden" name="domain" value={p.confirmRemove} />
+          <p>
+            <strong>Remove {p.confirmRemove}?</strong>{" "}
+            Pages on it can no longer connect; their open sockets stay until they reconnect.
+          </p>
+          <button type="submit" name="action" value="remove" class="danger">
+            Yes, remove it
+          </button>{" "}
+          <a href="/admin/domains" class="button secondary">Cancel</a>
+        </form>
+      )}
       {p.rows.length
         ? (
-          <table>
-            <thead>
-              <tr>
-                <th>domain</th>
-                <th>live sockets</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.rows.map((r) => (
-                <tr key={r.raw} data-domain={r.raw}>
-                  <td>
-                    <code>{r.raw}</code>
-                  </td>
-                  <td>{r.sockets}</td>
-                  <td>
-                    <form method="post" action="/admin/domains" class="inline" hidden={managed}>
-                      <Csrf c={p.c} />
-                      <input type="hidden" name="action" value="remove" />
-                      <input type="hidden" name="domain" value={r.raw} />
-                      <button type="submit" class="secondary">Remove</button>
-                    </form>
-                  </td>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>domain</th>
+                  <th>live sockets</th>
+                  <th></th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {p.rows.map((r) => (
+                  <tr key={r.raw} data-domain={r.raw}>
+                    <td>
+                      <code>{r.raw}</code>
+                    </td>
+                    <td>{r.sockets}</td>
+                    <td>
+                      <form method="post" action="/admin/domains" class="inline" hidden={managed}>
+                        <Csrf c={p.c} />
+                        <input type="hidden" name="action" value="ask-remove" />
+                        <input type="hidden" name="domain" value={r.raw} />
+                        <button type="submit" class="secondary" aria-label={`Remove ${r.raw}`}>
+                          Remove…
+                        </button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )
         : (
           <Empty>

@@ -16,11 +16,19 @@ export async function handler(c: Context<AppEnv>) {
   return adminPage(
     c,
     "Live log",
-    <Island
-      name="LiveLog"
-      component={LiveLog}
-      props={{ initial, events: [...CONNECTOR_EVENTS] }}
-    />,
+    <>
+      <noscript>
+        <p class="notice notice-warn">
+          JavaScript is off: these are the latest entries when the page loaded, and the filters do
+          not work. Reload the page to see newer ones.
+        </p>
+      </noscript>
+      <Island
+        name="LiveLog"
+        component={LiveLog}
+        props={{ initial, events: [...CONNECTOR_EVENTS] }}
+      />
+    </>,
   );
 }
 

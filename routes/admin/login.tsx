@@ -1,22 +1,20 @@
 import type { Context } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { AdminLayout } from "../../components/admin/AdminLayout.tsx";
-import { SESSION_COOKIE, SESSION_TTL_MS } from "../../lib/admin/auth.ts";
+import {
+  DEVICE_COOKIE,
+  DEVICE_TTL_MS,
+  SESSION_COOKIE,
+  SESSION_TTL_MS,
+} from "../../lib/admin/auth.ts";
+import type { LoginClient } from "../../lib/admin/login_throttle.ts";
 import type { AppEnv } from "../../lib/app_context.ts";
+import { requestClient, requestOrigin } from "../../lib/proxy.ts";
 import { renderPage } from "../../lib/render.ts";
 
-function clientIp(c: Context<AppEnv>): string {
-  const { config } = c.var.ctx;
-  const fwd = c.req.header("x-forwarded-for");
-  if (config.trustProxy && fwd) return fwd.split(",")[0].trim();
-  // deno-lint-ignore no-explicit-any
-  const incoming = (c.env as any)?.incoming;
-  return incoming?.socket?.remoteAddress ?? "unknown";
-}
-
+/** Cookies are `Secure` when visitors reach us over https (as the trusted proxy says). */
 function secure(c: Context<AppEnv>): boolean {
-  const proto = c.req.header("x-forwarded-proto") ?? new URL(c.req.url).protocol.replace(":", "");
-  return proto.split(",")[0].trim() === "https";
+  return requestOrigin(c, c.var.ctx.config.trustProxy).startsWith("https:");
 }
 
 /** GET /admin/login */
@@ -24,38 +22,50 @@ export function handler(c: Context<AppEnv>) {
   return renderPage(<LoginPage configured={c.var.ctx.auth.configured} />);
 }
 
-/** POST /admin/login: throttled per IP, constant-time password check, signed session cookie. */
+/**
+ * POST /admin/login: throttled per device cookie, or per IP for a browser without one
+ * (lib/admin/login_throttle.ts), constant-time password check, signed session cookie, and a
+ * fresh device cookie on success.
+ */
 export async function post(c: Context<AppEnv>) {
-  const { auth } = c.var.ctx;
+  const { auth, config } = c.var.ctx;
   if (!auth.configured) return renderPage(<LoginPage configured={false} />, 403);
-  const ip = clientIp(c);
-  const wait = auth.throttled(ip);
-  if (wait) {
-    return renderPage(
-      <LoginPage
-        configured
-        error={`Too many failed attempts from your address: the next try is possible in ` +
-          `${formatWait(wait)}. Each failed attempt doubles the wait (up to 15 minutes); ` +
-          `the right password after that signs you in.`}
-      />,
-      429,
-    );
-  }
+  const client: LoginClient = {
+    ip: requestClient(c, config.trustProxy),
+    device: await auth.verifyDevice(getCookie(c, DEVICE_COOKIE)),
+  };
+  const wait = auth.throttle.wait(client);
+  if (wait) return renderPage(<LoginPage configured error={waitMessage(client, wait)} />, 429);
   const body = await c.req.parseBody();
   const password = typeof body.password === "string" ? body.password : "";
   if (!(await auth.checkPassword(password))) {
-    auth.recordFailure(ip);
+    auth.throttle.fail(client);
     return renderPage(<LoginPage configured error="Wrong password." />, 401);
   }
-  auth.recordSuccess(ip);
+  auth.throttle.succeed(client);
+  const cookie = { httpOnly: true, sameSite: "Strict", secure: secure(c) } as const;
   setCookie(c, SESSION_COOKIE, await auth.issue(), {
-    httpOnly: true,
-    sameSite: "Strict",
-    secure: secure(c),
+    ...cookie,
     path: "/admin",
     maxAge: SESSION_TTL_MS / 1000,
   });
+  // Only the login reads it; a new one each time, so a copied cookie ages out.
+  setCookie(c, DEVICE_COOKIE, await auth.issueDevice(), {
+    ...cookie,
+    path: "/admin/login",
+    maxAge: DEVICE_TTL_MS / 1000,
+  });
   return c.redirect("/admin", 303);
+}
+
+function waitMessage(client: LoginClient, wait: number): string {
+  const who = client.device ? "this browser" : "your address";
+  const tail = client.device
+    ? ""
+    : " A browser that signed in here before has a budget of its own.";
+  return `Too many failed attempts from ${who}: the next try is possible in ` +
+    `${formatWait(wait)}. Each failed attempt doubles the wait (up to 15 minutes); ` +
+    `the right password after that signs you in.${tail}`;
 }
 
 function formatWait(seconds: number): string {

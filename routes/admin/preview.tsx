@@ -1,8 +1,9 @@
 import type { Context } from "hono";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
-import { anonymousRoom, normalizeIdentifier, userIdentifiers } from "../../lib/identity.ts";
+import { normalizeIdentifier } from "../../lib/identity.ts";
 import { processNotification } from "../../lib/webhook/notifications.ts";
+import { pushTestUpdate } from "../../lib/admin/test_push.ts";
 import { versionedPayload } from "../../lib/payload.ts";
 import { CLAIM_TYPES, type ClaimType } from "../../lib/types.ts";
 import type { StoredProfile } from "../../lib/store/store.ts";
@@ -22,24 +23,43 @@ function readQuery(src: Record<string, unknown>) {
   return { type, value };
 }
 
-/** GET /admin/preview?type=&value=: the exact payload that visitor's page would receive. */
-export async function handler(c: Context<AppEnv>, notice?: string) {
-  const { type, value } = readQuery(c.req.query());
+/**
+ * GET /admin/preview?type=&value=: the payload that visitor's page would receive.
+ */
+export async function handler(
+  c: Context<AppEnv>,
+  notice?: string,
+  query: { type: ClaimType; value: string } = readQuery(c.req.query()),
+  confirmDelete = false,
+) {
+  const { type, value } = query;
   const profile = value ? await resolve(c, type, value) : null;
   return adminPage(
     c,
     "Preview",
-    <PreviewPage c={c} type={type} value={value} profile={profile} notice={notice} />,
+    <PreviewPage
+      c={c}
+      type={type}
+      value={value}
+      profile={profile}
+      notice={notice}
+      confirmDelete={confirmDelete && profile !== null}
+    />,
   );
 }
 
-/** POST /admin/preview: `action=push` re-sends the stored profile; `action=delete` forgets it. */
+/**
+ * POST /admin/preview: `action=push` re-sends the stored profile as a test update;
+ * `action=ask-delete` asks for a confirmation, whose button sends `action=delete`: forgets it.
+ */
 export async function post(c: Context<AppEnv>) {
   const body = await c.req.parseBody();
-  const { type, value } = readQuery(body);
+  const query = readQuery(body);
+  const { type, value } = query;
   const profile = value ? await resolve(c, type, value) : null;
-  if (!profile) return handler(c, "No profile for this identifier.");
-  const { webhook, live } = c.var.ctx;
+  if (!profile) return handler(c, "No profile for this identifier.", query);
+  const { webhook, live, io, events } = c.var.ctx;
+  if (body.action === "ask-delete") return handler(c, undefined, query, true);
   if (body.action === "delete") {
     await processNotification(
       {
@@ -49,20 +69,20 @@ export async function post(c: Context<AppEnv>) {
       },
       webhook,
     );
-    return handler(c, "Profile deleted; its live sockets were told to forget it.");
+    return handler(c, "Profile deleted; its live sockets were told to forget it.", query);
   }
-  // A test update: the stored profile, pushed to every room of the user on every instance.
-  const ids = userIdentifiers(profile.user);
-  const rooms = await webhook.hasher.hashAll(ids);
-  webhook.publish([
-    { rooms, event: "user.update", payload: versionedPayload(profile, live.settings, "full") },
-    {
-      rooms: rooms.map(anonymousRoom),
-      event: "user.update",
-      payload: versionedPayload(profile, live.settings, "anonymous"),
-    },
-  ]);
-  return handler(c, "Test update pushed to this visitor's live sockets.");
+  const sockets = await pushTestUpdate(
+    { io, hasher: webhook.hasher, publish: webhook.publish, events, settings: live.settings },
+    profile,
+  );
+  return handler(
+    c,
+    sockets
+      ? `Test update sent to ${sockets} live socket${sockets === 1 ? "" : "s"} of this visitor ` +
+        `(marked "test": true; pages fire their handler even if nothing changed).`
+      : "No live socket of this visitor is connected: nobody received the test update.",
+    query,
+  );
 }
 
 export default function PreviewPage(
@@ -72,9 +92,14 @@ export default function PreviewPage(
     value: string;
     profile: StoredProfile | null;
     notice?: string;
+    confirmDelete?: boolean;
   },
 ) {
   const settings = p.c.var.ctx.live.settings;
+  // Forms post to the URL of this identifier, so the page after a push or a reload keeps it.
+  const target = p.value
+    ? `/admin/preview?${new URLSearchParams({ type: p.type, value: p.value })}`
+    : "/admin/preview";
   return (
     <>
       <form method="get" action="/admin/preview" class="row panel">
@@ -110,21 +135,39 @@ export default function PreviewPage(
             <pre class="json"><code>{JSON.stringify(versionedPayload(p.profile, settings, "anonymous"), null, 2)}</code></pre>
           </div>
           <div class="row">
-            <form method="post" action="/admin/preview" class="inline">
+            <form method="post" action={target} class="inline">
               <Csrf c={p.c} />
               <input type="hidden" name="type" value={p.type} />
               <input type="hidden" name="value" value={p.value} />
               <button type="submit" name="action" value="push">Push a test update</button>
             </form>
-            <form method="post" action="/admin/preview" class="inline">
+            {!p.confirmDelete && (
+              <form method="post" action={target} class="inline">
+                <Csrf c={p.c} />
+                <input type="hidden" name="type" value={p.type} />
+                <input type="hidden" name="value" value={p.value} />
+                <button type="submit" name="action" value="ask-delete" class="danger">
+                  Delete this profile…
+                </button>
+              </form>
+            )}
+          </div>
+          {p.confirmDelete && (
+            <form method="post" action={target} class="panel confirm" role="alertdialog">
               <Csrf c={p.c} />
               <input type="hidden" name="type" value={p.type} />
               <input type="hidden" name="value" value={p.value} />
+              <p>
+                <strong>Delete this profile for good?</strong>{" "}
+                Its stored traits and identifiers are erased and its live pages are told to forget
+                it. Hull keeps its own copy.
+              </p>
               <button type="submit" name="action" value="delete" class="danger">
-                Delete this profile
-              </button>
+                Yes, delete it
+              </button>{" "}
+              <a href={target} class="button secondary">Cancel</a>
             </form>
-          </div>
+          )}
         </>
       )}
     </>

@@ -55,32 +55,34 @@ export default function RoomsPage(
       </form>
       {p.rows.length
         ? (
-          <table>
-            <thead>
-              <tr>
-                <th>type</th>
-                <th>identifier</th>
-                <th>sockets</th>
-                <th>domain</th>
-                <th>instance</th>
-                <th>connected since</th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.rows.map((r) => (
-                <tr key={r.room} data-room>
-                  <td>{r.type}</td>
-                  <td>
-                    <code>{r.masked}</code>
-                  </td>
-                  <td>{r.sockets}</td>
-                  <td>{r.domains.join(", ")}</td>
-                  <td>{r.instances.join(", ")}</td>
-                  <td>{since(r.since)}</td>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>type</th>
+                  <th>identifier</th>
+                  <th>sockets</th>
+                  <th>domain</th>
+                  <th>instance</th>
+                  <th>connected since</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {p.rows.map((r) => (
+                  <tr key={r.room} data-room>
+                    <td>{r.type}</td>
+                    <td>
+                      <code>{r.masked}</code>
+                    </td>
+                    <td>{r.sockets}</td>
+                    <td>{r.domains.join(", ")}</td>
+                    <td>{r.instances.join(", ")}</td>
+                    <td>{since(r.since)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )
         : (
           <Empty>

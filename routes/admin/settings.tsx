@@ -2,11 +2,13 @@ import type { Context } from "hono";
 import { load, type SeenDoc } from "../../lib/webhook/seen.ts";
 import { adminPage, Csrf } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
-import { parseList } from "../../lib/config.ts";
-import { configSizeRefusal } from "../../lib/store/config_size.ts";
+
 import { versionedPayload } from "../../lib/payload.ts";
-import { IDENTITY_MODES, type IdentityMode, type Settings } from "../../lib/types.ts";
+import { IDENTITY_MODES, type Settings } from "../../lib/types.ts";
+import { readSettingsForm } from "../../lib/admin/settings_form.ts";
+import { configSizeRefusal } from "../../lib/store/config_size.ts";
 import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
+import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
 import { loadManaged, type ManagedDoc } from "../../lib/hull/settings_sync.ts";
 
@@ -50,11 +52,18 @@ const LISTS = [
   ],
 ] as const;
 
-type ListKey = typeof LISTS[number][0];
-
-/** GET /admin/settings: what leaves the server, with suggestions from recent notifications. */
-export async function handler(c: Context<AppEnv>, message?: string, status = 200) {
-  const { store, live, hull } = c.var.ctx;
+/**
+ * GET /admin/settings: what leaves the server, with suggestions from recent notifications.
+ * After a refused save, `errors` say why and `submitted` (what was sent) fills the form, so no
+ * edit is lost; `confirmDisconnect` asks before forgetting the Hull connection.
+ */
+export async function handler(
+  c: Context<AppEnv>,
+  errors: string[] = [],
+  submitted?: Settings,
+  confirmDisconnect = false,
+) {
+  const { store, live, hull, config } = c.var.ctx;
   const seen = await load(store);
   const managed = await loadManaged(store);
   const connection = await hull.credentials.info();
@@ -73,14 +82,17 @@ export async function handler(c: Context<AppEnv>, message?: string, status = 200
     "Settings",
     <SettingsPage
       c={c}
-      settings={live.settings}
+      settings={submitted ?? live.settings}
       seen={seen}
       example={example}
-      message={message}
+      errors={errors}
       managed={managed}
       connection={connection}
+      policy={hull.integration.policy}
+      identitySecret={config.identitySecret !== null}
+      confirmDisconnect={confirmDisconnect}
     />,
-    status,
+    errors.length ? 400 : 200,
   );
 }
 
@@ -88,28 +100,25 @@ export async function handler(c: Context<AppEnv>, message?: string, status = 200
 export async function post(c: Context<AppEnv>) {
   const { store, live, config, hull } = c.var.ctx;
   const body = await c.req.parseBody();
+  if (body.action === "ask_forget_hull") return handler(c, [], undefined, true);
   if (body.action === "forget_hull") {
+    // The release: the next Hull-signed notification the binding rules allow binds again.
+    const released = await hull.credentials.info();
     await hull.credentials.forget();
+    if (released) {
+      c.var.ctx.events.emit("incoming.connection.start", {
+        message: `Hull connector ${released.id} released from the dashboard`,
+      });
+    }
     return c.redirect("/admin/settings?saved=1", 303);
   }
-  // Settings managed in Hull keep their value: Hull would overwrite an edit at its next sync.
   const { managed } = await loadManaged(store);
-  const next = { ...live.settings } as Settings;
-  for (const [key] of LISTS) {
-    if (managed[key]) continue;
-    const raw = typeof body[key] === "string" ? (body[key] as string) : "";
-    next[key as ListKey] = parseList(raw.replace(/\s*\n\s*/g, ","));
-  }
-  const mode = managed.identity_mode
-    ? live.settings.identity_mode ?? "off"
-    : String(body.identity_mode ?? "off") as IdentityMode;
-  if (!IDENTITY_MODES.includes(mode)) return c.text("unknown identity mode", 400);
-  if (mode !== "off" && !config.identitySecret) {
-    return handler(c, `Set IDENTITY_SECRET on the server before choosing "${mode}".`);
-  }
-  next.identity_mode = mode;
+  const form = readSettingsForm(body, live.settings, managed, config.identitySecret !== null);
+  if (form.errors.length) return handler(c, form.errors, form.settings);
+  const next = form.settings;
+  // The store's size rule (config_size.ts), said here rather than failing the write.
   const tooLarge = configSizeRefusal("settings", next);
-  if (tooLarge) return handler(c, `Not saved: ${tooLarge}.`, 400);
+  if (tooLarge) return handler(c, [`Not saved: ${tooLarge}.`], next);
   await store.setSettings(next);
   live.apply({ ...(await store.getConfig()), settings: next });
   return c.redirect("/admin/settings?saved=1", 303);
@@ -121,9 +130,12 @@ export default function SettingsPage(
     settings: Settings;
     seen: SeenDoc;
     example: { full: unknown; anonymous: unknown } | null;
-    message?: string;
+    errors: string[];
     managed: ManagedDoc;
     connection: ConnectionInfo | null;
+    policy: BindingPolicy;
+    identitySecret: boolean;
+    confirmDisconnect: boolean;
   },
 ) {
   const m = p.managed.managed;
@@ -134,8 +146,20 @@ export default function SettingsPage(
   return (
     <>
       {saved && <p class="ok" role="status">Saved. Every instance applies it within a second.</p>}
-      {p.message && <p class="error" role="alert">{p.message}</p>}
-      <HullPanel c={p.c} managed={p.managed} connection={p.connection} />
+      {p.errors.length > 0 && (
+        <div class="error" role="alert" id="settings-errors">
+          <p>Nothing was saved: {p.errors.length === 1 ? p.errors[0] : ""}</p>
+          {p.errors.length > 1 && <ul>{p.errors.map((e) => <li key={e}>{e}</li>)}</ul>}
+          <p>Your edits are kept below.</p>
+        </div>
+      )}
+      <HullPanel
+        c={p.c}
+        managed={p.managed}
+        connection={p.connection}
+        policy={p.policy}
+        confirm={p.confirmDisconnect}
+      />
       <form method="post" action="/admin/settings" class="stack panel">
         <Csrf c={p.c} />
         <label for="identity_mode">
@@ -144,11 +168,24 @@ export default function SettingsPage(
         </label>
         <select id="identity_mode" name="identity_mode" disabled={Boolean(m.identity_mode)}>
           {IDENTITY_MODES.map((m) => (
-            <option key={m} value={m} selected={(p.settings.identity_mode ?? "off") === m}>
-              {m}
+            <option
+              key={m}
+              value={m}
+              selected={(p.settings.identity_mode ?? "off") === m}
+              disabled={m !== "off" && !p.identitySecret &&
+                (p.settings.identity_mode ?? "off") !== m}
+            >
+              {m !== "off" && !p.identitySecret ? `${m} (needs IDENTITY_SECRET)` : m}
             </option>
           ))}
         </select>
+        {!p.identitySecret && (
+          <p class="hint muted">
+            Set <code>IDENTITY_SECRET</code>{" "}
+            on the server (at least 16 characters, shared with your backend, which signs visitors'
+            identifiers) to verify identities.
+          </p>
+        )}
         {LISTS.map(([key, label, hint, source]) => (
           <div key={key}>
             <label for={key}>

@@ -1,14 +1,14 @@
 /**
  * Test helper: a headless Chromium through `playwright-core` (no bundled browsers: the system
  * `/usr/bin/chromium`, installed by apt). Missing Chromium skips browser tests with a loud
- * warning locally, and fails them under `CI=true` (DESIGN §5).
+ * warning locally, and fails them under `CI=true` (docs/contracts.md §7).
  */
 import { type Browser, chromium } from "playwright-core";
 
 /** Where apt puts Chromium. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
-/** Flags from DESIGN §5: quiet, deterministic, no background traffic. */
+/** Flags from docs/contracts.md §7: quiet, deterministic, no background traffic. */
 export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",

@@ -35,7 +35,7 @@ export async function boot(env: Record<string, string>): Promise<Proc> {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         out += chunk;
         const m = out.match(/listening on (http:\/\/\S+)/);
-        if (m) found(m[1].replace("localhost", "127.0.0.1"));
+        if (m) found(m[1].replace(/localhost|0\.0\.0\.0/, "127.0.0.1"));
       }
     } catch { /* closed */ }
   };

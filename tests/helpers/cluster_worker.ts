@@ -3,7 +3,7 @@
  * `Deno.openKv(path)` on a KV file shared with the other workers, its own server on
  * 127.0.0.1:0), driven by messages. Several of these in one process behave like several Deno
  * Deploy isolates, and unlike several processes they see each other's KV writes through
- * `kv.watch` (DESIGN §1).
+ * `kv.watch` (docs/contracts.md §7).
  *
  * Protocol (postMessage):
  *   → { cmd: "start", kvPath, env?, kvAdapter? }   ← { type: "ready", port }

@@ -14,6 +14,20 @@ export interface ApiRequest {
   at: number;
 }
 
+/** A page the fake serves at a path of its choosing (for key URLs that are not a key). */
+export interface Page {
+  body: string;
+  type: string;
+  /** Sends the body one byte at a time, this many ms apart. */
+  trickleMs?: number;
+}
+
+/** Claims of a signed token: a number sets it, null leaves it out (default: now, now + 5 min). */
+export interface TokenClaims {
+  iat?: number | null;
+  exp?: number | null;
+}
+
 /**
  * How the fake API answers a user report: a body, a status, or `streamBytes` bytes of JSON-ish
  * text streamed in 64 KB chunks without a Content-Length (Infinity: never ending).
@@ -38,8 +52,16 @@ export interface FakeHull {
   streamed: { bytes: number; cancelled: number };
   /** Connector secret the API checks tokens with. */
   secret: string;
+  /** The signing key's public half (SPKI PEM), as `/key` serves it. */
+  publicKeyPem: string;
+  /** Pages served at their path instead of the key (checked first). */
+  pages: Map<string, Page>;
   /** Headers of a Hull-signed request for `body`, naming `keyUrl` (default: this server's). */
-  sign(body: { notification_id: string }, keyUrl?: string): Promise<Record<string, string>>;
+  sign(
+    body: { notification_id: string },
+    keyUrl?: string,
+    claims?: TokenClaims,
+  ): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -161,12 +183,16 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
     reports: () => undefined,
     secret,
     streamed: { bytes: 0, cancelled: 0 },
+    publicKeyPem: pem,
+    pages: new Map(),
   };
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", cert, key, onListen() {} },
     async (req) => {
       const path = new URL(req.url).pathname;
       hull.hits!.set(path, (hull.hits!.get(path) ?? 0) + 1);
+      const page = hull.pages!.get(path);
+      if (page) return servePage(page);
       if (path.startsWith("/key")) {
         if (path === "/key-redirect") {
           return new Response(null, { status: 302, headers: { location: "/key" } });
@@ -202,10 +228,18 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
     url: `https://localhost:${port}`,
     port,
     caCert: ca,
-    async sign(body: { notification_id: string }, keyUrl = `https://localhost:${port}/key`) {
-      const token = await new SignJWT({}).setProtectedHeader({ alg: "RS256" })
-        .setJti(body.notification_id).setIssuedAt().setExpirationTime("5m")
-        .sign(signing.privateKey);
+    async sign(
+      body: { notification_id: string },
+      keyUrl = `https://localhost:${port}/key`,
+      claims: TokenClaims = {},
+    ) {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = new SignJWT({}).setProtectedHeader({ alg: "RS256" }).setJti(body.notification_id);
+      const iat = claims.iat === undefined ? now : claims.iat;
+      const exp = claims.exp === undefined ? now + 300 : claims.exp;
+      if (iat !== null) jwt.setIssuedAt(iat);
+      if (exp !== null) jwt.setExpirationTime(exp);
+      const token = await jwt.sign(signing.privateKey);
       return {
         "x-hull-smart-notifier": "true",
         "x-hull-smart-notifier-signature": token,
@@ -218,6 +252,34 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
   return hull as FakeHull;
 }
 
+/** A page's answer; a trickled one stops when the client goes away. */
+function servePage(page: Page): Response {
+  const headers = { "content-type": page.type };
+  if (!page.trickleMs) return new Response(page.body, { headers });
+  const bytes = new TextEncoder().encode(page.body);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        try {
+          if (i >= bytes.length) {
+            clearInterval(timer);
+            return controller.close();
+          }
+          controller.enqueue(bytes.slice(i, ++i));
+        } catch {
+          clearInterval(timer); // the client went away
+        }
+      }, page.trickleMs);
+    },
+    cancel() {
+      clearInterval(timer);
+    },
+  });
+  return new Response(stream, { headers });
+}
+
 /** Posts `body` to the connector's smart-notifier, signed the way Hull signs it. */
 export async function postSigned(
   connectorUrl: string,
@@ -225,12 +287,13 @@ export async function postSigned(
   body: { notification_id: string },
   keyUrl?: string,
   extra: Record<string, string> = {},
+  claims?: TokenClaims,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${connectorUrl}/smart-notifier`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
-      ...(await hull.sign(body, keyUrl)),
+      ...(await hull.sign(body, keyUrl, claims)),
       ...extra,
     },
     body: JSON.stringify(body),

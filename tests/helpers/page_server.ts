@@ -36,3 +36,24 @@ export async function startPageServer(connector: string, analyticsJs: string, pa
       }),
   };
 }
+
+/**
+ * Serves `files` (path → HTML) as they are, with no CSP: a newcomer's page on a port of its own,
+ * as `python3 -m http.server` would serve it.
+ */
+export async function startStaticPages(files: Record<string, string>) {
+  const server = createServer((req, res) => {
+    const html = files[new URL(req.url ?? "/", "http://x").pathname];
+    if (html === undefined) return res.writeHead(404).end("not found");
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

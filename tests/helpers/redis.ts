@@ -2,7 +2,7 @@
  * Test helper: a throwaway `redis-server` on 127.0.0.1 and a free port, with no persistence
  * (`--save "" --appendonly no`), so a restart loses every key like a real outage without
  * persistence would. Missing `redis-server` skips Redis tests with a loud warning locally and
- * fails them under `CI=true` (DESIGN §5); `.ci/run` installs it with apt.
+ * fails them under `CI=true` (docs/contracts.md §7); `.ci/run` installs it with apt.
  */
 
 import { createClient } from "redis";

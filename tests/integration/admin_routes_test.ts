@@ -24,7 +24,7 @@ async function login(t: TestServer): Promise<{ cookie: string; csrf: string }> {
   });
   assert.equal(res.status, 303);
   await res.body?.cancel();
-  const set = res.headers.get("set-cookie")!;
+  const set = res.headers.getSetCookie().find((c) => c.startsWith("hb_session="))!;
   assert.match(set, /HttpOnly/i);
   assert.match(set, /SameSite=Strict/i);
   assert.match(set, /Path=\/admin/i);
@@ -48,8 +48,8 @@ function form(
   });
 }
 
-const withAdmin = (env: Record<string, string> = {}) =>
-  startTestServer({ env: { ADMIN_PASSWORD: PASSWORD, ...env } });
+const withAdmin = (env: Record<string, string> = {}, loginClock?: () => number) =>
+  startTestServer({ env: { ADMIN_PASSWORD: PASSWORD, ...env }, start: { loginClock } });
 
 Deno.test({
   name: "admin - without a session pages redirect to the login and the API answers 401",
@@ -163,7 +163,8 @@ Deno.test({
   name: "admin - login is throttled per IP and refused without ADMIN_PASSWORD",
   ...opts,
   async fn() {
-    const t = await withAdmin();
+    let now = Date.now();
+    const t = await withAdmin({}, () => now);
     try {
       for (let i = 0; i < 5; i++) {
         const res = await form(t, "/admin/login", { password: "nope" });
@@ -174,14 +175,14 @@ Deno.test({
       assert.equal(blocked.status, 429, "even the right password waits");
       assert.match(await blocked.text(), /Too many failed attempts.*in 1 s/s);
       // The wait doubles with each failure, and a right password after it signs in.
-      await sleep(1_100);
+      now += 1_000;
       const sixth = await form(t, "/admin/login", { password: "nope" });
       assert.equal(sixth.status, 401);
       await sixth.body?.cancel();
       const waits = await form(t, "/admin/login", { password: PASSWORD });
       assert.equal(waits.status, 429);
       assert.match(await waits.text(), /in 2 s/);
-      await sleep(2_100);
+      now += 2_000;
       const ok = await form(t, "/admin/login", { password: PASSWORD });
       assert.equal(ok.status, 303, "not locked out");
       await ok.body?.cancel();
@@ -293,15 +294,38 @@ Deno.test({
       ]);
 
       const socket = await identify(t, { external_id: "user-1001" });
-      const pushed = new Promise((r) => socket.once("user.update", r));
+      const pushed = new Promise((r) =>
+        socket.on("user.update", (p: { test?: boolean }) => p.test && r(p))
+      );
       const push = await form(t, "/admin/preview", {
         _csrf: csrf,
         type: "email",
         value: "ada@example.com",
         action: "push",
       }, cookie);
-      assert.match(await push.text(), /Test update pushed/);
-      await pushed;
+      const pushHtml = await push.text();
+      assert.match(pushHtml, /Test update sent to 1 live socket of this visitor/);
+      // The form keeps the identifier, and posts to its URL (a reload keeps it too).
+      assert.match(pushHtml, /name="value" value="ada@example.com"/);
+      assert.match(pushHtml, /action="\/admin\/preview\?type=email&amp;value=ada%40example.com"/);
+      assert.equal(((await pushed) as { test?: boolean }).test, true);
+      await t.server.ctx.events.flush();
+      const entries = await t.server.ctx.store.listEvents(50);
+      assert.ok(
+        entries.some((e) =>
+          e.message?.includes("test update pushed from the dashboard to 1 socket")
+        ),
+      );
+
+      // Deleting asks first, and asking deletes nothing.
+      const ask = await form(t, "/admin/preview", {
+        _csrf: csrf,
+        type: "email",
+        value: "ada@example.com",
+        action: "ask-delete",
+      }, cookie);
+      assert.match(await ask.text(), /Delete this profile for good\?/);
+      assert.notEqual(await t.server.ctx.store.getProfile("5f00000000000000000000a1"), null);
 
       const stream = await fetch(`${t.url}/admin/api/log/stream`, { headers: { cookie } });
       assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
@@ -384,3 +408,66 @@ async function waitUntil(cond: () => boolean, what: string, ms = 8_000) {
     await sleep(50);
   }
 }
+
+Deno.test({
+  name: "admin settings - a refused save keeps every edit; trait names and the mode are checked",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie, csrf } = await login(t);
+      const before = t.server.ctx.live.settings;
+      const page = await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
+      assert.match(page, /<option value="required" disabled>required \(needs IDENTITY_SECRET\)/);
+      for (
+        const [fields, error] of [
+          [{ identity_mode: "required" }, /Set IDENTITY_SECRET on the server before choosing/],
+          [{ identity_mode: "bogus" }, /unknown identity mode &quot;bogus&quot;/],
+          [{ identity_mode: "off", public_traits: "email\nplan name" }, /has a space/],
+          [{ identity_mode: "off", public_traits: "clearbit//name" }, /is not an attribute name/],
+        ] as const
+      ) {
+        const res = await form(t, "/admin/settings", {
+          _csrf: csrf,
+          public_traits: "email\ntraits_new_trait",
+          public_segments: "seg_new",
+          ...fields,
+        }, cookie);
+        const html = await res.text();
+        assert.equal(res.status, 400, JSON.stringify(fields));
+        assert.match(html, error);
+        assert.match(html, /Nothing was saved/);
+        // The other edits of that save are still in the form.
+        assert.match(html, /<textarea[^>]*name="public_segments"[^>]*>seg_new<\/textarea>/);
+        assert.deepEqual(t.server.ctx.live.settings, before, "nothing changed");
+      }
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin overview - names env seeds that lost to stored settings; / only says some did",
+  ...opts,
+  async fn() {
+    const t = await withAdmin();
+    try {
+      const { cookie } = await login(t);
+      const clean = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.doesNotMatch(clean, /set but ignored/, "seeds applied: nothing to report");
+      // As if WHITELISTED_DOMAINS had been changed after the first boot.
+      await t.server.ctx.store.setDomains(["shop.example.org"]);
+      // Applied here at once, as the dashboard does (the store's watch may come later).
+      t.server.ctx.live.apply(await t.server.ctx.store.getConfig());
+      const html = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.match(html, /WHITELISTED_DOMAINS is set but ignored/);
+      assert.match(html, /Change them in the dashboard/);
+      const home = await (await fetch(`${t.url}/`)).text();
+      assert.match(home, /Some environment seeds are ignored/);
+      assert.doesNotMatch(home, /WHITELISTED_DOMAINS is set/);
+    } finally {
+      await t.close();
+    }
+  },
+});

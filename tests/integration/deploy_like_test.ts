@@ -7,7 +7,7 @@
  * KV is `:memory:` through KV_PATH: a file-backed KV needs write permission even when the file
  * exists (`Deno.openKv(path)` fails with NotCapable under --deny-write), and on Deploy the
  * attached database is not a file anyway. What the platform itself adds (its KV database,
- * builder, proxy, isolates) is not reproduced here; see the README's Deno Deploy section.
+ * builder, proxy, isolates) is not reproduced here; see docs/deploy.md.
  */
 import assert from "node:assert/strict";
 import { io, type Socket } from "socket.io-client";
@@ -28,7 +28,7 @@ const DEPLOY_FLAGS = [
   "--no-prompt",
 ];
 const ADMIN_PASSWORD = "deploy-like-admin-password";
-/** The variables the README tells a Deploy user to set, plus what Deploy sets itself. */
+/** The variables docs/deploy.md tells a Deploy user to set, plus what Deploy sets itself. */
 const DEPLOY_ENV = {
   DENO_DEPLOY: "true",
   DENO_DEPLOYMENT_ID: "deploylike1",

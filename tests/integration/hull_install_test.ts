@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
-import { fixture, freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
+import { freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -199,7 +199,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hull connector - a notification for another connector id is refused, logged, not applied",
+  name: "hull connector - a Hull-signed notification for another connector is refused, logged",
   ignore: skip !== undefined,
   ...opts,
   async fn() {
@@ -213,12 +213,18 @@ Deno.test({
       const raw = JSON.stringify(await t.server.ctx.store.getMeta("hull_connector"));
       assert.equal(raw.includes("not-a-real-secret"), false);
 
-      const other = await freshFixture("user-update.json") as Record<string, unknown>;
-      other.configuration = { id: "ffffffffffffffffffffffff", organization: "x.hullapp.io" };
+      const other = await freshFixture("user-update.json") as Record<string, unknown> & {
+        notification_id: string;
+      };
+      other.configuration = {
+        id: "ffffffffffffffffffffffff",
+        organization: "x.hullapp.io",
+        secret: "another-connector-secret",
+      };
       other.connector = { id: "ffffffffffffffffffffffff", private_settings: { public_traits: [] } };
-      const res = await t.postNotification(other);
-      assert.equal(res.status, 403);
-      assert.match((await res.json()).error, /serves connector 5a1b2c3d4e5f60718293a4b5/);
+      const r = await postSigned(t.url, hull, other);
+      assert.equal(r.status, 403);
+      assert.match(String(r.body.error), /serves connector 5a1b2c3d4e5f60718293a4b5/);
       assert.equal(await adaStored(t), false, "nothing of it was applied");
       assert.ok(t.server.ctx.live.settings.public_traits.length > 0, "settings unchanged");
       await t.server.ctx.events.flush();
@@ -226,9 +232,13 @@ Deno.test({
       assert.ok(
         log.some((e) => e.event === "incoming.connection.error" && /refused/.test(e.message!)),
       );
-      assert.equal(JSON.stringify(log).includes("not-a-real-secret"), false);
-      // The fixtures' own connector id still passes.
-      assert.equal((await t.postNotification(await fixture("user-update.json"))).status, 200);
+      const text = JSON.stringify(log);
+      assert.equal(text.includes("not-a-real-secret"), false);
+      assert.equal(text.includes("another-connector-secret"), false);
+      // The fixtures' own connector id, with its secret, still passes.
+      const own = await freshFixture("user-update.json") as { notification_id: string };
+      assert.equal((await postSigned(t.url, hull, own)).status, 200);
+      assert.equal(await adaStored(t), true);
     } finally {
       await t.close();
       await hull.close();

@@ -2,7 +2,7 @@
  * Several connector instances as Web Workers of this process (one isolate, one server and one
  * `Deno.openKv` handle each, on one shared KV file): through the Deno KV cluster adapter they
  * behave as one socket.io server. Workers, not processes, because `kv.watch` does not see
- * another process's writes on a local file (DESIGN §1).
+ * another process's writes on a local file (docs/contracts.md §7).
  */
 import assert from "node:assert/strict";
 import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { redisSkipReason, startRedis } from "../helpers/redis.ts";
+import { fakeHullSkipReason, startFakeHull } from "../helpers/fake_hull.ts";
 import {
   freshFixture,
   once,
@@ -21,6 +22,7 @@ import { MAX_BODY_BYTES } from "../../lib/webhook/endpoint.ts";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
 const skipRedis = redisSkipReason();
+const skipHull = await fakeHullSkipReason();
 
 async function login(t: TestServer): Promise<string> {
   const res = await fetch(`${t.url}/admin/login`, {
@@ -48,28 +50,20 @@ const PAGES = [
 ];
 
 /**
- * Notifications taking each path of the webhook to the store: the connector's binding (read
- * when the body names a connector), and, for bodies naming none, the claim of a ship:update,
- * the settings of a user:update (applied first) and the users of a user:update (claimed with
- * their write).
+ * Notifications (signed with our webhook secret) taking each path of the webhook to the store:
+ * the claim of a ship:update, the settings of a user:update (applied, and the batch claimed,
+ * first) and the users of a user:update (claimed with their write).
  */
 async function notifications() {
-  const anonymous = async (name: string) => {
-    const body = await freshFixture(name);
-    delete body.configuration;
-    body.connector = { ...(body.connector as object), id: undefined };
-    return body;
-  };
-  const settings = await anonymous("user-update.json");
+  const settings = await freshFixture("user-update.json");
   settings.connector = {
     ...(settings.connector as object),
     private_settings: { public_traits: ["email"] },
   };
   return {
-    "binding": await freshFixture("user-update.json"),
-    "ship:update claim": await anonymous("ship-update.json"),
+    "ship:update claim": await freshFixture("ship-update.json"),
     "settings": settings,
-    "user:update": await anonymous("user-update.json"),
+    "user:update": await freshFixture("user-update.json"),
   };
 }
 
@@ -165,6 +159,46 @@ Deno.test({
       await (await assertUnavailable(t, cookie))();
     } finally {
       await t.close().catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "store outage - a Hull-signed notification whose binding cannot be read answers 503",
+  ignore: skipHull !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    const t = await startTestServer({
+      env: { HULL_KEY_HOSTS: "localhost", HULL_API_BASE_URL: hull.url },
+      start: { hullCaCerts: [hull.caCert] },
+    });
+    const signed = async () => {
+      const body = await freshFixture("ship-update.json") as Record<string, unknown> & {
+        notification_id: string;
+      };
+      body.configuration = {
+        id: "5a1b2c3d4e5f60718293a4b5",
+        organization: "acme.hullapp.io",
+        secret: hull.secret,
+      };
+      const res = await fetch(`${t.url}/smart-notifier`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(await hull.sign(body)) },
+        body: JSON.stringify(body),
+      });
+      return { res, json: await res.json() };
+    };
+    try {
+      assert.equal((await signed()).res.status, 200, "binds the deployment");
+      (t.server.ctx.store as KvStore).kv.close();
+      const { res, json } = await signed();
+      assert.equal(res.status, 503, JSON.stringify(json));
+      assert.ok(Number(res.headers.get("retry-after")) > 0);
+      assert.equal(json.flow_control?.type, "retry");
+    } finally {
+      await t.close().catch(() => {});
+      await hull.close();
     }
   },
 });

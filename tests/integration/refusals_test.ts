@@ -13,6 +13,7 @@ import {
   WEBHOOK_SECRET,
 } from "../helpers/server.ts";
 import { ioV2 } from "../helpers/v2_client.ts";
+import { io as ioClient } from "socket.io-client";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,6 +63,50 @@ Deno.test({
       assert.equal(res.status, 403);
       await res.body?.cancel();
       assert.equal(t.server.io.engine.clientsCount, 0);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "origin check - a browser is told why: the origin, or that file:// pages cannot connect",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    // A browser cannot read a refused upgrade's answer, so its handshake goes on to the
+    // namespace middleware, which refuses it with the reason (before any socket exists).
+    const asBrowser = async (origin: string) => {
+      const s = ioClient(t.url, {
+        transports: ["websocket"],
+        reconnection: false,
+        forceNew: true,
+        extraHeaders: { origin, "user-agent": "Mozilla/5.0 (test)" },
+      });
+      try {
+        return await new Promise<{ message: string; data: unknown }>((resolve) => {
+          s.once("connect", () => resolve({ message: "connected", data: null }));
+          s.once(
+            "connect_error",
+            (e: Error & { data?: unknown }) => resolve({ message: e.message, data: e.data }),
+          );
+        });
+      } finally {
+        s.close();
+      }
+    };
+    try {
+      assert.deepEqual(await asBrowser("https://evil.net"), {
+        message: "origin https://evil.net is not whitelisted: add its domain in the dashboard " +
+          "(Domains)",
+        data: { reason: "origin", origin: "https://evil.net" },
+      });
+      const file = await asBrowser("null");
+      assert.match(file.message, /^pages opened from file:\/\/ cannot connect/);
+      assert.deepEqual(file.data, { reason: "file", origin: "null" });
+      assert.equal(t.server.io.of("/").sockets.size, 0, "no refused socket reached connection");
+      assert.equal(t.server.ctx.metrics.counters.refused_connections, 2);
+      assert.equal((await asBrowser("http://localhost:3000")).message, "connected");
     } finally {
       await t.close();
     }

@@ -154,16 +154,26 @@ Deno.test({
 });
 
 Deno.test({
-  name: "identity off - claims are served and the install page warns",
+  name: "identity off - claims are served; the dashboard warns, / tells strangers no mode",
   ...opts,
   async fn() {
-    const t = await startTestServer();
+    const t = await startTestServer({ env: { ADMIN_PASSWORD: "correct horse battery staple" } });
     try {
       await t.postNotification(await freshFixture("user-update.json"));
       const { got } = await fetchAs(t, { claims: { email: "ada@example.com" } });
       assert.equal(got[0].user.email, "ada@example.com");
       const html = await (await fetch(`${t.url}/`)).text();
-      assert.match(html, /Identity verification is <strong>off<\/strong>/);
+      assert.doesNotMatch(html, /verification is <strong>off/);
+      assert.match(html, /IDENTITY_SECRET/, "/ explains how to verify identities");
+      const login = await fetch(`${t.url}/admin/login`, {
+        method: "POST",
+        body: new URLSearchParams({ password: "correct horse battery staple" }),
+        redirect: "manual",
+      });
+      await login.body?.cancel();
+      const cookie = login.headers.get("set-cookie")!.split(";")[0];
+      const admin = await (await fetch(`${t.url}/admin`, { headers: { cookie } })).text();
+      assert.match(admin, /Identity verification is off: any browser that claims an email/);
     } finally {
       await t.close();
     }

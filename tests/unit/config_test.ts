@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { exportSPKI, generateKeyPair } from "jose";
 import { ConfigError, loadConfig, parseList } from "../../lib/config.ts";
 
 function problems(env: Record<string, string>): string[] {
@@ -25,7 +26,7 @@ Deno.test("config - parses every documented variable", () => {
   const c = loadConfig({
     PORT: "9000",
     SECRET: "s".repeat(32),
-    ADMIN_PASSWORD: "hunter2",
+    ADMIN_PASSWORD: "correct horse battery",
     WEBHOOK_SECRET: "a".repeat(16) + ", " + "b".repeat(16),
     KV_PATH: ":memory:",
     REDIS_URL: "redis://127.0.0.1:6379",
@@ -64,7 +65,7 @@ Deno.test("config - identity verification settings and abuse limits", () => {
   assert.deepEqual(c.seed.settings.anonymous_traits, ["traits_plan"]);
   assert.equal(c.limits.connectionsPerIpPerMinute, 5);
   assert.equal(c.limits.mode, "observe");
-  assert.equal(c.trustProxy, true);
+  assert.equal(c.trustProxy.hops, 1, "true trusts one proxy");
   assert.equal(
     loadConfig({ IDENTITY_SECRET: "i".repeat(32), IDENTITY_MODE: "report" }).seed.settings
       .identity_mode,
@@ -106,11 +107,87 @@ Deno.test("config - every problem is reported at once", () => {
   }
 });
 
-Deno.test("config - HULL_PUBLIC_KEY accepts escaped newlines from env files", () => {
-  const c = loadConfig({
-    HULL_PUBLIC_KEY: "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----",
-  });
-  assert.ok(c.hullPublicKey?.includes("\n"));
+Deno.test("config - HULL_PUBLIC_KEY accepts escaped newlines from env files", async () => {
+  const { publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const pem = await exportSPKI(publicKey);
+  const c = loadConfig({ HULL_PUBLIC_KEY: pem.trim().replaceAll("\n", "\\n") });
+  assert.equal(c.hullPublicKey?.trim(), pem.trim());
+});
+
+Deno.test("config - HULL_PUBLIC_KEY that looks like a PEM but is no RSA key is named", async () => {
+  for (
+    const pem of [
+      "-----BEGIN PUBLIC KEY-----garbage-----END PUBLIC KEY-----",
+      "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+      "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    ]
+  ) {
+    const p = problems({ HULL_PUBLIC_KEY: pem });
+    assert.equal(p.length, 1, pem);
+    assert.match(p[0], /^HULL_PUBLIC_KEY looks like a PEM .* but cannot be read/);
+  }
+  const { publicKey } = await generateKeyPair("ES256", { extractable: true });
+  assert.match(
+    problems({ HULL_PUBLIC_KEY: await exportSPKI(publicKey) }).join(),
+    /^HULL_PUBLIC_KEY must be an RSA key/,
+  );
+});
+
+Deno.test("config - booleans take true/false/1/0/yes/no in any case, and nothing else", () => {
+  for (const yes of ["true", "TRUE", "1", "yes", "Yes", " on "]) {
+    assert.equal(loadConfig({ TRUST_PROXY: yes }).trustProxy.hops, 1, yes);
+    assert.equal(loadConfig({ MEMORY_REDUCER: yes }).memoryReducer, true, yes);
+  }
+  for (const no of ["false", "FALSE", "0", "no", "NO", "off", ""]) {
+    const c = loadConfig({ TRUST_PROXY: no, MEMORY_REDUCER: no || "off" });
+    assert.equal(c.trustProxy.hops, 0, no);
+    assert.equal(c.trustProxy.proxies, null, no);
+    assert.equal(c.memoryReducer, false, no);
+  }
+  for (const junk of ["ye", "treu", "enabled", "-1"]) {
+    const p = problems({ TRUST_PROXY: junk, MEMORY_REDUCER: junk });
+    assert.equal(p.length, 2, p.join("\n"));
+    assert.match(p[0], /^TRUST_PROXY /);
+    assert.match(p[1], /^MEMORY_REDUCER /);
+  }
+});
+
+Deno.test("config - TRUST_PROXY takes a number of proxies or their addresses", () => {
+  assert.equal(loadConfig({ TRUST_PROXY: "2" }).trustProxy.hops, 2);
+  const list = loadConfig({ TRUST_PROXY: "10.0.0.0/8, 192.168.1.7,fd00::/8" }).trustProxy;
+  assert.ok(list.proxies?.check("192.168.1.7") && !list.proxies.check("192.168.1.8"));
+  for (const bad of ["11", "10.0.0.0/33", "10.0.0.0/8/1", "proxy.example.com", "1.2.3.4,x"]) {
+    const p = problems({ TRUST_PROXY: bad });
+    assert.equal(p.length, 1, bad);
+    assert.match(p[0], /^TRUST_PROXY /);
+  }
+});
+
+Deno.test("config - ADMIN_PASSWORD is at least 12 characters", () => {
+  assert.match(problems({ ADMIN_PASSWORD: "a" }).join(), /^ADMIN_PASSWORD must be at least 12/);
+  assert.equal(problems({ ADMIN_PASSWORD: "elevenchars" }).length, 1);
+  assert.equal(loadConfig({ ADMIN_PASSWORD: "twelve chars" }).adminPassword, "twelve chars");
+  assert.equal(loadConfig({ ADMIN_PASSWORD: "" }).adminPassword, null, "empty: no dashboard");
+});
+
+Deno.test("config - REDIS_URL and BIND_ADDRESS that cannot work are named", () => {
+  assert.match(problems({ REDIS_URL: "redis://[bad" }).join(), /^REDIS_URL must be a URL/);
+  assert.match(problems({ BIND_ADDRESS: "notanaddress" }).join(), /^BIND_ADDRESS must be/);
+  assert.equal(loadConfig({ BIND_ADDRESS: "::" }).hostname, "::");
+});
+
+Deno.test("config - each problem is one line naming its variable, whatever the value", () => {
+  try {
+    loadConfig({ PORT: "80\n81", LIMITS_MODE: "a\r\nb", ADMIN_PASSWORD: "short" });
+    assert.fail("accepted");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    const lines = err.message.split("\n");
+    assert.equal(lines.length, 3, err.message);
+    assert.match(lines[0], /^PORT .*"80\\n81"/);
+    assert.match(lines[1], /^LIMITS_MODE /);
+    assert.match(lines[2], /^ADMIN_PASSWORD /);
+  }
 });
 
 Deno.test("config - parseList trims, drops empties and duplicates", () => {
@@ -129,6 +206,13 @@ Deno.test("config - MEMORY_REDUCER is on by default, off on request, nothing els
   assert.equal(loadConfig({ MEMORY_REDUCER: "off" }).memoryReducer, false);
   assert.match(
     problems({ MEMORY_REDUCER: "later" }).join(),
-    /MEMORY_REDUCER must be "on" or "off"/,
+    /^MEMORY_REDUCER must be on\/off/,
   );
+});
+
+Deno.test("config - on Deno Deploy pages name https:// (its edge serves nothing else)", () => {
+  const c = loadConfig({ DENO_DEPLOY: "1", SECRET: "s".repeat(32) });
+  assert.equal(c.trustProxy.httpsOnly, true);
+  assert.equal(c.trustProxy.hops, 0, "forwarded headers still need TRUST_PROXY");
+  assert.equal(loadConfig({}).trustProxy.httpsOnly, undefined);
 });

@@ -23,6 +23,7 @@ import {
   RETRY_MAX_MS,
   type SocketLike,
 } from "../../lib/snippet/client.ts";
+import { STUB_JS } from "../../lib/snippet/stub.ts";
 
 // ---- stand-ins -------------------------------------------------------------------------------
 
@@ -561,4 +562,64 @@ Deno.test("snippet cache - a push older than the shown version is dropped, even 
   assert.ok(!("version" in newer.changes!), "version is not a change");
   // Another user's payload is never compared by version.
   assert.ok(reloaded.accept({ ...payload("free"), user: { id: "u2" }, version: 1 }));
+});
+
+Deno.test("snippet client - the one-line stub's queued identify/on/once/off replay in order", async () => {
+  // The stub of docs/snippet.md, run against a stand-in window.
+  // The stub refers to the global `hullBrowser`; emulate it with a page-like global scope.
+  const page = { hullBrowser: undefined as unknown };
+  new Function("window", `with (window) { ${STUB_JS} }`)(
+    new Proxy(page, {
+      has: () => true,
+      get: (t, k) => k === "window" ? t : (t as Record<PropertyKey, unknown>)[k],
+      set: (t, k, v) => ((t as Record<PropertyKey, unknown>)[k] = v, true),
+    }),
+  );
+  const stub = page.hullBrowser as unknown[] & Record<string, Fn>;
+  const seen: string[] = [];
+  const every = (d: { user: { id: string } }) => seen.push("on:" + d.user.id);
+  stub.on("user.update", every);
+  stub.once("user.update", () => seen.push("once"));
+  stub.on("room.joined", () => seen.push("joined"));
+  stub.off("room.joined");
+  stub.identify({ email: "ada@example.com" });
+  assert.equal(stub.length, 5, "five calls queued");
+  const { start, socket } = setup();
+  socket.connected = true;
+  start(stub);
+  assert.deepEqual(socket.fetches(), [{ claims: { email: "ada@example.com" } }]);
+  socket.fire("room.joined", { message: "ok" });
+  socket.fire("user.update", payload("pro"));
+  socket.fire("user.update", payload("enterprise"));
+  await flush();
+  assert.deepEqual(seen, ["on:u1", "once", "on:u1"]);
+});
+
+Deno.test("snippet client - a test push fires for an unchanged profile, marked test", () => {
+  const { api, start, socket } = setup();
+  const got: { test?: boolean; changes?: unknown }[] = [];
+  start();
+  api.on("user.update", (d) => got.push(d));
+  socket.fire("user.update", payload("pro"));
+  socket.fire("user.update", payload("pro"));
+  assert.equal(got.length, 1, "an unchanged push is no event");
+  socket.fire("user.update", { ...payload("pro"), test: true });
+  assert.equal(got.length, 2);
+  assert.equal(got[1].test, true);
+  assert.deepEqual(got[1].changes, {});
+  assert.equal(got[0].test, undefined);
+});
+
+Deno.test("snippet client - each warning once: refusals, server notes on room.joined", () => {
+  const { start, socket, warnings } = setup();
+  start();
+  socket.active = false;
+  for (let i = 0; i < 3; i++) {
+    socket.fire("connect_error", new Error("origin https://evil.net is not whitelisted"));
+    socket.fire("room.joined", { message: "ok", warning: "identity verification is required" });
+  }
+  assert.deepEqual(warnings, [
+    "[hull-browser] cannot connect: origin https://evil.net is not whitelisted",
+    "[hull-browser] identity verification is required",
+  ]);
 });
