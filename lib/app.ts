@@ -6,7 +6,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { AppContext, AppEnv } from "./app_context.ts";
-import { MAX_BODY_BYTES } from "./webhook/endpoint.ts";
+import { errorAnswer, MAX_BODY_BYTES } from "./webhook/endpoint.ts";
+import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "./store/outage.ts";
 import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
 import * as smartNotifier from "../routes/smart_notifier.ts";
@@ -45,7 +46,8 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
     "/smart-notifier",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ error: `body is larger than ${MAX_BODY_BYTES} bytes` }, 413),
+      onError: (c) =>
+        c.json(errorAnswer(413, `body is larger than ${MAX_BODY_BYTES} bytes`).body, 413),
     }),
     smartNotifier.handler,
   );
@@ -83,6 +85,13 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
+    // The store is away (Redis down, KV failing): the request was fine, retrying will do.
+    if (isStoreOutage(err)) {
+      console.error(`${c.req.method} ${c.req.path}: ${OUTAGE_MESSAGE} (${err.message})`);
+      c.header("retry-after", String(RETRY_AFTER_S));
+      c.header("cache-control", "no-store");
+      return c.json({ error: OUTAGE_MESSAGE }, 503);
+    }
     console.error(`unhandled error on ${c.req.method} ${c.req.path}:`, err);
     return c.json({ error: "internal error" }, 500);
   });

@@ -3,6 +3,7 @@ import type { AppEnv } from "../lib/app_context.ts";
 import { isBuilt } from "../lib/deploy/preflight.ts";
 import { socketCounts } from "../lib/socket/legacy_namespaces.ts";
 import { KvStore } from "../lib/store/kv_store.ts";
+import { RETRY_AFTER_S } from "../lib/store/outage.ts";
 
 /**
  * GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`.
@@ -33,6 +34,8 @@ export async function handler(c: Context<AppEnv>) {
     return c.json({ status: "ok", store: "ok", ...body });
   } catch (err) {
     // "degraded": the process serves, but its store (KV or Redis) is away; it reconnects.
+    // Requests that need the store answer 503 meanwhile (lib/store/outage.ts).
+    c.header("retry-after", String(RETRY_AFTER_S));
     return c.json({ status: "degraded", store: String((err as Error).message), ...body }, 503);
   }
 }

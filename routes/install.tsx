@@ -17,6 +17,8 @@ export interface HullInstallProps {
   managed: string[];
   lastSync: string | null;
   identityMode: string;
+  /** Settings Hull sent that were too large to store, and when (the old values stay). */
+  refused: { reason: string; at: string } | null;
 }
 
 /**
@@ -36,6 +38,7 @@ export async function handler(c: Context<AppEnv>) {
       managed={Object.keys(managed.managed)}
       lastSync={times.at(-1) ?? null}
       identityMode={live.settings.identity_mode ?? "off"}
+      refused={managed.refused}
     />,
   );
   const csp = res.headers.get("content-security-policy")!;
@@ -83,6 +86,12 @@ export default function HullInstallPage(p: HullInstallProps) {
       <CodeBlock label="Before </body>" code={tag} />
       <CodeBlock label="Then react to updates" code={listener} />
       <h2>Settings</h2>
+      {p.refused && (
+        <Notice kind="warn">
+          The settings saved in Hull at {p.refused.at} were refused, too large to store:{" "}
+          {p.refused.reason}. The previous settings stay in force until the lists are shortened.
+        </Notice>
+      )}
       {p.managed.length
         ? (
           <p>

@@ -120,6 +120,14 @@ export function HullPanel(
           {keys.map((k) => <code key={k} class="pill">{k}</code>)}
         </p>
       )}
+      {p.managed.refused && (
+        <p class="error" role="alert" data-refused="hull-settings">
+          Settings Hull sent on {syncTime(p.managed.refused.at)}{" "}
+          were refused, too large to store (the old values stay, the users of those notifications
+          were applied):{" "}
+          {p.managed.refused.reason}. Shorten the lists in the connector's settings in Hull.
+        </p>
+      )}
       {p.managed.problems.length > 0 && (
         <p class="error" role="alert">
           Settings Hull sent that were not applied (the old value stays):{" "}

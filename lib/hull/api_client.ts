@@ -9,6 +9,7 @@
 import { SignJWT } from "jose";
 import type { Claims, HullSegment, HullUserMessage } from "../types.ts";
 import type { HullConnection } from "./credentials.ts";
+import { readCapped } from "./capped_body.ts";
 
 export interface ApiClientOptions {
   /** Base URL instead of `https://<organization>` (HULL_API_BASE_URL); null: the organization's. */
@@ -24,8 +25,11 @@ export type UserReport =
   | { ok: true; message: HullUserMessage }
   | { ok: false; notFound: boolean; reason: string };
 
-/** Largest answer read (a user report is a few KB; very large ones are cut by the store). */
-const MAX_REPORT_BYTES = 2 * 1024 * 1024;
+/**
+ * Largest answer read (a user report is a few KB; very large ones are cut by the store). Read
+ * with the cap while streaming (capped_body.ts), so a larger one costs at most this much.
+ */
+export const MAX_REPORT_BYTES = 2 * 1024 * 1024;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -91,16 +95,21 @@ export class HullApiClient {
       await res.body?.cancel();
       return fail(`Hull answered ${res.status}`);
     }
-    const length = Number(res.headers.get("content-length") ?? 0);
-    if (length > MAX_REPORT_BYTES) {
-      await res.body?.cancel();
-      return fail("Hull's answer is too large");
+    // Counted while it streams: an answer past the cap is cut there, never held whole.
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await readCapped(res, MAX_REPORT_BYTES);
+    } catch (err) {
+      return fail(
+        (err as Error).name === "TimeoutError"
+          ? `Hull's answer did not arrive within ${this.#timeout / 1000} s`
+          : "Hull's answer was cut off",
+      );
     }
+    if (!bytes) return fail(`Hull's answer is larger than ${MAX_REPORT_BYTES} bytes`);
     let body: unknown;
     try {
-      const text = await res.text();
-      if (text.length > MAX_REPORT_BYTES) return fail("Hull's answer is too large");
-      body = JSON.parse(text);
+      body = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
       return fail("Hull's answer is not JSON");
     }

@@ -65,7 +65,7 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
     deps.secret,
     (organization) => organizationRefusal(organization, policy.organizations) === null,
   );
-  const settings = new HullSettingsSync(store, live, config.identitySecret !== null);
+  const settings = new HullSettingsSync(store, live, config.identitySecret !== null, events);
   const api = new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client });
   const services: HullServices = {
     credentials,

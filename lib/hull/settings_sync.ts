@@ -7,6 +7,8 @@
  * read-only.
  */
 import { parseDomainPattern } from "../domains.ts";
+import type { EventLog } from "../events.ts";
+import { configSizeRefusal } from "../store/config_size.ts";
 import type { LiveConfig } from "../store/live_config.ts";
 import type { Store } from "../store/store.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../types.ts";
@@ -28,11 +30,20 @@ export const HULL_SETTING_KEYS = {
 export type HullSettingKey = keyof typeof HULL_SETTING_KEYS;
 export type ManagedSetting = typeof HULL_SETTING_KEYS[HullSettingKey];
 
-/** Which of our settings Hull manages: setting → ISO time it was last synced from Hull. */
+/**
+ * The connector's record of settings from Hull: which of our settings Hull manages (setting →
+ * ISO time it was last synced), what could not be used, and the last refusal of settings too
+ * large to store. Kept with the connector's settings, so it follows them wherever they live.
+ */
 export interface ManagedDoc {
   managed: Partial<Record<ManagedSetting, string>>;
   /** Values Hull sent that could not be used (the setting kept its value). */
   problems: string[];
+  /**
+   * Settings Hull sent that were too large to store (config_size.ts), with when: the old
+   * values stay, the rest of each notification applies. Null once Hull's settings fit again.
+   */
+  refused: { reason: string; at: string } | null;
 }
 
 const META = "hull_managed";
@@ -109,7 +120,11 @@ export function readHullSettings(privateSettings: unknown, identitySecret: boole
 /** The settings Hull manages, as last recorded (empty when Hull never sent any). */
 export async function loadManaged(store: Store): Promise<ManagedDoc> {
   const doc = await store.getMeta<ManagedDoc>(META);
-  return { managed: doc?.managed ?? {}, problems: doc?.problems ?? [] };
+  return {
+    managed: doc?.managed ?? {},
+    problems: doc?.problems ?? [],
+    refused: doc?.refused ?? null,
+  };
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -123,12 +138,16 @@ export class HullSettingsSync {
     private readonly store: Store,
     private readonly live: LiveConfig,
     private readonly identitySecret: boolean,
+    /** Where refusals are logged for the dashboard's live log (none: stderr only). */
+    private readonly events?: EventLog,
   ) {}
 
   /**
    * Applies the settings keys present in `privateSettings`. Writes only what changed, so a
-   * batch carrying the same settings as the last costs no write. `beforeWrite` runs before the
-   * first write (the webhook claims its notification there, so a replay writes nothing) and may
+   * batch carrying the same settings as the last costs no write. Settings (or a whitelist) too
+   * large to store are refused, not written, and recorded with the reason for the dashboard;
+   * the caller goes on with the rest of the notification. `beforeWrite` runs before the first
+   * write (the webhook claims its notification there, so a replay writes nothing) and may
    * throw to stop it. Throws when the store fails.
    */
   async apply(
@@ -137,33 +156,63 @@ export class HullSettingsSync {
   ): Promise<HullSettings> {
     const read = readHullSettings(privateSettings, this.identitySecret);
     if (!read.keys.length && !read.problems.length) return read;
+    const refused: string[] = [];
     const settings = { ...this.live.settings, ...read.settings };
     let domains = this.live.domains.map((d) => d.raw);
     if (!same(settings, this.live.settings)) {
-      await beforeWrite();
-      await this.store.setSettings(settings);
-      this.live.apply({ settings, domains });
+      const tooLarge = configSizeRefusal("settings from Hull", settings);
+      if (tooLarge) {
+        refused.push(tooLarge);
+        read.keys = read.keys.filter((k) => k === "domains");
+        read.settings = {};
+      } else {
+        await beforeWrite();
+        await this.store.setSettings(settings);
+        this.live.apply({ settings, domains });
+      }
     }
     if (read.domains && !same(read.domains, domains)) {
-      domains = read.domains;
-      await beforeWrite();
-      await this.store.setDomains(domains);
-      this.live.apply({ settings, domains });
+      const tooLarge = configSizeRefusal("whitelisted_domains from Hull", read.domains);
+      if (tooLarge) {
+        refused.push(tooLarge);
+        read.keys = read.keys.filter((k) => k !== "domains");
+        delete read.domains;
+      } else {
+        domains = read.domains;
+        await beforeWrite();
+        await this.store.setDomains(domains);
+        this.live.apply({ settings: this.live.settings, domains });
+      }
     }
-    const signature = JSON.stringify([read.keys, read.problems]);
-    if (signature !== this.#last || Date.now() - this.#touched > TOUCH_MS) {
-      await beforeWrite();
-      const doc = await loadManaged(this.store);
-      const now = new Date().toISOString();
-      for (const k of read.keys) doc.managed[k] = now;
-      doc.problems = read.problems;
-      await this.store.setMeta(META, doc);
-      this.#last = signature;
-      this.#touched = Date.now();
-    }
+    await this.#record(read, refused, beforeWrite);
     if (read.problems.length) {
       console.warn(`settings from Hull not applied: ${read.problems.join("; ")}`);
     }
     return read;
+  }
+
+  /**
+   * Records what Hull manages, its problems and a refusal, for the dashboard: written (and a
+   * refusal logged) when that changed, else at most every TOUCH_MS per instance, so a setting
+   * refused on every batch neither floods the live log nor costs a write per batch.
+   */
+  async #record(read: HullSettings, refused: string[], beforeWrite: () => Promise<void>) {
+    const signature = JSON.stringify([read.keys, read.problems, refused]);
+    if (signature === this.#last && Date.now() - this.#touched <= TOUCH_MS) return;
+    await beforeWrite();
+    const doc = await loadManaged(this.store);
+    const now = new Date().toISOString();
+    for (const k of read.keys) doc.managed[k] = now;
+    doc.problems = read.problems;
+    if (refused.length) doc.refused = { reason: refused.join("; "), at: now };
+    else if (read.keys.length) doc.refused = null; // Hull's settings fit again
+    await this.store.setMeta(META, doc);
+    this.#last = signature;
+    this.#touched = Date.now();
+    if (refused.length) {
+      const message = `settings from Hull refused, the old values stay: ${refused.join("; ")}`;
+      this.events?.emit("incoming.connection.error", { message });
+      console.warn(message);
+    }
   }
 }

@@ -16,6 +16,7 @@ import {
 } from "./connection_state.ts";
 import type { Limits } from "./limits.ts";
 import type { SocketDeps } from "./server.ts";
+import { isStoreOutage, OUTAGE_MESSAGE } from "../store/outage.ts";
 
 /** The hostname of an Origin header, for logs and the dashboard. */
 export function originHost(origin: string | undefined): string | undefined {
@@ -177,11 +178,17 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
     if (!socket.connected || !decision.accepted.length) return;
     await sendKnownProfile(socket, deps, held, identifiers, domain);
   } catch (err) {
+    const outage = isStoreOutage(err);
     events.emit("outgoing.user.fetch.error", {
       identifiers,
       domain,
-      message: String((err as Error).message ?? err).slice(0, 200),
+      message: outage
+        ? `known profile not sent: ${OUTAGE_MESSAGE}`
+        : String((err as Error).message ?? err).slice(0, 200),
     });
+    // The socket keeps its rooms (updates still reach it once the store is back); the page
+    // is told that its profile could not be read now, so it may ask again.
+    if (outage) socket.emit("user.error", { message: OUTAGE_MESSAGE, retry: true });
   }
 }
 

@@ -6,14 +6,10 @@
 import type { Config } from "../config.ts";
 import { KvStore } from "./kv_store.ts";
 import type { Store } from "./store.ts";
+import { StoreUnavailableError } from "./outage.ts";
 
-/** A backend the instance needs is unreachable at boot; `message` is meant for operators. */
-export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StoreUnavailableError";
-  }
-}
+/** A backend the instance needs is unreachable (at boot, or later: see outage.ts). */
+export { StoreUnavailableError };
 
 /** Opens the store: RedisStore when `config.redisUrl` is set, else Deno KV at `kvPath`. */
 export async function openStore(config: Config): Promise<Store> {

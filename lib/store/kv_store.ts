@@ -3,6 +3,7 @@
  * documents here; profiles and the identity index in kv_profiles.ts, the event log in
  * kv_event_log.ts; every key in kv_keys.ts.
  */
+import { assertConfigSize } from "./config_size.ts";
 import type {
   LogEntry,
   ProfileView,
@@ -116,6 +117,8 @@ export class KvStore implements Store {
   }
 
   async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
+    assertConfigSize("settings", seed.settings);
+    assertConfigSize("domains", seed.domains);
     const res = await commit(
       this.kv.atomic()
         .check({ key: K.settings, versionstamp: null })
@@ -138,10 +141,12 @@ export class KvStore implements Store {
   }
 
   async setSettings(settings: Settings): Promise<void> {
+    assertConfigSize("settings", settings);
     await commit(this.kv.atomic().set(K.settings, settings));
   }
 
   async setDomains(domains: string[]): Promise<void> {
+    assertConfigSize("domains", domains);
     await commit(this.kv.atomic().set(K.domains, domains));
   }
 

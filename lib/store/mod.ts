@@ -10,7 +10,9 @@
  * May import: the leaves at the top of lib/ (types, config, domains). Nothing else: every
  * other part depends on the contract, not on an engine.
  */
-export { openStore, StoreUnavailableError } from "./factory.ts";
+export { openStore } from "./factory.ts";
+export { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S, StoreUnavailableError } from "./outage.ts";
 export { KvStore } from "./kv_store.ts";
+export { configSizeRefusal, ConfigTooLargeError, MAX_CONFIG_BYTES } from "./config_size.ts";
 export { LiveConfig } from "./live_config.ts";
 export type { LogEntry, ProfileWrite, SaveResult, Store, StoredProfile } from "./store.ts";

@@ -25,6 +25,8 @@ import {
   sha1,
   watchConnection,
 } from "./redis_client.ts";
+import { StoreUnavailableError } from "./outage.ts";
+import { assertConfigSize } from "./config_size.ts";
 import {
   EVENT_LOG_LIMIT,
   lastWritePerUser,
@@ -121,6 +123,8 @@ export class RedisStore implements Store {
   }
 
   async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
+    assertConfigSize("settings", seed.settings);
+    assertConfigSize("domains", seed.domains);
     // MSETNX writes both keys only when neither exists: the atomic check of KvStore.
     const seeded = await this.client.mSetNX([
       [this.#k.settings, JSON.stringify(seed.settings)],
@@ -139,6 +143,7 @@ export class RedisStore implements Store {
   }
 
   async setSettings(settings: Settings): Promise<void> {
+    assertConfigSize("settings", settings);
     await this.client.multi()
       .set(this.#k.settings, JSON.stringify(settings))
       .publish(this.#k.channel, "settings")
@@ -146,6 +151,7 @@ export class RedisStore implements Store {
   }
 
   async setDomains(domains: string[]): Promise<void> {
+    assertConfigSize("domains", domains);
     await this.client.multi()
       .set(this.#k.domains, JSON.stringify(domains))
       .publish(this.#k.channel, "domains")
@@ -273,13 +279,18 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    if (!this.client.isReady) throw new Error("redis is unreachable (reconnecting)");
+    if (!this.client.isReady) {
+      throw new StoreUnavailableError("redis is unreachable (reconnecting)");
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
         this.client.ping(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error("redis did not answer PING in 2 s")), 2_000);
+          timer = setTimeout(
+            () => reject(new StoreUnavailableError("redis did not answer PING in 2 s")),
+            2_000,
+          );
         }),
       ]);
     } finally {

@@ -135,7 +135,12 @@ export interface Store {
   /** Writes `seed` only when no settings exist yet; returns whether it did. */
   seedIfEmpty(seed: StoredConfig): Promise<boolean>;
   getConfig(): Promise<StoredConfig>;
+  /**
+   * Replaces the settings. Throws ConfigTooLargeError, writing nothing, when they are over
+   * the size rule (config_size.ts); callers check first to refuse with a reason.
+   */
   setSettings(settings: Settings): Promise<void>;
+  /** Replaces the domain whitelist; the same size rule as `setSettings`. */
   setDomains(domains: string[]): Promise<void>;
   /** Calls `onChange` whenever settings or domains change (any instance). Returns a stop function. */
   watchConfig(onChange: (config: StoredConfig) => void): () => void;

@@ -8,6 +8,7 @@ import type { EventLog } from "../events.ts";
 import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "../store/store.ts";
+import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts";
 import type { SeenTracker } from "./seen.ts";
 import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
@@ -51,9 +52,26 @@ export interface WebhookDeps extends ProcessorDeps {
 export interface WebhookAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** Seconds for the `Retry-After` header (503 answers). */
+  retryAfter?: number;
 }
 
-const fail = (status: number, error: string): WebhookAnswer => ({ status, body: { error } });
+/**
+ * An error answer. Every one carries `flow_control` of type "retry", as Hull's own connectors
+ * answer a batch they did not take; `in` (ms) is the `Retry-After` of a 503.
+ */
+export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
+  status,
+  body: {
+    error,
+    flow_control: { type: "retry", size: FLOW_CONTROL.flow_control.size, in: RETRY_AFTER_S * 1000 },
+  },
+  ...(status === 503 ? { retryAfter: RETRY_AFTER_S } : {}),
+});
+/** The short name used below. */
+const fail = errorAnswer;
+/** The store did not answer: Hull retries a 503 later (and nothing was applied). */
+const unavailable = (): WebhookAnswer => errorAnswer(503, OUTAGE_MESSAGE);
 /** Thrown by the claim when the notification was applied before. */
 const REPLAYED = Symbol("replayed");
 
@@ -63,7 +81,11 @@ export function handleSmartNotifier(
   headers: Headers,
   deps: WebhookDeps,
 ): Promise<WebhookAnswer> {
-  const work = answer(raw, headers, deps, performance.now()).then((a) => {
+  const work = answer(raw, headers, deps, performance.now()).catch((err) => {
+    // A store read before anything was claimed or written failed: nothing to undo.
+    if (isStoreOutage(err)) return unavailable();
+    throw err;
+  }).then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
     if (a.status !== 200) logRefusal(deps.events, a);
     return a;
@@ -167,7 +189,9 @@ async function hullSigned(
   try {
     binding = await deps.hull.authorize(body);
   } catch (err) {
-    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
+    // The binding is read from the store: if it cannot be read, nothing is applied.
+    if (isStoreOutage(err)) return unavailable();
+    return fail(500, `could not check the connector's binding: ${(err as Error).message}`);
   }
   if (!binding.ok) return fail(binding.status, binding.reason);
 
@@ -224,7 +248,8 @@ async function accept(
     if (err === REPLAYED) return replayed();
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
     // The store is unreachable (Redis down): Hull retries a 503 later.
-    return fail(503, `store unavailable, retry later: ${(err as Error).message}`);
+    if (isStoreOutage(err)) return unavailable();
+    return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
   }
   try {
     const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
@@ -242,6 +267,7 @@ async function accept(
     // Forget the id so Hull's retry is applied (a claim taken with the write is released by
     // the store); the error names no secret or identifier.
     if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
+    if (isStoreOutage(err)) return unavailable();
     return fail(500, `could not apply notification: ${(err as Error).message}`);
   }
 }

@@ -9,7 +9,7 @@
  * store contract (lib/store/store.ts) and the Hull integration (lib/hull/, for Hull's keys and
  * settings). Never the socket part or the dashboard: pushes go out through a `Publisher`.
  */
-export { handleSmartNotifier, type WebhookDeps } from "./endpoint.ts";
+export { errorAnswer, handleSmartNotifier, type WebhookDeps } from "./endpoint.ts";
 export { processNotification, validateNotification } from "./notifications.ts";
 export { toStoredProfile } from "./profile.ts";
 export { SeenTracker } from "./seen.ts";

@@ -6,6 +6,7 @@ import type { AppEnv } from "../../lib/app_context.ts";
 import { originAllowed, parseDomainPattern } from "../../lib/domains.ts";
 import { managedNote } from "../../components/admin/HullManaged.tsx";
 import { loadManaged } from "../../lib/hull/settings_sync.ts";
+import { configSizeRefusal } from "../../lib/store/config_size.ts";
 
 /**
  * GET /admin/domains: the whitelist with live sockets per domain. After a refused add, `typed`
@@ -66,6 +67,8 @@ export async function post(c: Context<AppEnv>) {
       return handler(c, (err as Error).message, 400, { typed: domain });
     }
   }
+  const tooLarge = configSizeRefusal("domains", next);
+  if (tooLarge) return handler(c, `Not saved: ${tooLarge}.`, 400);
   await store.setDomains(next);
   // Applied here at once; other instances follow through the store's watch.
   live.apply({ ...(await store.getConfig()), domains: next });

@@ -6,6 +6,7 @@ import type { AppEnv } from "../../lib/app_context.ts";
 import { versionedPayload } from "../../lib/payload.ts";
 import { IDENTITY_MODES, type Settings } from "../../lib/types.ts";
 import { readSettingsForm } from "../../lib/admin/settings_form.ts";
+import { configSizeRefusal } from "../../lib/store/config_size.ts";
 import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
 import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
@@ -115,6 +116,9 @@ export async function post(c: Context<AppEnv>) {
   const form = readSettingsForm(body, live.settings, managed, config.identitySecret !== null);
   if (form.errors.length) return handler(c, form.errors, form.settings);
   const next = form.settings;
+  // The store's size rule (config_size.ts), said here rather than failing the write.
+  const tooLarge = configSizeRefusal("settings", next);
+  if (tooLarge) return handler(c, [`Not saved: ${tooLarge}.`], next);
   await store.setSettings(next);
   live.apply({ ...(await store.getConfig()), settings: next });
   return c.redirect("/admin/settings?saved=1", 303);

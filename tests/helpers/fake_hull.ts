@@ -28,8 +28,14 @@ export interface TokenClaims {
   exp?: number | null;
 }
 
-/** How the fake API answers a user report: a body, or a status. */
-export type Report = { body: unknown; delayMs?: number } | { status: number; delayMs?: number };
+/**
+ * How the fake API answers a user report: a body, a status, or `streamBytes` bytes of JSON-ish
+ * text streamed in 64 KB chunks without a Content-Length (Infinity: never ending).
+ */
+export type Report =
+  | { body: unknown; delayMs?: number }
+  | { status: number; delayMs?: number }
+  | { streamBytes: number; delayMs?: number };
 
 export interface FakeHull {
   /** `https://localhost:<port>` (the certificate also names 127.0.0.1). */
@@ -42,6 +48,8 @@ export interface FakeHull {
   api: ApiRequest[];
   /** Decides the report for a token's `io.hull.asUser` claims (default: 404). */
   reports: (claims: Record<string, unknown>) => Report | undefined;
+  /** Bytes sent so far by `streamBytes` answers, and whether the reader cancelled one. */
+  streamed: { bytes: number; cancelled: number };
   /** Connector secret the API checks tokens with. */
   secret: string;
   /** The signing key's public half (SPKI PEM), as `/key` serves it. */
@@ -136,6 +144,32 @@ export async function fakeHullSkipReason(): Promise<string | undefined> {
   }
 }
 
+/**
+ * `total` bytes (Infinity: endless) of `{"id":"big","pad":"xxxx…`, in fresh 64 KB chunks
+ * made on demand, so the sender holds one chunk at a time whatever the total.
+ */
+function endlessJson(
+  total: number,
+  count: { bytes: number; cancelled: number },
+): ReadableStream<Uint8Array> {
+  const CHUNK = 64 * 1024;
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      const n = Math.min(CHUNK, total - sent);
+      const chunk = new Uint8Array(n).fill(0x78); // "x"
+      if (sent === 0) chunk.set(new TextEncoder().encode('{"id":"big","pad":"'));
+      sent += n;
+      count.bytes += n;
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      count.cancelled++;
+    },
+  }, { highWaterMark: 0 });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the fake Hull on 127.0.0.1:0. */
@@ -148,6 +182,7 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
     api: [],
     reports: () => undefined,
     secret,
+    streamed: { bytes: 0, cancelled: 0 },
     publicKeyPem: pem,
     pages: new Map(),
   };
@@ -176,6 +211,11 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
         hull.api!.push({ claims, token, headers: new Headers(req.headers), at: Date.now() });
         const report = hull.reports!(claims) ?? { status: 404 };
         if (report.delayMs) await sleep(report.delayMs);
+        if ("streamBytes" in report) {
+          return new Response(endlessJson(report.streamBytes, hull.streamed!), {
+            headers: { "content-type": "application/json" },
+          });
+        }
         return "body" in report
           ? Response.json(report.body)
           : Response.json({ message: "not found" }, { status: report.status });

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { KvStore } from "../../lib/store/kv_store.ts";
+import { ConfigTooLargeError, MAX_CONFIG_BYTES, storedSize } from "../../lib/store/config_size.ts";
 import { RedisStore } from "../../lib/store/redis_store.ts";
 import { EVENT_LOG_LIMIT, type Store, type StoredConfig } from "../../lib/store/store.ts";
 import { redisSkipReason, withRedis } from "../helpers/redis.ts";
@@ -187,6 +188,30 @@ const cases: Record<string, Case> = {
     const config = await s.getConfig();
     assert.deepEqual(config.domains, ["example.com"]);
     assert.deepEqual(config.settings.public_traits, ["email"]);
+  },
+
+  "settings or a whitelist over the size rule are refused whole, the stored ones kept": async (
+    { store: s },
+  ) => {
+    await s.setSettings(SETTINGS);
+    await s.setDomains(["example.com"]);
+    // 80 KB in lists that each pass the per-list limits (1,000 entries of 200 characters).
+    const names = (p: string) =>
+      Array.from({ length: 400 }, (_, i) => `${p}_${i}`.padEnd(100, "x"));
+    const big = { ...SETTINGS, public_traits: names("t"), public_segments: names("s") };
+    assert.ok(storedSize(big) > MAX_CONFIG_BYTES);
+    await assert.rejects(() => s.setSettings(big), ConfigTooLargeError);
+    const domains = Array.from({ length: 1000 }, (_, i) => `shop-${i}.example.com`.padEnd(70, "x"));
+    await assert.rejects(() => s.setDomains(domains), ConfigTooLargeError);
+    await assert.rejects(() => s.seedIfEmpty({ settings: big, domains: [] }), ConfigTooLargeError);
+    const config = await s.getConfig();
+    assert.deepEqual(config.settings.public_traits, SETTINGS.public_traits);
+    assert.deepEqual(config.domains, ["example.com"]);
+    // Just under the rule is stored.
+    const fits = { ...SETTINGS, public_traits: names("t") };
+    assert.ok(storedSize(fits) <= MAX_CONFIG_BYTES);
+    await s.setSettings(fits);
+    assert.equal((await s.getConfig()).settings.public_traits.length, 400);
   },
 
   "config changes made by any instance are seen by watchers until stopped": async (b) => {
