@@ -11,7 +11,7 @@
  * bench/results.md for what each figure means.
  */
 import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
-import { startRedis } from "../tests/helpers/redis.ts";
+import { startRedis } from "./harness/redis.ts";
 import { profiledPush } from "./cpu_parts.ts";
 import {
   CONNECTOR_ENV,

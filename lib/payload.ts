@@ -21,7 +21,7 @@
  * Values are deep copies made through JSON, so the payload shares nothing with the input and
  * anything JSON cannot carry (functions, BigInt, cycles) is left out.
  */
-import type { ProfileView, StoredProfile } from "./store/store.ts";
+import type { ProfileView, StoredProfile } from "./types.ts";
 import type { HullSegment, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Keys that would reach `Object.prototype` through `obj[key] = …` or a later naive merge. */

@@ -3,45 +3,16 @@
  * state, independent of the engine (Deno KV today, Redis when self-hosted). Identifiers reach
  * the store only as keyed hashes, so raw emails and ids never become keys.
  */
-import type { HullSegment, Settings } from "../types.ts";
+import type { LogEntry, ProfileView, Settings, StoredProfile } from "../types.ts";
 
-/** The public payloads of one version of a profile, for the settings they were built with. */
-export interface ProfileView {
-  /** The settings object the payloads were built with; another one means "not cached". */
-  settings: object;
-  full: unknown;
-  anonymous: unknown;
-}
-
-/** What we keep of a Hull user: enough to build any public payload later, nothing more. */
-export interface StoredProfile {
-  user: Record<string, unknown> & { id: string };
-  account: Record<string, unknown>;
-  segments: HullSegment[];
-  account_segments: HullSegment[];
-  /** Milliseconds since epoch when this version was received; orders updates per user. */
-  updated_at: number;
-  /** True when the profile was cut down to fit the store (see kv_store.ts). */
-  trimmed?: boolean;
-}
+// Shapes the leaves share (payload, event log) live in lib/types.ts; re-exported for the engines.
+export type { LogEntry, ProfileView, StoredProfile } from "../types.ts";
 
 /** Largest profile kept whole (profile.ts trims larger ones; KV splits it into parts). */
 export const MAX_PROFILE_BYTES = 512 * 1024;
 
 /** Events kept in the shared log (either engine); older ones are pruned. */
 export const EVENT_LOG_LIMIT = 2_000;
-
-/** One connector event (DESIGN §3.5), already masked. */
-export interface LogEntry {
-  /** Unique, time-ordered id (assigned by the event log). */
-  id?: string;
-  time: string;
-  event: string;
-  instance: string;
-  identifiers?: Record<string, string>;
-  domain?: string;
-  message?: string;
-}
 
 /** A profile to write together with the hashed identifiers that point at it. */
 export interface ProfileWrite {
