@@ -18,7 +18,6 @@ import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer, remoteMessages } from "./socket/server.ts";
-import { type MemoryReducerOptions, startMemoryReducer } from "./socket/memory_reducer.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
 import { Metrics } from "./metrics.ts";
@@ -40,8 +39,6 @@ export interface StartOptions {
   kvAdapter?: KvAdapterOptions;
   /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
   hullCaCerts?: string[];
-  /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
-  memoryReducer?: MemoryReducerOptions | false;
 }
 
 export interface RunningServer {
@@ -130,14 +127,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
-  // A full GC once a burst of connections has settled, never while a webhook is in flight or
-  // pushes (from here or from another instance) are going out.
-  const reducer = opts.memoryReducer === false || !config.memoryReducer
-    ? null
-    : startMemoryReducer(io, () => inflight.size > 0, opts.memoryReducer, (ms) => {
-      metrics.inc("memory_reducer_runs");
-      metrics.inc("memory_reducer_ms", ms);
-    });
   if (kvAdapter) {
     io.adapter(kvAdapter);
     // Identifies are answered from memory while this instance is the only writer; what was
@@ -210,7 +199,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     closing ??= (async () => {
       live.stop();
       stopSockets();
-      reducer?.stop();
       logFeed.close();
       clearInterval(seenTimer);
       // Stops accepting connections (new sockets and requests go to other instances); requests
