@@ -95,12 +95,6 @@ export type Publisher = (pushes: Push[], opts?: PublishOptions) => void;
 export interface PublishOptions {
   /** Emit to this instance's sockets only: no other instance can hold a socket of these rooms. */
   localOnly?: boolean;
-  /**
-   * False: no other instance holds legacy-namespace sockets that could not have read this data
-   * (their relay flags, lib/cluster/kv_adapter.ts), so the relay to them is skipped. Default
-   * true.
-   */
-  relay?: boolean;
 }
 
 /** The public payloads of one version of a profile, for the settings they were built with. */
