@@ -161,8 +161,9 @@ const cases: Record<string, Case> = {
     await s.releaseNotification("n1");
     assert.equal(await s.claimNotification("n1", 60_000), true);
     assert.equal(await s.claimNotification("short", 5), true);
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(await s.claimNotification("short", 60_000), true);
+    // Claimable again once 5 ms have passed (by the store's clock): polled, not slept on.
+    await waitFor(() => s.claimNotification("short", 60_000));
+    assert.equal(await s.claimNotification("short", 60_000), false, "and held again");
   },
 
   "profile fetch claims hold across instances until they expire, apart from notification ids":
@@ -173,8 +174,9 @@ const cases: Record<string, Case> = {
       assert.equal(await s.claimProfileFetch("k2", 60_000), true, "per identifier");
       assert.equal(await s.claimNotification("k1", 60_000), true, "not a notification id");
       assert.equal(await s.claimProfileFetch("short", 5), true);
-      await new Promise((r) => setTimeout(r, 30));
-      assert.equal(await other.claimProfileFetch("short", 60_000), true, "claimable after expiry");
+      // Claimable by the other instance once 5 ms have passed: polled, not slept on.
+      await waitFor(() => other.claimProfileFetch("short", 60_000));
+      assert.equal(await s.claimProfileFetch("short", 60_000), false, "and held again");
     },
 
   "settings are seeded only when none exist, defaults fill the rest": async ({ store: s }) => {
