@@ -194,8 +194,10 @@ const cases: Record<string, Case> = {
   "config changes made by any instance are seen by watchers until stopped": async (b) => {
     const seen: StoredConfig[] = [];
     const stop = b.store.watchConfig((c) => seen.push(c));
-    await new Promise((r) => setTimeout(r, 50));
     const other = await b.peer();
+    // The watch is live once it reports a change (one made before it started is not reported).
+    let n = 0;
+    await waitFor(async () => (await other.setDomains([`warmup${n++}.com`]), seen.length > 0));
     await other.setDomains(["a.com"]);
     await waitFor(() => seen.at(-1)?.domains[0] === "a.com");
     assert.deepEqual(seen.at(-1)?.domains, ["a.com"]);
@@ -203,11 +205,18 @@ const cases: Record<string, Case> = {
     await waitFor(() => seen.at(-1)?.settings.public_traits[0] === "name");
     assert.deepEqual(seen.at(-1)?.settings.public_traits, ["name"]);
     assert.deepEqual(seen.at(-1)?.domains, ["a.com"], "a change carries the whole config");
+    // A second watcher, live before the first stops, sees the next change: the stopped one
+    // would have been called by then.
+    const later: StoredConfig[] = [];
+    const stopLater = b.store.watchConfig((c) => later.push(c));
+    await waitFor(async () => (await other.setDomains([`warmup${n++}.com`]), later.length > 0));
+    await other.setDomains(["c.com"]);
+    await waitFor(() => [seen, later].every((l) => l.at(-1)?.domains[0] === "c.com"));
     stop();
-    const count = seen.length;
     await other.setDomains(["b.com"]);
-    await new Promise((r) => setTimeout(r, 150));
-    assert.equal(seen.length, count, "no call after stop");
+    await waitFor(() => later.at(-1)?.domains[0] === "b.com");
+    stopLater();
+    assert.equal(seen.filter((c) => c.domains[0] === "b.com").length, 0, "no call after stop");
   },
 
   "the generated secret is created once and shared": async (b) => {
