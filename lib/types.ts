@@ -99,7 +99,7 @@ export interface PublishOptions {
 
 /** The public payloads of one version of a profile, for the settings they were built with. */
 export interface ProfileView {
-  /** The settings object the payloads were built with; another one means "not cached". */
+  /** The settings object the payloads were built with. */
   settings: object;
   full: unknown;
   anonymous: unknown;
