@@ -10,7 +10,8 @@ import { io as ioClient, type Socket } from "socket.io-client";
 import { waitFor as wait } from "../helpers/wait.ts";
 import { createKvAdapter, type KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+/** Sanitizers on: a closed node leaves no timer, watch or socket behind. */
+const opts = {};
 const FAST: KvAdapterOptions = {
   heartbeatInterval: 200,
   heartbeatTimeout: 1_500,
