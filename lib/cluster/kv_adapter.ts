@@ -17,8 +17,9 @@
  * A log key ends with the commit's versionstamp (`kv.commitVersionstamp()`), so the log is in
  * commit order and every reader, listing from its cursor after the head moved, sees each commit
  * once and in that order, whoever wrote it: a publisher's messages arrive in publish order. Log
- * and attachments expire after `logRetention` (KV deletes expired keys itself): a reader that
- * falls further behind than that loses messages, as with any bounded broadcast log.
+ * and attachments expire after `logRetention` (KV deletes expired keys itself; a local file
+ * sweeps them within a minute): a reader that falls further behind than that loses messages, as
+ * with any bounded broadcast log.
  *
  * One writer loop per instance commits the messages queued meanwhile in one commit (a webhook
  * batch's hundreds of broadcasts are one or two commits). A frame is the messages, each
