@@ -8,7 +8,7 @@
  * One process may hold about 20,000 descriptors on our machines, hence 19,500 rather than
  * 20,000 sockets for the single server process.
  */
-import { bootMain } from "../tests/helpers/process.ts";
+import { bootMain } from "./harness/process.ts";
 
 const N = Number(Deno.args[0] ?? 19_500);
 const PASSWORD = "bench-password";

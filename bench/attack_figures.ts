@@ -6,7 +6,7 @@
  *   deno run -A bench/attack_figures.ts
  */
 import { Manager, type Socket } from "socket.io-client";
-import { freshFixture, startTestServer } from "../tests/helpers/server.ts";
+import { freshFixture, startTestServer } from "./harness/server.ts";
 
 const ORIGIN = "http://localhost:3000";
 let t = await startTestServer();

@@ -1,19 +1,19 @@
 /**
  * Two connector instances as Web Workers of this one process, sharing a Deno KV file through
  * the KV cluster adapter (kv.watch does not cross processes). Reuses
- * tests/helpers/cluster_worker.ts. Prints {"ports":[a,b]} once both listen; closes both when
+ * bench/harness/cluster_worker.ts. Prints {"ports":[a,b]} once both listen; closes both when
  * stdin closes.
  *
  *   deno run -A bench/kv_cluster.ts '<env as JSON>'
  */
-import type { StartMessage } from "../tests/helpers/cluster_worker.ts";
+import type { StartMessage } from "./harness/cluster_worker.ts";
 
 const env = JSON.parse(Deno.args[0] ?? "{}");
 const kvPath = await Deno.makeTempFile({ suffix: ".sqlite" });
 const workers: Worker[] = [];
 const ports: number[] = [];
 for (let i = 0; i < 2; i++) {
-  const w = new Worker(new URL("../tests/helpers/cluster_worker.ts", import.meta.url), {
+  const w = new Worker(new URL("./harness/cluster_worker.ts", import.meta.url), {
     type: "module",
   });
   workers.push(w);

@@ -11,10 +11,11 @@
  * bench/results.md for what each figure means.
  */
 import { pct, push as pushRun, type PushFigures, SECRET } from "./push.ts";
-import { startRedis } from "../tests/helpers/redis.ts";
+import { startRedis } from "./harness/redis.ts";
 import { profiledPush } from "./cpu_parts.ts";
 import {
   CONNECTOR_ENV,
+  CONNECTOR_FLAGS,
   DENO,
   KV_DIR,
   log,
@@ -112,7 +113,8 @@ const SYSTEMS: Record<
       const kv = await Deno.makeTempFile({ suffix: ".sqlite", dir: KV_DIR });
       // Section 6 profiles the connector itself (its flags name their own directory).
       const prof = PROFILE && !flags.length ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [];
-      const p = await spawnServer(DENO, ["run", "-A", ...flags, ...prof, "main.ts"], {
+      const run = ["run", "-A", ...CONNECTOR_FLAGS, ...flags, ...prof, "main.ts"];
+      const p = await spawnServer(DENO, run, {
         ...CONNECTOR_ENV,
         KV_PATH: kv,
       });
@@ -186,7 +188,7 @@ async function runSystem(name: SystemName) {
       have = n;
       total += r.identified;
       // Settled: a server that collects the burst's garbage once connections stop (as Node's
-      // V8 does, and the connector's memory reducer) is measured after it did.
+      // V8 does) is measured after it did.
       await sleep(SETTLE_MS);
       const rss = await rssMB(proc.pid);
       const cpu = await idleCpu(proc.pid, P.idleSeconds);

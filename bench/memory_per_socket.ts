@@ -12,6 +12,7 @@
  *   retainer path.
  *
  *   deno run -A bench/memory_per_socket.ts [N=5000] [--engine=native|ws] [--snapshot] [--top=25]
+ *     [--v8=<flags>] (more V8 flags for the connector, comma-separated: heap-sizing experiments)
  */
 import { CONNECTOR_ENV, DENO, ROOT, sleep } from "./params.ts";
 import { loadsFor, openTo, rssMB, spawnServer } from "./procs.ts";
@@ -28,6 +29,7 @@ const TOP = Number(Deno.args.find((a) => a.startsWith("--top="))?.slice(6) ?? 25
 const INSPECT = SNAPSHOT;
 /** `--idle=<s>`: also read RSS after that many idle seconds (does V8's memory reducer run?). */
 const IDLE = Number(Deno.args.find((a) => a.startsWith("--idle="))?.slice(7) ?? 0);
+const V8_FLAGS = Deno.args.find((a) => a.startsWith("--v8="))?.slice(5);
 
 const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 }), inspectPort = probe.addr.port;
 probe.close();
@@ -38,7 +40,7 @@ const server = await spawnServer(
     "run",
     "-A",
     ...(INSPECT ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
-    "--v8-flags=--expose-gc",
+    `--v8-flags=--expose-gc${V8_FLAGS ? `,${V8_FLAGS}` : ""}`,
     `--preload=${new URL("gc_hook.ts", import.meta.url).pathname}`,
     new URL("main.ts", ROOT).pathname,
   ],

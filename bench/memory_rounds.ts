@@ -15,7 +15,7 @@
  * The load process is this file again: `memory_rounds.ts --load <url> <round> <count> [...]`.
  */
 import { io, type Socket } from "socket.io-client";
-import { bootMain } from "../tests/helpers/process.ts";
+import { bootMain } from "./harness/process.ts";
 import { connectInspector, snapshotFields } from "./cdp.ts";
 
 const ORIGIN = "http://localhost:3000";

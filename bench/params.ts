@@ -16,6 +16,13 @@ export const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).spl
  * A diagnostic: on tmpfs (`/dev/shm`) a commit's fsync costs nothing, which shows how much of
  * the webhook's time the durable write takes.
  */
+/**
+ * `--connector-flags="<flags>"`: runtime flags for the connector's process (none by default,
+ * as `deno task start` runs it), for A/B runs of V8 flags.
+ */
+export const CONNECTOR_FLAGS = (
+  Deno.args.find((a) => a.startsWith("--connector-flags="))?.slice(18) ?? ""
+).split(" ").filter(Boolean);
 export const KV_DIR = Deno.args.find((a) => a.startsWith("--kv-dir="))?.slice(9);
 export const P = QUICK
   ? {

@@ -20,7 +20,7 @@ export type Part = typeof PARTS[number];
 export const PART_LABELS: Record<Exclude<Part, "idle">, string> = {
   webhook: "webhook: HTTP, signature, JSON, payloads, rooms",
   delivery: "delivery: socket.io, engine.io, WebSocket frames",
-  store: "store: durable profile writes, identify cache",
+  store: "store: durable profile writes and reads",
   "event log": "event log: stdout lines, live log, stored events",
   gc: "garbage collection (on the main thread)",
   runtime: "runtime: event loop, promises, timers, other",

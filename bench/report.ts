@@ -137,7 +137,7 @@ export function renderMarkdown(r: any): string {
   out.push(
     "Two connector instances; all visitors on A. The same batches are posted to A (local) and " +
       "then to B (the push crosses instances). **Deno KV**: two Web Worker isolates in one " +
-      "process on one KV file (`bench/kv_cluster.ts`, reusing `tests/helpers/cluster_worker.ts`; " +
+      "process on one KV file (`bench/kv_cluster.ts`, reusing `bench/harness/cluster_worker.ts`; " +
       "`kv.watch` does not cross processes). **Redis**: two `main.ts` processes with " +
       "`REDIS_URL` (store and socket.io Redis streams adapter). Added = remote p50 − local p50.\n",
   );

@@ -5,9 +5,9 @@
  *
  *   deno run -A bench/snippet.ts [runs]
  */
-import { launchBrowser } from "../tests/helpers/chromium.ts";
-import { startPageServer } from "../tests/helpers/page_server.ts";
-import { fixture, startTestServer } from "../tests/helpers/server.ts";
+import { launchBrowser } from "./harness/chromium.ts";
+import { startPageServer } from "./harness/page_server.ts";
+import { fixture, startTestServer } from "./harness/server.ts";
 
 const RUNS = Number(Deno.args[0] ?? 5);
 const path = new URL("../static/build/hull-browser.js", import.meta.url);

@@ -7,12 +7,7 @@ import { IDENTITY_MODES, type IdentityMode, type Settings } from "./types.ts";
 import { DEFAULT_LIMITS, type Limits } from "./socket/limits.ts";
 import { type HullConfig, parseHullConfig } from "./hull/hull_config.ts";
 import { NO_PROXY, parseTrustProxy, type TrustProxy } from "./proxy.ts";
-import {
-  checkBindAddress,
-  checkPublicKeyPem,
-  checkRedisUrl,
-  parseBoolean,
-} from "./config_checks.ts";
+import { checkBindAddress, checkPublicKeyPem, checkRedisUrl } from "./config_checks.ts";
 
 /** Shortest ADMIN_PASSWORD accepted (the login throttle slows guessing; it cannot make "a" safe). */
 export const MIN_ADMIN_PASSWORD_LENGTH = 12;
@@ -54,11 +49,6 @@ export interface Config {
    * frame, ~10 KB more RSS per socket) or "ws" (engine.io's default over node:net).
    */
   wsEngine: "native" | "ws";
-  /**
-   * One full GC once a burst of connections has settled (lib/socket/memory_reducer.ts): gives
-   * back ~20 KB per socket for a pause of ~40 ms per 1,000 sockets held. MEMORY_REDUCER=off.
-   */
-  memoryReducer: boolean;
 }
 
 /**
@@ -208,13 +198,6 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`WS_ENGINE must be "native" or "ws", got "${wsEngine}"`);
   }
 
-  const memoryReducer = parseBoolean(env.MEMORY_REDUCER, true);
-  if (memoryReducer === null) {
-    problems.push(
-      `MEMORY_REDUCER must be on/off (or true/false, yes/no, 1/0), got "${env.MEMORY_REDUCER}"`,
-    );
-  }
-
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -232,7 +215,6 @@ export function loadConfig(env: Env = processEnv()): Config {
     trustProxy,
     hull,
     wsEngine: wsEngine as "native" | "ws",
-    memoryReducer: memoryReducer ?? true,
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

@@ -10,7 +10,7 @@
  * young-generation GC has to process. Bounded: past `maxBytes` pending, lines are dropped and
  * counted, and the next write says how many.
  */
-import type { LogEntry } from "./store/store.ts";
+import type { LogEntry } from "./types.ts";
 
 /** Bytes of the line buffer to start with, and the most kept between flushes. */
 const INITIAL_BUFFER = 64 * 1024;

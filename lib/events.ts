@@ -14,7 +14,12 @@
  * second.
  */
 import { EventLines } from "./event_lines.ts";
-import type { LogEntry, Store } from "./store/store.ts";
+import type { LogEntry } from "./types.ts";
+
+/** Where entries are kept for the dashboard: the store (its `appendEvents`). */
+export interface EventSink {
+  appendEvents(entries: LogEntry[]): Promise<void>;
+}
 
 export const CONNECTOR_EVENTS = [
   "incoming.connection.start",
@@ -89,7 +94,7 @@ export class EventLog {
   /** Stdout lines, encoded at emit (null: stdout off). */
   readonly #lines: EventLines | null;
 
-  constructor(private readonly store: Store, private readonly opts: EventLogOptions) {
+  constructor(private readonly store: EventSink, private readonly opts: EventLogOptions) {
     this.#lines = opts.stdout === false ? null : new EventLines();
   }
 

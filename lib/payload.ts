@@ -21,7 +21,7 @@
  * Values are deep copies made through JSON, so the payload shares nothing with the input and
  * anything JSON cannot carry (functions, BigInt, cycles) is left out.
  */
-import type { ProfileView, StoredProfile } from "./store/store.ts";
+import type { ProfileView, StoredProfile } from "./types.ts";
 import type { HullSegment, HullUserMessage, PublicPayload, Settings } from "./types.ts";
 
 /** Keys that would reach `Object.prototype` through `obj[key] = …` or a later naive merge. */
@@ -153,9 +153,8 @@ interface PlanEntry {
 }
 
 /**
- * Plans are kept per settings object (settings are replaced, never changed in place: the
- * identify cache relies on that too), with the lists they were built from, so a settings
- * object whose lists were swapped is planned again.
+ * Plans are kept per settings object (settings are replaced, never changed in place), with the
+ * lists they were built from, so a settings object whose lists were swapped is planned again.
  */
 const plans = new WeakMap<Settings, PlanEntry>();
 
@@ -300,7 +299,7 @@ export function versionedPayload(
   return payloadOf(profile, planOf(settings, tier), profile.updated_at);
 }
 
-/** Both tiers' payloads of one version of a profile, as the identify cache keeps them. */
+/** Both tiers' payloads of one version of a profile. */
 export function viewOf(profile: StoredProfile, settings: Settings): ProfileView {
   return {
     settings,

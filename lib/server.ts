@@ -17,8 +17,7 @@ import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { LiveConfig } from "./store/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
-import { createSocketServer, remoteMessages } from "./socket/server.ts";
-import { type MemoryReducerOptions, startMemoryReducer } from "./socket/memory_reducer.ts";
+import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
 import { Metrics } from "./metrics.ts";
@@ -42,8 +41,6 @@ export interface StartOptions {
   hullCaCerts?: string[];
   /** Deadline of one fetch of Hull's key, body included (default 5 s; tests shorten it). */
   hullKeyTimeoutMs?: number;
-  /** The memory reducer's thresholds, or false to leave memory to V8 alone. */
-  memoryReducer?: MemoryReducerOptions | false;
   /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
   loginClock?: () => number;
 }
@@ -114,7 +111,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
-  // Without Redis, emits reach the other instances through Deno KV (docs/architecture.md, Scale out).
+  // Without Redis, emits reach the other instances through Deno KV (lib/cluster/kv_adapter.ts).
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
@@ -132,32 +129,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // The bound connector's namespace is always served; only unknown ids count against the cap.
     knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
-    // Over KV, peers relay pushes for legacy namespaces only to instances that announce some.
-    announceRelay: kvAdapter ? (on) => kvAdapter.wantRelay(on) : undefined,
   }, redisAdapter?.serverOptions);
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
-  // A full GC once a burst of connections has settled, never while a webhook is in flight or
-  // pushes (from here or from another instance) are going out.
-  const reducer = opts.memoryReducer === false || !config.memoryReducer
-    ? null
-    : startMemoryReducer(io, () => inflight.size > 0, opts.memoryReducer, (ms) => {
-      metrics.inc("memory_reducer_runs");
-      metrics.inc("memory_reducer_ms", ms);
-    });
   if (kvAdapter) {
     io.adapter(kvAdapter);
-    // Identifies are answered from memory while this instance is the only writer; what was
-    // kept under one term is dropped when it ends (lib/store/kv_view_cache.ts).
-    const kvStore = store as KvStore;
-    kvStore.views.useTerm(() => kvAdapter.term.holds());
-    kvAdapter.term.onChange(() => kvStore.views.clear());
-    kvStore.beforeWrite = () => kvAdapter.beforeWrite();
-    // Our heartbeat is on the bus before any socket can join a room here, so an instance that
-    // reads the bus after storing a batch knows that we exist (see `peers` below); and no
-    // instance serves from a term of its own once we write (kv_sole_term.ts). `settle`
-    // flushes first.
-    await kvAdapter.settle();
+    // This instance's record is on the bus before any socket can join a room here, so an
+    // instance that counts its peers after storing a batch counts this one (`peers` below).
+    await kvAdapter.flush();
   }
   const ctx: AppContext = {
     config,
@@ -185,15 +164,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       inflight,
       metrics,
       seen,
-      peers: kvAdapter ? () => kvAdapter.peers() : undefined,
-      fence: kvAdapter ? () => kvAdapter.fence() : undefined,
-      // A batch's bus messages commit with its profiles (lib/cluster/kv_bus.ts, cargo).
-      cargo: kvAdapter
-        ? (pushes, relay) => {
-          const m = remoteMessages(pushes, relay);
-          return m && kvAdapter.cargo("/", m.broadcasts, m.serverSide);
-        }
-        : undefined,
+      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
@@ -217,7 +188,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     closing ??= (async () => {
       live.stop();
       stopSockets();
-      reducer?.stop();
       logFeed.close();
       clearInterval(seenTimer);
       // Stops accepting connections (new sockets and requests go to other instances); requests
@@ -233,7 +203,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       http.closeAllConnections?.();
       await hull.close();
       await redisAdapter?.close();
-      // Announces departure, flushes and stops the watch; before the store closes KV.
+      // Announces departure, flushes and stops reading; before the store closes KV.
       await kvAdapter?.close();
       await seen.flush(store).catch(() => {});
       await events.close();

@@ -97,10 +97,36 @@ export type Publisher = (pushes: Push[], opts?: PublishOptions) => void;
 export interface PublishOptions {
   /** Emit to this instance's sockets only: no other instance can hold a socket of these rooms. */
   localOnly?: boolean;
-  /**
-   * False: no other instance holds legacy-namespace sockets that could not have read this data
-   * (their relay flags, lib/cluster/kv_adapter.ts), so the relay to them is skipped. Default
-   * true.
-   */
-  relay?: boolean;
+}
+
+/** The public payloads of one version of a profile, for the settings they were built with. */
+export interface ProfileView {
+  /** The settings object the payloads were built with. */
+  settings: object;
+  full: unknown;
+  anonymous: unknown;
+}
+
+/** What we keep of a Hull user: enough to build any public payload later, nothing more. */
+export interface StoredProfile {
+  user: Record<string, unknown> & { id: string };
+  account: Record<string, unknown>;
+  segments: HullSegment[];
+  account_segments: HullSegment[];
+  /** Milliseconds since epoch when this version was received; orders updates per user. */
+  updated_at: number;
+  /** True when the profile was cut down to fit the store (see lib/store/). */
+  trimmed?: boolean;
+}
+
+/** One connector event, already masked. */
+export interface LogEntry {
+  /** Unique, time-ordered id (assigned by the event log). */
+  id?: string;
+  time: string;
+  event: string;
+  instance: string;
+  identifiers?: Record<string, string>;
+  domain?: string;
+  message?: string;
 }

@@ -2,14 +2,12 @@ import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
 import { isBuilt } from "../lib/deploy/preflight.ts";
 import { socketCounts } from "../lib/socket/legacy_namespaces.ts";
-import { KvStore } from "../lib/store/kv_store.ts";
 import { RETRY_AFTER_S } from "../lib/store/outage.ts";
 
 /**
  * GET /healthz: 200 `{status:"ok"}` when the store answers, else 503 `{status:"degraded"}`.
  * `snippet` says whether the bundle was built (`"missing"`: run `deno task build`); it does not
- * change the status, which is about the store. `identify_cache` (Deno KV only): whether this
- * instance holds a sole-writer term, the users kept, and identifies answered from memory or not.
+ * change the status, which is about the store.
  */
 export async function handler(c: Context<AppEnv>) {
   const { store, io, config, startedAt } = c.var.ctx;
@@ -20,14 +18,6 @@ export async function handler(c: Context<AppEnv>) {
     ...socketCounts(io),
     snippet: await isBuilt(c.var.ctx.snippetPath) ? "ok" : "missing",
     counters: c.var.ctx.metrics.counters,
-    identify_cache: store instanceof KvStore
-      ? {
-        term: store.views.active,
-        users: store.views.size.users,
-        hits: store.views.hits,
-        misses: store.views.misses,
-      }
-      : undefined,
   };
   try {
     await store.ping();

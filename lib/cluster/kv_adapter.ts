@@ -1,115 +1,99 @@
 /**
- * A socket.io cluster adapter over Deno KV: several isolates (Deno Deploy, or Workers of one
- * process) behave as one socket.io server. `io.to(room).emit()`, `fetchSockets()`,
- * `serverSideEmit()` (with acks), `socketsJoin()`/`socketsLeave()`, `disconnectSockets()` and
- * `serverCount()` work across instances; `ClusterAdapterWithHeartbeat` from `socket.io-adapter`
- * provides them on top of the publish/receive implemented here. Self-contained: depends only on
- * `socket.io-adapter` and Deno KV.
+ * A socket.io cluster adapter over one Deno KV log: several isolates (Deno Deploy, or Workers of
+ * one process on one KV file) behave as one socket.io server. `ClusterAdapterWithHeartbeat`
+ * (socket.io-adapter) provides broadcasts, `fetchSockets`, `serverSideEmit` with acks,
+ * `socketsJoin`/`Leave`, `disconnectSockets`, `serverCount`, heartbeats and dead-node cleanup on
+ * top of the two methods implemented here: publish a message, deliver what peers published. It is
+ * socket.io-postgres-adapter's design with a KV log in place of NOTIFY.
  *
- * Key layout, under `prefix` (default `["sio"]`):
+ * Keys, under `prefix` (default `["sio"]`):
  *
- *   [...prefix, "head"]                 KvU64 bumped (`sum`) by every commit; the only watched key
- *   [...prefix, "pub", pubId]           { seq, t, e, l }: last committed sequence number of a
- *                                       publisher, commit time, flags (kv_bus_format.ts PubRecord)
- *   [...prefix, "log", pubId, seq]      Header { t, s: nsp, y: type, r?: to, b?, n, d? }, or a
- *                                       Pack { t, k: Header[] } of messages up to seq
- *   [...prefix, "log", pubId, seq, i]   part i of a payload larger than PART_BYTES
- *   [...prefix, "roster"]               KvU64 summed by a publisher's first commit (and its first
- *                                       after a long silence): writes fenced on it (KvBus.fence)
- *                                       fail once a peer appeared
- *   [...prefix, "sole"]                 { pubId } of the instance holding the sole-writer term,
- *                                       deleted when the term ends (kv_sole_term.ts)
+ *   [...prefix, "log", versionstamp]   one commit's messages: a frame (below), or { a, n } when
+ *                                      the frame is in n attachments
+ *   [...prefix, "att", id, i]          part i of a frame larger than one value (64 KiB)
+ *   [...prefix, "node", busId]         { at }: this instance is alive (refreshed by each commit)
+ *   [...prefix, "head"]                KvU64 summed by every commit: the one key readers watch
  *
- * Ordering and delivery. Each instance (one `createKvAdapter()` call) is one *publisher* with
- * its own log. One writer loop per publisher numbers messages 1, 2, 3… in call order and commits
- * them in that order, batching whatever queued during the previous commit; a commit writes the
- * entries, the publisher's `{ seq }` record and the head bump in ONE atomic operation, so a
- * publisher's log is always complete up to its recorded `seq`. Readers watch the head (watch
- * coalesces, so the head carries no message), list the publisher records and read each
- * publisher's log from their own cursor up to its recorded `seq`. Hence, with no dependence on
- * clocks: every reader sees every publisher's messages exactly once and in publish order (one
- * webhook is processed by one instance, so a user's updates keep their order); messages from
- * different publishers may interleave differently on different readers. No key is ever written
- * by two publishers, so concurrent publishers never conflict or lose entries. Consecutive small
- * messages of one commit share one value (a pack, keyed by its last sequence number): a webhook
- * batch broadcasts hundreds of ~1 KB messages at once, and KV's cost is per value written.
+ * A log key ends with the commit's versionstamp (`kv.commitVersionstamp()`), so the log is in
+ * commit order and every reader, listing from its cursor after the head moved, sees each commit
+ * once and in that order, whoever wrote it: a publisher's messages arrive in publish order. Log
+ * and attachments expire after `logRetention` (KV deletes expired keys itself; a local file
+ * sweeps them within a minute): a reader that falls further behind than that loses messages, as
+ * with any bounded broadcast log.
  *
- * Modules: this one (the adapter per namespace and the factory), kv_bus.ts (the bus of one
- * instance: routing by namespace, lifecycle), kv_bus_reader.ts (watching the head, reading and
- * delivering the peers' logs), kv_bus_writer.ts (this instance's log), kv_bus_relay.ts (its
- * relay flag), kv_bus_cleanup.ts (pruning the logs), kv_bus_peers.ts (counting live peers, the
- * roster fence), kv_bus_cargo.ts (broadcasts committed in another writer's operation),
- * kv_bus_format.ts (values), kv_sole_term.ts (the lease under which a lone instance answers
- * identifies from memory).
- *
- * Cargo. Broadcasts may also be committed in another writer's atomic operation (`cargo`, e.g.
- * with the profiles they carry: one commit instead of two). The writer numbers them when the
- * ride is asked for, after everything published before, and commits nothing else until that
- * operation has committed or failed; so the log stays complete up to the recorded `seq`, and a
- * failed ride leaves only a gap of numbers never written, like a lost batch.
- *
- * Relays. A publisher's record also carries its relay flag (`wantRelay`): whether it holds
- * sockets that only a server-side relay reaches (the app's legacy namespaces). It is committed,
- * with a roster bump, before such a socket is admitted, so a peer that reads the records (or
- * holds a fence on the roster) after storing data knows whether a relay is needed for sockets
- * that could not have read that data. A record without the flag (an older version) counts as on.
- *
- * `doPublish` resolves once the message is queued (the offset is known then), so local delivery
- * never waits for KV and still happens when KV fails; a commit error is reported to `onError`.
+ * One writer loop per instance commits the messages queued meanwhile in one commit (a webhook
+ * batch's hundreds of broadcasts are one or two commits). A frame is the messages, each
+ * serialized with V8's serializer (binary payloads survive), behind a 4-byte length.
+ * `doPublish` resolves once a message is queued, so local delivery never waits for KV.
  */
+import v8 from "node:v8";
 import {
   type ClusterAdapterOptions,
   ClusterAdapterWithHeartbeat,
   type ClusterMessage,
   type ClusterResponse,
-  MessageType,
   type Offset,
 } from "socket.io-adapter";
-import { type BusMember, type KvAdapterOptions, KvBus } from "./kv_bus.ts";
-import type { Broadcast, BusCargo } from "./kv_bus_cargo.ts";
-import type { BusFence, PeerView } from "./kv_bus_peers.ts";
-import type { SoleTerm } from "./kv_sole_term.ts";
+import { retryLocked } from "../store/kv_retry.ts";
 
-export type { KvAdapterOptions } from "./kv_bus.ts";
-export type { Broadcast, BusCargo } from "./kv_bus_cargo.ts";
-export type { BusFence, PeerView } from "./kv_bus_peers.ts";
-export { PART_BYTES } from "./kv_bus_format.ts";
+/** Options of `createKvAdapter`. */
+export interface KvAdapterOptions {
+  /** Key prefix of everything the adapter stores (default `["sio"]`). */
+  prefix?: Deno.KvKeyPart[];
+  /** Ms between two heartbeats of an idle namespace (default 5,000). */
+  heartbeatInterval?: number;
+  /** Ms without a message before a peer is considered gone (default 10,000). */
+  heartbeatTimeout?: number;
+  /** Ms a log entry is kept: how far behind a reader may fall (default 60,000). */
+  logRetention?: number;
+  /** Ms between reads of the log should a watch notification be lost (default 1,000; 0: off). */
+  pollInterval?: number;
+  /** Messages waiting for a commit beyond which publishing fails (default 10,000). */
+  maxQueue?: number;
+  /** Called with background errors (commit, watch); default `console.error`. */
+  onError?: (err: unknown) => void;
+}
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */
 export interface KvAdapterFactory {
   // deno-lint-ignore no-explicit-any
   (nsp: any): ClusterAdapterWithHeartbeat;
-  /** Resolves once the reader has its starting point (publishing waits for it too). */
+  /** Resolves once the reader has its starting point and this instance's record is stored. */
   readonly ready: Promise<void>;
-  /** Closes every namespace's adapter (announcing departure), flushes, stops watch and timers. */
-  close(): Promise<void>;
-  /** Resolves once everything published so far is committed (e.g. the initial heartbeats). */
+  /** Resolves once everything published so far is committed (or failed). */
   flush(): Promise<void>;
   /**
-   * Other instances that committed to the bus recently, read now: a strongly consistent read,
-   * so an instance whose sockets could have read data committed before this call is counted.
-   * 0 means a broadcast of such data needs no message on the bus.
+   * Other live instances, read now (a strongly consistent read of their records): an instance
+   * that could have admitted a socket before this call is counted. 0: a broadcast of data
+   * stored before the call needs no message on the bus (a later instance reads the store).
    */
   livePeers(): Promise<number>;
-  /** `livePeers`, and whether one of them wants relays (KvBus.peers). */
-  peers(): Promise<PeerView>;
-  /** The last count of peers with the check that keeps it true for a write (KvBus.fence). */
-  fence(): BusFence | null;
-  /** Waits until no other instance serves from a sole-writer term, then counts peers (KvBus.settle). */
-  settle(): Promise<void>;
-  /** Call before writing profiles (KvBus.beforeWrite). */
-  beforeWrite(): Promise<void>;
-  /** This instance's sole-writer term (kv_sole_term.ts). */
-  readonly term: SoleTerm;
-  /** Announces whether this instance wants relays (KvBus.wantRelay). */
-  wantRelay(on: boolean): Promise<void>;
-  /** Broadcasts to commit with another write (KvBus.cargo). */
-  cargo(nsp: string, broadcasts: Broadcast[], serverSide?: unknown[]): BusCargo | null;
+  /** Closes every namespace's adapter (announcing departure), flushes, stops reading. */
+  close(): Promise<void>;
 }
 
+/** Bytes of one KV value we write (KV's limit is 64 KiB). */
+export const PART_BYTES = 60_000;
+/** Attachments of one commit: with the log entry, below KV's 800 KiB per atomic operation. */
+const MAX_PARTS = 12;
+/** A frame's budget: what one commit carries. */
+const FRAME_BYTES = PART_BYTES * MAX_PARTS;
+
 /**
- * Returns the adapter factory to pass to `io.adapter(...)`. Every namespace (also child
- * namespaces created later) gets its own adapter; all share one KV writer and one watch.
+ * One message on the log: its namespace, whether it is a response and to which node, the
+ * message, and (`b`, set when queued) the bus that wrote it, whose own messages it skips.
+ */
+type Envelope = {
+  n: string;
+  to?: string;
+  r: boolean;
+  m: ClusterMessage | ClusterResponse;
+  b?: string;
+};
+
+/**
+ * Returns the adapter factory to pass to `io.adapter(...)`. Every namespace gets its own
+ * adapter; all share one writer and one watch.
  */
 export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAdapterFactory {
   const bus = new KvBus(kv, opts);
@@ -123,27 +107,20 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
     return new KvAdapter(nsp, bus, heartbeat);
   } as unknown as KvAdapterFactory;
   Object.defineProperty(factory, "ready", { value: bus.ready });
-  factory.close = () => bus.close();
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
-  factory.peers = () => bus.peers();
-  factory.fence = () => bus.fence();
-  factory.settle = () => bus.settle();
-  factory.beforeWrite = () => bus.beforeWrite();
-  Object.defineProperty(factory, "term", { value: bus.term });
-  factory.wantRelay = (on) => bus.wantRelay(on);
-  factory.cargo = (nsp, broadcasts, serverSide) => bus.cargo(nsp, broadcasts, serverSide);
+  factory.close = () => bus.close();
   return factory;
 }
 
 /** One namespace's adapter: hands messages to the bus and takes what the bus routes to it. */
-class KvAdapter extends ClusterAdapterWithHeartbeat implements BusMember {
+class KvAdapter extends ClusterAdapterWithHeartbeat {
   #closed = false;
 
   // deno-lint-ignore no-explicit-any
   constructor(nsp: any, readonly bus: KvBus, opts: ClusterAdapterOptions) {
     super(nsp, opts);
-    bus.register(this);
+    bus.adapters.set(nsp.name, this);
   }
 
   /** The node id peers see in `message.uid` (protected upstream). */
@@ -152,29 +129,237 @@ class KvAdapter extends ClusterAdapterWithHeartbeat implements BusMember {
   }
 
   protected override doPublish(message: ClusterMessage): Promise<Offset> {
-    return this.bus.publish(message);
+    return this.bus.publish({ n: this.nsp.name, r: false, m: message });
   }
 
   protected override doPublishResponse(to: string, response: ClusterResponse): Promise<void> {
-    return this.bus.publish(response, to).then(() => {});
+    return this.bus.publish({ n: this.nsp.name, to, r: true, m: response }).then(() => {});
   }
 
   /** Delivers a message read from the log. */
-  receive(message: ClusterMessage | ClusterResponse, isResponse: boolean): void {
-    if (isResponse) this.onResponse(message as ClusterResponse);
-    else this.onMessage(message as ClusterMessage);
-  }
-
-  /** Makes this namespace known to a newly seen peer without waiting for the next heartbeat. */
-  announce(): void {
-    this.publish({ type: MessageType.HEARTBEAT });
+  receive(e: Envelope, offset: string): void {
+    if (e.r) {
+      if (e.to === this.uid) this.onResponse(e.m as ClusterResponse);
+    } else this.onMessage(e.m as ClusterMessage, offset);
   }
 
   override close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     super.close(); // publishes ADAPTER_CLOSE: peers drop this node at once
-    this.bus.unregister(this);
+    if (this.bus.adapters.get(this.nsp.name) === this) this.bus.adapters.delete(this.nsp.name);
     return this.bus.flush();
   }
+}
+
+/** The per-instance part: one writer, one reader (watch and poll), routing by namespace. */
+class KvBus {
+  readonly ready: Promise<void>;
+  readonly adapters = new Map<string, KvAdapter>();
+  readonly #id = crypto.randomUUID();
+  readonly #p: Deno.KvKeyPart[];
+  readonly #retention: number;
+  readonly #aliveFor: number;
+  readonly #maxQueue: number;
+  readonly #onError: (err: unknown) => void;
+  #queue: Uint8Array[] = [];
+  #seq = 0;
+  #writing: Promise<void> | null = null;
+  #cursor: Deno.KvKey | null = null;
+  #draining: Promise<void> | null = null;
+  #again = false;
+  #watch: ReadableStreamDefaultReader | null = null;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #open = true;
+
+  constructor(private readonly kv: Deno.Kv, opts: KvAdapterOptions) {
+    this.#p = opts.prefix ?? ["sio"];
+    this.#retention = opts.logRetention ?? 60_000;
+    // A live instance commits at least every heartbeat interval; a record three timeouts old
+    // is a dead one's (counting a dead one costs a bus write, missing a live one a push).
+    this.#aliveFor = 3 * (opts.heartbeatTimeout ?? 10_000);
+    this.#maxQueue = opts.maxQueue ?? 10_000;
+    this.#onError = opts.onError ?? ((err) => console.error("kv adapter:", err));
+    this.ready = this.#start(opts.pollInterval ?? 1_000);
+  }
+
+  /** Queues `e` for the next commit; resolves with its offset once queued. */
+  publish(e: Envelope): Promise<Offset> {
+    if (!this.#open) return Promise.reject(new Error("kv adapter closed"));
+    if (this.#queue.length >= this.#maxQueue) {
+      return Promise.reject(new Error(`kv adapter: more than ${this.#maxQueue} messages queued`));
+    }
+    const bytes = v8.serialize({ ...e, b: this.#id });
+    if (bytes.length + 4 > FRAME_BYTES) {
+      return Promise.reject(new Error(`kv adapter: a message of ${bytes.length} bytes`));
+    }
+    this.#queue.push(bytes);
+    this.#writing ??= this.#writeLoop();
+    return Promise.resolve(`${this.#id}:${++this.#seq}`);
+  }
+
+  /** Resolves once everything queued so far is committed (or failed). */
+  async flush(): Promise<void> {
+    await this.ready;
+    while (this.#writing) await this.#writing;
+  }
+
+  async livePeers(): Promise<number> {
+    await this.ready;
+    const now = Date.now();
+    let n = 0;
+    const nodes = this.kv.list<{ at: number }>({ prefix: [...this.#p, "node"] });
+    for await (const e of nodes) {
+      if (e.key.at(-1) !== this.#id && e.value.at > now - this.#aliveFor) n++;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    await this.ready.catch(() => {});
+    for (const a of [...this.adapters.values()]) await a.close();
+    this.#open = false;
+    await this.flush().catch(() => {});
+    clearInterval(this.#poll);
+    await this.#watch?.cancel().catch(() => {});
+    await this.#draining?.catch(() => {});
+    await this.kv.delete([...this.#p, "node", this.#id]).catch(() => {});
+  }
+
+  /** Reads from the log's current end; stores this instance's record; then watches and polls. */
+  async #start(pollMs: number): Promise<void> {
+    const last = this.kv.list({ prefix: [...this.#p, "log"] }, { reverse: true, limit: 1 });
+    for await (const e of last) this.#cursor = e.key;
+    await retryLocked(() => this.#nodeRecord(this.kv.atomic()).commit());
+    this.#watch = this.kv.watch([[...this.#p, "head"]]).getReader();
+    (async () => {
+      try {
+        while (this.#open) {
+          const { done } = await this.#watch!.read();
+          if (done) break;
+          this.#drain();
+        }
+      } catch (err) {
+        if (this.#open) this.#onError(err);
+      }
+    })();
+    if (pollMs > 0) {
+      this.#poll = setInterval(() => this.#drain(), pollMs);
+      Deno.unrefTimer(this.#poll);
+    }
+  }
+
+  #nodeRecord(op: Deno.AtomicOperation): Deno.AtomicOperation {
+    return op.set([...this.#p, "node", this.#id], { at: Date.now() }, {
+      expireIn: this.#aliveFor,
+    });
+  }
+
+  /** Commits the queue, one frame per commit, in publish order. */
+  async #writeLoop(): Promise<void> {
+    await this.ready.catch(() => {});
+    try {
+      while (this.#queue.length) {
+        let bytes = 0, i = 0;
+        while (i < this.#queue.length && bytes + this.#queue[i].length + 4 <= FRAME_BYTES) {
+          bytes += this.#queue[i++].length + 4;
+        }
+        const frame = encodeFrame(this.#queue.splice(0, i), bytes);
+        try {
+          await retryLocked(() => this.#commitFrame(frame));
+        } catch (err) {
+          this.#onError(err); // lost, like a dropped notification: the store has the data
+        }
+      }
+    } finally {
+      this.#writing = null;
+    }
+  }
+
+  #commitFrame(frame: Uint8Array): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    const expireIn = this.#retention;
+    const op = this.#nodeRecord(this.kv.atomic()).sum([...this.#p, "head"], 1n);
+    const log = [...this.#p, "log", this.kv.commitVersionstamp()];
+    if (frame.length <= PART_BYTES) return op.set(log, frame, { expireIn }).commit();
+    const a = crypto.randomUUID();
+    const n = Math.ceil(frame.length / PART_BYTES);
+    for (let i = 0; i < n; i++) {
+      op.set([...this.#p, "att", a, i], frame.subarray(i * PART_BYTES, (i + 1) * PART_BYTES), {
+        expireIn,
+      });
+    }
+    return op.set(log, { a, n }, { expireIn }).commit();
+  }
+
+  /** Reads the log from the cursor and delivers it; one read at a time, again if asked meanwhile. */
+  #drain(): void {
+    if (this.#draining) {
+      this.#again = true;
+      return;
+    }
+    this.#draining = (async () => {
+      do {
+        this.#again = false;
+        try {
+          await this.#readLog();
+        } catch (err) {
+          if (this.#open) this.#onError(err);
+        }
+      } while (this.#again && this.#open);
+    })().finally(() => (this.#draining = null));
+  }
+
+  async #readLog(): Promise<void> {
+    const prefix = [...this.#p, "log"];
+    const sel = this.#cursor ? { prefix, start: this.#cursor } : { prefix };
+    for await (const e of this.kv.list<Uint8Array | { a: string; n: number }>(sel)) {
+      if (!this.#open) return;
+      const stamp = e.key.at(-1) as string;
+      if (this.#cursor && stamp === this.#cursor.at(-1)) continue; // `start` is inclusive
+      this.#cursor = e.key;
+      const frame = e.value instanceof Uint8Array ? e.value : await this.#attachments(e.value);
+      if (!frame) continue; // expired before it was read
+      for (const env of decodeFrame(frame)) {
+        if (env.b === this.#id) continue;
+        this.adapters.get(env.n)?.receive(env, stamp);
+      }
+    }
+  }
+
+  async #attachments({ a, n }: { a: string; n: number }): Promise<Uint8Array | null> {
+    const parts: Uint8Array[] = [];
+    for await (const e of this.kv.list<Uint8Array>({ prefix: [...this.#p, "att", a] })) {
+      parts.push(e.value);
+    }
+    if (parts.length !== n) return null;
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let off = 0;
+    for (const p of parts) out.set(p, (off += p.length) - p.length);
+    return out;
+  }
+}
+
+/** Messages behind 4-byte big-endian lengths. */
+function encodeFrame(messages: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  let off = 0;
+  for (const m of messages) {
+    view.setUint32(off, m.length);
+    out.set(m, off + 4);
+    off += 4 + m.length;
+  }
+  return out;
+}
+
+function decodeFrame(frame: Uint8Array): Envelope[] {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const out: Envelope[] = [];
+  for (let off = 0; off < frame.length;) {
+    const len = view.getUint32(off);
+    out.push(v8.deserialize(frame.subarray(off + 4, off + 4 + len)));
+    off += 4 + len;
+  }
+  return out;
 }

@@ -6,7 +6,7 @@
  * made-up ids cannot lock the real one out), a connection may join at most
  * MAX_NAMESPACES_PER_CONNECTION namespaces, and empty ones are removed (also those created
  * for a peer's sockets by the cluster adapter, once nobody uses them here). Peers relay pushes
- * to this instance's legacy sockets; with an announcer, they learn whether any is here.
+ * to this instance's legacy sockets (lib/socket/server.ts).
  */
 import type { Namespace, Server, Socket } from "socket.io";
 import { connectionState } from "./connection_state.ts";
@@ -19,8 +19,6 @@ export const MAX_LEGACY_NAMESPACES = 32;
 export const MAX_NAMESPACES_PER_CONNECTION = 2;
 /** How often namespaces with no socket here are removed. */
 const SWEEP_MS = 60_000;
-/** How long after the last legacy socket was admitted the relay flag may be turned off. */
-const RELAY_QUIET_MS = 10_000;
 
 /** The legacy parent namespace and what bounds it. */
 export interface LegacyNamespaces {
@@ -28,11 +26,6 @@ export interface LegacyNamespaces {
   parent: Namespace;
   /** Legacy namespaces alive here. */
   children: Set<Namespace>;
-  /**
-   * Namespace middleware (the parent's last): admits a socket once the announcer has told the
-   * peers that this instance holds legacy sockets; refuses it when that fails.
-   */
-  admit(socket: Socket, next: (err?: Error) => void): void;
   /** Stops the sweep timer. */
   stop(): void;
 }
@@ -45,13 +38,11 @@ export function acceptsLegacyName(name: string, alive: number): boolean {
 /**
  * Registers the legacy parent namespace on `io`. The server must be created with
  * `cleanupEmptyChildNamespaces: true` so a namespace goes when its last socket leaves.
- * `announce(on)`: tells the other instances whether legacy sockets are here (they relay pushes
- * to them only then); on, it must resolve only once they see it. `isKnown(connectorId)`: true
- * for a connector this deployment is bound to, whose namespace is admitted past the cap.
+ * `isKnown(connectorId)`: true for a connector this deployment is bound to, whose namespace is
+ * admitted past the cap.
  */
 export function legacyNamespaces(
   io: Server,
-  announce?: (on: boolean) => Promise<void>,
   isKnown?: (connectorId: string) => boolean | Promise<boolean>,
 ): LegacyNamespaces {
   let children = new Set<Namespace>();
@@ -75,36 +66,15 @@ export function legacyNamespaces(
     });
   });
   children = (parent as unknown as { children: Set<Namespace> }).children;
-  let admitting = 0;
-  let lastAdmitted = 0;
-  const admit = (_socket: Socket, next: (err?: Error) => void) => {
-    if (!announce) return next();
-    admitting++;
-    lastAdmitted = Date.now();
-    announce(true).then(() => next(), () => next(new Error("cluster unavailable, retry"))).finally(
-      () => {
-        admitting--;
-        lastAdmitted = Date.now();
-      },
-    );
-  };
-  // Namespaces created for a peer (the cluster adapter adopts them) never see a socket leave
-  // here, so socket.io's own cleanup never runs for them.
+  // A namespace whose sockets never connected (refused by a later middleware) never sees a
+  // socket leave, so socket.io's own cleanup never runs for it.
   const sweep = setInterval(() => {
     for (const nsp of children) {
       if (nsp.sockets.size === 0) removeNamespace(io, children, nsp);
     }
-    // No legacy socket here, none being admitted, none admitted lately (one admitted joins
-    // its namespace a tick later): peers may stop relaying. Until then, they relay.
-    if (
-      announce && admitting === 0 && Date.now() - lastAdmitted > RELAY_QUIET_MS &&
-      ![...children].some((nsp) => nsp.sockets.size > 0)
-    ) {
-      announce(false).catch(() => {});
-    }
   }, SWEEP_MS);
   Deno.unrefTimer(sweep);
-  return { parent, children, admit, stop: () => clearInterval(sweep) };
+  return { parent, children, stop: () => clearInterval(sweep) };
 }
 
 function removeNamespace(io: Server, children: Set<Namespace>, nsp: Namespace): void {

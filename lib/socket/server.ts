@@ -44,12 +44,6 @@ export interface SocketDeps {
   /** Native WebSocket frames (lib/socket/ws_engine.ts) unless false. */
   nativeWebSockets?: boolean;
   /**
-   * Announces to the other instances whether this one holds legacy-namespace sockets (they
-   * need the relay); on: resolves once they see it (KvAdapterFactory.wantRelay). Without it
-   * (Redis, a single instance) peers always relay.
-   */
-  announceRelay?: (on: boolean) => Promise<void>;
-  /**
    * True for the id of a connector this deployment is bound to: its legacy namespace
    * (`/<connectorId>`) is admitted even when unknown ids have filled the cap.
    */
@@ -123,21 +117,18 @@ export function createSocketServer(
   });
   if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
-  const legacy = legacyNamespaces(io, deps.announceRelay, deps.knownConnector);
+  const legacy = legacyNamespaces(io, deps.knownConnector);
   const onConnection = connectionHandler(deps);
   for (const nsp of [io.of("/"), legacy.parent]) {
     nsp.use(originCheck(live));
     nsp.use(namespacesPerConnection);
     nsp.on("connection", onConnection);
   }
-  // Last: a legacy socket is admitted (and may read the store) once peers know it is here.
-  legacy.parent.use(legacy.admit);
 
   // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so
   // a cluster adapter cannot carry them: emit to the local ones, and ask every other instance
-  // to do the same for its own, one server-side message per batch (not per user), unless none
-  // of them holds such a socket (`relay: false`, see `announceRelay`). There are at most
-  // MAX_LEGACY_NAMESPACES of them.
+  // to do the same for its own, one server-side message per batch (not per user). There are at
+  // most MAX_LEGACY_NAMESPACES of them.
   const emitChildren = (pushes: Push[]) => {
     if (!legacy.children.size) return;
     for (const nsp of legacy.children) {
@@ -163,7 +154,7 @@ export function createSocketServer(
       target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
     }
     emitChildren(live);
-    if (opts.localOnly || opts.relay === false) return;
+    if (opts.localOnly) return;
     try {
       io.serverSideEmit(RELAY_EVENT, live);
     } catch {
@@ -174,19 +165,6 @@ export function createSocketServer(
 }
 
 const livePushes = (pushes: Push[]) => pushes.filter((p) => p.rooms.length && p.payload != null);
-
-/**
- * What `publish(pushes, { relay })` sends to the other instances: broadcasts of namespace "/"
- * and, when `relay`, the legacy relay's server-side emit (for KvBus.cargo). Null: nothing.
- */
-export function remoteMessages(
-  pushes: Push[],
-  relay: boolean,
-): { broadcasts: Push[]; serverSide?: unknown[] } | null {
-  const live = livePushes(pushes);
-  if (!live.length) return null;
-  return { broadcasts: live, serverSide: relay ? [RELAY_EVENT, live] : undefined };
-}
 
 /** The well-formed pushes of a relayed message (peers share our secret, but not our bugs). */
 function validPushes(v: unknown): Push[] {

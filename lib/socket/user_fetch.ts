@@ -210,12 +210,9 @@ async function sendKnownProfile(
     const ids = held.filter((i) => i.tier === tier);
     if (!ids.length) continue;
     const identKeys = await hasher.hashAll(ids);
-    // From memory while this instance is the only writer (exact then), else one KV read.
-    const user = store.lookupView
-      ? await store.lookupView(identKeys, settings, (p) => viewOf(p, settings))
-      : await store.lookupProfile(identKeys).then((u) =>
-        u && { userId: u.userId, view: u.profile && viewOf(u.profile, settings) }
-      );
+    const user = await store.lookupProfile(identKeys).then((u) =>
+      u && { userId: u.userId, view: u.profile && viewOf(u.profile, settings) }
+    );
     if (user) {
       const payload = user.view && (tier === "full" ? user.view.full : user.view.anonymous);
       found = { userId: user.userId, payload, tier, missing: !user.view };

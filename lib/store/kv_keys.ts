@@ -10,9 +10,6 @@
  *                                           (ik: the ident keys last written for this user)
  *   ["profile_parts", userId, rev, i]       Uint8Array chunk of a large profile's JSON
  *   ["ident", identKey]                     userId (identKey = keyed hash of "type:value")
- *   ["meta", "profile_epoch"]               KvU64 summed by every commit that writes profiles or
- *                                           the index (kv_profile_writes.ts: its versionstamp
- *                                           changes on any such write, by any instance)
  *   ["notifications", notificationId]       { expires_at } replay protection
  *   ["fetch_claims", identKey]              { expires_at } profile fetched from Hull lately
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by its
@@ -25,7 +22,6 @@
 /** Keys of the store, by what they hold. */
 export const K = {
   secret: ["meta", "secret"] as const,
-  epoch: ["meta", "profile_epoch"] as const,
   doc: (name: string) => ["meta", "doc", name] as const,
   settings: ["config", "settings"] as const,
   domains: ["config", "domains"] as const,

@@ -79,7 +79,7 @@ export async function readProfile(
 }
 
 /**
- * Adds one profile's writes to `op`, checked against `head` (unless `checked` is false).
+ * Adds one profile's writes to `op`, checked against `head`.
  * Returns the new head's metadata, or null for a stale update (older than the head: nothing
  * written). `indexed`: the index entries were written already.
  */
@@ -87,12 +87,11 @@ export function addWrite(
   op: Deno.AtomicOperation,
   e: Encoded,
   head: HeadMeta,
-  { indexed = false, checked = true, set = {} as SetOptions } = {},
+  { indexed = false, set = {} as SetOptions } = {},
 ): Meta | null {
   const { profile, identKeys, json } = e;
   const userId = profile.user.id;
-  // Unchecked only where the commit checks the profile epoch instead (kv_profile_writes.ts).
-  if (checked) op.check(head);
+  op.check(head);
   if (head.value && head.value.updated_at > profile.updated_at) return null; // stale update
   const key = K.profile(userId);
   // A long key list would not fit beside the profile in one value: without `ik`, the next

@@ -1,147 +1,220 @@
 /**
- * Profiles and the identity index in Deno KV, the reading half: lookups of the user behind
- * identifiers and its profile in one snapshot where this instance can guess the user, shared
- * KV round trips for concurrent sockets. Writes: kv_profile_writes.ts; the stored shape:
+ * Profiles and the identity index in Deno KV. Reads: the user behind identifiers, then its
+ * profile; concurrent sockets' reads share KV round trips (kv_read_batch.ts). Writes: every
+ * user's write is checked against the head it read, so an older version never replaces a newer
+ * one whoever wrote it; a batch's users go in a few grouped commits, and a group whose check
+ * fails (another instance wrote one of its users) is retried user by user. The stored shape:
  * kv_profile_format.ts; keys: kv_keys.ts.
  */
+import { KeyedLocks } from "./keyed_locks.ts";
 import { K } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
-import { type ProfileHead, readProfile, type SetOptions } from "./kv_profile_format.ts";
-import { KvProfileWriter } from "./kv_profile_writes.ts";
-import type { WriteClaim } from "./kv_epoch_commits.ts";
-import type { ProfileView, ProfileWrite, SaveOptions, SaveResult, StoredProfile } from "./store.ts";
-import { ViewCache } from "./kv_view_cache.ts";
+import {
+  addWrite,
+  cost,
+  type Encoded,
+  type HeadMeta,
+  INLINE_INDEX_KEYS,
+  MAX_PARTS,
+  PART_BYTES,
+  type ProfileHead,
+  readProfile,
+  type SetOptions,
+} from "./kv_profile_format.ts";
+import { commit, isLimitError } from "./kv_retry.ts";
+import {
+  lastWritePerUser,
+  type ProfileWrite,
+  type SaveResult,
+  type StoredProfile,
+} from "./store.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profile_format.ts";
-export type { WriteClaim } from "./kv_epoch_commits.ts";
 
-/** Identifier → user guesses kept per generation (lookupProfile). */
-const USER_GUESSES = 50_000;
+/** Budget of one grouped commit, below KV's 800 KiB, 1,000 mutations and 100 checks. */
+const GROUP_BYTES = 600_000;
+const GROUP_MUTATIONS = 900;
+const GROUP_CHECKS = 100;
+/** Tries of one user's write against writes of other instances. */
+const SAVE_ATTEMPTS = 12;
+
+type Rejected = SaveResult["rejected"][number];
+const encoder = new TextEncoder();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The profile part of KvStore. */
 export class KvProfiles {
-  #writer: KvProfileWriter;
   /** Lookups and profile reads of concurrent sockets share KV round trips (no caching). */
   #reads: KvReadBatcher;
-  /**
-   * Which user an identity-index key pointed at when last read or written here: only a guess
-   * of which head to read along with the index (`lookupProfile` checks it in the same
-   * snapshot), never an answer. Two generations, the older dropped when the newer is full.
-   */
-  #users = new Map<string, string>();
-  #usersOld = new Map<string, string>();
-  /** Identify answers kept while this instance is the only writer (kv_view_cache.ts). */
-  readonly views = new ViewCache();
+  /** Concurrent batches on the same users take turns instead of failing each other's checks. */
+  #locks = new KeyedLocks();
 
   /** `set`: how index entries and profile parts are set (kv_profile_format.ts). */
-  constructor(private readonly kv: Deno.Kv, readsInFlight = 1, set: SetOptions = {}) {
+  constructor(
+    private readonly kv: Deno.Kv,
+    readsInFlight = 1,
+    private readonly set: SetOptions = {},
+  ) {
     this.#reads = new KvReadBatcher(kv, readsInFlight);
-    this.#writer = new KvProfileWriter(
-      kv,
-      (k, userId) => this.#rememberUser(k, userId),
-      this.views,
-      set,
-    );
   }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
     if (!identKeys.length) return null;
-    const entries = await this.#reads.getMany<string>(identKeys.map(K.ident));
-    for (const e of entries) if (e.value) return e.value;
+    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+      if (e.value) return e.value;
+    }
     return null;
   }
 
-  /**
-   * The user the first mapped identifier points at and its profile, in one KV read when this
-   * instance has seen that identifier's user before: the index entries and the remembered
-   * user's head are read in one snapshot, and the head is used only if that same snapshot
-   * shows the identifiers pointing at that user. Otherwise (first sight, user changed) the
-   * head of the user found is read after, as `getProfile` would.
-   */
   async lookupProfile(
     identKeys: string[],
   ): Promise<{ userId: string; profile: StoredProfile | null } | null> {
-    return (await this.#lookup(identKeys)).found;
-  }
-
-  /**
-   * `lookupProfile` seen through `view`: from the identify cache when it knows the answer
-   * (no KV read), else read, viewed and offered to the cache.
-   */
-  async lookupView(
-    identKeys: string[],
-    settings: object,
-    view: (profile: StoredProfile) => ProfileView,
-  ): Promise<{ userId: string; view: ProfileView | null } | null> {
-    const hit = this.views.get(identKeys, settings);
-    if (hit !== undefined) return hit;
-    const ticket = this.views.ticket();
-    const { found, entries } = await this.#lookup(identKeys);
-    const seen = found && { userId: found.userId, view: found.profile && view(found.profile) };
-    this.views.read(ticket, entries, seen);
-    return seen;
-  }
-
-  /** `lookupProfile`, with the index entries read (identKey, userId or null). */
-  async #lookup(identKeys: string[]): Promise<{
-    found: { userId: string; profile: StoredProfile | null } | null;
-    entries: [string, string | null][];
-  }> {
-    if (!identKeys.length) return { found: null, entries: [] };
-    let guess: string | undefined;
-    for (const k of identKeys) if ((guess = this.#userOf(k))) break;
-    const keys: Deno.KvKey[] = identKeys.map(K.ident);
-    if (guess && keys.length < GET_MANY_KEYS) keys.push(K.profile(guess));
-    else guess = undefined;
-    const entries = await this.#reads.getMany<unknown>(keys);
-    const read = identKeys.map((k, i): [string, string | null] => [
-      k,
-      (entries[i].value as string | null) ?? null,
-    ]);
-    let userId: string | null = null;
-    for (const [, u] of read) {
-      if (u) {
-        userId = u;
-        break;
-      }
-    }
-    if (!userId) return { found: null, entries: read };
-    for (const k of identKeys) this.#rememberUser(k, userId);
-    const head = userId === guess
-      ? entries[identKeys.length] as Deno.KvEntryMaybe<ProfileHead>
-      : await this.#reads.get<ProfileHead>(K.profile(userId));
-    const profile = await readProfile(this.kv, userId, head);
-    return { found: { userId, profile }, entries: read };
+    const userId = await this.lookupUserId(identKeys);
+    return userId ? { userId, profile: await this.getProfile(userId) } : null;
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {
     return readProfile(this.kv, userId, await this.#reads.get<ProfileHead>(K.profile(userId)));
   }
 
-  #userOf(identKey: string): string | undefined {
-    return this.#users.get(identKey) ?? this.#usersOld.get(identKey);
+  /** Stores `writes` (see Store.saveProfiles); throws only when KV fails. */
+  async saveProfiles(writes: ProfileWrite[]): Promise<Rejected[]> {
+    const users = lastWritePerUser(writes).map((w): Encoded => ({
+      ...w,
+      json: w.json ?? encoder.encode(JSON.stringify(w.profile)),
+    }));
+    return await this.#locks.run(users.map((e) => e.profile.user.id), async () => {
+      const rejected: Rejected[] = [];
+      const small: Encoded[] = [];
+      const alone: Encoded[] = [];
+      for (const e of users) {
+        if (e.json.length > MAX_PARTS * PART_BYTES) {
+          const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
+          rejected.push({ userId: e.profile.user.id, reason });
+        } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
+          alone.push(e);
+        } else {
+          small.push(e);
+        }
+      }
+      const heads = await this.#getMany<ProfileHead>(
+        small.map((e) => K.profile(e.profile.user.id)),
+      );
+      const done = await Promise.all([
+        ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
+        ...alone.map(async (e) => [await this.#saveOne(e)]),
+      ]);
+      for (const r of done.flat()) if (r) rejected.push(r);
+      return rejected;
+    });
   }
 
-  #rememberUser(identKey: string, userId: string): void {
-    if (this.#users.get(identKey) === userId) return;
-    if (this.#users.size >= USER_GUESSES) {
-      this.#usersOld = this.#users;
-      this.#users = new Map();
+  /** Reads of any number of keys, ten to a shared `getMany`. */
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const reads = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_KEYS) {
+      reads.push(this.#reads.getMany<T>(keys.slice(i, i + GET_MANY_KEYS)));
     }
-    this.#users.set(identKey, userId);
+    return (await Promise.all(reads)).flat();
   }
 
-  /** See KvProfileWriter.saveProfiles. */
-  saveProfiles(
-    writes: ProfileWrite[],
-    fence?: Deno.AtomicCheck,
-    cargo?: SaveOptions["cargo"],
-    claim?: WriteClaim,
-  ): Promise<SaveResult> {
-    return this.#writer.saveProfiles(writes, fence, claim, cargo);
+  /**
+   * Small profiles in groups of one commit each (a commit costs far more than its size: a
+   * 100-user batch is one or two commits, not a hundred), each user counted exactly (its head,
+   * the index entries it adds, the parts of an earlier large version it deletes) against KV's
+   * limits per atomic operation.
+   */
+  #group(small: Encoded[], heads: HeadMeta[]): [Encoded, HeadMeta][][] {
+    const groups: [Encoded, HeadMeta][][] = [];
+    let group: [Encoded, HeadMeta][] = [];
+    let bytes = 0, mutations = 0;
+    small.forEach((e, i) => {
+      const { muts, size } = cost(e, heads[i]);
+      if (
+        group.length === GROUP_CHECKS || bytes + size > GROUP_BYTES ||
+        mutations + muts > GROUP_MUTATIONS
+      ) {
+        groups.push(group);
+        group = [];
+        bytes = mutations = 0;
+      }
+      group.push([e, heads[i]]);
+      bytes += size;
+      mutations += muts;
+    });
+    if (group.length) groups.push(group);
+    return groups;
   }
 
-  deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    return this.#writer.deleteProfile(userId, identKeys);
+  /** One commit checking every user's head; on a failed check, each user on its own. */
+  async #saveGroup(group: [Encoded, HeadMeta][]): Promise<(Rejected | null)[]> {
+    const op = this.kv.atomic();
+    for (const [e, head] of group) addWrite(op, e, head, { set: this.set });
+    try {
+      if ((await commit(op)).ok) return [];
+    } catch (err) {
+      if (!isLimitError(err)) throw err; // over a KV limit: one user at a time below
+    }
+    return await Promise.all(group.map(([e]) => this.#saveOne(e)));
+  }
+
+  /**
+   * Writes one user on its own, re-reading its head on conflict (another instance wrote it).
+   * Returns why it cannot be stored when it is over KV's limits, null once stored.
+   */
+  async #saveOne(e: Encoded): Promise<Rejected | null> {
+    const userId = e.profile.user.id;
+    let indexed = false;
+    for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
+      if (attempt) await sleep(Math.random() * 5 * 2 ** Math.min(attempt, 6));
+      try {
+        const head = await this.kv.get<ProfileHead>(K.profile(userId));
+        if (head.value && head.value.updated_at > e.profile.updated_at) return null; // stale
+        // Many identifiers (hundreds of anonymous ids) do not fit one atomic operation: their
+        // index entries go first, in commits of their own. Pointing at this user before its
+        // head exists is harmless (a lookup then finds no profile yet).
+        if (e.identKeys.length > INLINE_INDEX_KEYS && !indexed) {
+          const known = new Set(head.value?.ik);
+          await this.#setIndex(e.identKeys.filter((k) => !known.has(k)), userId);
+          indexed = true;
+        }
+        const op = this.kv.atomic();
+        addWrite(op, e, head, { indexed, set: this.set });
+        if ((await commit(op)).ok) return null;
+      } catch (err) {
+        if (!isLimitError(err)) throw err;
+        return { userId, reason: `too large for the store: ${(err as Error).message}` };
+      }
+    }
+    throw new Error(`could not store profile after ${SAVE_ATTEMPTS} attempts (contention)`);
+  }
+
+  /** Index entries `keys` → `userId`, in commits below KV's mutation limit. */
+  async #setIndex(keys: string[], userId: string): Promise<void> {
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId, this.set);
+      await commit(op);
+    }
+  }
+
+  /** Deletes the head, its parts and the index entries that still point at this user. */
+  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    await this.#locks.run([userId], async () => {
+      const head = await this.kv.get<ProfileHead>(K.profile(userId));
+      const keys: Deno.KvKey[] = [K.profile(userId)];
+      // An identifier may point at another user by now (merged, reassigned): leave it alone.
+      for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+        if (e.value === userId) keys.push(e.key);
+      }
+      if (head.value && "rev" in head.value) {
+        for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
+      }
+      for (let i = 0; i < keys.length; i += 500) {
+        const op = this.kv.atomic();
+        for (const key of keys.slice(i, i + 500)) op.delete(key);
+        await commit(op);
+      }
+    });
   }
 }

@@ -6,7 +6,6 @@
 import { assertConfigSize } from "./config_size.ts";
 import type {
   LogEntry,
-  ProfileView,
   ProfileWrite,
   SaveOptions,
   SaveResult,
@@ -17,7 +16,6 @@ import type {
 import { KvEventLog } from "./kv_event_log.ts";
 import { K } from "./kv_keys.ts";
 import { KvProfiles } from "./kv_profiles.ts";
-import type { ViewCache } from "./kv_view_cache.ts";
 import { FAR_EXPIRY_MS, type SetOptions } from "./kv_profile_format.ts";
 import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
@@ -83,11 +81,6 @@ export class KvStore implements Store {
   #events: KvEventLog;
   #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
-  /**
-   * Awaited before every profile write or delete: the cluster's check that no other instance
-   * serves profiles from memory (KvBus.beforeWrite). Null without a cluster bus.
-   */
-  beforeWrite: (() => Promise<void>) | null = null;
 
   constructor(readonly kv: Deno.Kv, { readsInFlight = 1, profileSet = {} }: KvStoreOptions = {}) {
     this.#events = new KvEventLog(kv);
@@ -188,39 +181,23 @@ export class KvStore implements Store {
     return this.#profiles.lookupProfile(identKeys);
   }
 
-  lookupView(
-    identKeys: string[],
-    settings: object,
-    view: (profile: StoredProfile) => ProfileView,
-  ) {
-    return this.#profiles.lookupView(identKeys, settings, view);
-  }
-
-  /** The identify cache: serves only once given a sole-writer term (`useTerm`). */
-  get views(): ViewCache {
-    return this.#profiles.views;
-  }
-
+  /** Claims the notification first (as the Redis engine does), then writes; see Store. */
   async saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
     const { claim } = opts;
-    await this.beforeWrite?.();
-    return await this.#profiles.saveProfiles(
-      writes,
-      opts.fence,
-      opts.cargo,
-      claim && {
-        key: K.notification(claim.id),
-        value: () => claimValue(claim.ttlMs),
-        ttlMs: claim.ttlMs,
-        take: () => this.claimNotification(claim.id, claim.ttlMs),
-        release: () => this.releaseNotification(claim.id),
-      },
-    );
+    if (claim && !(await this.claimNotification(claim.id, claim.ttlMs))) {
+      return { rejected: [], replayed: true };
+    }
+    try {
+      return { rejected: await this.#profiles.saveProfiles(writes) };
+    } catch (err) {
+      // The sender's retry must be applied.
+      if (claim) await this.releaseNotification(claim.id).catch(() => {});
+      throw err;
+    }
   }
 
-  async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    await this.beforeWrite?.();
-    await this.#profiles.deleteProfile(userId, identKeys);
+  deleteProfile(userId: string, identKeys: string[]): Promise<void> {
+    return this.#profiles.deleteProfile(userId, identKeys);
   }
 
   claimNotification(id: string, ttlMs: number): Promise<boolean> {

@@ -3,27 +3,10 @@
  * state, independent of the engine (Deno KV today, Redis when self-hosted). Identifiers reach
  * the store only as keyed hashes, so raw emails and ids never become keys.
  */
-import type { HullSegment, Settings } from "../types.ts";
+import type { LogEntry, Settings, StoredProfile } from "../types.ts";
 
-/** The public payloads of one version of a profile, for the settings they were built with. */
-export interface ProfileView {
-  /** The settings object the payloads were built with; another one means "not cached". */
-  settings: object;
-  full: unknown;
-  anonymous: unknown;
-}
-
-/** What we keep of a Hull user: enough to build any public payload later, nothing more. */
-export interface StoredProfile {
-  user: Record<string, unknown> & { id: string };
-  account: Record<string, unknown>;
-  segments: HullSegment[];
-  account_segments: HullSegment[];
-  /** Milliseconds since epoch when this version was received; orders updates per user. */
-  updated_at: number;
-  /** True when the profile was cut down to fit the store (see kv_store.ts). */
-  trimmed?: boolean;
-}
+// Shapes the leaves share (payload, event log) live in lib/types.ts; re-exported for the engines.
+export type { LogEntry, ProfileView, StoredProfile } from "../types.ts";
 
 /** Largest profile kept whole (profile.ts trims larger ones; KV splits it into parts). */
 export const MAX_PROFILE_BYTES = 512 * 1024;
@@ -31,25 +14,11 @@ export const MAX_PROFILE_BYTES = 512 * 1024;
 /** Events kept in the shared log (either engine); older ones are pruned. */
 export const EVENT_LOG_LIMIT = 2_000;
 
-/** One connector event (docs/contracts.md §6), already masked. */
-export interface LogEntry {
-  /** Unique, time-ordered id (assigned by the event log). */
-  id?: string;
-  time: string;
-  event: string;
-  instance: string;
-  identifiers?: Record<string, string>;
-  domain?: string;
-  message?: string;
-}
-
 /** A profile to write together with the hashed identifiers that point at it. */
 export interface ProfileWrite {
   profile: StoredProfile;
   /** Keyed hashes of `type:value` for every identifier of the user. */
   identKeys: string[];
-  /** This version's public payloads, kept for identifies where the engine can (kv_view_cache.ts). */
-  view?: ProfileView;
   /**
    * `JSON.stringify(profile)` as UTF-8, when the caller has it already (webhook/profile.ts
    * measures it); the store encodes the profile itself otherwise.
@@ -67,7 +36,7 @@ export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
     const earlier = byUser.get(w.profile.user.id);
     const identKeys = earlier ? [...new Set([...earlier.identKeys, ...w.identKeys])] : w.identKeys;
     byUser.delete(w.profile.user.id);
-    byUser.set(w.profile.user.id, { profile: w.profile, identKeys, view: w.view, json: w.json });
+    byUser.set(w.profile.user.id, { profile: w.profile, identKeys, json: w.json });
   }
   return [...byUser.values()];
 }
@@ -75,52 +44,18 @@ export function lastWritePerUser(writes: ProfileWrite[]): ProfileWrite[] {
 /** What `saveProfiles` could not store, per user, and why. */
 export interface SaveResult {
   rejected: { userId: string; reason: string }[];
-  /** Every commit carried `SaveOptions.fence` and it held. */
-  fenced?: boolean;
   /** `SaveOptions.claim` was claimed before: nothing was applied, nothing is to be pushed. */
   replayed?: boolean;
-  /** `SaveOptions.cargo` was committed with the profiles (all of them, in one commit). */
-  carried?: boolean;
-}
-
-/**
- * Writes of another writer (the cluster bus's messages of a batch, see KvBus.cargo) that a
- * profile commit may carry, so that both land atomically: what they add to a commit (bytes,
- * an upper bound, and mutations), and `ride`, which runs `commit` at their owner's turn:
- * `commit` builds the operation, calls `add(op)` on it (on each one it tries), commits, and
- * says whether it committed; `ride` resolves with that. `also`: cargo of the same owner, to
- * carry in the same commit.
- */
-export interface Cargo {
-  bytes: number;
-  mutations: number;
-  ride(
-    commit: (add: (op: Deno.AtomicOperation) => void) => Promise<boolean>,
-    also?: Cargo[],
-  ): Promise<boolean>;
 }
 
 /** Options of `saveProfiles`. */
 export interface SaveOptions {
   /**
-   * Claims this notification id (as `claimNotification`) with the write: nothing is written
-   * if it was claimed before (`replayed`), and a store that can overlaps the two (one round
-   * trip). If saving fails, a claim taken here is released, so the sender's retry is applied.
+   * Claims this notification id (as `claimNotification`) before writing: nothing is written
+   * if it was claimed before (`replayed`). If saving fails, the claim is released, so the
+   * sender's retry is applied.
    */
   claim?: { id: string; ttlMs: number };
-  /**
-   * Deno KV only: a check every profile commit also carries (the cluster bus's roster, see
-   * `KvBus.fence`): the caller's count of peers holds at the moment of the write, and every
-   * live instance sums the profile epoch, so a batch may be checked against the epoch instead
-   * of each head (kv_head_cache.ts).
-   */
-  fence?: Deno.AtomicCheck;
-  /**
-   * Deno KV only, with `fence`: the cargo for the users (ids) that a batch commits, when the
-   * batch goes in one fenced commit; that commit then carries it (`SaveResult.carried`).
-   * Null: nothing to carry. Otherwise it is not asked for, or not carried.
-   */
-  cargo?: (userIds: string[]) => Cargo | null;
 }
 
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
@@ -156,16 +91,6 @@ export interface Store {
   lookupProfile(
     identKeys: string[],
   ): Promise<{ userId: string; profile: StoredProfile | null } | null>;
-  /**
-   * `lookupProfile`, seen through `view` (the public payloads for `settings`): answered from
-   * memory where the engine can do so exactly (kv_view_cache.ts), else read and viewed.
-   * Optional: without it, callers use `lookupProfile`.
-   */
-  lookupView?(
-    identKeys: string[],
-    settings: object,
-    view: (profile: StoredProfile) => ProfileView,
-  ): Promise<{ userId: string; view: ProfileView | null } | null>;
   /**
    * Stores profiles and their identity index; an older `updated_at` never overwrites a newer
    * one. A user that can never be stored (over the engine's limits) is left out and listed in

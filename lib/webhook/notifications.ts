@@ -14,7 +14,6 @@ import {
 import { viewOf } from "../payload.ts";
 import { storedProfile } from "./profile.ts";
 import type {
-  Cargo,
   ProfileView,
   ProfileWrite,
   SaveResult,
@@ -95,32 +94,12 @@ export interface ProcessorDeps {
   /** Optional: counts pushes and records webhook→push latency. */
   metrics?: Metrics;
   /**
-   * Optional: how many other instances may hold sockets, and whether one of them wants the
-   * legacy relay, read after the store write (see `KvAdapterFactory.peers`). When none, a
-   * batch is emitted here only, and costs the cluster bus nothing; an instance that starts
-   * later reads the stored profiles itself. Without it (or when it fails), the batch goes
-   * through the adapter with the relay.
+   * Optional: how many other instances may hold sockets, read after the store write
+   * (KvAdapterFactory.livePeers). None: the batch is emitted here only and costs the cluster bus
+   * nothing; an instance that starts later reads the stored profiles itself. Without it (or
+   * when it fails), the batch goes through the adapter.
    */
-  peers?: () => Promise<PeerView>;
-  /**
-   * Optional, with `peers`: the last view of the peers and the check under which it still
-   * holds (`KvAdapterFactory.fence`). A batch stored under it needs no read after the write
-   * (and, with no peers, is emitted here only).
-   */
-  fence?: () => (PeerView & { check: Deno.AtomicCheck }) | null;
-  /**
-   * Optional, with `fence`: the bus messages that publishing `pushes` sends to the other
-   * instances (with the legacy relay when `relay`), as cargo for the store's commit
-   * (SaveOptions.cargo); null when they cannot be carried.
-   */
-  cargo?: (pushes: Push[], relay: boolean) => Cargo | null;
-}
-
-/** Other instances as the cluster adapter reads them (KvBus.peers). */
-export interface PeerView {
-  peers: number;
-  /** Some peer may hold sockets that only the legacy relay reaches. */
-  relay: boolean;
+  peers?: () => Promise<number>;
 }
 
 /** Outcome counts of one notification, for the answer's metrics and tests. */
@@ -163,18 +142,14 @@ export async function processNotification(
       identKeys,
       anonymousRooms: identKeys.map(anonymousRoom),
       masked: maskIdentifiers(ids),
-      // Built before the save: the store keeps them for identifies (kv_view_cache.ts), and
-      // the pushes below send the same objects.
+      // Built before the save: a user whose payload cannot be built is reported, not pushed.
       view: tryView(profile, settings),
     };
   }));
-  // Each user's payloads, computed once (`view`): kept by the store for identifies, and sent
-  // by the pushes, in the batch's commit (cargo) or after the save.
-  const writes: ProfileWrite[] = prepared.map(({ profile, json, identKeys, view }) => ({
+  const writes: ProfileWrite[] = prepared.map(({ profile, json, identKeys }) => ({
     profile,
     json,
     identKeys,
-    view: view instanceof Error ? undefined : view,
   }));
   /** The pushes of the users not in `refused`. */
   const pushesOf = (refused: Map<string, string>) => {
@@ -217,22 +192,9 @@ export async function processNotification(
     });
     return { pushes, sent, skipped, failed };
   };
-  const fence = deps.fence?.() ?? null;
-  // With peers (and the fence): the bus messages of the users the store commits go in the
-  // same commit as their profiles (one commit instead of two); only local sockets remain.
-  const cargo = fence && fence.peers > 0 && deps.cargo
-    ? (userIds: string[]) => {
-      const stored = new Set(userIds);
-      const left = prepared.filter(({ profile }) => !stored.has(profile.user.id));
-      return deps.cargo!(
-        pushesOf(new Map(left.map(({ profile }) => [profile.user.id, ""]))).pushes,
-        fence.relay,
-      );
-    }
-    : undefined;
   let saved: SaveResult | undefined;
   try {
-    saved = await deps.store.saveProfiles(writes, { fence: fence?.check, claim, cargo });
+    saved = await deps.store.saveProfiles(writes, { claim });
   } finally {
     // Event-log entries are built once per batch (one timestamp), one per user; a replay
     // (known only once the claim was tried with the write) is not logged as incoming users.
@@ -260,17 +222,10 @@ export async function processNotification(
   result.skipped = skipped.length;
   deps.events.emitMany("outgoing.user.skip", skipped);
   deps.events.emitMany("outgoing.user.error", failed);
-  // Read after the save (an instance that appears later finds these profiles in the store, a
-  // peer that turns its relay flag on later admits its socket after it), unless the save
-  // itself was fenced on that reading. Unknown: through the adapter, with the relay. Carried:
-  // the other instances have theirs already.
-  const peers = saved.carried
-    ? { peers: 0, relay: false }
-    : saved.fenced
-    ? fence
-    : await deps.peers?.().catch(() => null);
+  // Read after the save: an instance that appears later finds these profiles in the store.
+  const peers = await deps.peers?.().catch(() => null);
   try {
-    deps.publish(pushes, { localOnly: peers?.peers === 0, relay: peers?.relay ?? true });
+    deps.publish(pushes, { localOnly: peers === 0 });
   } catch (err) {
     const message = String((err as Error).message ?? err).slice(0, 200);
     deps.events.emitMany(

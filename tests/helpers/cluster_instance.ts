@@ -1,11 +1,11 @@
 /**
  * Test helper: a connector instance running in a Web Worker (its own isolate, server and
- * `Deno.openKv` handle on a KV file shared with the other workers; tests/helpers/cluster_worker.ts),
+ * `Deno.openKv` handle on a KV file shared with the other workers; bench/harness/cluster_worker.ts),
  * with signed webhooks and socket.io clients.
  */
 import { io as ioClient, type Socket } from "socket.io-client";
 import type { KvAdapterOptions } from "../../lib/cluster/kv_adapter.ts";
-import type { Command, StartMessage } from "./cluster_worker.ts";
+import type { Command, StartMessage } from "../../bench/harness/cluster_worker.ts";
 import { postSigned } from "./server.ts";
 
 const ORIGIN = "http://localhost:3000";
@@ -29,7 +29,7 @@ export class Instance {
     env: Record<string, string>,
     kvAdapter: KvAdapterOptions,
   ): Promise<Instance> {
-    const worker = new Worker(new URL("./cluster_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("../../bench/harness/cluster_worker.ts", import.meta.url), {
       type: "module",
     });
     const port = await new Promise<number>((resolve, reject) => {

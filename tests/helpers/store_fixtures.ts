@@ -1,5 +1,6 @@
 /** Test helper: small store fixtures shared by the store test suites. */
 import type { StoredProfile } from "../../lib/store/store.ts";
+import { waitFor as wait } from "./wait.ts";
 
 /** A minimal stored profile for user `id`, received at `at`. */
 export function profile(
@@ -23,9 +24,10 @@ export const SETTINGS = {
   user_filter_segments: [],
 };
 
-/** Polls `cond` every 20 ms for up to `ms`. */
+/**
+ * Polls `cond` until it holds; fails after `ms` (tests/helpers/wait.ts is the shared helper;
+ * this signature is kept for the store suites).
+ */
 export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await wait(cond, { timeoutMs: ms, what: "store condition" });
 }

@@ -136,19 +136,16 @@ Deno.test("config - HULL_PUBLIC_KEY that looks like a PEM but is no RSA key is n
 Deno.test("config - booleans take true/false/1/0/yes/no in any case, and nothing else", () => {
   for (const yes of ["true", "TRUE", "1", "yes", "Yes", " on "]) {
     assert.equal(loadConfig({ TRUST_PROXY: yes }).trustProxy.hops, 1, yes);
-    assert.equal(loadConfig({ MEMORY_REDUCER: yes }).memoryReducer, true, yes);
   }
   for (const no of ["false", "FALSE", "0", "no", "NO", "off", ""]) {
-    const c = loadConfig({ TRUST_PROXY: no, MEMORY_REDUCER: no || "off" });
+    const c = loadConfig({ TRUST_PROXY: no });
     assert.equal(c.trustProxy.hops, 0, no);
     assert.equal(c.trustProxy.proxies, null, no);
-    assert.equal(c.memoryReducer, false, no);
   }
   for (const junk of ["ye", "treu", "enabled", "-1"]) {
-    const p = problems({ TRUST_PROXY: junk, MEMORY_REDUCER: junk });
-    assert.equal(p.length, 2, p.join("\n"));
+    const p = problems({ TRUST_PROXY: junk });
+    assert.equal(p.length, 1, p.join("\n"));
     assert.match(p[0], /^TRUST_PROXY /);
-    assert.match(p[1], /^MEMORY_REDUCER /);
   }
 });
 
@@ -199,15 +196,6 @@ Deno.test("config - WS_ENGINE picks native frames by default, ws on request, not
   assert.equal(loadConfig({}).wsEngine, "native");
   assert.equal(loadConfig({ WS_ENGINE: "ws" }).wsEngine, "ws");
   assert.match(problems({ WS_ENGINE: "uws" }).join(), /WS_ENGINE must be "native" or "ws"/);
-});
-
-Deno.test("config - MEMORY_REDUCER is on by default, off on request, nothing else", () => {
-  assert.equal(loadConfig({}).memoryReducer, true);
-  assert.equal(loadConfig({ MEMORY_REDUCER: "off" }).memoryReducer, false);
-  assert.match(
-    problems({ MEMORY_REDUCER: "later" }).join(),
-    /^MEMORY_REDUCER must be on\/off/,
-  );
 });
 
 Deno.test("config - on Deno Deploy pages name https:// (its edge serves nothing else)", () => {

@@ -95,7 +95,7 @@ Deno.test("kv store - an update rewrites only the index entries its user did not
     assert.equal(await s.lookupUserId(["k1"]), "u1");
   }));
 
-Deno.test("kv store - a write checked against a remembered head still sees another instance's write", async () => {
+Deno.test("kv store - a write checked against the head it read still sees another instance's write", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const a = await KvStore.open(path);
   const b = await KvStore.open(path);
@@ -147,25 +147,20 @@ Deno.test("kv store - packed reads: one at a time on a local file, several on a 
   assert.equal(readsInFlightFor("https://api.deno.com/databases/x/connect", undefined), 8);
 });
 
-Deno.test("kv store - a known user's profile comes in the lookup's read, never another instance's stale one", async () => {
+Deno.test("kv store - a lookup never returns another instance's stale version, follows moves and deletes", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const [a, b] = [await KvStore.open(path), await KvStore.open(path)];
   try {
     await b.saveProfiles([{ profile: profile("u1", { v: 1 }, 1000), identKeys: ["k1"] }]);
     assert.equal((await a.lookupProfile(["k1"]))?.profile?.user.v, 1); // a learns k1 → u1
-    let reads = 0;
-    const getMany = a.kv.getMany.bind(a.kv);
-    // deno-lint-ignore no-explicit-any
-    (a.kv as any).getMany = (keys: Deno.KvKey[]) => (reads++, getMany(keys));
     await b.saveProfiles([{ profile: profile("u1", { v: 2 }, 2000), identKeys: ["k1"] }]);
     assert.equal((await a.lookupProfile(["k1"]))?.profile?.user.v, 2, "b's newer version");
-    assert.equal(reads, 1, "index and profile in one read");
-    // b moves k1 to u2: a's guess (u1) is checked in the same snapshot and not used.
+    // b moves k1 to u2.
     await b.saveProfiles([{ profile: profile("u2", { v: 9 }, 3000), identKeys: ["k1"] }]);
     const found = await a.lookupProfile(["k1"]);
     assert.equal(found?.userId, "u2");
     assert.equal(found?.profile?.user.v, 9);
-    // b deletes u2 with its identifiers: nothing is served from a's memory.
+    // b deletes u2 with its identifiers.
     await b.deleteProfile("u2", ["k1"]);
     assert.equal(await a.lookupProfile(["k1"]), null);
   } finally {
@@ -220,153 +215,29 @@ Deno.test("kv store - a claimed batch whose commit meets another instance's writ
   }
 });
 
-Deno.test("kv store - a claimed 100-user batch is two commits, the claim written by the last", () =>
+Deno.test("kv store - one notification sent twice at once is applied once", () =>
   withStore(async (s) => {
-    const writes = Array.from({ length: 100 }, (_, i) => ({
-      profile: profile(`g${i}`),
-      identKeys: [`id-${i}`],
-    }));
-    const r = await s.saveProfiles(writes, { claim: { id: "n-100", ttlMs: 60_000 } });
-    assert.notEqual(r.replayed, true);
-    const stamps = new Map<string, number>();
-    for (let i = 0; i < 100; i += 10) {
-      const keys = Array.from({ length: 10 }, (_, j) => ["profiles", `g${i + j}`]);
-      for (const e of await s.kv.getMany(keys)) {
-        stamps.set(e.versionstamp!, (stamps.get(e.versionstamp!) ?? 0) + 1);
-      }
-    }
-    const claim = await s.kv.get(["notifications", "n-100"]);
-    assert.equal(stamps.size, 2, "99 checks + the claim's, then the rest with the claim");
-    assert.equal(stamps.get(claim.versionstamp!), 1);
-  }));
-
-/** Versionstamps of users `prefix`0..n-1's profiles, with how many share each. */
-async function stampsOf(s: KvStore, prefix: string, n: number): Promise<Map<string, number>> {
-  const stamps = new Map<string, number>();
-  for (let i = 0; i < n; i += 10) {
-    const keys = Array.from(
-      { length: Math.min(10, n - i) },
-      (_, j) => ["profiles", prefix + (i + j)],
-    );
-    for (const e of await s.kv.getMany(keys)) {
-      stamps.set(e.versionstamp!, (stamps.get(e.versionstamp!) ?? 0) + 1);
-    }
-  }
-  return stamps;
-}
-
-Deno.test("kv store - alone (fenced), a claimed 100-user batch is one commit checked against the epoch", () =>
-  withStore(async (s) => {
-    const fence = { key: ["roster"], versionstamp: null };
-    const batch = (v: number) =>
-      Array.from({ length: 100 }, (_, i) => ({
-        profile: profile(`f${i}`, { v }, 1_000 * v),
-        identKeys: [`fk${i}`, `fe${i}`],
-      }));
-    for (const v of [1, 2]) {
-      const r = await s.saveProfiles(batch(v), { fence, claim: { id: `n${v}`, ttlMs: 60_000 } });
-      assert.equal(r.fenced, true);
-      assert.notEqual(r.replayed, true);
-      const stamps = await stampsOf(s, "f", 100);
-      assert.equal(stamps.size, 1, `batch ${v}: one commit for all 100 users`);
-      const claim = await s.kv.get(["notifications", `n${v}`]);
-      assert.equal(stamps.has(claim.versionstamp!), true, "the claim in that same commit");
-    }
-    assert.equal((await s.getProfile("f63"))?.user.v, 2);
-    // A replay is refused whole, and a fence that no longer holds is reported.
-    const again = await s.saveProfiles(batch(3), { fence, claim: { id: "n2", ttlMs: 60_000 } });
-    assert.equal(again.replayed, true);
-    assert.equal((await s.getProfile("f0"))?.user.v, 2);
-    await s.kv.set(["roster"], 1);
-    const moved = await s.saveProfiles(batch(4), { fence, claim: { id: "n4", ttlMs: 60_000 } });
-    assert.notEqual(moved.fenced, true);
-    assert.equal((await s.getProfile("f99"))?.user.v, 4);
-  }));
-
-Deno.test("kv store - an epoch-checked batch never overwrites another instance's newer write", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
-  const a = await KvStore.open(path);
-  const b = await KvStore.open(path);
-  const fence = { key: ["roster"], versionstamp: null };
-  const batch = (v: number) =>
-    Array.from({ length: 50 }, (_, i) => ({
-      profile: profile(`e${i}`, { v }, 1_000 * v),
-      identKeys: [`ek${i}`],
-    }));
-  try {
-    await a.saveProfiles(batch(1), { fence });
-    await a.saveProfiles(batch(2), { fence }); // A knows every head as of the epoch
-    // B (no fence, an instance A has not counted) writes e7 newer than what A will send, e8
-    // older than what A remembers, and deletes e9.
-    await b.saveProfiles([{ profile: profile("e7", { v: 9 }, 9_000), identKeys: ["ek7"] }]);
-    await b.kv.set(["profiles", "e8"], (await b.kv.get(["profiles", "e8"])).value); // same, moved
-    await b.deleteProfile("e9", ["ek9"]);
-    const r = await a.saveProfiles(batch(3), { fence });
-    assert.equal(r.fenced, false, "the epoch moved: the checked path");
-    assert.equal((await b.getProfile("e7"))?.user.v, 9, "B's newer version stays");
-    assert.equal((await b.getProfile("e8"))?.user.v, 3);
-    assert.equal((await b.getProfile("e9"))?.user.v, 3);
-    assert.equal(await b.lookupUserId(["ek9"]), "e9", "the index rewritten after the delete");
-    assert.equal((await b.getProfile("e0"))?.user.v, 3);
-    // Settled: the next batch is one commit again.
-    await a.saveProfiles(batch(4), { fence });
-    const stamps = await stampsOf(a, "e", 50);
-    assert.equal(stamps.get([...stamps.keys()].find((k) => stamps.get(k)! > 1)!), 49);
-  } finally {
-    await a.close();
-    await b.close();
-  }
-});
-
-Deno.test("kv store - alone, batches arriving during a commit share the next one", () =>
-  withStore(async (s) => {
-    const fence = { key: ["roster"], versionstamp: null };
-    const batch = (b: number) =>
-      Array.from({ length: 100 }, (_, i) => ({
-        profile: profile(`m${b * 100 + i}`, { b }),
-        identKeys: [`mk${b * 100 + i}`],
-      }));
-    const results = await Promise.all(
-      [0, 1, 2, 3].map((b) =>
-        s.saveProfiles(batch(b), { fence, claim: { id: `m${b}`, ttlMs: 60_000 } })
-      ),
-    );
-    for (const r of results) assert.equal(r.fenced, true);
-    const stamps = await stampsOf(s, "m", 400);
-    assert.ok(stamps.size <= 2, `${stamps.size} commits for 4 batches sent at once`);
-    for (let b = 0; b < 4; b++) {
-      const claim = await s.kv.get(["notifications", `m${b}`]);
-      assert.ok(stamps.has(claim.versionstamp!), `batch ${b}'s claim in its commit`);
-    }
-    assert.equal((await s.getProfile("m399"))?.user.b, 3);
-  }));
-
-Deno.test("kv store - alone, one notification sent twice at once is applied once", () =>
-  withStore(async (s) => {
-    const fence = { key: ["roster"], versionstamp: null };
     const batch = (b: number) =>
       Array.from({ length: 10 }, (_, i) => ({
         profile: profile(`d${b * 10 + i}`, { b }),
         identKeys: [`dk${b * 10 + i}`],
       }));
-    await s.saveProfiles(batch(9), { fence }); // heads known, epoch known
+    await s.saveProfiles(batch(9));
     const claim = { id: "twice", ttlMs: 60_000 };
     const results = await Promise.all([
-      s.saveProfiles(batch(0), { fence, claim: { id: "first", ttlMs: 60_000 } }),
-      s.saveProfiles(batch(1), { fence, claim }),
+      s.saveProfiles(batch(0), { claim: { id: "first", ttlMs: 60_000 } }),
+      s.saveProfiles(batch(1), { claim }),
       // The same id with other users (users in common would take turns anyway).
-      s.saveProfiles(batch(2), { fence, claim }),
+      s.saveProfiles(batch(2), { claim }),
     ]);
     assert.equal(results.filter((r) => r.replayed).length, 1, "one of the two is a replay");
     assert.notEqual(results[0].replayed, true);
   }));
 
-Deno.test("kv store - fenced instances racing on the same users: the newest always wins", async () => {
+Deno.test("kv store - instances racing on the same users: the newest always wins", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const a = await KvStore.open(path);
   const b = await KvStore.open(path);
-  // Both hold a fence (peers that sum the epoch): the epoch path is open to both.
-  const fence = { key: ["roster"], versionstamp: null };
   try {
     const at = Date.now();
     const batch = (n: number, from: number) =>
@@ -380,7 +251,7 @@ Deno.test("kv store - fenced instances racing on the same users: the newest alwa
       const writes = [];
       for (const s of [a, b, a, b]) {
         n++;
-        writes.push(s.saveProfiles(batch(n * 7 % 23 + round * 23, (n % 3) * 20), { fence }));
+        writes.push(s.saveProfiles(batch(n * 7 % 23 + round * 23, (n % 3) * 20)));
       }
       await Promise.all(writes);
     }
@@ -429,15 +300,14 @@ Deno.test("kv store - index entries and profile parts go to a local file with a 
   const s = await KvStore.open(path);
   try {
     const start = Date.now();
-    // Each write path: fenced (epoch-checked), grouped, one large user (parts), one user with
-    // more identifiers than fit beside its profile (index written first).
-    const fence = { key: ["roster"], versionstamp: null };
+    // Each write path: grouped (with and without a claim), one large user (parts), one user
+    // with more identifiers than fit beside its profile (index written first).
     const small = (p: string) =>
       Array.from({ length: 20 }, (_, i) => ({
         profile: profile(`${p}${i}`, { n: i }),
         identKeys: [`${p}k${i}`, `${p}e${i}`],
       }));
-    assert.equal((await s.saveProfiles(small("f"), { fence })).fenced, true);
+    await s.saveProfiles(small("f"));
     await s.saveProfiles(small("g"), { claim: { id: "n1", ttlMs: 60_000 } });
     await s.saveProfiles([{
       profile: profile("big", { big: "x".repeat(PART_BYTES * 2) }),
@@ -512,7 +382,6 @@ Deno.test("kv store - an older instance's writes (no expiry) and ours read back 
 Deno.test("kv store - the 400 identifiers of 100 new users take a few pages of SQLite's expiry index, not one each", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const s = await KvStore.open(path);
-  const fence = { key: ["roster"], versionstamp: null };
   // Scattered identifiers, as keyed hashes are; users next to each other (their heads' entries
   // share a few pages either way).
   const batch = (b: number) =>
@@ -523,12 +392,12 @@ Deno.test("kv store - the 400 identifiers of 100 new users take a few pages of S
   const walHeader = () => Deno.readFileSync(`${path}-wal`).slice(0, 32).join();
   const maxFrame = () => new DataView(Deno.readFileSync(`${path}-shm`).buffer).getUint32(16, true);
   try {
-    for (let b = 0; b < 30; b++) await s.saveProfiles(batch(b), { fence });
+    for (let b = 0; b < 30; b++) await s.saveProfiles(batch(b));
     let pages: number[] = [];
     // A commit the WAL restarted under (after a checkpoint) cannot be told apart: another one.
     for (let b = 30; b < 40 && !pages.length; b++) {
       const [header, from] = [walHeader(), maxFrame()];
-      assert.equal((await s.saveProfiles(batch(b), { fence })).fenced, true);
+      await s.saveProfiles(batch(b));
       const to = maxFrame();
       if (walHeader() !== header || to <= from) continue;
       const wal = new DataView(Deno.readFileSync(`${path}-wal`).buffer);

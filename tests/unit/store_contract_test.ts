@@ -162,8 +162,9 @@ const cases: Record<string, Case> = {
     await s.releaseNotification("n1");
     assert.equal(await s.claimNotification("n1", 60_000), true);
     assert.equal(await s.claimNotification("short", 5), true);
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(await s.claimNotification("short", 60_000), true);
+    // Claimable again once 5 ms have passed (by the store's clock): polled, not slept on.
+    await waitFor(() => s.claimNotification("short", 60_000));
+    assert.equal(await s.claimNotification("short", 60_000), false, "and held again");
   },
 
   "profile fetch claims hold across instances until they expire, apart from notification ids":
@@ -174,8 +175,9 @@ const cases: Record<string, Case> = {
       assert.equal(await s.claimProfileFetch("k2", 60_000), true, "per identifier");
       assert.equal(await s.claimNotification("k1", 60_000), true, "not a notification id");
       assert.equal(await s.claimProfileFetch("short", 5), true);
-      await new Promise((r) => setTimeout(r, 30));
-      assert.equal(await other.claimProfileFetch("short", 60_000), true, "claimable after expiry");
+      // Claimable by the other instance once 5 ms have passed: polled, not slept on.
+      await waitFor(() => other.claimProfileFetch("short", 60_000));
+      assert.equal(await s.claimProfileFetch("short", 60_000), false, "and held again");
     },
 
   "settings are seeded only when none exist, defaults fill the rest": async ({ store: s }) => {
@@ -217,8 +219,10 @@ const cases: Record<string, Case> = {
   "config changes made by any instance are seen by watchers until stopped": async (b) => {
     const seen: StoredConfig[] = [];
     const stop = b.store.watchConfig((c) => seen.push(c));
-    await new Promise((r) => setTimeout(r, 50));
     const other = await b.peer();
+    // The watch is live once it reports a change (one made before it started is not reported).
+    let n = 0;
+    await waitFor(async () => (await other.setDomains([`warmup${n++}.com`]), seen.length > 0));
     await other.setDomains(["a.com"]);
     await waitFor(() => seen.at(-1)?.domains[0] === "a.com");
     assert.deepEqual(seen.at(-1)?.domains, ["a.com"]);
@@ -226,11 +230,18 @@ const cases: Record<string, Case> = {
     await waitFor(() => seen.at(-1)?.settings.public_traits[0] === "name");
     assert.deepEqual(seen.at(-1)?.settings.public_traits, ["name"]);
     assert.deepEqual(seen.at(-1)?.domains, ["a.com"], "a change carries the whole config");
+    // A second watcher, live before the first stops, sees the next change: the stopped one
+    // would have been called by then.
+    const later: StoredConfig[] = [];
+    const stopLater = b.store.watchConfig((c) => later.push(c));
+    await waitFor(async () => (await other.setDomains([`warmup${n++}.com`]), later.length > 0));
+    await other.setDomains(["c.com"]);
+    await waitFor(() => [seen, later].every((l) => l.at(-1)?.domains[0] === "c.com"));
     stop();
-    const count = seen.length;
     await other.setDomains(["b.com"]);
-    await new Promise((r) => setTimeout(r, 150));
-    assert.equal(seen.length, count, "no call after stop");
+    await waitFor(() => later.at(-1)?.domains[0] === "b.com");
+    stopLater();
+    assert.equal(seen.filter((c) => c.domains[0] === "b.com").length, 0, "no call after stop");
   },
 
   "the generated secret is created once and shared": async (b) => {
@@ -320,7 +331,7 @@ const cases: Record<string, Case> = {
 
 Deno.test({
   name: "kv store - satisfies the store contract",
-  ...opts,
+  // Sanitizers on: a closed KvStore leaves no watch, timer or handle behind.
   async fn(t) {
     for (const [name, run] of Object.entries(cases)) {
       await t.step(`kv store - ${name}`, async () => {

@@ -1,0 +1,59 @@
+/** Test helper: a customer's page on localhost, with our script tag, under a strict CSP. */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * Serves the customer's page on localhost, under a strict CSP (no inline, no eval). node:http,
+ * not Deno.serve: @hono/node-server (used by the connector in this same process) replaces the
+ * global Response, which Deno.serve then refuses.
+ */
+export async function startPageServer(connector: string, analyticsJs: string, pageJs: string) {
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head>
+<body><h1>Hello <span id="email">stranger</span></h1>
+<p>plan: <b id="plan">?</b> segments: <i id="segments"></i></p>
+<script src="/analytics.js"></script><script src="/page.js"></script>
+<script src="${connector}/hull-browser.js" async></script></body></html>`;
+  const csp = `default-src 'none'; script-src 'self' ${connector}; connect-src ${
+    connector.replace(/^http/, "ws")
+  }`;
+  const files: Record<string, [string, string]> = {
+    "/": [html, "text/html; charset=utf-8"],
+    "/analytics.js": [analyticsJs, "text/javascript"],
+    "/page.js": [pageJs, "text/javascript"],
+  };
+  const server = createServer((req, res) => {
+    const file = files[new URL(req.url ?? "/", "http://x").pathname];
+    if (!file) return res.writeHead(404).end("not found");
+    res.writeHead(200, { "content-type": file[1], "content-security-policy": csp }).end(file[0]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Serves `files` (path → HTML) as they are, with no CSP: a newcomer's page on a port of its own,
+ * as `python3 -m http.server` would serve it.
+ */
+export async function startStaticPages(files: Record<string, string>) {
+  const server = createServer((req, res) => {
+    const html = files[new URL(req.url ?? "/", "http://x").pathname];
+    if (html === undefined) return res.writeHead(404).end("not found");
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
