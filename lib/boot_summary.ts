@@ -6,7 +6,7 @@
  * instead of a stack trace. `main.ts` prints what these functions return.
  */
 import type { Config } from "./config.ts";
-import type { StoredConfig } from "./store/store.ts";
+import type { StoredConfig } from "./types.ts";
 import { onDeploy } from "./deploy/preflight.ts";
 import { ignoredSeeds, ignoredSeedsNotice } from "./seeds.ts";
 import type { Settings } from "./types.ts";

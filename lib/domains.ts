@@ -167,3 +167,16 @@ export function originAllowed(
     return p.wildcard ? host.endsWith("." + p.host) : host === p.host;
   });
 }
+
+const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * True for a DNS host name of two labels or more (lowercase letters, digits, hyphens): no port,
+ * no IP literal (a numeric last label), no scheme, path or user info.
+ */
+export function isHostName(host: string): boolean {
+  if (host.length > 253) return false;
+  const labels = host.split(".");
+  return labels.length >= 2 && labels.every((l) => HOST_LABEL.test(l)) &&
+    !/^\d+$/.test(labels[labels.length - 1]);
+}

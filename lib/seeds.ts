@@ -5,7 +5,7 @@
  * This names those variables so that the boot output, `/` and the dashboard can say so.
  */
 import type { SettingsSeed } from "./config.ts";
-import type { StoredConfig } from "./store/store.ts";
+import type { StoredConfig } from "./types.ts";
 import type { Settings } from "./types.ts";
 
 /** The seeded list settings and the variable of each. */

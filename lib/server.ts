@@ -214,8 +214,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   return { port, url: `http://${host}:${port}`, io, http, ctx, close };
 }
 
+/** A bounded wait of the shutdown: kept referenced, so a close whose parts hang still ends. */
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Waits until `inflight` is empty (work added meanwhile included), at most `ms`. */

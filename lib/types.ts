@@ -130,3 +130,9 @@ export interface LogEntry {
   domain?: string;
   message?: string;
 }
+
+/** The settings and domain whitelist as stored (either engine). */
+export interface StoredConfig {
+  settings: Settings;
+  domains: string[];
+}

@@ -10,7 +10,7 @@
  * its secret, an unknown one registers when allowed. Pure: no I/O.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { type DomainPattern, originAllowed } from "../domains.ts";
+import { type DomainPattern, isHostName, originAllowed } from "../domains.ts";
 import type { HullConnection } from "./credentials.ts";
 
 /** What decides whether a connector may bind. */
@@ -47,7 +47,6 @@ export type Binding =
   | { ok: false; status: 400 | 403; reason: string };
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const MAX_SECRET_LENGTH = 1000;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -55,17 +54,6 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 /** A value quoted for a message: short, and never more than the sender wrote. */
 const shown = (v: unknown) => JSON.stringify(String(v).slice(0, 60));
-
-/**
- * True for a DNS host name of two labels or more (lowercase letters, digits, hyphens): no port,
- * no IP literal (a numeric last label), no scheme, path or user info.
- */
-export function isHostName(host: string): boolean {
-  if (host.length > 253) return false;
-  const labels = host.split(".");
-  return labels.length >= 2 && labels.every((l) => LABEL.test(l)) &&
-    !/^\d+$/.test(labels[labels.length - 1]);
-}
 
 /**
  * Why `organization` may not be used (no request may go to it), or null when it is a host name

@@ -4,8 +4,7 @@
  * API lives, and how often profiles may be fetched from it. Parsed with the rest of the
  * environment at boot, so a typo fails loudly with the variable's name.
  */
-import { type DomainPattern, parseDomainList } from "../domains.ts";
-import { isHostName } from "./connector_binding.ts";
+import { type DomainPattern, isHostName, parseDomainList } from "../domains.ts";
 
 /** Hull's own domains: where its smart-notifier signing key is published. */
 export const DEFAULT_HULL_KEY_HOSTS = "hullapp.io,*.hullapp.io,hull.io,*.hull.io";

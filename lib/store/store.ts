@@ -3,7 +3,7 @@
  * state, independent of the engine (Deno KV today, Redis when self-hosted). Identifiers reach
  * the store only as keyed hashes, so raw emails and ids never become keys.
  */
-import type { LogEntry, Settings, StoredProfile } from "../types.ts";
+import type { LogEntry, Settings, StoredConfig, StoredProfile } from "../types.ts";
 
 // Shapes the leaves share (payload, event log) live in lib/types.ts; re-exported for the engines.
 export type { LogEntry, ProfileView, StoredProfile } from "../types.ts";
@@ -59,10 +59,7 @@ export interface SaveOptions {
 }
 
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
-export interface StoredConfig {
-  settings: Settings;
-  domains: string[];
-}
+export type { StoredConfig };
 
 export interface Store {
   /** Returns the persisted server secret, creating it with `generate()` on first use. */

@@ -10,8 +10,18 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DIRS = ["lib", "routes", "components", "islands", "bench"];
 
-/** The composition root: puts one instance together, so it may import any part. */
-const ROOT_FILES = new Set(["main.ts", "lib/server.ts", "lib/app.ts", "lib/app_context.ts"]);
+/**
+ * The composition root: puts one instance together (and reports its boot), so it may import any
+ * part.
+ */
+const ROOT_FILES = new Set([
+  "main.ts",
+  "lib/server.ts",
+  "lib/app.ts",
+  "lib/app_context.ts",
+  "lib/boot_summary.ts",
+  "lib/boot_failure.ts",
+]);
 /**
  * Leaves that live with their part because only that part reads them, but that the
  * configuration (a leaf) parses: they import leaves only, like any leaf.
