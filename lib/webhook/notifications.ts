@@ -27,8 +27,15 @@ export const USER_CHANNELS = new Set(["user:update", "user:delete"]);
 /** Channels we acknowledge and log without acting. */
 export const ACKNOWLEDGED_CHANNELS = new Set(["ship:update", "segment:update"]);
 
+/** A message left out of a batch: where, why (never a value) and whose (masked). */
+export interface SkippedMessage {
+  index: number;
+  reason: string;
+  identifiers: Record<string, string>;
+}
+
 export type Validation =
-  | { ok: true; notification: HullNotification }
+  | { ok: true; notification: HullNotification; skipped: SkippedMessage[] }
   | { ok: false; error: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -43,7 +50,26 @@ function checkSegments(v: unknown, path: string): string | null {
   return null;
 }
 
-/** Validates the shape of a parsed smart-notifier body (docs/contracts.md §3). */
+/** Why one message of a user batch cannot be applied, or null when it can. */
+function messageProblem(m: unknown, at: string): string | null {
+  if (!isObject(m)) return `${at} must be an object`;
+  if (!isObject(m.user)) return `${at}.user must be an object`;
+  if (typeof m.user.id !== "string" || !m.user.id || m.user.id.length > 200) {
+    return `${at}.user.id must be a non-empty string`;
+  }
+  if (m.account !== undefined && m.account !== null && !isObject(m.account)) {
+    return `${at}.account must be an object`;
+  }
+  return checkSegments(m.segments, `${at}.segments`) ??
+    checkSegments(m.account_segments, `${at}.account_segments`);
+}
+
+/**
+ * Validates the shape of a parsed smart-notifier body (docs/contracts.md §3). A body that is
+ * not a notification is refused whole; in a user batch, each malformed message is left out
+ * and reported in `skipped` (as Hull's own connectors do: one bad message never fails the
+ * batch, whose retry could not succeed either), and the notification keeps the others.
+ */
 export function validateNotification(body: unknown): Validation {
   if (!isObject(body)) return { ok: false, error: "body must be a JSON object" };
   const { notification_id, channel, messages } = body;
@@ -60,25 +86,19 @@ export function validateNotification(body: unknown): Validation {
     if (messages !== undefined && !Array.isArray(messages)) {
       return { ok: false, error: "messages must be an array" };
     }
-    return { ok: true, notification: body as unknown as HullNotification };
+    return { ok: true, notification: body as unknown as HullNotification, skipped: [] };
   }
   if (!Array.isArray(messages)) return { ok: false, error: "messages must be an array" };
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
-    const at = `messages[${i}]`;
-    if (!isObject(m)) return { ok: false, error: `${at} must be an object` };
-    if (!isObject(m.user)) return { ok: false, error: `${at}.user must be an object` };
-    if (typeof m.user.id !== "string" || !m.user.id || m.user.id.length > 200) {
-      return { ok: false, error: `${at}.user.id must be a non-empty string` };
-    }
-    if (m.account !== undefined && m.account !== null && !isObject(m.account)) {
-      return { ok: false, error: `${at}.account must be an object` };
-    }
-    const err = checkSegments(m.segments, `${at}.segments`) ??
-      checkSegments(m.account_segments, `${at}.account_segments`);
-    if (err) return { ok: false, error: err };
-  }
-  return { ok: true, notification: body as unknown as HullNotification };
+  const skipped: SkippedMessage[] = [];
+  const kept: unknown[] = [];
+  messages.forEach((m, index) => {
+    const reason = messageProblem(m, `messages[${index}]`);
+    if (reason === null) return kept.push(m);
+    const user = isObject(m) && isObject(m.user) ? m.user : {};
+    skipped.push({ index, reason, identifiers: maskIdentifiers(userIdentifiers(user)) });
+  });
+  const notification = (skipped.length ? { ...body, messages: kept } : body) as unknown;
+  return { ok: true, notification: notification as HullNotification, skipped };
 }
 
 // Shared with the socket side and the Hull fetch; defined with the leaves they belong to.
