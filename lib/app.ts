@@ -10,6 +10,7 @@ import { errorAnswer, MAX_BODY_BYTES } from "./webhook/endpoint.ts";
 import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "./store/outage.ts";
 import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
+import * as status from "../routes/status.ts";
 import * as smartNotifier from "../routes/smart_notifier.ts";
 import * as snippet from "../routes/snippet.ts";
 import * as install from "../routes/install.tsx";
@@ -42,6 +43,8 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
 
   app.get("/", index.handler);
   app.get("/healthz", healthz.handler);
+  app.get("/status", status.handler);
+  app.post("/status", status.handler);
   app.post(
     "/smart-notifier",
     bodyLimit({
