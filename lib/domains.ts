@@ -132,6 +132,7 @@ export function parseDomainPattern(entry: string): DomainPattern {
  */
 export function hostOfUrlEntry(entry: string): string | null {
   const raw = String(entry ?? "").trim();
+  if (SCHEME.test(raw) && !/^https?:\/\//i.test(raw)) return null; // ftp://… stays refused
   const rest = raw.replace(/^https?:\/\//i, "");
   const cut = rest.search(/[/?#]/);
   const host = cut < 0 ? rest : rest.slice(0, cut);

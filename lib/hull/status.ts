@@ -38,7 +38,9 @@ export interface StatusAnswer {
 /** What the status is computed from. */
 export interface StatusInput {
   /** The bound connector; null: Hull never sent a notification. */
-  connection: { updated_at: number; secret_readable: boolean; organization_allowed: boolean } | null;
+  connection:
+    | { updated_at: number; secret_readable: boolean; organization_allowed: boolean }
+    | null;
   managed: ManagedDoc;
   health: HealthDoc;
   now: number;
