@@ -139,7 +139,11 @@ function readDomains(values: string[], out: HullSettings): string[] {
         // Only the host is shown: a path or query may hold what the dashboard need not show.
         out.notes.push(`whitelisted_domains: "${shownUrl(entry, host)}" taken as ${host}`);
       } catch (e) {
-        out.problems.push(`whitelisted_domains: ${(e as Error).message} (entry left out)`);
+        // An entry with user info may hold a password: it is not quoted anywhere.
+        const why = entry.includes("@")
+          ? "an entry with user info (@) is not a domain"
+          : (e as Error).message;
+        out.problems.push(`whitelisted_domains: ${why} (entry left out)`);
       }
     }
   }

@@ -261,6 +261,7 @@ Deno.test({
             "*.shop.example.org",
             "not a domain",
             "ftp://files.example.com/",
+            "https://admin:hunter2@site.com/",
           ],
         },
       };
@@ -286,6 +287,8 @@ Deno.test({
       assert.match(page, /invalid domain &quot;not a domain&quot;.*entry left out/);
       assert.match(page, /ftp:\/\/files.example.com\/&quot;: only http.*entry left out/);
       assert.ok(!page.includes("token=abc"), "the path and query are not shown");
+      assert.match(page, /an entry with user info \(@\) is not a domain \(entry left out\)/);
+      assert.ok(!page.includes("hunter2"), "user info is never shown");
       await waitFor(() =>
         log.some((e) => /settings from Hull: .*taken as site.com/.test(e.message ?? ""))
       );
