@@ -226,8 +226,11 @@ async function accept(
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
-  logSkipped(deps.events, n.channel, valid.skipped);
-  const ok = okAnswer(valid.skipped);
+  /** The 200 of an applied batch; its skipped messages are logged then (a replay is not). */
+  const applied = (): WebhookAnswer => {
+    logSkipped(deps.events, n.channel, valid.skipped);
+    return okAnswer(valid.skipped);
+  };
   // Segment names for the settings page: from every channel (ship:update carries them all);
   // messages only where they were validated.
   if (n.channel === "user:update") deps.seen?.observe(n);
@@ -259,7 +262,7 @@ async function accept(
     return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
   }
   // Every message was left out: nothing to apply or to remember (a retry would skip them too).
-  if (valid.skipped.length && !n.messages?.length) return ok;
+  if (valid.skipped.length && !n.messages?.length) return applied();
   try {
     const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
     const result = await processNotification(n, deps, receivedAt, claim);
@@ -271,7 +274,7 @@ async function accept(
         }`,
       });
     }
-    return ok;
+    return applied();
   } catch (err) {
     // Forget the id so Hull's retry is applied (a claim taken with the write is released by
     // the store); the error names no secret or identifier.
