@@ -10,6 +10,7 @@ import { errorAnswer, MAX_BODY_BYTES } from "./webhook/endpoint.ts";
 import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "./store/outage.ts";
 import * as index from "../routes/index.tsx";
 import * as healthz from "../routes/healthz.ts";
+import * as status from "../routes/status.ts";
 import * as smartNotifier from "../routes/smart_notifier.ts";
 import * as snippet from "../routes/snippet.ts";
 import * as install from "../routes/install.tsx";
@@ -42,6 +43,8 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
 
   app.get("/", index.handler);
   app.get("/healthz", healthz.handler);
+  app.get("/status", status.handler);
+  app.post("/status", status.handler);
   app.post(
     "/smart-notifier",
     bodyLimit({
@@ -85,15 +88,23 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
+    // Hull's calls get Hull's answer shape (flow_control "retry") even from here.
+    const forHull = c.req.path === "/smart-notifier";
     // The store is away (Redis down, KV failing): the request was fine, retrying will do.
     if (isStoreOutage(err)) {
       console.error(`${c.req.method} ${c.req.path}: ${OUTAGE_MESSAGE} (${err.message})`);
       c.header("retry-after", String(RETRY_AFTER_S));
       c.header("cache-control", "no-store");
-      return c.json({ error: OUTAGE_MESSAGE }, 503);
+      return c.json(
+        forHull ? errorAnswer(503, OUTAGE_MESSAGE).body : { error: OUTAGE_MESSAGE },
+        503,
+      );
     }
     console.error(`unhandled error on ${c.req.method} ${c.req.path}:`, err);
-    return c.json({ error: "internal error" }, 500);
+    return c.json(
+      forHull ? errorAnswer(500, "internal error").body : { error: "internal error" },
+      500,
+    );
   });
   return app;
 }

@@ -124,6 +124,22 @@ export function parseDomainPattern(entry: string): DomainPattern {
 }
 
 /**
+ * The host of a whitelist entry written as a URL, as Hull's settings often hold them
+ * (`https://site.com/shop?x` → `site.com`, `http://localhost:3000/a` → `localhost:3000`): an
+ * http(s) scheme, the path, query and fragment are dropped; a port the entry names is kept
+ * (it then restricts the match, as a typed `host:port` does). Null when there is nothing to
+ * drop or nothing left, so the entry is judged as it is.
+ */
+export function hostOfUrlEntry(entry: string): string | null {
+  const raw = String(entry ?? "").trim();
+  if (SCHEME.test(raw) && !/^https?:\/\//i.test(raw)) return null; // ftp://… stays refused
+  const rest = raw.replace(/^https?:\/\//i, "");
+  const cut = rest.search(/[/?#]/);
+  const host = cut < 0 ? rest : rest.slice(0, cut);
+  return host && host !== raw ? host : null;
+}
+
+/**
  * Parses a comma-separated whitelist (`WHITELISTED_DOMAINS`); whitespace around entries and
  * empty entries are ignored.
  * @throws Error naming the first malformed entry.

@@ -128,6 +128,11 @@ export function HullPanel(
           {p.managed.refused.reason}. Shorten the lists in the connector's settings in Hull.
         </p>
       )}
+      {(p.managed.notes ?? []).length > 0 && (
+        <p class="muted" data-hull-notes>
+          Read from Hull's settings (used as shown): {(p.managed.notes ?? []).join("; ")}
+        </p>
+      )}
       {p.managed.problems.length > 0 && (
         <p class="error" role="alert">
           Settings Hull sent that were not applied (the old value stays):{" "}

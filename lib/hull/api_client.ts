@@ -1,10 +1,12 @@
 /**
- * A small client of Hull's REST API, for the one call the connector makes: a visitor's profile
- * (`GET /api/v1/me/user_report`) on behalf of the connector, authenticated the way Hull's own
- * client does it: `Hull-App-Id`, `Hull-Organization` and `Hull-Access-Token`, an HS256 JWT
- * signed with the connector secret (`iss` = connector id, `iat`, `io.hull.asUser` = the claims,
- * `io.hull.subjectType` = `user`). Failures come back as reasons, never as thrown errors, and
- * never name the secret or the token.
+ * A small client of Hull's REST API, for the two calls the connector makes, authenticated the
+ * way Hull's own client does it (`Hull-App-Id`, `Hull-Organization`, `Hull-Access-Token`):
+ * - a visitor's profile (`GET /api/v1/me/user_report`) on behalf of the connector, the token an
+ *   HS256 JWT signed with the connector secret (`iss` = connector id, `iat`, `io.hull.asUser` =
+ *   the claims, `io.hull.subjectType` = `user`, `scopes` = `["admin"]`);
+ * - the connector's status (`PUT /api/v1/<id>/status`), as the connector itself (the token is
+ *   its secret, as hull-client sends it for the connector's own calls).
+ * Failures come back as reasons, never as thrown errors, and never name the secret or token.
  */
 import { SignJWT } from "jose";
 import type { Claims, HullSegment, HullUserMessage } from "../types.ts";
@@ -39,6 +41,8 @@ export function userToken(conn: HullConnection, claims: Claims): Promise<string>
   const payload: Record<string, unknown> = {
     "io.hull.asUser": claims,
     "io.hull.subjectType": "user",
+    // As the original connector asks hull-client for it: the report is read with admin scope.
+    scopes: ["admin"],
   };
   const jwt = new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setIssuer(conn.id).setIssuedAt();
@@ -118,7 +122,48 @@ export class HullApiClient {
       ? { ok: true, message }
       : fail("not found in Hull (no user in the answer)", true);
   }
+
+  /** The URL the connector's status is sent to (the base URL override wins). */
+  statusUrl(conn: HullConnection): string {
+    const base = this.opts.baseUrl ?? `https://${conn.organization}`;
+    return `${base}/api/v1/${encodeURIComponent(conn.id)}/status`;
+  }
+
+  /**
+   * Sends the connector's status to Hull (one request, no retry: the next cron call sends it
+   * again). Resolves with null when Hull took it, else why not.
+   */
+  async putStatus(
+    conn: HullConnection,
+    body: { status: ConnectorStatus; messages: string[] },
+  ): Promise<string | null> {
+    try {
+      const res = await fetch(this.statusUrl(conn), {
+        method: "PUT",
+        headers: {
+          "content-type": "application/json",
+          "Hull-App-Id": conn.id,
+          "Hull-Access-Token": conn.secret,
+          "Hull-Organization": conn.organization,
+        },
+        body: JSON.stringify(body),
+        // The secret must not follow a redirect to another host.
+        redirect: "error",
+        signal: AbortSignal.timeout(this.#timeout),
+        client: this.opts.client,
+      });
+      await res.body?.cancel();
+      return res.ok ? null : `Hull answered ${res.status}`;
+    } catch (err) {
+      return (err as Error).name === "TimeoutError"
+        ? `Hull did not answer within ${this.#timeout / 1000} s`
+        : "Hull's API could not be reached";
+    }
+  }
 }
+
+/** Hull's status of a connector, as its SDK reports it (docs/hull.md). */
+export type ConnectorStatus = "ok" | "warning" | "error" | "setupRequired";
 
 /**
  * Reads a user report into the shape of a smart-notifier message: either `{ user, account,

@@ -17,12 +17,15 @@ import {
 } from "./connector_binding.ts";
 import type { HullCredentials } from "./credentials.ts";
 import type { HullSettingsSync } from "./settings_sync.ts";
+import type { HullStatus } from "./status.ts";
 
 export interface HullIntegrationDeps {
   credentials: HullCredentials;
   settings: HullSettingsSync;
   events: EventLog;
   policy: BindingPolicy;
+  /** Notes each notification of the bound connector, for the status Hull shows. */
+  status?: HullStatus;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -80,7 +83,10 @@ export class HullIntegration {
     if (binding && !binding.ok) return;
     const ps = isObject(n.connector) ? n.connector.private_settings : undefined;
     await this.deps.settings.apply(ps, beforeWrite);
-    if (binding) await this.deps.credentials.save(binding.connection, beforeWrite);
+    if (binding) {
+      await this.deps.credentials.save(binding.connection, beforeWrite);
+      this.deps.status?.notification();
+    }
   }
 }
 

@@ -133,5 +133,7 @@ export function connectorManifest(): Record<string, unknown> {
     ],
     resources: [],
     subscriptions: [{ url: "/smart-notifier" }],
+    // Hull's cron asks /status every 30 minutes (as its own connectors declare it).
+    schedules: [{ url: "/status", type: "interval", value: "30" }],
   };
 }

@@ -23,6 +23,7 @@ import type { Store } from "../store/store.ts";
 import { CLAIM_TYPES, type Claims, type Settings } from "../types.ts";
 import type { HullApiClient } from "./api_client.ts";
 import type { HullCredentials } from "./credentials.ts";
+import type { HullStatus } from "./status.ts";
 
 export interface ProfileFetchDeps {
   store: Store;
@@ -37,6 +38,8 @@ export interface ProfileFetchDeps {
   /** Minutes before the same visitor may be fetched again, across instances. */
   intervalMinutes: number;
   counters?: Counters;
+  /** Told how each call to Hull's API ended, for the status Hull shows. */
+  status?: Pick<HullStatus, "apiResult">;
 }
 
 /** What became of one fetch (for tests and the log). */
@@ -115,6 +118,7 @@ export class ProfileFetcher {
     const startedAt = Date.now();
     log("incoming.user.fetch.start", "unknown visitor: fetching the profile from Hull");
     const report = await deps.api.userReport(conn, claimsOf(identifiers));
+    deps.status?.apiResult(report.ok || report.notFound ? null : report.reason);
     if (!report.ok) {
       deps.counters?.inc(report.notFound ? "hull_fetch_not_found" : "hull_fetch_errors");
       log(

@@ -1,6 +1,6 @@
 /**
  * Wiring of the Hull integration for one instance: credentials, settings sync, connector
- * binding, the key fetcher and the profile fetcher, sharing one HTTP client. Kept here so the
+ * binding, the key fetcher, the profile fetcher and the status for Hull, sharing one HTTP client. Kept here so the
  * server's boot sequence only creates and closes it.
  */
 import type { Config } from "../config.ts";
@@ -17,6 +17,7 @@ import { HullIntegration } from "./integration.ts";
 import { HullKeyFetcher } from "./key_fetcher.ts";
 import { ProfileFetcher } from "./profile_fetch.ts";
 import { HullSettingsSync } from "./settings_sync.ts";
+import { HullStatus } from "./status.ts";
 
 export interface HullServicesDeps {
   config: Config;
@@ -41,6 +42,8 @@ export interface HullServices {
   credentials: HullCredentials;
   integration: HullIntegration;
   keyFetcher: HullKeyFetcher;
+  /** The connector's status for Hull (`/status`) and what it is read from. */
+  status: HullStatus;
   /** Set by `startFetching` once the socket server's publisher exists. */
   profiles: ProfileFetcher | null;
   /** Starts fetching unknown visitors' profiles, pushing them through `publish`. */
@@ -67,9 +70,11 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
   );
   const settings = new HullSettingsSync(store, live, config.identitySecret !== null, events);
   const api = new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client });
+  const status = new HullStatus(store, credentials, api);
   const services: HullServices = {
     credentials,
-    integration: new HullIntegration({ credentials, settings, events, policy }),
+    status,
+    integration: new HullIntegration({ credentials, settings, events, policy, status }),
     keyFetcher: new HullKeyFetcher({
       hosts: config.hull.keyHosts,
       client,
@@ -88,6 +93,7 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
         perSecond: config.hull.fetchesPerSecond,
         intervalMinutes: config.hull.fetchIntervalMinutes,
         counters: deps.counters,
+        status,
       });
     },
     async close(ms = 2_000) {

@@ -6,7 +6,7 @@
  * Hull manages, and when they were last synced, is kept in the store so the dashboard shows them
  * read-only.
  */
-import { parseDomainPattern } from "../domains.ts";
+import { hostOfUrlEntry, parseDomainPattern } from "../domains.ts";
 import type { EventLog } from "../events.ts";
 import { configSizeRefusal } from "../store/config_size.ts";
 import type { LiveConfig } from "../store/live_config.ts";
@@ -37,8 +37,10 @@ export type ManagedSetting = typeof HULL_SETTING_KEYS[HullSettingKey];
  */
 export interface ManagedDoc {
   managed: Partial<Record<ManagedSetting, string>>;
-  /** Values Hull sent that could not be used (the setting kept its value). */
+  /** Values Hull sent that could not be used (left out, or the setting kept its value). */
   problems: string[];
+  /** How values Hull sent were read (a whitelist URL taken as its host). */
+  notes?: string[];
   /**
    * Settings Hull sent that were too large to store (config_size.ts), with when: the old
    * values stay, the rest of each notification applies. Null once Hull's settings fit again.
@@ -59,6 +61,8 @@ export interface HullSettings {
   /** Our settings present (and usable) in the notification. */
   keys: ManagedSetting[];
   problems: string[];
+  /** How values were read (e.g. a whitelist URL taken as its host): used, but not as sent. */
+  notes: string[];
 }
 
 function list(key: string, v: unknown, problems: string[]): string[] | null {
@@ -80,7 +84,7 @@ function list(key: string, v: unknown, problems: string[]): string[] | null {
  * returned; a malformed one is reported in `problems` and not returned either.
  */
 export function readHullSettings(privateSettings: unknown, identitySecret: boolean): HullSettings {
-  const out: HullSettings = { settings: {}, keys: [], problems: [] };
+  const out: HullSettings = { settings: {}, keys: [], problems: [], notes: [] };
   if (typeof privateSettings !== "object" || privateSettings === null) return out;
   const ps = privateSettings as Record<string, unknown>;
   for (const [hullKey, ours] of Object.entries(HULL_SETTING_KEYS)) {
@@ -100,12 +104,11 @@ export function readHullSettings(privateSettings: unknown, identitySecret: boole
     const values = list(hullKey, v, out.problems);
     if (!values) continue;
     if (ours === "domains") {
-      try {
-        out.domains = values.map((d) => parseDomainPattern(d).raw);
+      const domains = readDomains(values, out);
+      if (domains.length || !values.length) {
+        out.domains = domains;
         out.keys.push(ours);
-      } catch (err) {
-        out.problems.push(`whitelisted_domains: ${(err as Error).message}`);
-      }
+      } else out.problems.push("whitelisted_domains: no usable entry, the old list stays");
       continue;
     }
     // "All Users" in the user filter means no filter, as an empty list does.
@@ -117,12 +120,49 @@ export function readHullSettings(privateSettings: unknown, identitySecret: boole
   return out;
 }
 
+/**
+ * The whitelist entries Hull sent, each on its own: one written as a URL is taken as its host
+ * (noted), one that is still not a domain is left out (a problem), the rest are used. So a
+ * pasted `https://site.com/shop` neither refuses the whole list nor every page.
+ */
+function readDomains(values: string[], out: HullSettings): string[] {
+  const domains: string[] = [];
+  for (const entry of values) {
+    try {
+      domains.push(parseDomainPattern(entry).raw);
+      continue;
+    } catch (err) {
+      const host = hostOfUrlEntry(entry);
+      try {
+        if (host === null) throw err;
+        domains.push(parseDomainPattern(host).raw);
+        // Only the host is shown: a path or query may hold what the dashboard need not show.
+        out.notes.push(`whitelisted_domains: "${shownUrl(entry, host)}" taken as ${host}`);
+      } catch (e) {
+        // An entry with user info may hold a password: it is not quoted anywhere.
+        const why = entry.includes("@")
+          ? "an entry with user info (@) is not a domain"
+          : (e as Error).message;
+        out.problems.push(`whitelisted_domains: ${why} (entry left out)`);
+      }
+    }
+  }
+  return [...new Set(domains)];
+}
+
+/** `https://site.com/…` for an entry whose host is `site.com` (its path and query unshown). */
+function shownUrl(entry: string, host: string): string {
+  const scheme = /^https?:\/\//i.exec(entry.trim())?.[0] ?? "";
+  return `${scheme}${host}${entry.trim().length > scheme.length + host.length ? "/…" : ""}`;
+}
+
 /** The settings Hull manages, as last recorded (empty when Hull never sent any). */
 export async function loadManaged(store: Store): Promise<ManagedDoc> {
   const doc = await store.getMeta<ManagedDoc>(META);
   return {
     managed: doc?.managed ?? {},
     problems: doc?.problems ?? [],
+    notes: doc?.notes ?? [],
     refused: doc?.refused ?? null,
   };
 }
@@ -155,7 +195,7 @@ export class HullSettingsSync {
     beforeWrite: () => Promise<void> = () => Promise.resolve(),
   ): Promise<HullSettings> {
     const read = readHullSettings(privateSettings, this.identitySecret);
-    if (!read.keys.length && !read.problems.length) return read;
+    if (!read.keys.length && !read.problems.length && !read.notes.length) return read;
     const refused: string[] = [];
     const settings = { ...this.live.settings, ...read.settings };
     let domains = this.live.domains.map((d) => d.raw);
@@ -197,18 +237,27 @@ export class HullSettingsSync {
    * refused on every batch neither floods the live log nor costs a write per batch.
    */
   async #record(read: HullSettings, refused: string[], beforeWrite: () => Promise<void>) {
-    const signature = JSON.stringify([read.keys, read.problems, refused]);
-    if (signature === this.#last && Date.now() - this.#touched <= TOUCH_MS) return;
+    const signature = JSON.stringify([read.keys, read.problems, read.notes, refused]);
+    const changed = signature !== this.#last;
+    if (!changed && Date.now() - this.#touched <= TOUCH_MS) return;
     await beforeWrite();
     const doc = await loadManaged(this.store);
     const now = new Date().toISOString();
     for (const k of read.keys) doc.managed[k] = now;
     doc.problems = read.problems;
+    doc.notes = read.notes;
     if (refused.length) doc.refused = { reason: refused.join("; "), at: now };
     else if (read.keys.length) doc.refused = null; // Hull's settings fit again
     await this.store.setMeta(META, doc);
     this.#last = signature;
     this.#touched = Date.now();
+    // What was left out or read differently, once per change (values only, no secret).
+    if (changed && (read.problems.length || read.notes.length)) {
+      this.events?.emit(
+        read.problems.length ? "incoming.connection.error" : "incoming.connection.success",
+        { message: `settings from Hull: ${[...read.problems, ...read.notes].join("; ")}` },
+      );
+    }
     if (refused.length) {
       const message = `settings from Hull refused, the old values stay: ${refused.join("; ")}`;
       this.events?.emit("incoming.connection.error", { message });

@@ -5,7 +5,12 @@
  * anything is written, so a rejected request changes nothing.
  */
 import type { EventLog } from "../events.ts";
-import { processNotification, type ProcessorDeps, validateNotification } from "./notifications.ts";
+import {
+  processNotification,
+  type ProcessorDeps,
+  type SkippedMessage,
+  validateNotification,
+} from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
 import type { Store } from "../store/store.ts";
 import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts";
@@ -22,8 +27,8 @@ import type { Binding } from "../hull/connector_binding.ts";
 
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
-/** Largest accepted body (docs/contracts.md §3: 10 MB). */
-export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** Largest accepted body (docs/contracts.md §3: 20 MB, as Hull's SDK accepts). */
+export const MAX_BODY_BYTES = 20 * 1024 * 1024;
 /** How long a processed notification id is remembered. */
 export const REPLAY_WINDOW_MS = 24 * 3600_000;
 
@@ -221,6 +226,11 @@ async function accept(
   const valid = validateNotification(body);
   if (!valid.ok) return fail(400, valid.error);
   const n = valid.notification;
+  /** The 200 of an applied batch; its skipped messages are logged then (a replay is not). */
+  const applied = (): WebhookAnswer => {
+    logSkipped(deps.events, n.channel, valid.skipped);
+    return okAnswer(valid.skipped);
+  };
   // Segment names for the settings page: from every channel (ship:update carries them all);
   // messages only where they were validated.
   if (n.channel === "user:update") deps.seen?.observe(n);
@@ -251,6 +261,8 @@ async function accept(
     if (isStoreOutage(err)) return unavailable();
     return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
   }
+  // Every message was left out: nothing to apply or to remember (a retry would skip them too).
+  if (valid.skipped.length && !n.messages?.length) return applied();
   try {
     const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
     const result = await processNotification(n, deps, receivedAt, claim);
@@ -262,7 +274,7 @@ async function accept(
         }`,
       });
     }
-    return { status: 200, body: FLOW_CONTROL };
+    return applied();
   } catch (err) {
     // Forget the id so Hull's retry is applied (a claim taken with the write is released by
     // the store); the error names no secret or identifier.
@@ -270,4 +282,26 @@ async function accept(
     if (isStoreOutage(err)) return unavailable();
     return fail(500, `could not apply notification: ${(err as Error).message}`);
   }
+}
+
+/** Most skipped messages named in one answer's `errors` (all are in the live log). */
+const MAX_ANSWER_ERRORS = 20;
+
+/** The 200 answer, naming the messages left out (positions and reasons, never a value). */
+function okAnswer(skipped: SkippedMessage[]): WebhookAnswer {
+  if (!skipped.length) return { status: 200, body: FLOW_CONTROL };
+  const errors = skipped.slice(0, MAX_ANSWER_ERRORS).map((s) => `skipped ${s.reason}`);
+  return { status: 200, body: { ...FLOW_CONTROL, errors, skipped: skipped.length } };
+}
+
+/** One `outgoing.user.error` per message left out of a batch: why, and masked identifiers. */
+function logSkipped(events: EventLog, channel: string, skipped: SkippedMessage[]): void {
+  events.emitMany(
+    "outgoing.user.error",
+    skipped.map((s) => ({
+      identifiers: s.identifiers,
+      message: `${channel} message skipped, the rest of the batch applied: ${s.reason}`
+        .slice(0, 200),
+    })),
+  );
 }

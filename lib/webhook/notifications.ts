@@ -1,6 +1,5 @@
 /**
- * Hull smart-notifier bodies: shape validation with messages that say what is wrong, and the
- * processing of a validated batch (store every profile and its identity index, then push each
+ * Hull smart-notifier bodies: the processing of a validated batch (validation.ts checks them) (store every profile and its identity index, then push each
  * user's public payload to all of the user's rooms).
  */
 import type { EventDetails, EventLog } from "../events.ts";
@@ -22,64 +21,14 @@ import type {
 } from "../store/store.ts";
 import type { HullNotification, HullUserMessage, Publisher, Push, Settings } from "../types.ts";
 
-/** Channels that carry user profiles. */
-export const USER_CHANNELS = new Set(["user:update", "user:delete"]);
-/** Channels we acknowledge and log without acting. */
-export const ACKNOWLEDGED_CHANNELS = new Set(["ship:update", "segment:update"]);
-
-export type Validation =
-  | { ok: true; notification: HullNotification }
-  | { ok: false; error: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-function checkSegments(v: unknown, path: string): string | null {
-  if (v === undefined || v === null) return null;
-  if (!Array.isArray(v)) return `${path} must be an array`;
-  for (let i = 0; i < v.length; i++) {
-    if (!isObject(v[i]) || typeof v[i].id !== "string") return `${path}[${i}].id must be a string`;
-  }
-  return null;
-}
-
-/** Validates the shape of a parsed smart-notifier body (docs/contracts.md §3). */
-export function validateNotification(body: unknown): Validation {
-  if (!isObject(body)) return { ok: false, error: "body must be a JSON object" };
-  const { notification_id, channel, messages } = body;
-  if (typeof notification_id !== "string" || !notification_id || notification_id.length > 200) {
-    return { ok: false, error: "notification_id must be a non-empty string (max 200 chars)" };
-  }
-  if (typeof channel !== "string" || !channel) {
-    return { ok: false, error: "channel must be a non-empty string" };
-  }
-  const segErr = checkSegments(body.segments, "segments") ??
-    checkSegments(body.accounts_segments, "accounts_segments");
-  if (segErr) return { ok: false, error: segErr };
-  if (!USER_CHANNELS.has(channel)) {
-    if (messages !== undefined && !Array.isArray(messages)) {
-      return { ok: false, error: "messages must be an array" };
-    }
-    return { ok: true, notification: body as unknown as HullNotification };
-  }
-  if (!Array.isArray(messages)) return { ok: false, error: "messages must be an array" };
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
-    const at = `messages[${i}]`;
-    if (!isObject(m)) return { ok: false, error: `${at} must be an object` };
-    if (!isObject(m.user)) return { ok: false, error: `${at}.user must be an object` };
-    if (typeof m.user.id !== "string" || !m.user.id || m.user.id.length > 200) {
-      return { ok: false, error: `${at}.user.id must be a non-empty string` };
-    }
-    if (m.account !== undefined && m.account !== null && !isObject(m.account)) {
-      return { ok: false, error: `${at}.account must be an object` };
-    }
-    const err = checkSegments(m.segments, `${at}.segments`) ??
-      checkSegments(m.account_segments, `${at}.account_segments`);
-    if (err) return { ok: false, error: err };
-  }
-  return { ok: true, notification: body as unknown as HullNotification };
-}
+export {
+  ACKNOWLEDGED_CHANNELS,
+  type SkippedMessage,
+  USER_CHANNELS,
+  validateNotification,
+  type Validation,
+} from "./validation.ts";
+import { USER_CHANNELS } from "./validation.ts";
 
 // Shared with the socket side and the Hull fetch; defined with the leaves they belong to.
 export { type Tier, tierSettings, versionedPayload } from "../payload.ts";

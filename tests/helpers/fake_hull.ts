@@ -1,6 +1,6 @@
 /**
- * Test helper: a small https server playing Hull (its smart-notifier signing key URL and its
- * `/api/v1/me/user_report`), with a throwaway CA made by `openssl` at test time, and a signer
+ * Test helper: a small https server playing Hull (its smart-notifier signing key URL, its
+ * `/api/v1/me/user_report` (admin scope required) and `PUT /api/v1/<id>/status`), with a throwaway CA made by `openssl` at test time, and a signer
  * that sends notifications the way Hull does (RS256 JWT, version and key-URL headers).
  * The connector trusts the CA through `StartOptions.hullCaCerts`; nothing of ours is stubbed.
  */
@@ -12,6 +12,13 @@ export interface ApiRequest {
   token: Record<string, unknown>;
   headers: Headers;
   at: number;
+}
+
+/** One status a connector sent to `PUT /api/v1/<id>/status`. */
+export interface StatusPut {
+  id: string;
+  body: { status: string; messages: string[] };
+  headers: Headers;
 }
 
 /** A page the fake serves at a path of its choosing (for key URLs that are not a key). */
@@ -46,6 +53,8 @@ export interface FakeHull {
   /** Requests per path (key URLs, API). */
   hits: Map<string, number>;
   api: ApiRequest[];
+  /** Statuses received, each from a request whose `Hull-Access-Token` was the secret. */
+  statuses: StatusPut[];
   /** Decides the report for a token's `io.hull.asUser` claims (default: 404). */
   reports: (claims: Record<string, unknown>) => Report | undefined;
   /** Bytes sent so far by `streamBytes` answers, and whether the reader cancelled one. */
@@ -180,6 +189,7 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
   const hull: Partial<FakeHull> = {
     hits: new Map(),
     api: [],
+    statuses: [],
     reports: () => undefined,
     secret,
     streamed: { bytes: 0, cancelled: 0 },
@@ -199,6 +209,17 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
         }
         return new Response(pem, { headers: { "content-type": "text/plain" } });
       }
+      const statusPath = /^\/api\/v1\/([^/]+)\/status$/.exec(path);
+      if (statusPath && req.method === "PUT") {
+        // The connector's own calls carry its secret as the access token (hull-client's way).
+        const token = req.headers.get("hull-access-token") ?? "";
+        if (token !== hull.secret || req.headers.get("hull-app-id") !== statusPath[1]) {
+          return Response.json({ message: "invalid token" }, { status: 401 });
+        }
+        const body = await req.json();
+        hull.statuses!.push({ id: statusPath[1], body, headers: new Headers(req.headers) });
+        return Response.json(body);
+      }
       if (path === "/api/v1/me/user_report" && req.method === "GET") {
         let token: Record<string, unknown>;
         try {
@@ -206,6 +227,11 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
           token = (await jwtVerify(jwt, new TextEncoder().encode(hull.secret!))).payload;
         } catch {
           return Response.json({ message: "invalid token" }, { status: 401 });
+        }
+        // Hull reads a user report for a connector only with the admin scope.
+        const scopes = token.scopes;
+        if (!Array.isArray(scopes) || !scopes.includes("admin")) {
+          return Response.json({ message: "scope admin required" }, { status: 403 });
         }
         const claims = (token["io.hull.asUser"] ?? {}) as Record<string, unknown>;
         hull.api!.push({ claims, token, headers: new Headers(req.headers), at: Date.now() });

@@ -125,6 +125,7 @@ Deno.test({
       assert.equal(req.token.iss, CONNECTOR_ID);
       assert.equal(typeof req.token.iat, "number");
       assert.equal(req.token["io.hull.subjectType"], "user");
+      assert.deepEqual(req.token.scopes, ["admin"], "as the original connector asks for it");
       assert.deepEqual(req.token["io.hull.asUser"], { email: "ada@example.com" });
       // Stored like an update: another identifier of Ada is now known without asking Hull.
       await settle(t, 1);
