@@ -6,4 +6,4 @@
  * types (lib/types.ts) and npm socket.io-client; nothing of the server.
  */
 export { createHullBrowser } from "./client.ts";
-export { diff, flatten } from "./diff.ts";
+export { diff } from "./diff.ts";
