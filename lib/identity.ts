@@ -17,7 +17,15 @@ export interface Identifier {
 
 /** Result of validating a `user.fetch` payload. */
 export type FetchRequest =
-  | { ok: true; claims: Claims; identifiers: Identifier[]; hash?: string; shipId?: string }
+  | {
+    ok: true;
+    claims: Claims;
+    identifiers: Identifier[];
+    hash?: string;
+    shipId?: string;
+    /** Claim types that came from an `?ajs_*=` link without `ajs_hash` (the page says so). */
+    link: ClaimType[];
+  }
   | { ok: false; error: string };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -38,7 +46,7 @@ export function normalizeIdentifier(type: ClaimType, value: string): string {
  */
 export function parseFetchRequest(input: unknown): FetchRequest {
   if (!isPlainObject(input)) return { ok: false, error: "user.fetch expects an object" };
-  const { claims, hash, shipId, platformId } = input;
+  const { claims, hash, shipId, platformId, link } = input;
   if (!isPlainObject(claims)) return { ok: false, error: "claims must be an object" };
   const out: Claims = {};
   const identifiers: Identifier[] = [];
@@ -63,10 +71,14 @@ export function parseFetchRequest(input: unknown): FetchRequest {
       return { ok: false, error: `${name} must be a short string` };
     }
   }
+  if (link !== undefined && link !== null && !Array.isArray(link)) {
+    return { ok: false, error: "link must be a list of claim types" };
+  }
   return {
     ok: true,
     claims: out,
     identifiers,
+    link: CLAIM_TYPES.filter((t) => Array.isArray(link) && link.includes(t)),
     hash: typeof hash === "string" ? hash : undefined,
     shipId: typeof shipId === "string" ? shipId : undefined,
   };

@@ -8,7 +8,8 @@
  * - `traits_x` (no slash) lands under `traits` → `{ traits: { x } }`;
  * - any other name splits on `/`: `clearbit/company` → `{ clearbit: { company } }`,
  *   `email` → `{ email }`.
- * `account.<name>` entries select account attributes, grouped the same way into `account`.
+ * `account.<name>` entries select account attributes, kept flat under `account` as the original
+ * connector sent them (`account.clearbit/employees` → `{ "clearbit/employees": 50 }`).
  *
  * Hostile or odd input never throws and never pollutes prototypes:
  * - a name with an empty segment (`a//b`, `x/`) or a segment `__proto__`, `constructor` or
@@ -123,7 +124,11 @@ function tierPlan(settings: Settings): TierPlan {
   // `id` is placed by us, so no whitelisted name (`id`, `id/x`) can replace or nest it.
   names.user.delete("id");
   const user = placeNames(names.user, "id");
-  const account = placeNames(names.account);
+  // Account names are not grouped: the original picked them by name into a flat object.
+  const account = [...names.account].filter((name) => !FORBIDDEN_KEYS.has(name)).map((name) => ({
+    name,
+    path: [name],
+  }));
   return {
     filter: settings.user_filter_segments ?? [],
     user,

@@ -55,6 +55,11 @@ export interface Settings {
   anonymous_segments?: string[];
   /** Account segment ids whose names an anonymous socket may receive. */
   anonymous_account_segments?: string[];
+  /**
+   * The connector's `script` setting (Hull's `settings.script`, as the original connector):
+   * code pages run on each update, only where their tag has `data-allow-script`.
+   */
+  script?: string;
 }
 
 export const IDENTITY_MODES = ["off", "report", "required"] as const;

@@ -57,3 +57,32 @@ export async function startStaticPages(files: Record<string, string>) {
       }),
   };
 }
+
+/** One file of {@link startSite}: body, content type, and the CSP it is served with (if any). */
+export interface SiteFile {
+  body: string;
+  type?: string;
+  csp?: string;
+}
+
+/** Serves `files` (path → file) on localhost, each with its own CSP header when it has one. */
+export async function startSite(files: Record<string, SiteFile>) {
+  const server = createServer((req, res) => {
+    const file = files[new URL(req.url ?? "/", "http://x").pathname];
+    if (!file) return res.writeHead(404).end("not found");
+    const headers: Record<string, string> = {
+      "content-type": file.type ?? "text/html; charset=utf-8",
+    };
+    if (file.csp) headers["content-security-policy"] = file.csp;
+    res.writeHead(200, headers).end(file.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -16,7 +16,7 @@ import {
   type RegisteredConnector,
 } from "./connector_binding.ts";
 import type { HullCredentials } from "./credentials.ts";
-import type { HullSettingsSync } from "./settings_sync.ts";
+import { hullSettingsOf, type HullSettingsSync } from "./settings_sync.ts";
 import type { HullStatus } from "./status.ts";
 
 export interface HullIntegrationDeps {
@@ -27,9 +27,6 @@ export interface HullIntegrationDeps {
   /** Notes each notification of the bound connector, for the status Hull shows. */
   status?: HullStatus;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Applies the Hull-specific parts of verified notifications. */
 export class HullIntegration {
@@ -70,7 +67,7 @@ export class HullIntegration {
   }
 
   /**
-   * Applies the settings present in `connector.private_settings`, and keeps the credentials of
+   * Applies the settings present in `connector.private_settings` (and `settings.script`), and keeps the credentials of
    * `binding` (a Hull-signed body whose binding was allowed; null for HMAC-signed webhooks,
    * which never change Hull credentials). Writes only what changed; `beforeWrite` runs before
    * any write and may throw to stop it. Throws when the store fails.
@@ -81,8 +78,7 @@ export class HullIntegration {
     beforeWrite?: () => Promise<void>,
   ): Promise<void> {
     if (binding && !binding.ok) return;
-    const ps = isObject(n.connector) ? n.connector.private_settings : undefined;
-    await this.deps.settings.apply(ps, beforeWrite);
+    await this.deps.settings.apply(hullSettingsOf(n.connector), beforeWrite);
     if (binding) {
       await this.deps.credentials.save(binding.connection, beforeWrite);
       this.deps.status?.notification();

@@ -34,13 +34,27 @@ export function connectorManifest(): Record<string, unknown> {
       "Push whitelisted attributes and segments of Hull profiles into your visitors' browsers " +
       "in real time, to personalize pages",
     version: CONNECTOR_VERSION,
+    // Hull.js loads this on its pages and the snippet boots through `Hull.onEmbed`, as the
+    // original's did: Hull.js customers need no script tag.
+    index: "ship.js",
     tags: ["smart-notifier", "incoming", "outgoing", "oneColumn"],
     picture: "picture.png",
     logo: "logo.png",
     readme: "readme.md",
     ui: false,
     tabs: [{ title: "Installation", url: "/install", size: "small", editable: false }],
-    settings: [],
+    // Where the original had it (public `settings`), so an installation keeps its code. It
+    // runs only on pages whose tag has `data-allow-script` (docs/snippet.md).
+    settings: [
+      {
+        name: "script",
+        title: "Code to be run every time user is updated",
+        description: "Runs with (user, segments, account, account_segments, events, changes), " +
+          "only on pages whose tag has data-allow-script. Without it, use data-hull-* attributes",
+        type: "string",
+        format: "code",
+      },
+    ],
     private_settings: [
       list(
         "whitelisted_domains",

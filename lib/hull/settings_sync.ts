@@ -1,6 +1,7 @@
 /**
  * Settings from Hull (docs/contracts.md §3): when a verified notification's
- * `connector.private_settings` carries any of the keys of our manifest, each key present becomes
+ * `connector.private_settings` (or, for `script`, `connector.settings`) carries any of the keys
+ * of our manifest, each key present becomes
  * the live setting for every instance, through the store (as a dashboard edit does); absent keys
  * keep their value. A key whose value is malformed changes nothing and is reported. Which settings
  * Hull manages, and when they were last synced, is kept in the store so the dashboard shows them
@@ -25,7 +26,26 @@ export const HULL_SETTING_KEYS = {
   anonymous_traits: "anonymous_traits",
   anonymous_segments: "anonymous_segments",
   anonymous_account_segments: "anonymous_account_segments",
+  script: "script",
 } as const;
+
+/** Longest `script` setting kept (characters). */
+export const MAX_SCRIPT_LENGTH = 20_000;
+
+/**
+ * The settings a notification's `connector` carries for us: its `private_settings`, plus
+ * `settings.script` (the original connector's manifest put `script` in the public `settings`,
+ * so an installation keeps its code where it was).
+ */
+export function hullSettingsOf(connector: unknown): unknown {
+  if (typeof connector !== "object" || connector === null) return undefined;
+  const { private_settings: ps, settings } = connector as Record<string, unknown>;
+  const script = typeof settings === "object" && settings !== null
+    ? (settings as Record<string, unknown>).script
+    : undefined;
+  if (script === undefined) return ps;
+  return { ...(typeof ps === "object" && ps !== null ? ps : {}), script };
+}
 
 export type HullSettingKey = keyof typeof HULL_SETTING_KEYS;
 export type ManagedSetting = typeof HULL_SETTING_KEYS[HullSettingKey];
@@ -97,6 +117,15 @@ export function readHullSettings(privateSettings: unknown, identitySecret: boole
         out.problems.push(`identity_mode "${v}" needs IDENTITY_SECRET on the server`);
       } else {
         out.settings.identity_mode = v as IdentityMode;
+        out.keys.push(ours);
+      }
+      continue;
+    }
+    if (ours === "script") {
+      if (typeof v !== "string" || v.length > MAX_SCRIPT_LENGTH) {
+        out.problems.push(`script must be text of at most ${MAX_SCRIPT_LENGTH} characters`);
+      } else {
+        out.settings.script = v;
         out.keys.push(ours);
       }
       continue;

@@ -9,6 +9,13 @@ import { type Changes, diff } from "./diff.ts";
 
 /** localStorage key of the last payload (a contract: pages and tests may read it). */
 export const PAYLOAD_KEY = "hull-browser:payload";
+/**
+ * localStorage key of the original connector's cache (its whole last `user.update`, `script`
+ * included): read when ours is empty, so a returning visitor gets a replay after a migration.
+ */
+export const LEGACY_PAYLOAD_KEY = "hull_browser";
+/** localStorage key of the connector's `script` setting, as last announced by the server. */
+export const SCRIPT_KEY = "hull-browser:script";
 /** localStorage key of the last identity: `{ claims, hash? }`. */
 export const CLAIMS_KEY = "hull-browser:claims";
 
@@ -104,12 +111,24 @@ export interface PayloadState {
 }
 
 /**
+ * The cached payload: ours, else the original connector's `hull_browser` (only when it holds a
+ * user id, as the original required before emitting).
+ */
+export function readCachedPayload(store: SafeStore): unknown {
+  const ours = store.read(PAYLOAD_KEY);
+  if (ours) return ours;
+  const legacy = store.read(LEGACY_PAYLOAD_KEY);
+  const user = isObject(legacy) && isObject(legacy.user) ? legacy.user : undefined;
+  return user && typeof user.id === "string" && user.id ? legacy : undefined;
+}
+
+/**
  * Payload state seeded from the cache. The very first payload (no cache) is diffed against
- * nothing, so every leaf is reported as added (`[undefined, value]`): `changes === undefined`
- * is reserved for replays of known state.
+ * nothing, so each top-level part is reported as added (`user: [undefined, {…}]`), as the
+ * original did: `changes === undefined` is reserved for replays of known state.
  */
 export function createPayloadState(store: SafeStore): PayloadState {
-  const cached = store.read(PAYLOAD_KEY);
+  const cached = readCachedPayload(store);
   let last = normalizePayload(cached);
   let version = versionOf(cached);
   return {

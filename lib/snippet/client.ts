@@ -2,29 +2,33 @@
  * The snippet's behaviour, written against injected stand-ins (window, storage, socket, timers)
  * so it runs unchanged in unit tests: the page API, the queue of calls made before the snippet
  * loaded, identity discovery with retry, `user.fetch` on every (re)connect, and turning pushed
- * payloads into `user.update` events.
+ * payloads into `user.update` events (on `window.hullBrowser`, on Hull.js's `window.Hull` when
+ * present, as a DOM event, through `data-hull-*` attributes and the opted-in `script` setting).
  */
-import type { Claims } from "../types.ts";
 import {
   CLAIMS_KEY,
   createPayloadState,
-  type Payload,
-  type SafeStore,
+  LEGACY_PAYLOAD_KEY,
+  PAYLOAD_KEY,
+  SCRIPT_KEY,
   type UpdateDetail,
 } from "./cache.ts";
-import { createEmitter, type Listener, rethrow } from "./emitter.ts";
+import { createEmitter, type Listener, matches, rethrow } from "./emitter.ts";
 import {
   cachedIdentity,
   cleanClaims,
   discoverIdentity,
   type Identity,
-  type IdentityWindow,
+  linkFromUrl,
+  linkTypes,
   sameClaims,
-  untrustedFromUrl,
-  withoutUntrusted,
 } from "./identity.ts";
+import { createScriptRunner } from "./script.ts";
+import type { ClientEnv, HullBrowser } from "./api.ts";
 
-/** localStorage key of identifiers planted by URL parameters. */
+export type { ClientEnv, HullBrowser, SocketLike } from "./api.ts";
+
+/** localStorage key of identifiers planted by URL parameters without `ajs_hash`. */
 export const UNTRUSTED_KEY = "hull-browser:untrusted";
 
 function asStrings(v: unknown): string[] {
@@ -38,56 +42,8 @@ export const RETRY_FIRST_MS = 250;
 /** Longest identity retry delay; retries go on at this pace until an identity is found. */
 export const RETRY_MAX_MS = 2000;
 
-/** The parts of a socket.io client `Socket` we use. */
-export interface SocketLike {
-  connected: boolean;
-  active?: boolean;
-  // deno-lint-ignore no-explicit-any
-  on(event: string, fn: (...args: any[]) => void): unknown;
-  emit(event: string, ...args: unknown[]): unknown;
-  connect?(): unknown;
-}
-
-/** What the client needs from its surroundings. */
-export interface ClientEnv {
-  /** Where Segment / Intercom / Hull.js globals are looked up. */
-  win: IdentityWindow;
-  store: SafeStore;
-  /** Undefined when no endpoint could be found: the API still works from the cache. */
-  socket?: SocketLike;
-  /** Connector id, sent as `shipId`. */
-  shipId?: string;
-  /** Identity hash from the script tag's `data-user-hash`, sent with discovered claims. */
-  userHash?: string;
-  /** The page's `location.search`, to spot identities planted by `?ajs_*=` links. */
-  search?: string;
-  /** Extra delivery of every update, e.g. the DOM `CustomEvent`. */
-  dispatch?: (detail: UpdateDetail) => void;
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (id: unknown) => void;
-  warn?: (message: string) => void;
-}
-
-/** `window.hullBrowser`. */
-export interface HullBrowser {
-  /**
-   * Listens to `event` ("user.update", "room.joined"). A `user.update` listener also gets the
-   * last known payload right away (in a microtask) with `changes === undefined`.
-   */
-  on(event: string, fn: Listener): void;
-  /** Like `on`, but `fn` runs for the next event only (a replay counts). */
-  once(event: string, fn: Listener): void;
-  /** Stops `fn` (or every listener of `event` when `fn` is omitted). */
-  off(event: string, fn?: Listener): void;
-  /** Identifies the visitor explicitly; wins over every discovered source. */
-  identify(claims: Claims, hash?: string): void;
-  /** A copy of the last payload (cached or pushed), if any. */
-  last(): Payload | undefined;
-  /** Runs queued calls `["on", "user.update", cb]`, so the stub's `push` keeps working. */
-  push(...calls: unknown[]): void;
-  /** The socket.io socket (undefined without endpoint). */
-  socket: SocketLike | undefined;
-}
+/** Sources that stand in until a live one shows up (they never stop identity polling). */
+const PROVISIONAL = new Set(["cache", "link"]);
 
 /**
  * Builds the API. `start(queued)` wires the socket, replays calls queued in a pre-existing
@@ -110,9 +66,17 @@ export function createHullBrowser(env: ClientEnv): {
     print(message);
   };
   const state = createPayloadState(store);
+  // The connector's `script` setting, as last announced (`room.joined`); a payload from the
+  // original's cache brings its own, as the original ran it on page load.
+  const legacy = store.read(PAYLOAD_KEY) ? undefined : store.read(LEGACY_PAYLOAD_KEY);
+  const legacyScript = (legacy as { script?: unknown } | undefined)?.script;
+  const cachedScript = store.read(SCRIPT_KEY) ?? (state.last() ? legacyScript : undefined);
+  let script = typeof cachedScript === "string" ? cachedScript : "";
+  const runScript = createScriptRunner(env.allowScript === true, warn);
   // Identifiers planted by `?ajs_uid=` / `?ajs_email=` links without `ajs_hash` are remembered,
-  // since analytics.js keeps them in its own storage on later pages too.
-  const fromUrl = untrustedFromUrl(env.search ?? "");
+  // since analytics.js keeps them in its own storage on later pages too; they are sent marked
+  // `link`, and the server decides (only identity mode `off` uses them).
+  const fromUrl = linkFromUrl(env.search ?? "");
   const untrusted = [
     ...new Set([...(asStrings(store.read(UNTRUSTED_KEY))), ...fromUrl.untrusted]),
   ].slice(-20);
@@ -123,11 +87,32 @@ export function createHullBrowser(env: ClientEnv): {
   let delay = RETRY_FIRST_MS;
   /** Count of live updates delivered, to tell whether a pending replay went stale. */
   let updates = 0;
+  /** Until start() has replayed the cache, listeners get that replay rather than their own. */
+  let started = false;
 
-  function deliver(detail: UpdateDetail) {
-    updates++;
+  /** Hull.js's emitter, when on the page (it may load after us, so looked up each time). */
+  function hullEmit(event: string, detail: unknown) {
+    const hull = win.Hull as { emit?: unknown } | undefined;
+    if (!hull || typeof hull.emit !== "function") return;
+    try {
+      hull.emit(event, detail);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  /** An update to everything that shows it; `live` false for the replay of the cache. */
+  function deliver(detail: UpdateDetail, live = true) {
+    if (live) updates++;
     emitter.emit(USER_UPDATE, detail);
+    hullEmit(USER_UPDATE, detail);
     env.dispatch?.(detail);
+    try {
+      env.personalize?.(detail);
+    } catch (e) {
+      rethrow(e);
+    }
+    runScript(script, detail as unknown as Record<string, unknown>);
   }
 
   function send() {
@@ -136,34 +121,48 @@ export function createHullBrowser(env: ClientEnv): {
     if (!current || !socket?.connected) return;
     const message: Record<string, unknown> = { claims: current.claims };
     if (current.hash) message.hash = current.hash;
+    if (current.link?.length) message.link = current.link;
     if (shipId) message.shipId = shipId;
+    if (env.platformId) message.platformId = env.platformId;
     socket.emit("user.fetch", message);
   }
 
   function adopt(identity: Identity) {
     const changed = !current || !sameClaims(current.claims, identity.claims) ||
-      current.hash !== identity.hash;
+      current.hash !== identity.hash || String(current.link) !== String(identity.link);
     current = identity;
     if (!changed) return;
-    const { claims, hash } = identity;
-    if (identity.source !== "cache") store.write(CLAIMS_KEY, hash ? { claims, hash } : { claims });
+    const { claims, hash, link } = identity;
+    if (identity.source !== "cache") {
+      store.write(CLAIMS_KEY, { claims, ...(hash ? { hash } : {}), ...(link ? { link } : {}) });
+    }
     // The server disconnects a socket whose claims it refused, and socket.io does not retry
     // that: new claims deserve a new connection (`connect` then sends them).
     if (socket && !socket.connected && socket.active === false) socket.connect?.();
     send();
   }
 
-  // The cached identity is provisional: it is used at once (fast first paint), but the live
-  // sources keep being polled, since analytics.js loads async and the visitor may have logged
-  // in or out since the cache was written. Any live or explicit identity ends the polling.
+  // The cached identity and a link's are provisional: used at once (fast first paint), but the
+  // live sources keep being polled, since analytics.js loads async and the visitor may have
+  // logged in or out since the cache was written. A live or explicit identity ends the polling.
   function poll() {
     timer = undefined;
-    if (current && current.source !== "cache") return;
+    if (current && !PROVISIONAL.has(current.source)) return;
     const found = discoverIdentity(win);
-    const claims = found && withoutUntrusted(found.claims, untrusted);
-    if (found && claims) {
-      const hash = fromUrl.hash || env.userHash;
-      return adopt(hash ? { ...found, claims, hash } : { ...found, claims });
+    const hash = fromUrl.hash || env.userHash;
+    if (found) {
+      const link = linkTypes(found.claims, untrusted);
+      const identity: Identity = hash ? { ...found, hash } : { ...found };
+      if (link.length) identity.link = link;
+      return adopt(identity);
+    }
+    if (!current && fromUrl.claims) {
+      // No analytics.js to pick the link up: the link itself identifies (as the original).
+      const link = linkTypes(fromUrl.claims, untrusted);
+      const identity: Identity = { source: "link", claims: fromUrl.claims };
+      if (fromUrl.hash) identity.hash = fromUrl.hash;
+      if (link.length) identity.link = link;
+      adopt(identity);
     }
     if (!current) {
       const cached = cachedIdentity(store.read(CLAIMS_KEY));
@@ -173,34 +172,38 @@ export function createHullBrowser(env: ClientEnv): {
     delay = Math.min(delay * 2, RETRY_MAX_MS);
   }
 
+  /**
+   * Sticky replay: a listener added after the snippet started still gets the current state,
+   * so script ordering on the page does not matter. Async, so the code right after `on()` has
+   * run first, as with a promise. Skipped when a live update reached `fn` meanwhile.
+   */
+  function replayTo(event: string, fn: Listener) {
+    if (!started || typeof fn !== "function" || !matches(event, USER_UPDATE)) return;
+    const replay = state.replay();
+    const seen = updates;
+    if (!replay) return;
+    Promise.resolve().then(() => {
+      if (seen === updates && emitter.has(event, fn)) emitter.deliverTo(event, fn, [replay]);
+    });
+  }
+
   const api: HullBrowser = {
     on(event, fn) {
       emitter.on(event, fn);
-      if (event !== USER_UPDATE) return;
-      // Sticky replay: a listener registered after the snippet ran still gets the current
-      // state, so script ordering on the page does not matter. Async, so the code right after
-      // `on()` has run first, as with a promise.
-      const replay = state.replay();
-      const seen = updates;
-      Promise.resolve().then(() => {
-        // Skip when a live update reached `fn` meanwhile: it would replay older state.
-        if (!replay || seen !== updates || !emitter.has(event, fn)) return;
-        try {
-          fn(replay);
-        } catch (e) {
-          rethrow(e);
-        }
-      });
+      replayTo(event, fn);
     },
-    once(event, fn) {
-      if (typeof fn !== "function") return;
-      const wrapper: Listener = (detail) => {
-        api.off(event, wrapper);
-        fn(detail);
-      };
-      api.on(event, wrapper);
+    addListener: (event, fn) => api.on(event, fn),
+    once: (event, fn) => api.many(event, 1, fn),
+    many(event, times, fn) {
+      emitter.many(event, times, fn);
+      replayTo(event, fn);
     },
     off: emitter.off,
+    removeListener: emitter.off,
+    removeAllListeners: emitter.removeAll,
+    onAny: emitter.onAny,
+    offAny: emitter.offAny,
+    emit: emitter.emit,
     identify(claims, hash) {
       const clean = cleanClaims(claims);
       if (!clean) {
@@ -233,15 +236,22 @@ export function createHullBrowser(env: ClientEnv): {
         const detail = state.accept(payload);
         if (detail) deliver(detail);
       });
-      socket.on("room.joined", (data: { warning?: unknown } | undefined) => {
+      socket.on("room.joined", (data: { warning?: unknown; script?: unknown } | undefined) => {
         // The server ignored some claims (identity verification required, no valid hash).
         if (typeof data?.warning === "string") warn("[hull-browser] " + data.warning);
+        // The connector's `script` setting (none: no script), kept for the next page load.
+        const next = typeof data?.script === "string" ? data.script : "";
+        if (next !== script) {
+          script = next;
+          store.write(SCRIPT_KEY, next);
+        }
         emitter.emit("room.joined", data);
       });
       // Right to be forgotten: the profile was deleted, so drop what this browser cached.
       socket.on("user.delete", () => {
         state.clear();
         store.write(CLAIMS_KEY, null);
+        store.write(LEGACY_PAYLOAD_KEY, null);
         emitter.emit("user.delete", {});
       });
       socket.on("close", (data: { message?: string } | undefined) => {
@@ -258,8 +268,11 @@ export function createHullBrowser(env: ClientEnv): {
       });
     }
     if (Array.isArray(queued)) api.push(...queued);
+    started = true;
+    // Page load: the cached payload at once, to every listener (patterns and onAny included),
+    // Hull.js, the DOM and the script, with `changes === undefined`, as the original's boot.
     const replay = state.replay();
-    if (replay) env.dispatch?.(replay);
+    if (replay) deliver(replay, false);
     if (!current) poll();
   }
 

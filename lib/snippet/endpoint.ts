@@ -24,6 +24,8 @@ export interface SnippetConfig {
   shipId?: string;
   /** Identity hash from `data-user-hash`, computed by the site's backend (verified identities). */
   userHash?: string;
+  /** `data-allow-script` on the tag: the connector's `script` setting may run on this page. */
+  allowScript?: boolean;
 }
 
 /** Matches our bundle's file names, also with a query or hash (`?v=2` cache busting). */
@@ -67,5 +69,50 @@ export function readConfig(
   if (shipId) config.shipId = shipId;
   const userHash = script.getAttribute("data-user-hash");
   if (userHash) config.userHash = userHash;
+  const allow = script.getAttribute("data-allow-script");
+  if (allow !== null && allow !== "false") config.allowScript = true;
+  return config;
+}
+
+/** What Hull.js hands an embedded connector script (`Hull.onEmbed(fn)` → `fn(root, deployment)`). */
+export interface HullDeployment {
+  ship?: { id?: unknown; source_url?: unknown };
+  platform?: { id?: unknown };
+}
+
+/**
+ * True when Hull.js embedded this script (the manifest's `index`, `ship.js`, loaded by Hull.js
+ * with no attributes of ours): the connector is then named by the deployment Hull.js passes to
+ * `Hull.onEmbed`, as the original connector booted. A tag a page wrote itself boots at once.
+ */
+export function embeddedByHull(script: ScriptLike | undefined, hull: unknown): boolean {
+  const onEmbed = hull && (hull as { onEmbed?: unknown }).onEmbed;
+  return typeof onEmbed === "function" && !!script &&
+    /\/ship\.js([?#].*)?$/.test(script.src || "") &&
+    script.getAttribute("data-hull-id") === null &&
+    script.getAttribute("data-hull-endpoint") === null;
+}
+
+/**
+ * The connection settings of a Hull.js deployment: endpoint from `ship.source_url`, connector
+ * id from `ship.id`; `base` (read from the tag) supplies the rest, and the endpoint when the
+ * deployment has none.
+ */
+export function configFromDeployment(
+  deployment: HullDeployment | undefined,
+  base: SnippetConfig | undefined,
+  pageHref: string,
+): SnippetConfig | undefined {
+  const ship = deployment?.ship;
+  let endpoint = base?.endpoint;
+  if (typeof ship?.source_url === "string") {
+    try {
+      const origin = new URL(ship.source_url, pageHref).origin;
+      if (/^https?:/.test(origin)) endpoint = origin;
+    } catch { /* keep the tag's */ }
+  }
+  if (!endpoint) return undefined;
+  const config: SnippetConfig = { ...base, endpoint };
+  if (typeof ship?.id === "string" && ship.id) config.shipId = ship.id;
   return config;
 }

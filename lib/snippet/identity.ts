@@ -4,10 +4,10 @@
  * (queued-call arrays) before they load, or throw. Pure functions over a window-like object,
  * so they are tested with stand-ins.
  */
-import { CLAIM_TYPES, type Claims } from "../types.ts";
+import { CLAIM_TYPES, type Claims, type ClaimType } from "../types.ts";
 
 /** Where a set of claims came from. */
-export type ClaimSource = "identify" | "segment" | "intercom" | "hull" | "cache";
+export type ClaimSource = "identify" | "segment" | "intercom" | "hull" | "link" | "cache";
 
 /** An identity to send in `user.fetch`. */
 export interface Identity {
@@ -15,6 +15,11 @@ export interface Identity {
   claims: Claims;
   /** Optional identity hash given to `hullBrowser.identify(claims, hash)`. */
   hash?: string;
+  /**
+   * Claim types whose value came from an `?ajs_*=` link without `ajs_hash`: sent as `link`, so
+   * the server uses them only where identity verification is off.
+   */
+  link?: ClaimType[];
 }
 
 /** The globals discovery looks at; all optional and untrusted. */
@@ -117,26 +122,38 @@ export function discoverIdentity(win: IdentityWindow): Identity | undefined {
   return undefined;
 }
 
-/** Reads a cached `{ claims, hash? }` as an identity with source "cache". */
+/** Reads a cached `{ claims, hash?, link? }` as an identity with source "cache". */
 export function cachedIdentity(value: unknown): Identity | undefined {
-  const v = value as { claims?: unknown; hash?: unknown } | undefined;
+  const v = value as { claims?: unknown; hash?: unknown; link?: unknown } | undefined;
   const claims = cleanClaims(v?.claims);
   if (!claims) return undefined;
-  return typeof v?.hash === "string" ? { source: "cache", claims, hash: v.hash } : {
-    source: "cache",
-    claims,
-  };
+  const identity: Identity = { source: "cache", claims };
+  if (typeof v?.hash === "string") identity.hash = v.hash;
+  const listed = Array.isArray(v?.link) ? v.link as unknown[] : [];
+  const link = CLAIM_TYPES.filter((t) => listed.includes(t));
+  if (link.length) identity.link = link;
+  return identity;
 }
 
 /** Query parameters analytics.js turns into identities (a crafted link can set them). */
-const URL_PARAMS: [string, keyof Claims][] = [
+const URL_PARAMS: [string, ClaimType][] = [
   ["ajs_uid", "external_id"],
   ["ajs_email", "email"],
   ["ajs_aid", "anonymous_id"],
 ];
 
-/** `type:value` strings that came from URL parameters without a hash: never sent as claims. */
-export function untrustedFromUrl(search: string): { untrusted: string[]; hash?: string } {
+/** What `?ajs_uid=`/`ajs_email=`/`ajs_aid=`/`ajs_hash=` (Segment's query-string API) say. */
+export interface LinkIdentity {
+  /** The claims the link names, if any. */
+  claims?: Claims;
+  /** `ajs_hash`: the site's backend signed the link; the server verifies it. */
+  hash?: string;
+  /** `type:value` of each claim when the link has no hash: marked `link` wherever they show up. */
+  untrusted: string[];
+}
+
+/** Reads the identity a link carries. */
+export function linkFromUrl(search: string): LinkIdentity {
   let params: URLSearchParams;
   try {
     params = new URLSearchParams(search);
@@ -144,23 +161,26 @@ export function untrustedFromUrl(search: string): { untrusted: string[]; hash?: 
     return { untrusted: [] };
   }
   const hash = params.get("ajs_hash") || undefined;
-  const found = URL_PARAMS.filter(([p]) => params.get(p)).map(([p, type]) =>
-    `${type}:${params.get(p)!.trim()}`
-  );
-  // With a hash the server decides (it verifies the hash); without one they are dropped.
-  return hash ? { untrusted: [], hash } : { untrusted: found };
+  const raw: Claims = {};
+  for (const [param, type] of URL_PARAMS) {
+    const v = params.get(param);
+    if (v) raw[type] = v;
+  }
+  const claims = cleanClaims(raw);
+  if (!claims) return { untrusted: [] };
+  const untrusted = hash
+    ? []
+    : CLAIM_TYPES.filter((t) => claims[t]).map((t) => `${t}:${claims[t]}`);
+  return hash ? { claims, hash, untrusted } : { claims, untrusted };
 }
 
 /**
- * Drops claims listed in `untrusted` (values a crafted `?ajs_email=` link planted in Segment),
- * so a link cannot make a visitor's browser fetch somebody else's profile.
+ * The claim types of `claims` whose value is listed in `untrusted` (values a link without
+ * `ajs_hash` planted, e.g. in analytics.js): the server drops them unless verification is off,
+ * so a crafted link cannot make a visitor's browser fetch somebody else's profile.
  */
-export function withoutUntrusted(claims: Claims, untrusted: string[]): Claims | undefined {
-  if (!untrusted.length) return claims;
-  const out: Claims = {};
-  for (const type of CLAIM_TYPES) {
-    const v = claims[type];
-    if (v !== undefined && !untrusted.includes(`${type}:${v}`)) out[type] = v;
-  }
-  return cleanClaims(out);
+export function linkTypes(claims: Claims, untrusted: string[]): ClaimType[] {
+  return CLAIM_TYPES.filter((t) =>
+    claims[t] !== undefined && untrusted.includes(`${t}:${claims[t]}`)
+  );
 }

@@ -4,7 +4,8 @@
  * profile sent; an unknown visitor is handed to the Hull profile fetch.
  */
 import type { Socket } from "socket.io";
-import { maskIdentifiers, maskValue, parseFetchRequest } from "../identity.ts";
+import { type Identifier, maskIdentifiers, maskValue, parseFetchRequest } from "../identity.ts";
+import type { IdentityMode } from "../types.ts";
 import { type Tier, viewOf } from "../payload.ts";
 import {
   type ClaimedIdentifier,
@@ -79,6 +80,42 @@ export function requiredWarning(types: string[], hash: string | undefined): stri
       `data-user-hash on the script tag or call hullBrowser.identify(claims, hash))`;
 }
 
+/**
+ * Claims from an `?ajs_*=` link without `ajs_hash` (the page marks their types as `link`): a
+ * crafted link can plant them, so they are used only where every claim is trusted anyway
+ * (identity mode `off`), as the original connector did; `report` and `required` drop them.
+ */
+export function linkClaims(
+  identifiers: Identifier[],
+  link: readonly string[],
+  mode: IdentityMode,
+): { kept: Identifier[]; dropped: Identifier[] } {
+  if (mode === "off" || !link.length) return { kept: identifiers, dropped: [] };
+  return {
+    kept: identifiers.filter((i) => !link.includes(i.type)),
+    dropped: identifiers.filter((i) => link.includes(i.type)),
+  };
+}
+
+/** What the page is told when link claims were dropped. */
+export function linkWarning(types: string[], mode: IdentityMode): string {
+  return `identity verification is ${mode}: ${[...new Set(types)].join(", ")} from an ajs_ ` +
+    `link ignored (a link identifies only with ajs_hash, or with identity verification off)`;
+}
+
+/**
+ * `room.joined`: `warning` says why claims were ignored (the snippet prints it once), `script`
+ * carries the connector's `script` setting, which the snippet runs only where the page's tag
+ * has `data-allow-script`. Not in `user.update`: the original snippet evaluated a payload's
+ * `script` unconditionally, and some pages may still run it.
+ */
+export function joinedMessage(warnings: string[], script: string | undefined) {
+  const message: { message: "ok"; warning?: string; script?: string } = { message: "ok" };
+  if (warnings.length) message.warning = warnings.join("; ");
+  if (script) message.script = script;
+  return message;
+}
+
 /** Refuses `socket`'s request: logs why, tells the client and disconnects it. */
 function refuse(socket: Socket, deps: SocketDeps, message: string): void {
   deps.events.emit("incoming.user.fetch.error", { domain: socket.data.domain, message });
@@ -118,8 +155,16 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
   const settings = live.settings;
   const mode = settings.identity_mode ?? "off";
   const rawClaims = (data as { claims: Record<string, unknown> }).claims;
-  const decision = await verifier.decide(mode, req.identifiers, req.hash, rawClaims);
+  const { kept, dropped } = linkClaims(req.identifiers, req.link, mode);
+  const decision = await verifier.decide(mode, kept, req.hash, rawClaims);
   const identifiers = maskIdentifiers(req.identifiers);
+  if (dropped.length) {
+    events.emit("incoming.user.fetch.error", {
+      identifiers: maskIdentifiers(dropped),
+      domain,
+      message: `claims from an ajs_ link without ajs_hash ignored (identity verification ${mode})`,
+    });
+  }
   events.emit("incoming.user.fetch.start", { identifiers, domain });
   if (decision.unverified.length && mode !== "off") {
     counters.inc("unverified_claims");
@@ -171,10 +216,13 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
     });
     // The page cannot see the server's log: say why its claims were ignored (the snippet
     // prints it once in the console).
-    const warning = mode === "required" && decision.unverified.length
-      ? requiredWarning(decision.unverified.map((i) => i.type), req.hash)
-      : undefined;
-    socket.emit("room.joined", warning ? { message: "ok", warning } : { message: "ok" });
+    const warnings = [
+      ...(dropped.length ? [linkWarning(dropped.map((i) => i.type), mode)] : []),
+      ...(mode === "required" && decision.unverified.length
+        ? [requiredWarning(decision.unverified.map((i) => i.type), req.hash)]
+        : []),
+    ];
+    socket.emit("room.joined", joinedMessage(warnings, settings.script));
     if (!socket.connected || !decision.accepted.length) return;
     await sendKnownProfile(socket, deps, held, identifiers, domain);
   } catch (err) {

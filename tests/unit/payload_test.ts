@@ -55,7 +55,7 @@ Deno.test("payload - groups whitelisted attributes the Hull way", async () => {
     },
     account: {
       name: m.account!.name,
-      clearbit: { employees: m.account!["clearbit/employees"] },
+      "clearbit/employees": m.account!["clearbit/employees"],
     },
     segments: ["Trial users"],
     account_segments: ["Enterprise"],

@@ -1,33 +1,35 @@
 import assert from "node:assert/strict";
 import { readConfig } from "../../lib/snippet/endpoint.ts";
-import { untrustedFromUrl, withoutUntrusted } from "../../lib/snippet/identity.ts";
+import { linkFromUrl, linkTypes } from "../../lib/snippet/identity.ts";
 import { createPayloadState, createStore, PAYLOAD_KEY } from "../../lib/snippet/cache.ts";
 
-Deno.test("snippet urls - ajs_* identities without ajs_hash are untrusted", () => {
-  const r = untrustedFromUrl("?ajs_email=victim%40example.com&ajs_uid=42&utm_source=x");
+Deno.test("snippet urls - ajs_* identities without ajs_hash are marked as from a link", () => {
+  const r = linkFromUrl("?ajs_email=victim%40example.com&ajs_uid=42&utm_source=x");
   assert.deepEqual(r.untrusted.sort(), ["email:victim@example.com", "external_id:42"]);
+  assert.deepEqual(r.claims, { external_id: "42", email: "victim@example.com" });
   assert.equal(r.hash, undefined);
-  const claims = withoutUntrusted(
-    { email: "victim@example.com", external_id: "42", anonymous_id: "anon-1" },
-    r.untrusted,
+  assert.deepEqual(
+    linkTypes(
+      { email: "victim@example.com", external_id: "42", anonymous_id: "anon-1" },
+      r.untrusted,
+    ),
+    ["external_id", "email"],
   );
-  assert.deepEqual(claims, { anonymous_id: "anon-1" });
-  assert.equal(withoutUntrusted({ email: "victim@example.com" }, r.untrusted), undefined);
 });
 
-Deno.test("snippet urls - with ajs_hash the claims are kept and the hash is sent", () => {
-  const r = untrustedFromUrl("?ajs_email=a%40b.co&ajs_hash=abc123");
+Deno.test("snippet urls - with ajs_hash the claims are not marked and the hash is sent", () => {
+  const r = linkFromUrl("?ajs_email=a%40b.co&ajs_hash=abc123");
   assert.deepEqual(r.untrusted, []);
   assert.equal(r.hash, "abc123");
-  assert.deepEqual(untrustedFromUrl("").untrusted, []);
+  assert.deepEqual(r.claims, { email: "a@b.co" });
+  assert.deepEqual(linkFromUrl("").untrusted, []);
+  assert.equal(linkFromUrl("?utm_source=x").claims, undefined);
 });
 
 Deno.test("snippet urls - the same value from another source is still dropped", () => {
   // analytics.js persisted the planted email: later pages have no query string, but the
   // remembered untrusted value keeps it out.
-  assert.deepEqual(withoutUntrusted({ email: "a@b.co", anonymous_id: "x" }, ["email:a@b.co"]), {
-    anonymous_id: "x",
-  });
+  assert.deepEqual(linkTypes({ email: "a@b.co", anonymous_id: "x" }, ["email:a@b.co"]), ["email"]);
 });
 
 Deno.test("snippet endpoint - data-user-hash is read from the tag", () => {

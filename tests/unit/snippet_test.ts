@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { diff, flatten } from "../../lib/snippet/diff.ts";
+import { diff } from "../../lib/snippet/diff.ts";
 import { findSnippetScript, readConfig, type ScriptLike } from "../../lib/snippet/endpoint.ts";
 import {
   cachedIdentity,
@@ -133,12 +133,13 @@ function setup(opts: { storage?: StorageLike; win?: object; shipId?: string } = 
 
 // ---- diff ------------------------------------------------------------------------------------
 
-Deno.test("snippet diff - reports changed leaves by dot path", () => {
+Deno.test("snippet diff - nested as the original's: changes.user.plan = [old, new]", () => {
   assert.deepEqual(
-    diff({ user: { traits: { plan: "free" }, id: "u1" } }, {
+    diff({ user: { traits: { plan: "free" }, id: "u1" }, account: { "clearbit/employees": 10 } }, {
       user: { traits: { plan: "pro" }, id: "u1" },
+      account: { "clearbit/employees": 50 },
     }),
-    { "user.traits.plan": ["free", "pro"] },
+    { user: { traits: { plan: ["free", "pro"] } }, account: { "clearbit/employees": [10, 50] } },
   );
 });
 
@@ -149,32 +150,30 @@ Deno.test("snippet diff - arrays are leaves compared by JSON", () => {
   assert.deepEqual(diff({ segments: [{ x: 1 }] }, { segments: [{ x: 1 }] }), {});
 });
 
-Deno.test("snippet diff - removed and added leaves carry undefined", () => {
+Deno.test("snippet diff - removed and added keys carry undefined", () => {
   assert.deepEqual(diff({ user: { a: 1, n: null } }, { user: { b: 2 } }), {
-    "user.a": [1, undefined],
-    "user.n": [null, undefined],
-    "user.b": [undefined, 2],
+    user: { a: [1, undefined], n: [null, undefined], b: [undefined, 2] },
   });
 });
 
-Deno.test("snippet diff - nothing changed gives an empty object", () => {
+Deno.test("snippet diff - nothing changed (key order aside) gives an empty object", () => {
   assert.deepEqual(diff(payload("pro"), payload("pro")), {});
+  assert.deepEqual(diff({ user: { a: 1, b: 2 } }, { user: { b: 2, a: 1 } }), {});
 });
 
-Deno.test("snippet diff - first payload is compared to nothing", () => {
+Deno.test("snippet diff - first payload is compared to nothing, part by part", () => {
+  // The original diffed against `{}`: a part that was no object is a leaf.
   assert.deepEqual(diff(undefined, { user: { id: "u1" }, segments: [] }), {
-    "user.id": [undefined, "u1"],
+    user: [undefined, { id: "u1" }],
     segments: [undefined, []],
   });
 });
 
-Deno.test("snippet diff - an object replaced by a value reports every leaf", () => {
-  assert.deepEqual(diff({ a: { b: 1, c: 2 } }, { a: 3 }), {
-    "a.b": [1, undefined],
-    "a.c": [2, undefined],
-    a: [undefined, 3],
+Deno.test("snippet diff - an object replaced by a value is one leaf", () => {
+  assert.deepEqual(diff({ a: { b: 1, c: 2 }, d: 1 }, { a: 3, d: { e: 1 } }), {
+    a: [{ b: 1, c: 2 }, 3],
+    d: [1, { e: 1 }],
   });
-  assert.deepEqual(flatten({ a: {}, b: [1] }), { b: [1] });
 });
 
 // ---- endpoint --------------------------------------------------------------------------------
@@ -348,11 +347,11 @@ Deno.test("snippet cache - an unchanged payload is no event, a changed one carri
   const state = createPayloadState(createStore(() => storage));
   const first = state.accept(payload("free"));
   assert.ok(first?.changes);
-  assert.deepEqual(first.changes["user.traits.plan"], [undefined, "free"]);
+  assert.deepEqual(first.changes.user, [undefined, payload("free").user]);
   assert.equal(state.accept(payload("free")), undefined);
   const next = state.accept(payload("pro", ["Trial users", "VIP"]));
   assert.deepEqual(next?.changes, {
-    "user.traits.plan": ["free", "pro"],
+    user: { traits: { plan: ["free", "pro"] } },
     segments: [["Trial users"], ["Trial users", "VIP"]],
   });
   assert.equal(JSON.parse(storage.getItem(PAYLOAD_KEY)!).user.traits.plan, "pro");
@@ -518,8 +517,8 @@ Deno.test("snippet client - pushes fire only on change and also go to the DOM", 
   socket.fire("user.update", payload("pro"));
   await flush();
   assert.equal(got.length, 2);
-  assert.deepEqual(got[0].changes?.["user.traits.plan"], [undefined, "free"]);
-  assert.deepEqual(got[1].changes, { "user.traits.plan": ["free", "pro"] });
+  assert.deepEqual(got[0].changes?.user, [undefined, payload("free").user]);
+  assert.deepEqual(got[1].changes, { user: { traits: { plan: ["free", "pro"] } } });
   assert.deepEqual(dispatched, got);
   assert.equal(
     api.last()?.user.traits && (api.last()!.user.traits as { plan: string }).plan,
