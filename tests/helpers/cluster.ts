@@ -4,6 +4,7 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { postSigned } from "./server.ts";
+import { waitFor } from "./wait.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** The Origin every helper socket sends (whitelist "localhost"). */
@@ -139,10 +140,12 @@ export async function health(url: string): Promise<{ code: number; status: strin
 
 export async function waitForHealth(url: string, status: string, ms = 15_000): Promise<void> {
   let last;
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    last = await health(url);
-    if (last.status === status) return;
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await waitFor(async () => (last = await health(url)).status === status, {
+      timeoutMs: ms,
+      intervalMs: 100,
+    });
+  } catch {
+    throw new Error(`${url}/healthz never said "${status}"; last: ${JSON.stringify(last)}`);
   }
-  throw new Error(`${url}/healthz never said "${status}"; last: ${JSON.stringify(last)}`);
 }

@@ -37,12 +37,14 @@ export interface TokenClaims {
 
 /**
  * How the fake API answers a user report: a body, a status, or `streamBytes` bytes of JSON-ish
- * text streamed in 64 KB chunks without a Content-Length (Infinity: never ending).
+ * text streamed in 64 KB chunks without a Content-Length (Infinity: never ending). With
+ * `answerAfter`, the answer waits until that promise settles (a slow Hull, released by the test
+ * once what should happen meanwhile has happened, not after a fixed delay).
  */
 export type Report =
-  | { body: unknown; delayMs?: number }
-  | { status: number; delayMs?: number }
-  | { streamBytes: number; delayMs?: number };
+  | { body: unknown; answerAfter?: Promise<unknown> }
+  | { status: number; answerAfter?: Promise<unknown> }
+  | { streamBytes: number; answerAfter?: Promise<unknown> };
 
 export interface FakeHull {
   /** `https://localhost:<port>` (the certificate also names 127.0.0.1). */
@@ -179,8 +181,6 @@ function endlessJson(
   }, { highWaterMark: 0 });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Starts the fake Hull on 127.0.0.1:0. */
 export async function startFakeHull(secret = "connector-secret-0123456789"): Promise<FakeHull> {
   const { ca, cert, key } = await makeCertificates();
@@ -236,7 +236,7 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
         const claims = (token["io.hull.asUser"] ?? {}) as Record<string, unknown>;
         hull.api!.push({ claims, token, headers: new Headers(req.headers), at: Date.now() });
         const report = hull.reports!(claims) ?? { status: 404 };
-        if (report.delayMs) await sleep(report.delayMs);
+        if (report.answerAfter) await report.answerAfter.catch(() => {});
         if ("streamBytes" in report) {
           return new Response(endlessJson(report.streamBytes, hull.streamed!), {
             headers: { "content-type": "application/json" },

@@ -11,9 +11,9 @@ import {
   startTestServer,
   type TestServer,
 } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PASSWORD = "correct horse battery staple";
 
 async function login(t: TestServer): Promise<{ cookie: string; csrf: string }> {
@@ -387,27 +387,23 @@ Deno.test({
       assert.equal(theirs.status, 200);
       // A client that goes frees its stream.
       await streams[0].body!.cancel();
-      await waitUntil(() => feed.size === 3, "a cancelled stream is freed");
+      await waitFor(() => feed.size === 3, {
+        what: "a cancelled stream is freed",
+        timeoutMs: 8_000,
+      });
       const again = await open();
       assert.equal(again.status, 200);
       // Logout ends the session's streams.
       const out = await form(t, "/admin/logout", { _csrf: csrf }, cookie);
       await out.body?.cancel();
-      await waitUntil(() => feed.size === 1, "logout ends the streams");
+      await waitFor(() => feed.size === 1, { what: "logout ends the streams", timeoutMs: 8_000 });
       for (const r of [streams[1], streams[2], again, theirs]) await r.body?.cancel();
-      await waitUntil(() => feed.size === 0, "all freed");
+      await waitFor(() => feed.size === 0, { what: "all freed", timeoutMs: 8_000 });
     } finally {
       await t.close();
     }
   },
 });
-
-async function waitUntil(cond: () => boolean, what: string, ms = 8_000) {
-  for (const end = Date.now() + ms; !cond();) {
-    if (Date.now() > end) throw new Error(`timeout: ${what}`);
-    await sleep(50);
-  }
-}
 
 Deno.test({
   name: "admin settings - a refused save keeps every edit; trait names and the mode are checked",

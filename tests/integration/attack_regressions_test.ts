@@ -7,10 +7,11 @@ import { io as ioClient, Manager, type Socket } from "socket.io-client";
 import type { LogEntry } from "../../lib/store/store.ts";
 import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
 import { signIdentity } from "../../lib/socket/verification.ts";
+import { adaWith } from "../helpers/marker.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IDENTITY_SECRET = "identity-secret-0123456789abcdef";
 const ORIGIN = "http://localhost:3000";
 /** Ada's anonymous id in the fixture: known to anyone who saw her cookie or a shared link. */
@@ -79,18 +80,28 @@ Deno.test({
           assert.equal(await fetchOn(s, { claims: { external_id: "attacker-1" }, hash }), "ok");
           assert.equal(await fetchOn(s, { claims: { anonymous_id: ADA_ANON } }), "ok");
         }
-        await sleep(150);
-        // A later update of Ada reaches the attacker's socket only as her anonymous payload.
-        assert.equal(
-          (await t.postNotification(await freshFixture("user-update.json"))).status,
-          200,
+        // Her known profile comes first (as the anonymous payload, through her anonymous id).
+        await waitFor(() => got.length, { what: `${order}: the known profile` });
+        // A later update of Ada reaches the attacker's socket only as her anonymous payload;
+        // a second one is the marker: a full payload of the first would come before it.
+        for (const plan of ["pro", "marker"]) {
+          assert.equal(
+            (await t.postNotification(await adaWith({ traits_plan: plan }))).status,
+            200,
+          );
+        }
+        await waitFor(
+          () => got.some((p) => (p.user.traits as { plan: string }).plan === "marker"),
+          {
+            what: `${order}: the marker's push`,
+          },
         );
-        await sleep(300);
-        assert.ok(got.length >= 1, `${order}: the anonymous payload arrives`);
+        assert.ok(got.length >= 3, `${order}: the anonymous payloads arrive`);
         for (const p of got) {
           assert.equal(p.user.email, undefined, `${order}: no email leaked`);
           assert.equal(p.user.name, undefined, `${order}: no name leaked`);
-          assert.deepEqual(p.user, { id: p.user.id, traits: { plan: "pro" } });
+          assert.deepEqual(p.user, { id: p.user.id, traits: p.user.traits });
+          assert.deepEqual(Object.keys(p.user.traits as object), ["plan"]);
         }
         s.close();
       }
@@ -117,12 +128,18 @@ Deno.test({
         hash,
       });
       assert.equal(r, "ok");
-      await sleep(150);
+      await waitFor(() => got.length, { what: "the known profile" });
       got.length = 0;
-      await t.postNotification(await freshFixture("user-update.json"));
-      await sleep(300);
-      assert.equal(got.length, 1, "exactly one payload");
+      // The second update is the marker: a second payload of the first would come before it.
+      for (const plan of ["pro", "marker"]) {
+        assert.equal((await t.postNotification(await adaWith({ traits_plan: plan }))).status, 200);
+      }
+      await waitFor(() => got.some((p) => (p.user.traits as { plan: string }).plan === "marker"), {
+        what: "the marker's push",
+      });
+      assert.equal(got.length, 2, "exactly one payload per update");
       assert.equal(got[0].user.email, "ada@example.com");
+      assert.deepEqual(got[0].user.traits, { plan: "pro" });
     } finally {
       await t.close();
     }
@@ -204,7 +221,7 @@ Deno.test({
       ));
       assert.equal(admitted.filter(Boolean).length, 2);
       burst._close();
-      for (let i = 0; i < 50 && nsps().size > before + 1; i++) await sleep(50);
+      await waitFor(() => nsps().size <= before + 1, { what: "the burst's namespaces removed" });
 
       // Many connections, each asking for new 24-hex names: at most MAX_LEGACY_NAMESPACES.
       const clients: Socket[] = [];
@@ -224,8 +241,7 @@ Deno.test({
       // Once the attackers leave, their namespaces go.
       clients.forEach((c) => c.close());
       m._close();
-      for (let i = 0; i < 50 && nsps().size > before; i++) await sleep(50);
-      assert.equal(nsps().size, before, "empty namespaces removed");
+      await waitFor(() => nsps().size === before, { what: "empty namespaces removed" });
       // And a legitimate legacy client still gets in afterwards.
       const again = t.connect(ORIGIN, { namespace: "/5a1b2c3d4e5f60718293a4b5" });
       await once(again, "connect");

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
 import { freshFixture, identify, knownProfile, once, startTestServer } from "../helpers/server.ts";
 import type { PublicPayload } from "../../lib/types.ts";
+import { adaWith } from "../helpers/marker.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -16,6 +18,7 @@ function collect(s: Socket): PublicPayload[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const planOf = (p: PublicPayload) => (p.user.traits as { plan?: string } | undefined)?.plan;
 
 Deno.test({
   name: "connector - identified visitor receives the public profile pushed by a webhook",
@@ -84,12 +87,20 @@ Deno.test({
   async fn() {
     const t = await startTestServer();
     try {
-      const s = await identify(t, { anonymous_id: "a1b2c3d4-anon" });
+      // The fetch's last word is in the event log: no known profile, so nothing was sent.
+      const unknown = Promise.withResolvers<void>();
+      const unsubscribe = t.server.ctx.events.subscribe((e) => {
+        if (/unknown visitor/.test(e.message ?? "")) unknown.resolve();
+      });
+      const s = t.connect();
       const got = collect(s);
-      await sleep(150);
+      await once(s, "connect");
+      s.emit("user.fetch", { claims: { anonymous_id: "a1b2c3d4-anon" } });
+      await unknown.promise;
+      unsubscribe();
       assert.equal(got.length, 0, "nothing is sent for an unknown visitor");
       await t.postNotification(await freshFixture("user-update.json"));
-      for (let i = 0; i < 50 && !got.length; i++) await sleep(20);
+      await waitFor(() => got.length, { what: "the first update" });
       assert.equal(got.length, 1);
       assert.equal(got[0].user.id, "5f00000000000000000000a1");
     } finally {
@@ -111,8 +122,10 @@ Deno.test({
       });
       const got = collect(s);
       await t.postNotification(await freshFixture("user-update.json"));
-      await sleep(300);
-      assert.equal(got.length, 1);
+      // The second update is the marker: a second push of the first would come before it.
+      await t.postNotification(await adaWith({ traits_plan: "marker" }));
+      await waitFor(() => got.some((p) => planOf(p) === "marker"), { what: "the marker's push" });
+      assert.deepEqual(got.map(planOf), ["pro", "marker"]);
     } finally {
       await t.close();
     }
@@ -130,10 +143,20 @@ Deno.test({
       const adaGot = collect(ada);
       const otherGot = collect(other);
       await t.postNotification(await freshFixture("user-update.json"));
-      for (let i = 0; i < 50 && !adaGot.length; i++) await sleep(20);
-      await sleep(100);
+      await waitFor(() => adaGot.length, { what: "Ada's push" });
+      // The other visitor's own update is the marker on its ordered channel: a push of Ada's
+      // profile would have come before it.
+      const grace = await adaWith({
+        id: "5f00000000000000000000b2",
+        email: "grace@example.com",
+        external_id: "user-2002",
+        anonymous_ids: [],
+        name: "Grace Hopper",
+      });
+      await t.postNotification(grace);
+      await waitFor(() => otherGot.length, { what: "Grace's own push" });
       assert.equal(adaGot.length, 1);
-      assert.equal(otherGot.length, 0);
+      assert.deepEqual(otherGot.map((p) => p.user.email), ["grace@example.com"]);
     } finally {
       await t.close();
     }
@@ -313,14 +336,15 @@ Deno.test({
             got.push({ version: p.version!, seq: p.user.traits.seq });
           });
           s.once("connect", () => s.emit("user.fetch", { claims: { external_id: "user-1001" } }));
+          // Paces the visitors so that they arrive between the updates; the outcome does not
+          // depend on it (every visitor must end on the newest version, whenever it came).
           await sleep(5);
         }
       })();
       await Promise.all([updates, visitors]);
-      for (let i = 0; i < 100; i++) {
-        if (shown.every((g) => g.some((p) => p.seq === 29))) break;
-        await sleep(20);
-      }
+      await waitFor(() => shown.every((g) => g.some((p) => p.seq === 29)), {
+        what: "every visitor shown update 29",
+      }).catch(() => {/* the assertions below say which visitor */});
       for (const got of shown) {
         assert.ok(got.length > 0);
         // What a page shows: the highest version it received (the snippet drops older ones).
@@ -351,13 +375,17 @@ Deno.test({
       const got = collect(s);
       const res = await t.postNotification(await freshFixture("user-update-batch-100.json"));
       assert.equal(res.status, 200);
-      while (!got.length) await sleep(10);
+      await waitFor(() => got.length, { what: "visitor6's push" });
       assert.equal(got[0].user.email, "visitor6@example.com");
       // One visitor online, identities off (no socket in an anonymous room): one broadcast,
       // not one per user and tier (200).
       assert.equal(broadcasts, 1);
-      await sleep(100);
-      assert.equal(got.length, 1);
+      // The same batch again is the marker: a second push of the first would come before it.
+      const again = await t.postNotification(await freshFixture("user-update-batch-100.json"));
+      assert.equal(again.status, 200);
+      await waitFor(() => got.length >= 2, { what: "the marker batch's push" });
+      assert.equal(got.length, 2);
+      assert.equal(broadcasts, 2);
     } finally {
       await t.close();
     }

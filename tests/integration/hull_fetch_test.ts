@@ -212,14 +212,17 @@ Deno.test({
   ...opts,
   async fn() {
     const { hull, t, close } = await installed();
-    // Hull's API answers slowly, with an older plan than the update that arrives meanwhile.
+    // Hull's API answers slowly (only once the update was pushed), with an older plan than the
+    // update that arrives meanwhile.
     const older = await adaReport("free");
-    hull.reports = () => ({ body: older, delayMs: 1_000 });
+    const hullAnswers = Promise.withResolvers<void>();
+    hull.reports = () => ({ body: older, answerAfter: hullAnswers.promise });
     try {
       const { updates } = await visitor(t, { email: "ada@example.com" });
       await waitFor(() => hull.api.length === 1);
       assert.equal((await t.postNotification(await freshFixture("user-update.json"))).status, 200);
       await waitFor(() => updates.length > 0);
+      hullAnswers.resolve();
       await settle(t, 1);
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(updates.map((u) => u.user.traits), [{ plan: "pro" }], "only the push");
@@ -228,6 +231,7 @@ Deno.test({
       const entries = await log(t);
       assert.ok(entries.some((e) => /older than an update received meanwhile/.test(e.message!)));
     } finally {
+      hullAnswers.resolve();
       await close();
     }
   },

@@ -12,11 +12,12 @@ import {
   type TestServer,
   WEBHOOK_SECRET,
 } from "../helpers/server.ts";
+import { adaWith } from "../helpers/marker.ts";
 import { ioV2 } from "../helpers/v2_client.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { io as ioClient } from "socket.io-client";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** True when the store holds a profile for Ada (the user-update fixture). */
 async function adaStored(t: TestServer): Promise<boolean> {
@@ -182,9 +183,18 @@ Deno.test({
         assert.equal(typeof res.body.error, "string", `${name} explains the refusal`);
         assert.ok(!JSON.stringify(res.body).includes(WEBHOOK_SECRET), "secret never echoed");
       }
-      await sleep(200);
-      assert.equal(pushes.length, 0, "no refused webhook pushed anything");
       assert.equal(await adaStored(t), false, "no refused webhook stored anything");
+      // A valid update is the marker: a push a refused webhook caused would come before it.
+      assert.equal(
+        (await t.postNotification(await adaWith({ traits_plan: "marker" }))).status,
+        200,
+      );
+      await waitFor(() => pushes.length, { what: "the marker's push" });
+      assert.deepEqual(
+        (pushes as { user: { traits: { plan: string } } }[]).map((p) => p.user.traits.plan),
+        ["marker"],
+        "no refused webhook pushed anything",
+      );
       assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
     } finally {
       await t.close();
@@ -206,8 +216,17 @@ Deno.test({
       const replay = await t.postNotification(body);
       assert.equal(replay.status, 200);
       assert.equal((await replay.json()).flow_control.type, "next");
-      await sleep(200);
-      assert.equal(pushes.length, 1);
+      // A later update is the marker: a second push of the replay would come before it.
+      assert.equal(
+        (await t.postNotification(await adaWith({ traits_plan: "marker" }))).status,
+        200,
+      );
+      await waitFor(() => pushes.length >= 2, { what: "the marker's push" });
+      assert.deepEqual(
+        (pushes as { user: { traits: { plan: string } } }[]).map((p) => p.user.traits.plan),
+        ["pro", "marker"],
+        "the replay pushed nothing",
+      );
     } finally {
       await t.close();
     }

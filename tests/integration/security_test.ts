@@ -5,30 +5,58 @@
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
 import { signIdentity } from "../../lib/socket/verification.ts";
+import { adaWith } from "../helpers/marker.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IDENTITY_SECRET = "identity-secret-0123456789abcdef";
 const ADA = "5f00000000000000000000a1";
 
 type Payload = { user: Record<string, unknown>; segments: string[] };
 
-/** Identifies and resolves with every payload received within `ms` (pushes included). */
+/**
+ * Identifies and resolves once the fetch has settled: `expect` known profiles received, or
+ * (`expect` 0) the server done with it without sending one. Pushes keep landing in `got`.
+ */
 async function fetchAs(
   t: TestServer,
   message: Record<string, unknown>,
-  ms = 250,
+  expect = 1,
 ): Promise<{ socket: Socket; got: Payload[] }> {
   const socket = t.connect();
   const got: Payload[] = [];
   socket.on("user.update", (p: Payload) => got.push(p));
   await once(socket, "connect");
+  // The fetch's last word in the event log: claims ignored (nothing accepted, nothing looked
+  // up), no known profile, or a profile sent. Sockets are identified one at a time here.
+  const settled: string[] = [];
+  const unsubscribe = t.server.ctx.events.subscribe((e) => {
+    if (/unverified claims ignored|unknown visitor|known profile sent/.test(e.message ?? "")) {
+      settled.push(e.message!);
+    }
+  });
+  try {
+    const joined = once(socket, "room.joined");
+    socket.emit("user.fetch", message);
+    await joined;
+    if (expect) await waitFor(() => got.length >= expect, { what: `${expect} known profile(s)` });
+    else await waitFor(() => settled.length, { what: "the fetch settled without a profile" });
+  } finally {
+    unsubscribe();
+  }
+  return { socket, got };
+}
+
+/**
+ * Marker on `socket`'s own ordered channel: once `witness` (a socket in the same rooms) got the
+ * push awaited, the server has broadcast it; a `user.fetch` round trip on `socket` then flushes
+ * anything sent to it before.
+ */
+async function flushAfter(socket: Socket, message: Record<string, unknown>): Promise<void> {
   const joined = once(socket, "room.joined");
   socket.emit("user.fetch", message);
   await joined;
-  await sleep(ms);
-  return { socket, got };
 }
 
 async function server(mode: string, extra: Record<string, string> = {}) {
@@ -52,11 +80,16 @@ Deno.test({
   async fn() {
     const t = await server("required");
     try {
-      const { got } = await fetchAs(t, { claims: { email: "ada@example.com" } });
+      const claims = { email: "ada@example.com" };
+      const { socket, got } = await fetchAs(t, { claims }, 0);
       assert.equal(got.length, 0);
-      // ... and no later push either.
-      await t.postNotification(await freshFixture("user-update.json"));
-      await sleep(200);
+      // ... and no later push either: a verified socket witnesses the push, then a round trip
+      // on the unverified one flushes anything sent to it before.
+      const hash = await signIdentity(IDENTITY_SECRET, "email", "ada@example.com");
+      const witness = await fetchAs(t, { claims, hash });
+      await t.postNotification(await adaWith({ traits_plan: "marker" }));
+      await waitFor(() => witness.got.length >= 2, { what: "the witness's push" });
+      await flushAfter(socket, { claims });
       assert.equal(got.length, 0);
       const health = await (await fetch(`${t.url}/healthz`)).json();
       assert.ok(health.counters.unverified_claims >= 1);
@@ -78,11 +111,15 @@ Deno.test({
       assert.equal(got.length, 1);
       assert.deepEqual(got[0].user, { id: ADA, traits: { plan: "pro" } });
       assert.deepEqual(got[0].segments, ["Trial users"]);
-      // Pushes to that socket are anonymous-safe too, and arrive once.
+      // Pushes to that socket are anonymous-safe too, and arrive once (the second update is
+      // the marker: a second payload of the first would come before it).
       await t.postNotification(await freshFixture("user-update.json"));
-      await sleep(200);
-      assert.equal(got.length, 2);
-      assert.equal(got[1].user.email, undefined);
+      await t.postNotification(await adaWith({ traits_plan: "marker" }));
+      await waitFor(() => got.some((p) => (p.user.traits as { plan: string }).plan === "marker"), {
+        what: "the marker's push",
+      });
+      assert.equal(got.length, 3);
+      assert.deepEqual(got[1].user, { id: ADA, traits: { plan: "pro" } });
     } finally {
       await t.close();
     }
@@ -114,7 +151,7 @@ Deno.test({
         good.slice(0, 10),
       ];
       for (const hash of wrong) {
-        const r = await fetchAs(t, { claims: { email: "ada@example.com" }, hash }, 150);
+        const r = await fetchAs(t, { claims: { email: "ada@example.com" }, hash }, 0);
         assert.equal(r.got.length, 0, hash);
       }
       // A verified socket that also has an anonymous id gets full pushes, exactly once.
@@ -123,9 +160,14 @@ Deno.test({
         hash: good,
       });
       await t.postNotification(await freshFixture("user-update.json"));
-      await sleep(200);
-      assert.equal(both.got.length, 2);
+      await t.postNotification(await adaWith({ traits_plan: "marker" }));
+      await waitFor(
+        () => both.got.some((p) => (p.user.traits as { plan: string }).plan === "marker"),
+        { what: "the marker's push" },
+      );
+      assert.equal(both.got.length, 3);
       assert.equal(both.got[1].user.email, "ada@example.com");
+      assert.equal((both.got[1].user.traits as { plan: string }).plan, "pro");
     } finally {
       await t.close();
     }
@@ -204,7 +246,7 @@ Deno.test({
       ) {
         assert.equal(await store.lookupUserId([await hasher.hash(id)]), null, id.type);
       }
-      const later = await fetchAs(t, { claims: { email: "ada@example.com" } });
+      const later = await fetchAs(t, { claims: { email: "ada@example.com" } }, 0);
       assert.equal(later.got.length, 0);
     } finally {
       await t.close();
