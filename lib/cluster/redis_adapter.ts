@@ -6,6 +6,7 @@
  */
 import type { ServerOptions } from "socket.io";
 import { wrapUnavailable } from "../store/factory.ts";
+import { isStoreOutage } from "../store/outage.ts";
 
 /** How long a disconnected socket's rooms and missed packets are kept for its return. */
 export const RECOVERY_WINDOW_MS = 2 * 60_000;
@@ -34,6 +35,7 @@ export async function openRedisAdapter(
   const client = await wrapUnavailable(() =>
     connectRedis(url, { label: "redis adapter", offlineQueue: true })
   );
+  const unguard = guardOutageRejections();
   return {
     serverOptions: {
       adapter: createAdapter(client, {
@@ -47,6 +49,29 @@ export async function openRedisAdapter(
       // missed (read from the stream), even on another instance.
       connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS },
     },
-    close: () => closeRedis(client),
+    close: async () => {
+      await closeRedis(client);
+      // Commands the library still held reject as the client closes: let them land first.
+      Deno.unrefTimer(setTimeout(unguard, 1_000));
+    },
   };
+}
+
+/**
+ * The adapter publishes without awaiting (socket.io's emit is synchronous), so a command in
+ * flight when Redis drops rejects with nobody to catch it, and Deno ends the process on an
+ * unhandled rejection. Rejections that are Redis being away are logged (once per burst) and
+ * kept from crashing the instance; every other rejection is left alone. Returns the remover.
+ */
+function guardOutageRejections(): () => void {
+  let lastLogged = 0;
+  const onRejection = (e: PromiseRejectionEvent) => {
+    if (!isStoreOutage(e.reason)) return;
+    e.preventDefault();
+    if (Date.now() - lastLogged < 10_000) return;
+    lastLogged = Date.now();
+    console.error(`redis adapter: a broadcast failed while Redis was away (${e.reason})`);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  return () => globalThis.removeEventListener("unhandledrejection", onRejection);
 }
