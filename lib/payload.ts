@@ -24,6 +24,7 @@
  */
 import type { ProfileView, StoredProfile } from "./types.ts";
 import type { HullSegment, HullUserMessage, PublicPayload, Settings } from "./types.ts";
+import { SETTINGS_LISTS } from "./types.ts";
 
 /** Keys that would reach `Object.prototype` through `obj[key] = …` or a later naive merge. */
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -140,15 +141,7 @@ function tierPlan(settings: Settings): TierPlan {
 }
 
 /** The settings lists a plan is built from. */
-const PLANNED = [
-  "public_traits",
-  "public_segments",
-  "public_account_segments",
-  "user_filter_segments",
-  "anonymous_traits",
-  "anonymous_segments",
-  "anonymous_account_segments",
-] as const;
+const PLANNED = SETTINGS_LISTS;
 
 interface PlanEntry {
   /** The lists of PLANNED, as they were when the plans were made. */

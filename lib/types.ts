@@ -65,6 +65,17 @@ export interface Settings {
 export const IDENTITY_MODES = ["off", "report", "required"] as const;
 export type IdentityMode = typeof IDENTITY_MODES[number];
 
+/** The list settings: what the dashboard edits and a payload plan is built from. */
+export const SETTINGS_LISTS = [
+  "public_traits",
+  "public_segments",
+  "public_account_segments",
+  "user_filter_segments",
+  "anonymous_traits",
+  "anonymous_segments",
+  "anonymous_account_segments",
+] as const;
+
 /** The `user.update` payload a page receives (docs/contracts.md §5). */
 export interface PublicPayload {
   message: "ok";

@@ -6,18 +6,10 @@
  */
 import { parseList } from "../config.ts";
 import type { ManagedSetting } from "../hull/settings_sync.ts";
-import { IDENTITY_MODES, type IdentityMode, type Settings } from "../types.ts";
+import { IDENTITY_MODES, type IdentityMode, type Settings, SETTINGS_LISTS } from "../types.ts";
 
 /** The list settings the form edits. */
-export const LIST_KEYS = [
-  "public_traits",
-  "public_segments",
-  "public_account_segments",
-  "user_filter_segments",
-  "anonymous_traits",
-  "anonymous_segments",
-  "anonymous_account_segments",
-] as const;
+export const LIST_KEYS = SETTINGS_LISTS;
 export type ListKey = typeof LIST_KEYS[number];
 
 /** Lists of attribute names (the rest hold segment ids). */
