@@ -10,6 +10,7 @@ import type { Page } from "playwright-core";
 import { buildIslands } from "../../scripts/build.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { freshFixture, identify, startTestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const skip = chromiumSkipReason();
 const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
@@ -48,14 +49,6 @@ async function assertNoHorizontalScroll(page: Page, what: string) {
     return { scroll: root.scrollWidth, client: root.clientWidth, culprit };
   });
   assert.ok(scroll <= client, `${what}: scrollWidth ${scroll} > clientWidth ${client}; ${culprit}`);
-}
-
-async function until(check: () => Promise<boolean>, ms: number, what: string) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 Deno.test("dashboard in Chromium - operators see and steer the connector", opts, async (t) => {
@@ -118,17 +111,19 @@ Deno.test("dashboard in Chromium - operators see and steer the connector", opts,
 
     await t.step("a webhook shows up in the live log within 2 s, and filters work", async () => {
       await page.goto(`${server.url}/admin/log`);
-      await until(async () => (await page.textContent("[data-status]")) === "live", 5000, "stream");
+      await waitFor(async () => (await page.textContent("[data-status]")) === "live", {
+        timeoutMs: 5000,
+        what: "stream",
+      });
       const before = await page.locator('tr[data-event="incoming.user.start"]').count();
       assert.equal(
         (await server.postNotification(await freshFixture("user-update.json"))).status,
         200,
       );
       const posted = Date.now();
-      await until(
+      await waitFor(
         async () => (await page.locator('tr[data-event="incoming.user.start"]').count()) > before,
-        2000,
-        "incoming.user.start in the live log",
+        { timeoutMs: 2000, what: "incoming.user.start in the live log" },
       );
       console.log(`live log: webhook visible after ${Date.now() - posted} ms`);
       await page.selectOption("select[aria-label=event]", "incoming.user.start");
@@ -176,10 +171,9 @@ Deno.test("dashboard in Chromium - operators see and steer the connector", opts,
       await page.goto(`${server.url}/admin/settings`);
       await shot(page, "settings");
       await page.goto(`${server.url}/admin`);
-      await until(
+      await waitFor(
         async () => (await page.textContent('[data-stat="Webhooks received"]')) === "1",
-        5000,
-        "live counters",
+        { timeoutMs: 5000, what: "live counters" },
       );
       await shot(page, "overview");
     });

@@ -7,13 +7,14 @@
  * without `data-allow-script`, and `data-hull-*` attributes under a strict CSP.
  */
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { buildSnippet } from "../../scripts/build.ts";
 import { signIdentity } from "../../lib/socket/verification.ts";
 import { CSP_BLOCKED, NOT_ALLOWED } from "../../lib/snippet/script.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { type SiteFile, startSite } from "../helpers/page_server.ts";
 import { fixture, startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor, waitForPage } from "../helpers/wait.ts";
 
 const skip = chromiumSkipReason();
 const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
@@ -168,23 +169,6 @@ function site(server: string) {
   return startSite(files);
 }
 
-/** Polls `expr` through DevTools (outside the page's CSP) until true. */
-async function waitFor(page: Page, expr: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await page.evaluate(expr))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function until(check: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** A user:update for Ada (plan, segment ids), or for Grace with `who: "grace"`. */
 async function update(plan: string, segments = ["seg_trial"], who = "ada") {
   const body = await fixture<
@@ -245,11 +229,20 @@ Deno.test(
         "window.hullBrowser: on, once, many, onAny and user.* as EventEmitter2",
         async () => {
           const { page, close } = await visit(browser, at(offSite.port, "/readme.html"));
-          await waitFor(page, `__seen.filter(function (s) { return s[0] === "on"; }).length === 1`);
+          await waitForPage(
+            page,
+            `__seen.filter(function (s) { return s[0] === "on"; }).length === 1`,
+          );
           await post(off, await update("enterprise"));
-          await waitFor(page, `__seen.filter(function (s) { return s[0] === "on"; }).length === 2`);
+          await waitForPage(
+            page,
+            `__seen.filter(function (s) { return s[0] === "on"; }).length === 2`,
+          );
           await post(off, await update("team"));
-          await waitFor(page, `__seen.filter(function (s) { return s[0] === "on"; }).length === 3`);
+          await waitForPage(
+            page,
+            `__seen.filter(function (s) { return s[0] === "on"; }).length === 3`,
+          );
           const seen = await page.evaluate("__seen") as unknown[][];
           const of = (kind: string) => seen.filter((s) => s[0] === kind).map((s) => s.slice(1));
           assert.deepEqual(of("once"), [["pro"]]);
@@ -274,7 +267,7 @@ Deno.test(
         async () => {
           for (const path of ["/hull_tag.html", "/hull_embed.html"]) {
             const { page, close } = await visit(browser, at(offSite.port, path));
-            await waitFor(page, "__hull.length === 1");
+            await waitForPage(page, "__hull.length === 1");
             const [got] = await page.evaluate("__hull") as { email: string; plan: string }[];
             assert.equal(got.email, "ada@example.com", path);
             assert.equal(got.plan, "team", path);
@@ -303,7 +296,7 @@ Deno.test(
           )
         );
         await page.reload();
-        await waitFor(page, "__updates.length === 1");
+        await waitForPage(page, "__updates.length === 1");
         const [first] = await page.evaluate("__updates") as {
           user: { id: string; traits: { plan: string } };
           replay: boolean;
@@ -319,7 +312,7 @@ Deno.test(
           browser,
           at(offSite.port, "/plain.html?ajs_email=ada%40example.com"),
         );
-        await waitFor(page, "__updates.length === 1");
+        await waitForPage(page, "__updates.length === 1");
         assert.equal(await page.evaluate("__updates[0].user.email"), "ada@example.com");
         await close();
       });
@@ -331,15 +324,15 @@ Deno.test(
           browser,
           at(requiredSite.port, "/plain.html?ajs_email=ada%40example.com&ajs_uid=user-1001"),
         );
-        await waitFor(page, "__joined === 1");
-        await until(
-          () => consoleLines.some((l) => l.includes("from an ajs_ link ignored")),
-          "the link warning",
-        );
+        await waitForPage(page, "__joined === 1");
+        await waitFor(() => consoleLines.some((l) => l.includes("from an ajs_ link ignored")), {
+          timeoutMs: 10_000,
+          what: "the link warning",
+        });
         // Barrier: a verified identity's profile; Ada's would have come first.
         const hash = await signIdentity(IDENTITY_SECRET, "email", "grace@example.com");
         await page.evaluate(`hullBrowser.identify({ email: "grace@example.com" }, "${hash}")`);
-        await waitFor(page, "__updates.length >= 1");
+        await waitForPage(page, "__updates.length >= 1");
         const emails = await page.evaluate("__updates.map(function (u) { return u.user.email; })");
         assert.deepEqual(emails, ["grace@example.com"]);
         await close();
@@ -350,7 +343,7 @@ Deno.test(
           browser,
           at(requiredSite.port, `/plain.html?ajs_email=ada%40example.com&ajs_hash=${adaHash}`),
         );
-        await waitFor(signed.page, "__updates.length === 1");
+        await waitForPage(signed.page, "__updates.length === 1");
         assert.equal(await signed.page.evaluate("__updates[0].user.email"), "ada@example.com");
         await signed.close();
       });
@@ -364,7 +357,7 @@ Deno.test(
         };
         await post(off, ship);
         const allowed = await visit(browser, at(offSite.port, "/script_allowed.html"));
-        await waitFor(allowed.page, "(window.__scriptRuns || []).length === 1");
+        await waitForPage(allowed.page, "(window.__scriptRuns || []).length === 1");
         assert.deepEqual(await allowed.page.evaluate("__scriptRuns[0]"), [
           "ada@example.com",
           "Trial users",
@@ -375,13 +368,16 @@ Deno.test(
         ]);
         // Next page load: the cached profile and script run at once, changes undefined.
         await allowed.page.reload();
-        await waitFor(allowed.page, "(window.__scriptRuns || []).length >= 1");
+        await waitForPage(allowed.page, "(window.__scriptRuns || []).length >= 1");
         assert.equal(await allowed.page.evaluate("__scriptRuns[0][5]"), "load");
         await allowed.close();
 
         const plain = await visit(browser, at(offSite.port, "/script_default.html"));
-        await waitFor(plain.page, "__updates.length === 1");
-        await until(() => plain.consoleLines.includes(NOT_ALLOWED), "the not-allowed warning");
+        await waitForPage(plain.page, "__updates.length === 1");
+        await waitFor(() => plain.consoleLines.includes(NOT_ALLOWED), {
+          timeoutMs: 10_000,
+          what: "the not-allowed warning",
+        });
         // The script would have run in the same call that delivered the update.
         assert.equal(await plain.page.evaluate("typeof window.__scriptRuns"), "undefined");
         assert.equal(plain.consoleLines.filter((l) => l === NOT_ALLOWED).length, 1);
@@ -394,7 +390,7 @@ Deno.test(
         withName.messages[0].user.name = name;
         await post(off, withName);
         const { page, consoleLines, close } = await visit(browser, at(offSite.port, "/csp.html"));
-        await waitFor(page, "__updates.length === 1");
+        await waitForPage(page, "__updates.length === 1");
         const read = () =>
           page.evaluate(() => {
             const $ = (id: string) => document.getElementById(id)!;
@@ -424,10 +420,13 @@ Deno.test(
           trialClass: true,
         });
         // The opted-in script cannot run under this CSP: said once, the rest still works.
-        await until(() => consoleLines.includes(CSP_BLOCKED), "the CSP warning");
+        await waitFor(() => consoleLines.includes(CSP_BLOCKED), {
+          timeoutMs: 10_000,
+          what: "the CSP warning",
+        });
 
         await post(off, await update("enterprise", ["seg_vip"]));
-        await waitFor(page, "__updates.length === 2");
+        await waitForPage(page, "__updates.length === 2");
         const after = await read();
         assert.equal(after.vip, false);
         assert.equal(after.trial, true);

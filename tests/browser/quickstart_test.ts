@@ -19,18 +19,10 @@ import {
   shellToolsSkipReason,
   startTaskFlags,
 } from "../helpers/readme.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const skip = chromiumSkipReason() ?? shellToolsSkipReason();
 const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
-
-/** Resolves once `check()` holds, polling; fails with `what` after `ms`. */
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 Deno.test(
   "quickstart - the README's steps, followed literally, change the page",
@@ -63,7 +55,10 @@ Deno.test(
       await t.step("1-3: the page on another port connects and identifies", async () => {
         await page.goto(`http://localhost:${site.port}/page.html`);
         // The server logs the visitor joining their rooms (stdout, JSON lines).
-        await until(() => server.stdout().includes('"incoming.user.join-channel"'), "the join");
+        await waitFor(() => server.stdout().includes('"incoming.user.join-channel"'), {
+          timeoutMs: 10_000,
+          what: "the join",
+        });
         assert.equal(await page.textContent("#plan"), "unknown");
       });
 

@@ -4,6 +4,7 @@ import { buildSnippet } from "../../scripts/build.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { fixture, startTestServer, type TestServer } from "../helpers/server.ts";
 import { startPageServer } from "../helpers/page_server.ts";
+import { waitForPage } from "../helpers/wait.ts";
 
 // Computed up front: skips loudly without Chromium, throws under CI=true.
 const skip = chromiumSkipReason();
@@ -64,14 +65,6 @@ const count = (page: Page, name: string) => page.evaluate(`window.${name}.length
  * Polls `expr` in the page. Not page.waitForFunction: that evals in the page, which our strict
  * CSP (rightly) blocks; page.evaluate goes through DevTools, outside the page's CSP.
  */
-async function waitFor(page: Page, expr: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await page.evaluate(expr))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 Deno.test(
   "snippet in Chromium - identifies, renders pushes, replays the cache, diffs",
   opts,
@@ -93,14 +86,14 @@ Deno.test(
         "first visit: identifies from Segment, first push has changes vs nothing",
         async () => {
           await page.goto(pageUrl);
-          await waitFor(page, "window.__joined > 0");
+          await waitForPage(page, "window.__joined > 0");
           assert.equal(
             await count(page, "__updates"),
             0,
             "unknown visitor, no cache: no event yet",
           );
           await post(server, "pro");
-          await waitFor(page, "window.__updates.length === 1");
+          await waitForPage(page, "window.__updates.length === 1");
           assert.equal(await page.textContent("#plan"), "pro");
           assert.equal(await page.textContent("#email"), "ada@example.com");
           const first = await page.evaluate(() => {
@@ -140,7 +133,7 @@ Deno.test(
         assert.deepEqual(replay, { n: 1, dom: 1, undef: undefined });
         assert.equal(await page.textContent("#plan"), "pro");
         // Reconnect identifies again; the server answers with the known profile: same, no event.
-        await waitFor(page, "window.__raw >= 1");
+        await waitForPage(page, "window.__raw >= 1");
         assert.equal(await count(page, "__updates"), 1);
         const late = await page.evaluate(() =>
           new Promise((resolve) =>
@@ -157,14 +150,14 @@ Deno.test(
         "a changed plan fires with changes; the same payload again does not",
         async () => {
           await post(server, "enterprise");
-          await waitFor(page, "window.__updates.length === 2");
+          await waitForPage(page, "window.__updates.length === 2");
           assert.equal(await page.textContent("#plan"), "enterprise");
           const changes: Record<string, unknown> = await page.evaluate("__updates[1].changes");
           assert.deepEqual(changes, { user: { traits: { plan: ["pro", "enterprise"] } } });
 
           const raw = await page.evaluate("window.__raw") as number;
           await post(server, "enterprise");
-          await waitFor(page, `window.__raw > ${raw}`);
+          await waitForPage(page, `window.__raw > ${raw}`);
           await new Promise((r) => setTimeout(r, 100));
           assert.equal(await count(page, "__updates"), 2, "unchanged payload: no event");
           assert.equal(await count(page, "__dom"), 2);

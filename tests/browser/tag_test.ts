@@ -6,13 +6,14 @@
  * One browser for the whole file.
  */
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { buildSnippet } from "../../scripts/build.ts";
 import { pushTestUpdate } from "../../lib/admin/test_push.ts";
 import { STUB_JS } from "../../lib/snippet/stub.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
 import { startPageServer } from "../helpers/page_server.ts";
+import { waitFor, waitForPage } from "../helpers/wait.ts";
 
 const skip = chromiumSkipReason();
 const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
@@ -23,24 +24,6 @@ window.__updates = []; window.__once = 0;
 hullBrowser.on("user.update", function (d) { __updates.push(d); });
 hullBrowser.once("user.update", function () { __once++; });
 hullBrowser.identify({ email: "ada@example.com" });`;
-
-/** Polls `expr` in the page through DevTools (the page's CSP forbids eval). */
-async function waitFor(page: Page, expr: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await page.evaluate(expr))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Waits for a condition on this side (console lines arrive as events). */
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Opens `url` in a fresh page, recording `[hull-browser]` console lines. */
 async function open(browser: Browser, url: string) {
@@ -81,7 +64,7 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
             200,
           );
           const { page, lines } = await open(browser, url);
-          await waitFor(page, "window.__updates.length === 1");
+          await waitForPage(page, "window.__updates.length === 1");
           const first = await page.evaluate("window.__updates[0].user.email");
           assert.equal(first, "ada@example.com");
           assert.equal(await page.evaluate("window.__once"), 1);
@@ -96,7 +79,7 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
             settings: ctx.live.settings,
           }, (await ctx.store.getProfile("5f00000000000000000000a1"))!);
           assert.equal(sockets, 1);
-          await waitFor(page, "window.__updates.length === 2");
+          await waitForPage(page, "window.__updates.length === 2");
           assert.equal(await page.evaluate("window.__updates[1].test"), true);
           assert.equal(await page.evaluate("JSON.stringify(window.__updates[1].changes)"), "{}");
           assert.equal(await page.evaluate("window.__once"), 1, "once() ran once");
@@ -111,11 +94,11 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
         withSite({ WHITELISTED_DOMAINS: "shop.example.com" }, async (_server, url) => {
           const { page, lines } = await open(browser, url);
           // socket.io gives up on a refusal (active false): no retry can print more.
-          await waitFor(
+          await waitForPage(
             page,
             "window.hullBrowser.socket && window.hullBrowser.socket.active === false",
           );
-          await until(() => lines.length > 0);
+          await waitFor(() => lines.length > 0, { timeoutMs: 10_000, what: "a console line" });
           assert.deepEqual(lines, [
             `[hull-browser] cannot connect: origin ${url.slice(0, -1)} is not whitelisted: add ` +
             "its domain in the dashboard (Domains)",
@@ -136,7 +119,7 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
           );
           try {
             const { page, lines } = await open(browser, `file://${file}`);
-            await waitFor(page, "typeof window.hullBrowser.last === 'function'");
+            await waitForPage(page, "typeof window.hullBrowser.last === 'function'");
             assert.deepEqual(lines, [
               "[hull-browser] pages opened from file:// cannot connect: serve the page over " +
               "http(s) from a whitelisted domain",
@@ -156,9 +139,9 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
           IDENTITY_MODE: "required",
         }, async (_server, url) => {
           const { page, lines } = await open(browser, url);
-          await until(() => lines.length > 0);
+          await waitFor(() => lines.length > 0, { timeoutMs: 10_000, what: "a console line" });
           // Told once, though the snippet identifies again on every connect.
-          await waitFor(page, "window.hullBrowser.socket.connected");
+          await waitForPage(page, "window.hullBrowser.socket.connected");
           assert.deepEqual(lines, [
             "[hull-browser] identity verification is required and no hash was given: email " +
             "ignored (set data-user-hash on the script tag or call hullBrowser.identify(claims, " +

@@ -45,3 +45,15 @@ export function barrier(n: number): { arrive(): void; reached: Promise<void>; co
     count: () => count,
   };
 }
+
+/**
+ * Resolves once `expr` is truthy in `page`. The expression is evaluated through DevTools, so it
+ * works under a page CSP that forbids eval (a poll from inside the page would be refused).
+ */
+export async function waitForPage(
+  page: { evaluate(expr: string): Promise<unknown> },
+  expr: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(() => page.evaluate(expr), { timeoutMs, what: expr, intervalMs: 25 });
+}
