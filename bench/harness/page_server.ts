@@ -16,25 +16,11 @@ export async function startPageServer(connector: string, analyticsJs: string, pa
   const csp = `default-src 'none'; script-src 'self' ${connector}; connect-src ${
     connector.replace(/^http/, "ws")
   }`;
-  const files: Record<string, [string, string]> = {
-    "/": [html, "text/html; charset=utf-8"],
-    "/analytics.js": [analyticsJs, "text/javascript"],
-    "/page.js": [pageJs, "text/javascript"],
-  };
-  const server = createServer((req, res) => {
-    const file = files[new URL(req.url ?? "/", "http://x").pathname];
-    if (!file) return res.writeHead(404).end("not found");
-    res.writeHead(200, { "content-type": file[1], "content-security-policy": csp }).end(file[0]);
+  return await startSite({
+    "/": { body: html, csp },
+    "/analytics.js": { body: analyticsJs, type: "text/javascript", csp },
+    "/page.js": { body: pageJs, type: "text/javascript", csp },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /**
@@ -42,20 +28,9 @@ export async function startPageServer(connector: string, analyticsJs: string, pa
  * as `python3 -m http.server` would serve it.
  */
 export async function startStaticPages(files: Record<string, string>) {
-  const server = createServer((req, res) => {
-    const html = files[new URL(req.url ?? "/", "http://x").pathname];
-    if (html === undefined) return res.writeHead(404).end("not found");
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return await startSite(
+    Object.fromEntries(Object.entries(files).map(([path, body]) => [path, { body }])),
+  );
 }
 
 /** One file of {@link startSite}: body, content type, and the CSP it is served with (if any). */
