@@ -5,8 +5,15 @@
  * whatever its `Content-Length` says or does not say.
  */
 
-/** The body's bytes, or null when it is longer than `max` bytes (reading stops there). */
-export async function readCapped(res: Response, max: number): Promise<Uint8Array | null> {
+/**
+ * The body's bytes, or null when it is longer than `max` bytes (reading stops there). With
+ * `deadline`, a read still going when it fires is cancelled and throws.
+ */
+export async function readCapped(
+  res: Response,
+  max: number,
+  deadline?: AbortSignal,
+): Promise<Uint8Array | null> {
   const declared = Number(res.headers.get("content-length") ?? NaN);
   if (declared > max) {
     await res.body?.cancel().catch(() => {});
@@ -14,11 +21,15 @@ export async function readCapped(res: Response, max: number): Promise<Uint8Array
   }
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
+  const onAbort = () => reader.cancel().catch(() => {});
+  deadline?.addEventListener("abort", onAbort, { once: true });
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     while (true) {
+      if (deadline?.aborted) throw new Error("deadline passed");
       const { done, value } = await reader.read();
+      if (deadline?.aborted) throw new Error("deadline passed");
       if (done) break;
       size += value.byteLength;
       if (size > max) {
@@ -28,6 +39,7 @@ export async function readCapped(res: Response, max: number): Promise<Uint8Array
       chunks.push(value);
     }
   } finally {
+    deadline?.removeEventListener("abort", onAbort);
     reader.releaseLock();
   }
   if (chunks.length === 1) return chunks[0];

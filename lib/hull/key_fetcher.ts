@@ -13,6 +13,7 @@
  */
 import { type DomainPattern, originAllowed } from "../domains.ts";
 import { importHullPublicKey } from "../webhook/signature.ts";
+import { readCapped } from "./capped_body.ts";
 
 export interface KeyFetcherOptions {
   /** Hosts whose https URLs may serve the key (HULL_KEY_HOSTS). */
@@ -158,16 +159,17 @@ export class HullKeyFetcher {
       await res.body?.cancel().catch(() => {});
       return fail(res.status >= 500 ? 503 : 401, `key URL answered ${res.status}`);
     }
-    let text: string | null;
+    let bytes: Uint8Array | null;
     try {
-      text = await readLimited(res, MAX_KEY_BYTES, deadline);
+      bytes = await readCapped(res, MAX_KEY_BYTES, deadline);
     } catch {
       return fail(
         503,
         deadline.aborted ? "key URL did not answer in time" : "key URL's answer broke off",
       );
     }
-    if (text === null) return fail(401, `key URL answered more than ${MAX_KEY_BYTES} bytes`);
+    if (bytes === null) return fail(401, `key URL answered more than ${MAX_KEY_BYTES} bytes`);
+    const text = new TextDecoder().decode(bytes);
     const refused = keyDocumentRefusal(res.headers.get("content-type"), text);
     if (refused) return fail(401, refused);
     let key: CryptoKey;
@@ -180,44 +182,4 @@ export class HullKeyFetcher {
     this.#cache.set(url, { key, expires: this.#now() + this.#ttl });
     return { ok: true, key };
   }
-}
-
-/**
- * The body as text, or null when it is longer than `max` bytes (reading stops there). Throws
- * when `deadline` fires first (the read is cancelled) or the answer breaks off.
- */
-async function readLimited(
-  res: Response,
-  max: number,
-  deadline: AbortSignal,
-): Promise<string | null> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const onAbort = () => reader.cancel().catch(() => {});
-  deadline.addEventListener("abort", onAbort, { once: true });
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (true) {
-      if (deadline.aborted) throw new Error("key fetch deadline passed");
-      const { done, value } = await reader.read();
-      if (deadline.aborted) throw new Error("key fetch deadline passed");
-      if (done) break;
-      size += value.length;
-      if (size > max) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      chunks.push(value);
-    }
-  } finally {
-    deadline.removeEventListener("abort", onAbort);
-  }
-  const bytes = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    bytes.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(bytes);
 }
