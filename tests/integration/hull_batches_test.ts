@@ -16,6 +16,7 @@ import { freshFixture, startTestServer, type TestServer } from "../helpers/serve
 import { waitFor } from "../helpers/store_fixtures.ts";
 import type { LogEntry } from "../../lib/types.ts";
 import { MAX_BODY_BYTES } from "../../lib/webhook/endpoint.ts";
+import { adminLogin } from "../helpers/admin.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -233,16 +234,6 @@ Deno.test({
   },
 });
 
-async function login(t: TestServer): Promise<string> {
-  const res = await fetch(`${t.url}/admin/login`, {
-    method: "POST",
-    body: new URLSearchParams({ password: PASSWORD }),
-    redirect: "manual",
-  });
-  await res.body?.cancel();
-  return res.headers.get("set-cookie")!.split(";")[0];
-}
-
 Deno.test({
   name:
     "whitelisted_domains - a URL is taken as its host, a bad entry is left out alone, both noted",
@@ -280,7 +271,7 @@ Deno.test({
 
       // The dashboard's Hull panel and the live log say what was read differently or left out.
       const page = await (await fetch(`${t.url}/admin/settings`, {
-        headers: { cookie: await login(t) },
+        headers: { cookie: (await adminLogin(t.url, PASSWORD)).cookie },
       })).text();
       assert.match(page, /&quot;https:\/\/site.com\/…&quot; taken as site.com/);
       assert.match(page, /&quot;http:\/\/localhost:3000\/…&quot; taken as localhost:3000/);

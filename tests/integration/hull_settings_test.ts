@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/store_fixtures.ts";
+import { adminLogin } from "../helpers/admin.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
@@ -103,23 +104,13 @@ Deno.test({
   },
 });
 
-async function login(t: TestServer): Promise<string> {
-  const res = await fetch(`${t.url}/admin/login`, {
-    method: "POST",
-    body: new URLSearchParams({ password: PASSWORD }),
-    redirect: "manual",
-  });
-  await res.body?.cancel();
-  return res.headers.get("set-cookie")!.split(";")[0];
-}
-
 Deno.test({
   name: "dashboard - settings managed in Hull are read-only with their last sync, not overwritten",
   ...opts,
   async fn() {
     const t = await startTestServer({ env: { ADMIN_PASSWORD: PASSWORD } });
     try {
-      const cookie = await login(t);
+      const cookie = (await adminLogin(t.url, PASSWORD)).cookie;
       const csrf = (await (await fetch(`${t.url}/admin/api/session`, { headers: { cookie } }))
         .json()).csrf;
       const form = (path: string, fields: Record<string, string>) =>

@@ -22,6 +22,7 @@ import {
   type TestServer,
 } from "../helpers/server.ts";
 import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
+import { adminLogin } from "../helpers/admin.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -266,19 +267,6 @@ Deno.test({
 });
 
 /** Logs in to the dashboard: the session cookie and its CSRF token. */
-async function login(t: TestServer): Promise<{ cookie: string; csrf: string }> {
-  const res = await fetch(`${t.url}/admin/login`, {
-    method: "POST",
-    body: new URLSearchParams({ password: PASSWORD }),
-    redirect: "manual",
-  });
-  await res.body?.cancel();
-  assert.equal(res.status, 303);
-  const cookie = res.headers.get("set-cookie")!.split(";")[0];
-  const s = await fetch(`${t.url}/admin/api/session`, { headers: { cookie } });
-  return { cookie, csrf: (await s.json()).csrf };
-}
-
 Deno.test({
   name: "hull trust - the dashboard always shows the binding; a CSRF-checked release frees it",
   ignore: skip !== undefined,
@@ -286,7 +274,7 @@ Deno.test({
   async fn() {
     const { hull, t, close } = await setup();
     try {
-      const { cookie, csrf } = await login(t);
+      const { cookie, csrf } = await adminLogin(t.url, PASSWORD);
       const page = async () =>
         await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
       let html = await page();

@@ -18,22 +18,12 @@ import {
 import { waitFor } from "../helpers/store_fixtures.ts";
 import type { KvStore } from "../../lib/store/kv_store.ts";
 import { MAX_BODY_BYTES } from "../../lib/webhook/endpoint.ts";
+import { adminLogin } from "../helpers/admin.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
 const skipRedis = redisSkipReason();
 const skipHull = await fakeHullSkipReason();
-
-async function login(t: TestServer): Promise<string> {
-  const res = await fetch(`${t.url}/admin/login`, {
-    method: "POST",
-    body: new URLSearchParams({ password: PASSWORD }),
-    redirect: "manual",
-  });
-  await res.body?.cancel();
-  assert.equal(res.status, 303);
-  return res.headers.get("set-cookie")!.split(";")[0];
-}
 
 /** Requests that read the store, as a browser or an operator sends them. */
 const PAGES = [
@@ -121,7 +111,7 @@ Deno.test({
     const redis = await startRedis();
     const t = await startTestServer({ env: { ADMIN_PASSWORD: PASSWORD, REDIS_URL: redis.url } });
     try {
-      const cookie = await login(t);
+      const cookie = (await adminLogin(t.url, PASSWORD)).cookie;
       await redis.stop();
       await waitFor(async () =>
         (await fetch(`${t.url}/healthz`).then((r) => r.json())).status !== "ok"
@@ -154,7 +144,7 @@ Deno.test({
   async fn() {
     const t = await startTestServer({ env: { ADMIN_PASSWORD: PASSWORD } });
     try {
-      const cookie = await login(t);
+      const cookie = (await adminLogin(t.url, PASSWORD)).cookie;
       (t.server.ctx.store as KvStore).kv.close();
       await (await assertUnavailable(t, cookie))();
     } finally {
