@@ -152,3 +152,7 @@ export interface StoredConfig {
   settings: Settings;
   domains: string[];
 }
+
+/** True for a plain JSON object (not null, not an array): the guard for parsed bodies. */
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);

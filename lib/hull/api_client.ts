@@ -9,7 +9,7 @@
  * Failures come back as reasons, never as thrown errors, and never name the secret or token.
  */
 import { SignJWT } from "jose";
-import type { Claims, HullSegment, HullUserMessage } from "../types.ts";
+import { type Claims, type HullSegment, type HullUserMessage, isObject } from "../types.ts";
 import type { HullConnection } from "./credentials.ts";
 import { readCapped } from "./capped_body.ts";
 
@@ -32,9 +32,6 @@ export type UserReport =
  * with the cap while streaming (capped_body.ts), so a larger one costs at most this much.
  */
 export const MAX_REPORT_BYTES = 2 * 1024 * 1024;
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The `Hull-Access-Token` acting as the user named by `claims` (as hull-client's asUser). */
 export function userToken(conn: HullConnection, claims: Claims): Promise<string> {

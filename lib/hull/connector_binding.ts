@@ -12,6 +12,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { type DomainPattern, isHostName, originAllowed } from "../domains.ts";
 import type { HullConnection } from "./credentials.ts";
+import { isObject } from "../types.ts";
 
 /** What decides whether a connector may bind. */
 export interface BindingPolicy {
@@ -48,9 +49,6 @@ export type Binding =
 
 const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const MAX_SECRET_LENGTH = 1000;
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A value quoted for a message: short, and never more than the sender wrote. */
 const shown = (v: unknown) => JSON.stringify(String(v).slice(0, 60));

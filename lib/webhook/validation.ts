@@ -5,7 +5,7 @@
  * values. Pure; no I/O.
  */
 import { maskIdentifiers, userIdentifiers } from "../identity.ts";
-import type { HullNotification } from "../types.ts";
+import { type HullNotification, isObject } from "../types.ts";
 
 /** Channels that carry user profiles. */
 export const USER_CHANNELS = new Set(["user:update", "user:delete"]);
@@ -22,9 +22,6 @@ export interface SkippedMessage {
 export type Validation =
   | { ok: true; notification: HullNotification; skipped: SkippedMessage[] }
   | { ok: false; error: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 function checkSegments(v: unknown, path: string): string | null {
   if (v === undefined || v === null) return null;
