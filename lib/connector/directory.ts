@@ -2,9 +2,10 @@
  * The connectors one deployment serves (docs/connectors.md): the standalone connector (id
  * "default": HMAC webhooks, the env seeds, namespace `/`, the store's own keys) and every Hull
  * connector registered by a Hull-signed notification (namespace `/<id>`, keys of its own).
- * Each has its own store scope, settings in force, live log and Hull services, opened on an
- * instance the first time something there needs them and kept while it stays registered; the
- * registry itself is in the store, so every instance agrees on it.
+ * Each has its own store scope, settings in force, live log and Hull services. Every instance
+ * keeps every registered connector open (a handshake's Origin is checked against the
+ * whitelists before its namespace is known), opening one registered elsewhere and closing one
+ * removed elsewhere within a sweep; the registry itself is in the store, so all agree on it.
  */
 import type { Registration, Store } from "../store/store.ts";
 import type { LiveConfig } from "../store/live_config.ts";
@@ -49,6 +50,8 @@ const REGISTRY_CACHE_MS = 2_000;
 /** The connectors of a deployment, as seen from one instance. */
 export class ConnectorDirectory<Services = unknown> {
   #opened = new Map<string, Promise<Connector<Services>>>();
+  /** The connectors of `#opened` whose opening finished (read synchronously at handshakes). */
+  #ready = new Map<string, Connector<Services>>();
   #registry: { at: number; ids: string[] } | null = null;
   #removedListeners = new Set<(id: string) => void>();
   #sweep: ReturnType<typeof setInterval> | undefined;
@@ -61,7 +64,7 @@ export class ConnectorDirectory<Services = unknown> {
     private readonly clock: () => number,
   ) {}
 
-  /** Opens the standalone connector; Hull connectors open when first asked for. */
+  /** Opens the standalone connector and every registered Hull connector. */
   static async create<S>(
     root: Store,
     factory: ConnectorFactory<S>,
@@ -69,8 +72,9 @@ export class ConnectorDirectory<Services = unknown> {
   ): Promise<ConnectorDirectory<S>> {
     const standalone = await factory.open(STANDALONE_ID, root);
     const dir = new ConnectorDirectory(root, factory, standalone, opts.clock ?? Date.now);
-    // Connectors removed on another instance are closed here too (their sockets told).
-    dir.#sweep = setInterval(() => dir.#closeRemoved().catch(() => {}), opts.sweepMs ?? 5_000);
+    await dir.sync();
+    // Connectors registered or removed on another instance are opened or closed here too.
+    dir.#sweep = setInterval(() => dir.sync().catch(() => {}), opts.sweepMs ?? 5_000);
     Deno.unrefTimer(dir.#sweep);
     return dir;
   }
@@ -99,6 +103,19 @@ export class ConnectorDirectory<Services = unknown> {
     if (id === STANDALONE_ID) return this.standalone;
     if (!(await this.has(id, fresh))) return null;
     return await this.#open(id);
+  }
+
+  /**
+   * Connector `id` if it is open here now (the standalone one always is): for handshakes, which
+   * must decide without waiting on the store. Registered connectors are open (see `sync`).
+   */
+  openNow(id: string): Connector<Services> | null {
+    return id === STANDALONE_ID ? this.standalone : this.#ready.get(id) ?? null;
+  }
+
+  /** Every connector open here now, the standalone one first. */
+  allNow(): Connector<Services>[] {
+    return [this.standalone, ...this.#ready.values()];
   }
 
   /** Connectors open on this instance, the standalone one first. */
@@ -160,8 +177,11 @@ export class ConnectorDirectory<Services = unknown> {
     if (!opening) {
       opening = this.factory.open(id, this.root.scoped(id));
       this.#opened.set(id, opening);
-      // A failed open is forgotten, so the next use tries again.
-      opening.catch(() => this.#opened.delete(id));
+      opening.then(
+        (c) => this.#opened.get(id) === opening && this.#ready.set(id, c),
+        // A failed open is forgotten, so the next use tries again.
+        () => this.#opened.get(id) === opening && this.#opened.delete(id),
+      );
     }
     return opening;
   }
@@ -169,6 +189,7 @@ export class ConnectorDirectory<Services = unknown> {
   async #closeOne(id: string, tell = true): Promise<void> {
     const opening = this.#opened.get(id);
     this.#opened.delete(id);
+    this.#ready.delete(id);
     if (tell) {
       for (const fn of this.#removedListeners) {
         try {
@@ -186,11 +207,16 @@ export class ConnectorDirectory<Services = unknown> {
     }
   }
 
-  async #closeRemoved(): Promise<void> {
-    if (!this.#opened.size) return;
+  /**
+   * Opens the registered connectors not open here and closes those no longer registered (their
+   * sockets told through `onRemoved`). Runs at boot and every sweep; tests call it to skip the
+   * wait.
+   */
+  async sync(): Promise<void> {
     const ids = await this.ids(true);
     for (const id of [...this.#opened.keys()]) {
       if (!ids.includes(id)) await this.#closeOne(id);
     }
+    await Promise.allSettled(ids.map((id) => this.#open(id)));
   }
 }
