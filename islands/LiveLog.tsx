@@ -18,8 +18,11 @@ function matches(row: LogRow, f: { event: string; identifier: string; domain: st
   return true;
 }
 
-/** The live log: server-sent events, newest first, filterable, pausable, bounded. */
-export default function LiveLog(props: { initial: LogRow[]; events: string[] }) {
+/**
+ * The live log of one connector: server-sent events from `stream` (the connector's stream
+ * URL), newest first, filterable, pausable, bounded.
+ */
+export default function LiveLog(props: { initial: LogRow[]; events: string[]; stream: string }) {
   const rows = useSignal(props.initial.slice(0, MAX_ROWS));
   const paused = useSignal(false);
   const buffered = useSignal<LogRow[]>([]);
@@ -38,7 +41,9 @@ export default function LiveLog(props: { initial: LogRow[]; events: string[] }) 
   useEffect(() => {
     status.value = "connecting…";
     const after = props.initial[0]?.id ?? "";
-    const source = new EventSource(`/admin/api/log/stream?after=${encodeURIComponent(after)}`);
+    const url = new URL(props.stream, location.href);
+    url.searchParams.set("after", after);
+    const source = new EventSource(url.pathname + url.search);
     source.onopen = () => (status.value = "live");
     source.onerror = () => (status.value = "reconnecting…");
     source.addEventListener("entry", (e) => {

@@ -24,6 +24,9 @@ import * as adminLogin from "../routes/admin/login.tsx";
 import * as adminPreview from "../routes/admin/preview.tsx";
 import * as adminRooms from "../routes/admin/rooms.tsx";
 import * as adminSettings from "../routes/admin/settings.tsx";
+import * as adminConnectors from "../routes/admin/connectors.tsx";
+import { adminScope } from "./admin/scope.ts";
+import { unknownConnectorPage } from "./admin/page.tsx";
 
 /** Builds the app for one instance. */
 export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
@@ -67,19 +70,23 @@ export function createApp(ctx: AppContext, staticRoot: string): Hono<AppEnv> {
   app.get("/admin/login", adminLogin.handler);
   app.post("/admin/login", adminLogin.post);
   app.post("/admin/logout", adminLogin.logout);
-  app.get("/admin", adminIndex.handler);
-  app.get("/admin/rooms", adminRooms.handler);
-  app.get("/admin/domains", (c) => adminDomains.handler(c));
-  app.post("/admin/domains", adminDomains.post);
-  app.get("/admin/settings", (c) => adminSettings.handler(c));
-  app.post("/admin/settings", adminSettings.post);
-  app.get("/admin/log", adminLog.handler);
-  app.get("/admin/preview", (c) => adminPreview.handler(c));
-  app.post("/admin/preview", adminPreview.post);
+  app.get("/admin/connectors", (c) => adminConnectors.handler(c));
+  app.post("/admin/connectors/:id/remove", adminConnectors.remove);
+  // Pages and API scoped to one connector by `?connector=` (lib/admin/scope.ts).
+  const scoped = adminScope(unknownConnectorPage);
+  app.get("/admin", scoped, adminIndex.handler);
+  app.get("/admin/rooms", scoped, adminRooms.handler);
+  app.get("/admin/domains", scoped, (c) => adminDomains.handler(c));
+  app.post("/admin/domains", scoped, adminDomains.post);
+  app.get("/admin/settings", scoped, (c) => adminSettings.handler(c));
+  app.post("/admin/settings", scoped, adminSettings.post);
+  app.get("/admin/log", scoped, adminLog.handler);
+  app.get("/admin/preview", scoped, (c) => adminPreview.handler(c));
+  app.post("/admin/preview", scoped, adminPreview.post);
   app.get("/admin/api/stats", adminApi.statsJson);
   app.get("/admin/api/session", adminApi.session);
-  app.get("/admin/api/log", adminLog.json);
-  app.get("/admin/api/log/stream", adminLog.stream);
+  app.get("/admin/api/log", scoped, adminLog.json);
+  app.get("/admin/api/log/stream", scoped, adminLog.stream);
 
   app.use(
     "/static/*",

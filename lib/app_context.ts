@@ -13,7 +13,8 @@ import type { LiveConfig } from "./store/live_config.ts";
 import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
 import type { HullServices } from "./hull/services.ts";
-import type { ConnectorDirectory } from "./connector/directory.ts";
+import type { Connector, ConnectorDirectory } from "./connector/directory.ts";
+import type { Publisher } from "./types.ts";
 
 export interface AppContext {
   config: Config;
@@ -37,10 +38,21 @@ export interface AppContext {
    * `events` and `hull` above are the standalone connector's.
    */
   connectors: ConnectorDirectory<HullServices>;
+  /** The publisher that reaches connector `id`'s namespace on every instance. */
+  publisherFor?: (id: string) => Publisher;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;
 }
 
 /** Hono environment type shared by the app and every route module. */
-export type AppEnv = { Variables: { ctx: AppContext; session?: Session } };
+export type AppEnv = {
+  Variables: {
+    ctx: AppContext;
+    session?: Session;
+    /** The connector a dashboard page is scoped to (`?connector=`; lib/admin/scope.ts). */
+    connector?: Connector<HullServices>;
+    /** The registered Hull connectors' ids, for the dashboard's connector selector. */
+    connectorIds?: string[];
+  };
+};

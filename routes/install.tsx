@@ -6,13 +6,19 @@ import type { AppEnv } from "../lib/app_context.ts";
 import { type ConnectionStatus, connectionStatus, publicOrigin } from "../lib/hull/install.ts";
 import { loadManaged } from "../lib/hull/settings_sync.ts";
 import { renderPage } from "../lib/render.ts";
+import { HULL_CONNECTOR_ID, STANDALONE_ID } from "../lib/connector/directory.ts";
+import type { ScopedConnector } from "../lib/admin/scope.ts";
 
 /** Hull's dashboard shows the installation tab in a frame. */
 const FRAME_ANCESTORS = "'self' https://*.hullapp.io https://hullapp.io https://*.hull.io";
 
 export interface HullInstallProps {
   origin: string;
+  /** The Hull connector the tag names (`data-hull-id`); null: the standalone connector's tag. */
+  hullId: string | null;
   status: ConnectionStatus;
+  /** False: the settings are not shown (a Hull connector's, to a page without its secret). */
+  showSettings?: boolean;
   domains: string[];
   managed: string[];
   lastSync: string | null;
@@ -22,25 +28,49 @@ export interface HullInstallProps {
 }
 
 /**
+ * The connector an installation page is about: `?connector=` or Hull's `?ship=` (a Hull
+ * connector's id; the standalone connector without either). A Hull connector not registered
+ * yet is `connector: null` (its tag is already right; Hull's first notification registers it),
+ * unless it is the Hull connector of the previous release still bound to the standalone
+ * connector's keys (not migrated yet), which the standalone connector serves. `invalid`: the
+ * id is not a connector id at all.
+ */
+async function pageScope(c: Context<AppEnv>): Promise<
+  { invalid: true } | { invalid: false; id: string; connector: ScopedConnector | null }
+> {
+  const { connectors } = c.var.ctx;
+  const id = c.req.query("connector") || c.req.query("ship") || STANDALONE_ID;
+  if (id !== STANDALONE_ID && !HULL_CONNECTOR_ID.test(id)) return { invalid: true };
+  const connector = await connectors.get(id);
+  if (connector) return { invalid: false, id, connector };
+  const legacy = await connectors.standalone.services.credentials.info();
+  if (legacy?.id === id) {
+    return { invalid: false, id: STANDALONE_ID, connector: connectors.standalone };
+  }
+  return { invalid: false, id, connector: null };
+}
+
+/**
  * GET /install (the manifest's installation tab) and GET /readme: the exact tag for this host
- * and the state of the connection. Hull appends `?ship=…&organization=…&secret=…`; they are
- * compared with the stored credentials, never echoed, and the page sends no referrer.
+ * and connector (`data-hull-id` for a Hull connector) and the state of the connection. Hull
+ * appends `?ship=…&organization=…&secret=…`; they are compared with the connector's stored
+ * credentials, never echoed, and the page sends no referrer. A Hull connector's settings are
+ * shown only with its credentials (the standalone connector's, as before, to anyone).
  */
 export async function handler(c: Context<AppEnv>) {
-  const { live, store, hull } = c.var.ctx;
-  const managed = await loadManaged(store);
-  const times = Object.values(managed.managed).filter((t): t is string => Boolean(t)).sort();
-  const res = renderPage(
-    <HullInstallPage
-      origin={publicOrigin(c)}
-      status={await connectionStatus(hull.credentials, new URL(c.req.url).searchParams)}
-      domains={live.domains.map((d) => d.raw)}
-      managed={Object.keys(managed.managed)}
-      lastSync={times.at(-1) ?? null}
-      identityMode={live.settings.identity_mode ?? "off"}
-      refused={managed.refused}
-    />,
-  );
+  const scope = await pageScope(c);
+  const res = scope.invalid
+    ? renderPage(
+      <Layout title="Browser Personalization · installation">
+        <h1>No such connector</h1>
+        <p>
+          A connector id is 24 hexadecimal digits. Open this page from the connector's Installation
+          tab in Hull.
+        </p>
+      </Layout>,
+      404,
+    )
+    : renderPage(await installPage(c, scope.id, scope.connector));
   const csp = res.headers.get("content-security-policy")!;
   res.headers.set(
     "content-security-policy",
@@ -49,6 +79,45 @@ export async function handler(c: Context<AppEnv>) {
   res.headers.set("referrer-policy", "no-referrer");
   res.headers.set("cache-control", "no-store");
   return res;
+}
+
+async function installPage(c: Context<AppEnv>, id: string, connector: ScopedConnector | null) {
+  const query = new URL(c.req.url).searchParams;
+  const hullId = id === STANDALONE_ID ? null : id;
+  if (!connector) {
+    // Not registered yet: no settings to show, and no credentials to compare.
+    const status = query.get("ship") && query.get("secret") ? "waiting" : "anonymous";
+    return (
+      <HullInstallPage
+        origin={publicOrigin(c)}
+        hullId={hullId}
+        status={status}
+        showSettings={false}
+        domains={[]}
+        managed={[]}
+        lastSync={null}
+        identityMode="off"
+        refused={null}
+      />
+    );
+  }
+  const { live, store, services } = connector;
+  const managed = await loadManaged(store);
+  const times = Object.values(managed.managed).filter((t): t is string => Boolean(t)).sort();
+  const status = await connectionStatus(services.credentials, query);
+  return (
+    <HullInstallPage
+      origin={publicOrigin(c)}
+      hullId={hullId}
+      status={status}
+      showSettings={hullId === null || status === "connected"}
+      domains={live.domains.map((d) => d.raw)}
+      managed={Object.keys(managed.managed)}
+      lastSync={times.at(-1) ?? null}
+      identityMode={live.settings.identity_mode ?? "off"}
+      refused={managed.refused}
+    />
+  );
 }
 
 const STATUS: Record<ConnectionStatus, [kind: "ok" | "warn", text: string]> = {
@@ -63,14 +132,16 @@ const STATUS: Record<ConnectionStatus, [kind: "ok" | "warn", text: string]> = {
   ],
   other: [
     "warn",
-    "This server serves another Hull connector. One deployment serves one connector: release " +
-    "the other in the dashboard's settings, or deploy this connector again.",
+    "These are not the credentials this server holds for the connector (another secret or " +
+    "organization). If the connector was reinstalled in Hull, remove the old one in the " +
+    "dashboard's Connectors; its next notification registers it again.",
   ],
   anonymous: ["ok", "Open this page from the connector's Installation tab in Hull to check it."],
 };
 
 export default function HullInstallPage(p: HullInstallProps) {
-  const tag = `<script src="${p.origin}/hull-browser.js" async></script>`;
+  const id = p.hullId === null ? "" : ` data-hull-id="${p.hullId}"`;
+  const tag = `<script src="${p.origin}/hull-browser.js"${id} async></script>`;
   const listener = `<script>
   window.hullBrowser = window.hullBrowser || [];
   hullBrowser.push(["on", "user.update", function (data) {
@@ -86,6 +157,21 @@ export default function HullInstallPage(p: HullInstallProps) {
       <CodeBlock label="Before </body>" code={tag} />
       <CodeBlock label="Then react to updates" code={listener} />
       <h2>Settings</h2>
+      {p.showSettings === false
+        ? (
+          <p class="muted">
+            Open this page from the connector's Installation tab in Hull to see its settings.
+          </p>
+        )
+        : <Settings {...p} />}
+    </Layout>
+  );
+}
+
+/** What the connector's settings let through: managed keys, domains, identity mode. */
+function Settings(p: HullInstallProps) {
+  return (
+    <>
       {p.refused && (
         <Notice kind="warn">
           The settings saved in Hull at {p.refused.at} were refused, too large to store:{" "}
@@ -125,6 +211,6 @@ export default function HullInstallPage(p: HullInstallProps) {
           </span>
         )}
       </p>
-    </Layout>
+    </>
   );
 }

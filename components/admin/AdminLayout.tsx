@@ -1,5 +1,8 @@
 import type { ComponentChildren } from "preact";
+import { STANDALONE_ID } from "../../lib/connector/directory.ts";
+import { scopedPath } from "../../lib/admin/scope.ts";
 
+/** Pages scoped to one connector (their links keep `?connector=`). */
 const NAV = [
   ["/admin", "Overview"],
   ["/admin/rooms", "Rooms"],
@@ -9,16 +12,41 @@ const NAV = [
   ["/admin/preview", "Preview"],
 ] as const;
 
-/** The dashboard shell: navigation, logout, and the islands bundle (no inline script). */
+/** The connector a page is scoped to, and the others it may switch to. */
+export interface LayoutScope {
+  /** The connector in scope (STANDALONE_ID for the standalone one). */
+  id: string;
+  /** The registered Hull connectors' ids. */
+  ids: string[];
+}
+
+/** How the selector names a connector. */
+export const connectorLabel = (id: string) =>
+  id === STANDALONE_ID ? "standalone (default)" : `Hull ${id}`;
+
+/**
+ * The dashboard shell: navigation (scoped to the connector of `scope`), the connector
+ * selector, logout, and the islands bundle (no inline script).
+ */
 export function AdminLayout(
   props: {
     title: string;
     path: string;
     csrf?: string;
     warning?: ComponentChildren;
+    scope?: LayoutScope;
     children: ComponentChildren;
   },
 ) {
+  const scopeId = props.scope?.id ?? STANDALONE_ID;
+  const nav: [string, string, string][] = [
+    ...NAV.map(([path, label]): [string, string, string] => [
+      path,
+      scopedPath(scopeId, path),
+      label,
+    ]),
+    ["/admin/connectors", "/admin/connectors", "Connectors"],
+  ];
   return (
     <html lang="en">
       <head>
@@ -36,12 +64,12 @@ export function AdminLayout(
           <a class="brand" href="/admin">hull-browser</a>
           {props.csrf !== undefined && (
             <nav aria-label="Dashboard">
-              {NAV.map(([href, label]) => (
+              {nav.map(([path, href, label]) => (
                 <a
-                  key={href}
+                  key={path}
                   href={href}
-                  class={props.path === href ? "active" : undefined}
-                  aria-current={props.path === href ? "page" : undefined}
+                  class={props.path === path ? "active" : undefined}
+                  aria-current={props.path === path ? "page" : undefined}
                 >
                   {label}
                 </a>
@@ -53,13 +81,35 @@ export function AdminLayout(
             </nav>
           )}
         </header>
+        {props.scope && <ScopeSelector path={props.path} scope={props.scope} />}
         {props.warning && <div class="banner">{props.warning}</div>}
-        <main class="container wide" id="main" tabindex={-1}>
+        <main
+          class="container wide"
+          id="main"
+          tabindex={-1}
+          data-connector={props.scope?.id}
+        >
           <h1>{props.title}</h1>
           {props.children}
         </main>
       </body>
     </html>
+  );
+}
+
+/** Which connector the page shows, and a plain GET form to show another (no script). */
+function ScopeSelector(p: { path: string; scope: LayoutScope }) {
+  return (
+    <form method="get" action={p.path} class="row scope" aria-label="Connector in scope">
+      <label for="connector-scope">Connector</label>
+      <select id="connector-scope" name="connector">
+        {[STANDALONE_ID, ...p.scope.ids].map((id) => (
+          <option key={id} value={id} selected={id === p.scope.id}>{connectorLabel(id)}</option>
+        ))}
+      </select>
+      <button type="submit" class="secondary">Show</button>
+      <a href="/admin/connectors">All connectors</a>
+    </form>
   );
 }
 

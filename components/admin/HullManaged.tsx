@@ -1,8 +1,9 @@
 /**
  * Dashboard pieces for a connector installed in Hull: which settings Hull manages (shown
  * read-only, with the time of the last sync, so an edit here is never silently overwritten by
- * Hull's next notification), the connector this deployment is bound to (or the rule that binds
- * it) with its release, and what Hull sent that could not be used.
+ * Hull's next notification), the Hull connector in scope with the way to remove it (or, for
+ * the standalone connector, the rule that registers Hull connectors), and what Hull sent that
+ * could not be used.
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../lib/app_context.ts";
@@ -10,6 +11,7 @@ import { Csrf } from "../../lib/admin/page.tsx";
 import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
 import type { ManagedDoc } from "../../lib/hull/settings_sync.ts";
+import { STANDALONE_ID } from "../../lib/connector/directory.ts";
 
 /** "2026-12-02 16:40:00 UTC" from an ISO time. */
 export function syncTime(iso: string): string {
@@ -26,7 +28,7 @@ export function managedNote(syncedAt: string | undefined) {
   );
 }
 
-/** The rules that bind a fresh deployment, in words. */
+/** The rules that register a Hull connector, in words. */
 function bindingRule(policy: BindingPolicy) {
   return (
     <>
@@ -37,19 +39,28 @@ function bindingRule(policy: BindingPolicy) {
           </>
         )
         : "any connector"} of an organization on{" "}
-      <code>{policy.organizations.map((o) => o.raw).join(", ")}</code> binds it
+      <code>{policy.organizations.map((o) => o.raw).join(", ")}</code>{" "}
+      registers it, with settings, credentials and dashboard pages of its own (at most{" "}
+      {policy.maxConnectors} connectors)
     </>
   );
 }
 
 /**
- * The Hull panel of the settings page, always shown: the connector this deployment is bound to
- * (only notifications carrying its id and secret change anything) with a one-click release, or
- * the rule that binds it; which settings Hull manages, and what Hull sent that was not used.
+ * The Hull panel of the settings page, always shown. For a Hull connector: its id and
+ * organization (only notifications carrying its id and secret change anything) and a link to
+ * its removal. For the standalone connector: the rule that registers Hull connectors, or the
+ * binding of the previous release (one Hull connector per deployment, kept in the standalone
+ * connector's keys until it is migrated) with its two-step release. Then which settings Hull
+ * manages, and what Hull sent that was not used.
  */
 export function HullPanel(
   p: {
     c: Context<AppEnv>;
+    /** The connector in scope. */
+    connectorId: string;
+    /** Where a Hull connector's removal is confirmed. */
+    removeHref: string;
     managed: ManagedDoc;
     connection: ConnectionInfo | null;
     policy: BindingPolicy;
@@ -59,10 +70,28 @@ export function HullPanel(
 ) {
   const keys = Object.keys(p.managed.managed);
   const conn = p.connection;
+  const standalone = p.connectorId === STANDALONE_ID;
+  const fix = standalone
+    ? "release the binding"
+    : "remove this connector (its next notification registers it again)";
   return (
     <div class="panel" id="hull" data-bound={conn ? conn.id : ""}>
       <strong>Hull</strong>
-      {conn
+      {!standalone && (
+        <div class="row">
+          <span>
+            Hull connector <code>{p.connectorId}</code>
+            {conn && (
+              <>
+                {" "}of <code>{conn.organization}</code> (credentials since{" "}
+                {syncTime(new Date(conn.updated_at).toISOString())})
+              </>
+            )}. Only notifications carrying this connector's id and secret change anything here.
+          </span>
+          <a href={p.removeHref} class="button secondary">Remove this connector…</a>
+        </div>
+      )}
+      {standalone && conn
         ? (
           <form method="post" action="/admin/settings" class="row">
             <Csrf c={p.c} />
@@ -78,29 +107,31 @@ export function HullPanel(
             <button type="submit" class="secondary">Release…</button>
           </form>
         )
-        : (
+        : standalone && (
           <p class="muted">
-            Not bound to a Hull connector yet:{" "}
-            {bindingRule(p.policy)}. Until then profiles are not fetched from Hull.
+            Not bound to a Hull connector yet: this standalone connector takes HMAC-signed webhooks
+            and the environment's seeds. {bindingRule(p.policy)}; see{" "}
+            <a href="/admin/connectors">Connectors</a>.
             {!p.policy.connectorId &&
               " Set HULL_ORGANIZATIONS to your organization (and HULL_CONNECTOR_ID) so that no " +
-                "other connector can bind it first."}
+                "other connector can register."}
           </p>
         )}
       {conn && !conn.secret_readable && (
         <p class="error" role="alert">
           The stored secret of this connector cannot be read (SECRET changed?): every Hull
-          notification is refused until you release the binding.
+          notification is refused until you {fix}.
         </p>
       )}
       {conn && !conn.organization_allowed && (
         <p class="error" role="alert">
           Organization <code>{conn.organization}</code>{" "}
-          is no longer allowed: no request goes to it, and its notifications are refused. Release
-          the binding, or allow it in HULL_ORGANIZATIONS.
+          is no longer allowed: no request goes to it, and its notifications are refused.{" "}
+          {standalone ? "Release the binding" : "Remove this connector"}, or allow it in
+          HULL_ORGANIZATIONS.
         </p>
       )}
-      {conn && p.confirm && (
+      {standalone && conn && p.confirm && (
         <form method="post" action="/admin/settings" class="panel confirm" role="alertdialog">
           <Csrf c={p.c} />
           <p>

@@ -3,7 +3,7 @@
  * `serverSideEmit` (answered by each instance), and connected rooms from `fetchSockets()`,
  * which the cluster adapters (Deno KV, Redis) carry across instances.
  */
-import type { Server } from "socket.io";
+import type { Namespace, Server } from "socket.io";
 import type { Metrics, MetricsSnapshot } from "../metrics.ts";
 import { mergeSnapshots } from "../metrics.ts";
 
@@ -77,13 +77,31 @@ export async function clusterStats(io: Server, local: MetricsSnapshot) {
 }
 
 /**
- * Identifier rooms across instances, newest first. `only` restricts to given room names
- * (a search); otherwise every socket is fetched, which is what paging needs anyway.
+ * Namespace `name` if it exists on this instance, without creating it: `io.of(name)` would
+ * make a namespace of its own, beside the socket server's parent namespace of the Hull
+ * connectors, and take their handshakes. A connector's namespace comes and goes with its
+ * sockets here, so null means: no socket of that connector on this instance.
  */
-export async function listRooms(io: Server, only?: string[]): Promise<RoomRow[]> {
+export function namespaceIfOpen(io: Server, name: string): Namespace | null {
+  return io._nsps.get(name) ?? null;
+}
+
+/** Sockets of namespace `name` connected to this instance. */
+export function localSockets(io: Server, name: string): number {
+  return namespaceIfOpen(io, name)?.sockets.size ?? 0;
+}
+
+/**
+ * Identifier rooms of namespace `name` (a connector's) across instances, newest first. `only`
+ * restricts to given room names (a search); otherwise every socket is fetched, which is what
+ * paging needs anyway.
+ */
+export async function listRooms(io: Server, name: string, only?: string[]): Promise<RoomRow[]> {
+  const nsp = namespaceIfOpen(io, name);
+  if (!nsp) return [];
   const sockets = only
-    ? (only.length ? await io.in(only).fetchSockets() : [])
-    : await io.fetchSockets();
+    ? (only.length ? await nsp.in(only).fetchSockets() : [])
+    : await nsp.fetchSockets();
   const rows = new Map<string, RoomRow>();
   for (const s of sockets) {
     const data = s.data ?? {};
@@ -113,10 +131,11 @@ export async function listRooms(io: Server, only?: string[]): Promise<RoomRow[]>
   return [...rows.values()].sort((a, b) => b.since - a.since);
 }
 
-/** Live sockets per origin domain, across instances. */
-export async function socketsPerDomain(io: Server): Promise<Map<string, number>> {
+/** Live sockets of namespace `name` per origin domain, across instances. */
+export async function socketsPerDomain(io: Server, name: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const s of await io.fetchSockets()) {
+  const nsp = namespaceIfOpen(io, name);
+  for (const s of nsp ? await nsp.fetchSockets() : []) {
     const d = s.data?.domain as string | undefined;
     if (d) out.set(d, (out.get(d) ?? 0) + 1);
   }

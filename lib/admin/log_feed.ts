@@ -1,7 +1,8 @@
 /**
- * The live log's feed: one poller per instance reads the shared event log in the store and
- * hands new entries to every open stream (dashboard tab), instead of each stream polling the
- * store on its own. Streams are capped per session and per instance, each buffers at most
+ * The live log's feed: one poller per instance and connector reads that connector's shared
+ * event log in the store (its scope) and hands new entries to every open stream (dashboard
+ * tab) of that connector, instead of each stream polling the store on its own. Streams are
+ * capped per session and per instance whatever their connector, each buffers at most
  * STREAM_BUFFER entries, and a closed stream frees everything it held.
  */
 import type { LogEntry, Store } from "../store/store.ts";
@@ -25,6 +26,8 @@ export class LogSubscription {
     /** Id of the newest entry handed to this stream. */
     public after: string,
     private readonly onClose: (s: LogSubscription) => void,
+    /** The log this stream follows (a connector's store scope). */
+    readonly source: Store,
   ) {}
 
   /** Queues the entries newer than this stream's cursor, from `recent` (newest first). */
@@ -70,12 +73,13 @@ export class LogSubscription {
   }
 }
 
-/** Fans the shared event log out to the open streams of this instance. */
+/** Fans each connector's shared event log out to the open streams of this instance. */
 export class LogFeed {
   #subs = new Set<LogSubscription>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #polling = false;
 
+  /** `store`: the log streams follow unless `open` names another (the standalone connector's). */
   constructor(private readonly store: Store) {}
 
   /** Open streams on this instance. */
@@ -84,10 +88,10 @@ export class LogFeed {
   }
 
   /**
-   * Opens a stream for `session` that gets entries newer than `after`; null when the session
-   * or the instance is at its cap.
+   * Opens a stream for `session` that gets entries of `source` (a connector's store scope)
+   * newer than `after`; null when the session or the instance is at its cap.
    */
-  open(session: string, after = ""): LogSubscription | null {
+  open(session: string, after = "", source: Store = this.store): LogSubscription | null {
     if (this.#subs.size >= MAX_STREAMS) return null;
     let mine = 0;
     for (const s of this.#subs) if (s.session === session) mine++;
@@ -95,13 +99,18 @@ export class LogFeed {
     const sub = new LogSubscription(session, after, (s) => {
       this.#subs.delete(s);
       this.#idle();
-    });
+    }, source);
     this.#subs.add(sub);
     if (this.#timer === null) {
       this.#timer = setInterval(() => this.#poll(), POLL_MS);
       this.#poll();
     }
     return sub;
+  }
+
+  /** Closes the streams of `source` (a removed connector's scope). */
+  closeSource(source: Store): void {
+    for (const s of [...this.#subs]) if (s.source === source) s.close();
   }
 
   /** Closes every stream (shutdown). */
@@ -119,11 +128,20 @@ export class LogFeed {
     if (this.#polling) return;
     this.#polling = true;
     try {
-      // One read of the shared log per instance, whatever the number of streams.
-      const recent = await this.store.listEvents(200);
-      for (const s of this.#subs) s.offer(recent);
-    } catch {
-      // The store is away for a moment: the next poll catches up.
+      // One read of each followed log per instance, whatever the number of its streams.
+      const bySource = new Map<Store, LogSubscription[]>();
+      for (const s of this.#subs) {
+        bySource.set(s.source, [...bySource.get(s.source) ?? [], s]);
+      }
+      await Promise.all([...bySource].map(async ([source, subs]) => {
+        try {
+          const recent = await source.listEvents(200);
+          for (const s of subs) s.offer(recent);
+        } catch {
+          // The store is away for a moment (or the connector was just removed): the next
+          // poll catches up.
+        }
+      }));
     } finally {
       this.#polling = false;
     }

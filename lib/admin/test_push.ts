@@ -3,7 +3,7 @@
  * every instance, marked `test: true` so that pages fire their handler even when nothing
  * changed, counted (sockets across instances, through the adapter) and logged.
  */
-import type { Server } from "socket.io";
+import type { Namespace, Server } from "socket.io";
 import type { EventLog } from "../events.ts";
 import { anonymousRoom, maskIdentifiers, userIdentifiers } from "../identity.ts";
 import type { IdentifierHasher } from "../identity.ts";
@@ -13,7 +13,8 @@ import type { StoredProfile } from "../store/store.ts";
 
 /** What a test push needs of the running instance. */
 export interface TestPushDeps {
-  io: Server;
+  /** Where the user's sockets are counted: the connector's namespace (null: none here). */
+  io: Server | Namespace | null;
   hasher: IdentifierHasher;
   publish: Publisher;
   events: EventLog;
@@ -26,7 +27,7 @@ export async function pushTestUpdate(deps: TestPushDeps, profile: StoredProfile)
   const rooms = await deps.hasher.hashAll(ids);
   const anonymous = rooms.map(anonymousRoom);
   // Counted before the push: a socket in several of the rooms gets one message and counts once.
-  const sockets = rooms.length
+  const sockets = rooms.length && deps.io
     ? (await deps.io.in([...rooms, ...anonymous]).fetchSockets()).length
     : 0;
   const full = versionedPayload(profile, deps.settings, "full");

@@ -7,9 +7,10 @@ import { originAllowed, parseDomainPattern } from "../../lib/domains.ts";
 import { managedNote } from "../../components/admin/HullManaged.tsx";
 import { loadManaged } from "../../lib/hull/settings_sync.ts";
 import { configSizeRefusal } from "../../lib/store/config_size.ts";
+import { scopedUrl, scopeOf } from "../../lib/admin/scope.ts";
 
 /**
- * GET /admin/domains: the whitelist with live sockets per domain. After a refused add, `typed`
+ * GET /admin/domains?connector=: the connector's whitelist with live sockets per domain. After a refused add, `typed`
  * keeps what was typed in the form; `confirmRemove` asks before removing that domain.
  */
 export async function handler(
@@ -18,9 +19,9 @@ export async function handler(
   status = 200,
   form: { typed?: string; confirmRemove?: string } = {},
 ) {
-  const { live, io, store } = c.var.ctx;
+  const { live, store, namespace } = scopeOf(c);
   const managedAt = (await loadManaged(store)).managed.domains;
-  const perDomain = await socketsPerDomain(io);
+  const perDomain = await socketsPerDomain(c.var.ctx.io, namespace);
   const rows = live.domains.map((d) => {
     let n = 0;
     for (const [host, count] of perDomain) {
@@ -37,11 +38,11 @@ export async function handler(
 }
 
 /**
- * POST /admin/domains: `action=add&domain=…`, `action=ask-remove&domain=…` (asks for a
+ * POST /admin/domains?connector=: `action=add&domain=…`, `action=ask-remove&domain=…` (asks for a
  * confirmation, whose button sends) `action=remove&domain=…`; no restart needed.
  */
 export async function post(c: Context<AppEnv>) {
-  const { store, live } = c.var.ctx;
+  const { store, live } = scopeOf(c);
   if ((await loadManaged(store)).managed.domains) {
     return handler(
       c,
@@ -72,7 +73,7 @@ export async function post(c: Context<AppEnv>) {
   await store.setDomains(next);
   // Applied here at once; other instances follow through the store's watch.
   live.apply({ ...(await store.getConfig()), domains: next });
-  return c.redirect("/admin/domains", 303);
+  return c.redirect(scopedUrl(c, "/admin/domains"), 303);
 }
 
 export default function DomainsPage(
@@ -86,10 +87,11 @@ export default function DomainsPage(
   },
 ) {
   const managed = Boolean(p.managedAt);
+  const self = scopedUrl(p.c, "/admin/domains");
   return (
     <>
       {managed && <p class="panel">Whitelisted domains {managedNote(p.managedAt)}</p>}
-      <form method="post" action="/admin/domains" class="row panel" hidden={managed}>
+      <form method="post" action={self} class="row panel" hidden={managed}>
         <Csrf c={p.c} />
         <input type="hidden" name="action" value="add" />
         <input
@@ -110,7 +112,7 @@ export default function DomainsPage(
       </form>
       {p.error && <p class="error" role="alert" id="domain-error">{p.error}</p>}
       {p.confirmRemove && p.rows.some((r) => r.raw === p.confirmRemove) && (
-        <form method="post" action="/admin/domains" class="panel confirm" role="alertdialog">
+        <form method="post" action={self} class="panel confirm" role="alertdialog">
           <Csrf c={p.c} />
           <input type="hidden" name="domain" value={p.confirmRemove} />
           <p>
@@ -120,7 +122,7 @@ export default function DomainsPage(
           <button type="submit" name="action" value="remove" class="danger">
             Yes, remove it
           </button>{" "}
-          <a href="/admin/domains" class="button secondary">Cancel</a>
+          <a href={self} class="button secondary">Cancel</a>
         </form>
       )}
       {p.rows.length
@@ -142,7 +144,7 @@ export default function DomainsPage(
                     </td>
                     <td>{r.sockets}</td>
                     <td>
-                      <form method="post" action="/admin/domains" class="inline" hidden={managed}>
+                      <form method="post" action={self} class="inline" hidden={managed}>
                         <Csrf c={p.c} />
                         <input type="hidden" name="action" value="ask-remove" />
                         <input type="hidden" name="domain" value={r.raw} />

@@ -8,26 +8,40 @@ import { Notice } from "../../components/Notice.tsx";
 import { WebhookAuthNotice } from "../../components/WebhookAuthNotice.tsx";
 import { ignoredSeeds, ignoredSeedsNotice } from "../../lib/seeds.ts";
 import { webhookAuthState } from "../../lib/webhook/auth_state.ts";
+import { scopeOf } from "../../lib/admin/scope.ts";
+import { summarizeConnector } from "../../lib/admin/connector_list.ts";
+import { STANDALONE_ID } from "../../lib/connector/directory.ts";
+import { ConnectorFacts } from "../../components/admin/ConnectorTable.tsx";
 
 /** Stats across every instance (also the JSON behind the live island). */
 export async function stats(ctx: AppContext): Promise<Stats> {
   return await clusterStats(ctx.io, localSnapshot(ctx.io, ctx.metrics, ctx.config.instance));
 }
 
-/** GET /admin: live counters across instances. */
+/**
+ * GET /admin?connector=: the connector in scope (organization, status, last notification,
+ * sockets, refusals), then live counters of the deployment across instances.
+ */
 export async function handler(c: Context<AppEnv>) {
-  const { config, store } = c.var.ctx;
-  const initial = await stats(c.var.ctx);
-  const ignored = ignoredSeeds(config.seed, await store.getConfig());
+  const { ctx } = c.var;
+  const { config } = ctx;
+  const connector = scopeOf(c);
+  const [initial, summary] = await Promise.all([stats(ctx), summarizeConnector(ctx, connector)]);
+  // The environment seeds only ever seed the standalone connector.
+  const ignored = connector.id === STANDALONE_ID
+    ? ignoredSeeds(config.seed, await connector.store.getConfig())
+    : [];
   return adminPage(
     c,
     "Overview",
     <>
       {ignored.length > 0 && <Notice kind="warn">{ignoredSeedsNotice(ignored)}</Notice>}
-      <WebhookAuthNotice auth={webhookAuthState(config)} />
+      {connector.id === STANDALONE_ID && <WebhookAuthNotice auth={webhookAuthState(config)} />}
+      <ConnectorFacts summary={summary} />
+      <h2>Every connector of this deployment</h2>
       <Island name="LiveStats" component={LiveStats} props={{ initial }} />
       <p class="muted">
-        Counters are summed over {initial.instances}{" "}
+        Counters are summed over every connector and {initial.instances}{" "}
         instance(s) since each started; latencies cover the last 5 minutes.
       </p>
     </>,

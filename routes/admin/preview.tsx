@@ -1,5 +1,7 @@
 import type { Context } from "hono";
-import { adminPage, Csrf } from "../../lib/admin/page.tsx";
+import { adminPage, Csrf, ScopeField } from "../../lib/admin/page.tsx";
+import { namespaceIfOpen } from "../../lib/admin/cluster.ts";
+import { processorDepsFor, scopedUrl, scopeOf } from "../../lib/admin/scope.ts";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { normalizeIdentifier } from "../../lib/identity.ts";
 import { processNotification } from "../../lib/webhook/notifications.ts";
@@ -8,11 +10,13 @@ import { versionedPayload } from "../../lib/payload.ts";
 import { CLAIM_TYPES, type ClaimType } from "../../lib/types.ts";
 import type { StoredProfile } from "../../lib/store/store.ts";
 
+/** The profile of an identifier in the store of the connector in scope. */
 async function resolve(c: Context<AppEnv>, type: ClaimType, value: string) {
   const { webhook } = c.var.ctx;
+  const { store } = scopeOf(c);
   const key = await webhook.hasher.hash({ type, value: normalizeIdentifier(type, value) });
-  const userId = await webhook.store.lookupUserId([key]);
-  return userId ? await webhook.store.getProfile(userId) : null;
+  const userId = await store.lookupUserId([key]);
+  return userId ? await store.getProfile(userId) : null;
 }
 
 function readQuery(src: Record<string, unknown>) {
@@ -24,7 +28,8 @@ function readQuery(src: Record<string, unknown>) {
 }
 
 /**
- * GET /admin/preview?type=&value=: the payload that visitor's page would receive.
+ * GET /admin/preview?connector=&type=&value=: the payload that visitor's page of that connector
+ * would receive.
  */
 export async function handler(
   c: Context<AppEnv>,
@@ -58,7 +63,9 @@ export async function post(c: Context<AppEnv>) {
   const { type, value } = query;
   const profile = value ? await resolve(c, type, value) : null;
   if (!profile) return handler(c, "No profile for this identifier.", query);
-  const { webhook, live, io, events } = c.var.ctx;
+  const { ctx } = c.var;
+  const connector = scopeOf(c);
+  const deps = processorDepsFor(ctx, connector);
   if (body.action === "ask-delete") return handler(c, undefined, query, true);
   if (body.action === "delete") {
     await processNotification(
@@ -67,12 +74,18 @@ export async function post(c: Context<AppEnv>) {
         channel: "user:delete",
         messages: [{ user: profile.user }],
       },
-      webhook,
+      deps,
     );
     return handler(c, "Profile deleted; its live sockets were told to forget it.", query);
   }
   const sockets = await pushTestUpdate(
-    { io, hasher: webhook.hasher, publish: webhook.publish, events, settings: live.settings },
+    {
+      io: namespaceIfOpen(ctx.io, connector.namespace),
+      hasher: deps.hasher,
+      publish: deps.publish,
+      events: connector.events,
+      settings: connector.live.settings,
+    },
     profile,
   );
   return handler(
@@ -95,14 +108,14 @@ export default function PreviewPage(
     confirmDelete?: boolean;
   },
 ) {
-  const settings = p.c.var.ctx.live.settings;
+  const connector = scopeOf(p.c);
+  const settings = connector.live.settings;
   // Forms post to the URL of this identifier, so the page after a push or a reload keeps it.
-  const target = p.value
-    ? `/admin/preview?${new URLSearchParams({ type: p.type, value: p.value })}`
-    : "/admin/preview";
+  const target = scopedUrl(p.c, "/admin/preview", p.value ? { type: p.type, value: p.value } : {});
   return (
     <>
       <form method="get" action="/admin/preview" class="row panel">
+        <ScopeField connectorId={connector.id} />
         <select name="type" aria-label="identifier type">
           {CLAIM_TYPES.map((t) => <option key={t} value={t} selected={t === p.type}>{t}</option>)}
         </select>

@@ -1,20 +1,23 @@
 import type { Context } from "hono";
 import { Empty } from "../../components/admin/AdminLayout.tsx";
 import { listRooms, type RoomRow } from "../../lib/admin/cluster.ts";
-import { adminPage, since } from "../../lib/admin/page.tsx";
+import { adminPage, ScopeField, since } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { normalizeIdentifier } from "../../lib/identity.ts";
 import { CLAIM_TYPES } from "../../lib/types.ts";
+import { scopedPath, scopeOf } from "../../lib/admin/scope.ts";
 
 export const PAGE_SIZE = 50;
 
 /**
- * GET /admin/rooms?q=&page=: identifier rooms across instances. A search is hashed the way
+ * GET /admin/rooms?connector=&q=&page=: identifier rooms of the connector's namespace across
+ * instances. A search is hashed the way
  * room names are, for every identifier type and tier, so a full email finds its room while
  * the server never lists raw values.
  */
 export async function handler(c: Context<AppEnv>) {
   const { io, webhook } = c.var.ctx;
+  const connector = scopeOf(c);
   const q = (c.req.query("q") ?? "").trim().slice(0, 256);
   const page = Math.max(1, Number(c.req.query("page")) || 1);
   let only: string[] | undefined;
@@ -25,23 +28,39 @@ export async function handler(c: Context<AppEnv>) {
       only.push(await webhook.hasher.hash(id), await webhook.hasher.hash(id, "anonymous"));
     }
   }
-  const rows = await listRooms(io, only);
+  const rows = await listRooms(io, connector.namespace, only);
   const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
   const shown = rows.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
   return adminPage(
     c,
     "Rooms",
-    <RoomsPage q={q} rows={shown} total={rows.length} page={page} pages={pages} />,
+    <RoomsPage
+      connectorId={connector.id}
+      q={q}
+      rows={shown}
+      total={rows.length}
+      page={page}
+      pages={pages}
+    />,
   );
 }
 
 export default function RoomsPage(
-  p: { q: string; rows: RoomRow[]; total: number; page: number; pages: number },
+  p: {
+    connectorId: string;
+    q: string;
+    rows: RoomRow[];
+    total: number;
+    page: number;
+    pages: number;
+  },
 ) {
-  const link = (n: number) => `/admin/rooms?page=${n}${p.q ? `&q=${encodeURIComponent(p.q)}` : ""}`;
+  const link = (n: number) =>
+    scopedPath(p.connectorId, "/admin/rooms", { page: String(n), ...(p.q ? { q: p.q } : {}) });
   return (
     <>
       <form method="get" action="/admin/rooms" class="row panel">
+        <ScopeField connectorId={p.connectorId} />
         <input
           type="search"
           name="q"
@@ -50,7 +69,7 @@ export default function RoomsPage(
           aria-label="identifier"
         />
         <button type="submit">Find</button>
-        {p.q && <a href="/admin/rooms">Clear</a>}
+        {p.q && <a href={scopedPath(p.connectorId, "/admin/rooms")}>Clear</a>}
         <span class="muted">{p.total.toLocaleString("en-US")} room(s)</span>
       </form>
       {p.rows.length

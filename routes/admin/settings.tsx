@@ -11,6 +11,9 @@ import { HullPanel, managedNote } from "../../components/admin/HullManaged.tsx";
 import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
 import { loadManaged, type ManagedDoc } from "../../lib/hull/settings_sync.ts";
+import { scopedUrl, scopeOf } from "../../lib/admin/scope.ts";
+import { STANDALONE_ID } from "../../lib/connector/directory.ts";
+import { removalPath } from "../../components/admin/ConnectorTable.tsx";
 
 const LISTS = [
   [
@@ -53,9 +56,11 @@ const LISTS = [
 ] as const;
 
 /**
- * GET /admin/settings: what leaves the server, with suggestions from recent notifications.
- * After a refused save, `errors` say why and `submitted` (what was sent) fills the form, so no
- * edit is lost; `confirmDisconnect` asks before forgetting the Hull connection.
+ * GET /admin/settings?connector=: what leaves the server for that connector, with suggestions
+ * from its recent notifications. After a refused save, `errors` say why and `submitted` (what
+ * was sent) fills the form, so no edit is lost; `confirmDisconnect` asks before forgetting the
+ * standalone connector's Hull binding of the previous release (a Hull connector is removed
+ * from the list of connectors instead).
  */
 export async function handler(
   c: Context<AppEnv>,
@@ -63,7 +68,8 @@ export async function handler(
   submitted?: Settings,
   confirmDisconnect = false,
 ) {
-  const { store, live, hull, config } = c.var.ctx;
+  const { config } = c.var.ctx;
+  const { store, live, services: hull } = scopeOf(c);
   const seen = await load(store);
   const managed = await loadManaged(store);
   const connection = await hull.credentials.info();
@@ -96,10 +102,20 @@ export async function handler(
   );
 }
 
-/** POST /admin/settings: saves every list and the identity mode; applies on every instance. */
+/**
+ * POST /admin/settings?connector=: saves every list and the identity mode of that connector;
+ * applies on every instance.
+ */
 export async function post(c: Context<AppEnv>) {
-  const { store, live, config, hull } = c.var.ctx;
+  const { config } = c.var.ctx;
+  const scope = scopeOf(c);
+  const { store, live, services: hull } = scope;
   const body = await c.req.parseBody();
+  const release = body.action === "ask_forget_hull" || body.action === "forget_hull";
+  // A Hull connector is not released but removed, with all its data, after a confirmation.
+  if (release && scope.id !== STANDALONE_ID) {
+    return c.redirect(removalPath(scope.id), 303);
+  }
   if (body.action === "ask_forget_hull") return handler(c, [], undefined, true);
   if (body.action === "forget_hull") {
     // The release: the next Hull-signed notification the binding rules allow binds again.
@@ -110,7 +126,7 @@ export async function post(c: Context<AppEnv>) {
         message: `Hull connector ${released.id} released from the dashboard`,
       });
     }
-    return c.redirect("/admin/settings?saved=1", 303);
+    return c.redirect(scopedUrl(c, "/admin/settings", { saved: "1" }), 303);
   }
   const { managed } = await loadManaged(store);
   const form = readSettingsForm(body, live.settings, managed, config.identitySecret !== null);
@@ -121,7 +137,7 @@ export async function post(c: Context<AppEnv>) {
   if (tooLarge) return handler(c, [`Not saved: ${tooLarge}.`], next);
   await store.setSettings(next);
   live.apply({ ...(await store.getConfig()), settings: next });
-  return c.redirect("/admin/settings?saved=1", 303);
+  return c.redirect(scopedUrl(c, "/admin/settings", { saved: "1" }), 303);
 }
 
 export default function SettingsPage(
@@ -155,12 +171,14 @@ export default function SettingsPage(
       )}
       <HullPanel
         c={p.c}
+        connectorId={scopeOf(p.c).id}
+        removeHref={removalPath(scopeOf(p.c).id)}
         managed={p.managed}
         connection={p.connection}
         policy={p.policy}
         confirm={p.confirmDisconnect}
       />
-      <form method="post" action="/admin/settings" class="stack panel">
+      <form method="post" action={scopedUrl(p.c, "/admin/settings")} class="stack panel">
         <Csrf c={p.c} />
         <label for="identity_mode">
           Identity verification <span class="hint">off · report (serve and log) · required</span>
