@@ -108,11 +108,12 @@ export function RemoveConnectorForm(p: { c: Context<AppEnv>; id: string; error?:
         connector's next notification registers it again, empty.
       </p>
       {p.error && <p class="error" role="alert">{p.error}</p>}
-      <label>
-        <input type="checkbox" name="confirm" value="yes" required /> Delete all data of connector
-        {" "}
-        <code>{p.id}</code>
-      </label>
+      <p>
+        <input type="checkbox" id="confirm-remove" name="confirm" value="yes" required />{" "}
+        <label for="confirm-remove">
+          Delete all data of connector <code>{p.id}</code>
+        </label>
+      </p>
       <p>
         <button type="submit" class="danger">Remove the connector</button>{" "}
         <a href="/admin/connectors" class="button secondary">Cancel</a>

@@ -22,6 +22,10 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
 }
 
+/** Hull connectors registered by the test: A is removed in it, B stays. */
+const HULL_A = "aaaaaaaaaaaaaaaaaaaaaaa1";
+const HULL_B = "bbbbbbbbbbbbbbbbbbbbbbb2";
+
 /** Every page of the dashboard (and the public ones), for the phone-size pass. */
 const PAGES = [
   "/",
@@ -32,6 +36,9 @@ const PAGES = [
   "/admin/settings",
   "/admin/log",
   "/admin/preview?type=email&value=ada%40example.com",
+  "/admin/connectors",
+  `/admin/connectors?remove=${HULL_B}`,
+  `/admin/settings?connector=${HULL_B}`,
 ];
 
 /** Fails when the page scrolls sideways: something is wider than the screen. */
@@ -177,6 +184,51 @@ Deno.test("dashboard in Chromium - operators see and steer the connector", opts,
       );
       await shot(page, "overview");
     });
+
+    await t.step(
+      "connectors: open one, its live log streams its entries only, remove it",
+      async () => {
+        const { connectors } = server.server.ctx;
+        const a = (await connectors.register(HULL_A, 20)).connector!;
+        await connectors.register(HULL_B, 20);
+        await page.goto(`${server.url}/admin/connectors`);
+        await shot(page, "connectors");
+        await page.click(`a[href="/admin?connector=${HULL_A}"]`);
+        await page.waitForURL(`${server.url}/admin?connector=${HULL_A}`);
+        assert.equal(await page.inputValue("#connector-scope"), HULL_A, "the selector shows A");
+        await page.click('header nav a:has-text("Live log")');
+        await page.waitForURL(`${server.url}/admin/log?connector=${HULL_A}`);
+        await waitFor(async () => (await page.textContent("[data-status]")) === "live", {
+          timeoutMs: 5000,
+          what: "A's stream",
+        });
+        assert.equal(await page.locator("tbody tr").count(), 0, "none of the standalone's entries");
+        a.events.emit("incoming.user.start", { message: "an update of connector A" });
+        await a.events.flush();
+        server.server.ctx.events.emit("incoming.user.start", { message: "a standalone update" });
+        await server.server.ctx.events.flush();
+        await waitFor(
+          async () =>
+            (await page.locator('td.msg:has-text("an update of connector A")').count()) > 0,
+          { timeoutMs: 3000, what: "A's entry streamed" },
+        );
+        assert.equal(await page.locator('td.msg:has-text("a standalone update")').count(), 0);
+        // The selector switches back without script.
+        await page.selectOption("#connector-scope", "default");
+        await page.click('form.scope button:has-text("Show")');
+        await page.waitForURL(`${server.url}/admin/log?connector=default`);
+
+        await page.goto(`${server.url}/admin/connectors`);
+        await page.click(`a[href="/admin/connectors?remove=${HULL_A}"]`);
+        await page.check('input[name="confirm"]');
+        await shot(page, "connectors-remove");
+        await page.click('button:has-text("Remove the connector")');
+        await page.waitForURL(`${server.url}/admin/connectors?removed=${HULL_A}`);
+        assert.equal(await page.locator(`tr[data-connector="${HULL_A}"]`).count(), 0);
+        assert.equal(await page.locator(`tr[data-connector="${HULL_B}"]`).count(), 1);
+        assert.deepEqual(await connectors.ids(true), [HULL_B]);
+      },
+    );
 
     await t.step("phone (390 × 844): no page scrolls sideways, the navigation fits", async () => {
       await page.setViewportSize({ width: 390, height: 844 });
