@@ -70,6 +70,11 @@ export default function InstallPage(p: InstallProps) {
         <code>'unsafe-inline'</code>, put the stub and your calls in a script file of your own. The
         browser console explains, prefixed <code>[hull-browser]</code>, why a page cannot connect.
       </p>
+      <p>
+        Installed in Hull? Each Hull connector's Installation tab shows its own tag, with{" "}
+        <code>data-hull-id</code>{" "}
+        naming the connector; this tag, without it, serves the server's standalone connector.
+      </p>
 
       <h2>2. Whitelist your domains and choose what is public</h2>
       <p>
