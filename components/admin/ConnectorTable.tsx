@@ -31,7 +31,7 @@ export const removalPath = (id: string) =>
 export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
   return (
     <div class="table-scroll">
-      <table>
+      <table class="connectors">
         <thead>
           <tr>
             <th>connector</th>
@@ -96,7 +96,7 @@ export function RemoveConnectorForm(p: { c: Context<AppEnv>; id: string; error?:
     <form
       method="post"
       action={`/admin/connectors/${encodeURIComponent(p.id)}/remove`}
-      class="panel confirm stack"
+      class="panel confirm"
       role="alertdialog"
       aria-labelledby="remove-title"
     >

@@ -37,6 +37,14 @@ export interface ConnectorSummary {
   status: ConnectorStatus | null;
 }
 
+/**
+ * Sockets of connector `id` (the standalone one: namespace `/`) connected to this instance.
+ * Cluster-wide counts per connector replace this where the socket server offers them.
+ */
+function socketsOf(ctx: AppContext, connector: ScopedConnector): number {
+  return localSockets(ctx.io, connector.namespace);
+}
+
 /** The summary of one connector. */
 export async function summarizeConnector(
   ctx: AppContext,
@@ -57,7 +65,7 @@ export async function summarizeConnector(
     name: null,
     organization: info?.organization ?? null,
     lastNotification: notified ?? null,
-    sockets: localSockets(ctx.io, connector.namespace),
+    sockets: socketsOf(ctx, connector),
     refusals: recent.filter((e) => e.event === "incoming.connection.error").length,
     status: current?.status ?? null,
   };
