@@ -322,10 +322,19 @@ Deno.test({
       const unknown = await remove("cccccccccccccccccccccccc", { confirm: "yes", _csrf: s.csrf });
       assert.equal(unknown.status, 404);
 
+      // A live-log stream of A, which its removal ends.
+      const stream = await s.get(`/admin/api/log/stream?connector=${A}`);
+      assert.equal(stream.status, 200);
+      const reader = stream.body!.getReader();
+      await reader.read();
+      assert.equal(ctx.logFeed.size, 1);
+
       const done = await remove(A, { confirm: "yes", _csrf: s.csrf });
       assert.equal(done.status, 303);
       assert.equal(done.headers.get("location"), `/admin/connectors?removed=${A}`);
       assert.deepEqual(await ctx.connectors.ids(true), [B]);
+      while (!(await reader.read()).done) { /* the rest of what was written before */ }
+      assert.equal(ctx.logFeed.size, 0, "its stream ended");
       // Its scope is empty: settings, domains, live log.
       const scope = ctx.store.scoped(A);
       try {
