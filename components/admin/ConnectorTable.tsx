@@ -54,8 +54,9 @@ export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
               <td>{when(s.lastNotification)}</td>
               <td>{s.sockets}</td>
               <td>{s.refusals}</td>
-              <td class="row">
+              <td class="actions">
                 <a href={scopedPath(s.id, "/admin")}>Open</a>
+                {!s.standalone && " "}
                 {!s.standalone && <a href={removalPath(s.id)} class="button secondary">Remove…</a>}
               </td>
             </tr>
