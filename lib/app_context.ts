@@ -3,6 +3,7 @@
  * `c.var.ctx`. Routes stay thin and call into these.
  */
 import type { Server } from "socket.io";
+import type { Connector } from "./connector/directory.ts";
 import type { Config } from "./config.ts";
 import type { EventLog } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
@@ -13,7 +14,7 @@ import type { LiveConfig } from "./store/live_config.ts";
 import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
 import type { HullServices } from "./hull/services.ts";
-import type { Connector, ConnectorDirectory } from "./connector/directory.ts";
+import type { ConnectorDirectory } from "./connector/directory.ts";
 import type { Publisher } from "./types.ts";
 
 export interface AppContext {
@@ -38,8 +39,8 @@ export interface AppContext {
    * `events` and `hull` above are the standalone connector's.
    */
   connectors: ConnectorDirectory<HullServices>;
-  /** The publisher that reaches connector `id`'s namespace on every instance. */
-  publisherFor?: (id: string) => Publisher;
+  /** The publisher of connector `id` ("default": namespace `/`): its namespace only, everywhere. */
+  publisherFor(connectorId: string): Publisher;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

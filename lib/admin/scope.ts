@@ -82,7 +82,7 @@ export function processorDepsFor(ctx: AppContext, connector: ScopedConnector): P
     peers: webhook.peers,
     store: connector.store,
     events: connector.events,
-    publish: ctx.publisherFor?.(connector.id) ?? webhook.publish,
+    publish: ctx.publisherFor(connector.id),
     settings: () => connector.live.settings,
   };
 }
