@@ -91,20 +91,38 @@ export function localSockets(io: Server, name: string): number {
   return namespaceIfOpen(io, name)?.sockets.size ?? 0;
 }
 
+/** What the socket server keeps in `socket.data` (lib/socket). */
+// deno-lint-ignore no-explicit-any
+export type SocketData = Record<string, any>;
+
 /**
- * Identifier rooms of namespace `name` (a connector's) across instances, newest first. `only`
- * restricts to given room names (a search); otherwise every socket is fetched, which is what
- * paging needs anyway.
+ * `socket.data` of the sockets of namespace `name` (only those in one of `rooms` when given).
+ * For `/` (the standalone connector), across instances through the adapter. For a Hull
+ * connector's namespace, this instance's only: that namespace exists only where its sockets
+ * are, so a cluster-wide fetch would wait out the instances that never answer for it. The one
+ * place to switch to a cluster-wide query per connector where the socket server offers one.
  */
-export async function listRooms(io: Server, name: string, only?: string[]): Promise<RoomRow[]> {
+export async function namespaceSocketData(
+  io: Server,
+  name: string,
+  rooms?: string[],
+): Promise<SocketData[]> {
+  if (rooms && !rooms.length) return [];
   const nsp = namespaceIfOpen(io, name);
   if (!nsp) return [];
-  const sockets = only
-    ? (only.length ? await nsp.in(only).fetchSockets() : [])
-    : await nsp.fetchSockets();
+  const target = name === "/" ? nsp : nsp.local;
+  const sockets = await (rooms ? target.in(rooms) : target).fetchSockets();
+  return sockets.map((s) => s.data ?? {});
+}
+
+/**
+ * Identifier rooms of namespace `name` (a connector's), newest first (see
+ * `namespaceSocketData` for which instances). `only` restricts to given room names (a search);
+ * otherwise every socket is fetched, which is what paging needs anyway.
+ */
+export async function listRooms(io: Server, name: string, only?: string[]): Promise<RoomRow[]> {
   const rows = new Map<string, RoomRow>();
-  for (const s of sockets) {
-    const data = s.data ?? {};
+  for (const data of await namespaceSocketData(io, name, only)) {
     for (const id of (data.ids ?? []) as SocketId[]) {
       if (only && !only.includes(id.room)) continue;
       let row = rows.get(id.room);
@@ -131,12 +149,11 @@ export async function listRooms(io: Server, name: string, only?: string[]): Prom
   return [...rows.values()].sort((a, b) => b.since - a.since);
 }
 
-/** Live sockets of namespace `name` per origin domain, across instances. */
+/** Live sockets of namespace `name` per origin domain (see `namespaceSocketData`). */
 export async function socketsPerDomain(io: Server, name: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const nsp = namespaceIfOpen(io, name);
-  for (const s of nsp ? await nsp.fetchSockets() : []) {
-    const d = s.data?.domain as string | undefined;
+  for (const data of await namespaceSocketData(io, name)) {
+    const d = data.domain as string | undefined;
     if (d) out.set(d, (out.get(d) ?? 0) + 1);
   }
   return out;

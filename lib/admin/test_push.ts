@@ -3,7 +3,6 @@
  * every instance, marked `test: true` so that pages fire their handler even when nothing
  * changed, counted (sockets across instances, through the adapter) and logged.
  */
-import type { Namespace, Server } from "socket.io";
 import type { EventLog } from "../events.ts";
 import { anonymousRoom, maskIdentifiers, userIdentifiers } from "../identity.ts";
 import type { IdentifierHasher } from "../identity.ts";
@@ -13,8 +12,8 @@ import type { StoredProfile } from "../store/store.ts";
 
 /** What a test push needs of the running instance. */
 export interface TestPushDeps {
-  /** Where the user's sockets are counted: the connector's namespace (null: none here). */
-  io: Server | Namespace | null;
+  /** Counts the sockets in any of `rooms` (a socket in several counts once). */
+  countSockets: (rooms: string[]) => Promise<number>;
   hasher: IdentifierHasher;
   publish: Publisher;
   events: EventLog;
@@ -27,9 +26,7 @@ export async function pushTestUpdate(deps: TestPushDeps, profile: StoredProfile)
   const rooms = await deps.hasher.hashAll(ids);
   const anonymous = rooms.map(anonymousRoom);
   // Counted before the push: a socket in several of the rooms gets one message and counts once.
-  const sockets = rooms.length && deps.io
-    ? (await deps.io.in([...rooms, ...anonymous]).fetchSockets()).length
-    : 0;
+  const sockets = rooms.length ? await deps.countSockets([...rooms, ...anonymous]) : 0;
   const full = versionedPayload(profile, deps.settings, "full");
   const anon = versionedPayload(profile, deps.settings, "anonymous");
   deps.publish([

@@ -72,7 +72,7 @@ Deno.test("tag in Chromium - stub, test pushes and refusal messages", opts, asyn
           // A dashboard test push of the unchanged profile still reaches the handler, marked.
           const { ctx } = server.server;
           const sockets = await pushTestUpdate({
-            io: ctx.io,
+            countSockets: async (rooms) => (await ctx.io.in(rooms).fetchSockets()).length,
             hasher: ctx.webhook.hasher,
             publish: ctx.webhook.publish,
             events: ctx.events,
