@@ -139,9 +139,17 @@ const STATUS: Record<ConnectionStatus, [kind: "ok" | "warn", text: string]> = {
   anonymous: ["ok", "Open this page from the connector's Installation tab in Hull to check it."],
 };
 
+/**
+ * The script tag of a connector's pages: `data-hull-id` names a Hull connector (its namespace);
+ * the standalone connector's tag (`hullId` null) has none.
+ */
+export function connectorTag(origin: string, hullId: string | null): string {
+  const id = hullId === null ? "" : ` data-hull-id="${hullId}"`;
+  return `<script src="${origin}/hull-browser.js"${id} async></script>`;
+}
+
 export default function HullInstallPage(p: HullInstallProps) {
-  const id = p.hullId === null ? "" : ` data-hull-id="${p.hullId}"`;
-  const tag = `<script src="${p.origin}/hull-browser.js"${id} async></script>`;
+  const tag = connectorTag(p.origin, p.hullId);
   const listener = `<script>
   window.hullBrowser = window.hullBrowser || [];
   hullBrowser.push(["on", "user.update", function (data) {

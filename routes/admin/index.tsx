@@ -12,6 +12,9 @@ import { scopeOf } from "../../lib/admin/scope.ts";
 import { summarizeConnector } from "../../lib/admin/connector_list.ts";
 import { STANDALONE_ID } from "../../lib/connector/directory.ts";
 import { ConnectorFacts } from "../../components/admin/ConnectorTable.tsx";
+import { CodeBlock } from "../../components/CodeBlock.tsx";
+import { publicOrigin } from "../../lib/hull/install.ts";
+import { connectorTag } from "../install.tsx";
 
 /** Stats across every instance (also the JSON behind the live island). */
 export async function stats(ctx: AppContext): Promise<Stats> {
@@ -38,6 +41,13 @@ export async function handler(c: Context<AppEnv>) {
       {ignored.length > 0 && <Notice kind="warn">{ignoredSeedsNotice(ignored)}</Notice>}
       {connector.id === STANDALONE_ID && <WebhookAuthNotice auth={webhookAuthState(config)} />}
       <ConnectorFacts summary={summary} />
+      <CodeBlock
+        label="The tag of its pages (before </body>)"
+        code={connectorTag(
+          publicOrigin(c),
+          connector.id === STANDALONE_ID ? null : connector.id,
+        )}
+      />
       <h2>Every connector of this deployment</h2>
       <Island name="LiveStats" component={LiveStats} props={{ initial }} />
       <p class="muted">

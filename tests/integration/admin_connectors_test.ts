@@ -141,6 +141,13 @@ Deno.test({
       }
       assert.match(overview.html, new RegExp(`<option value="${A}" selected`));
       assert.match(overview.html, new RegExp(`data-connector="${A}"`));
+      assert.ok(overview.html.includes(`data-hull-id=&quot;${A}&quot;`), "A's tag on its overview");
+      const own = await page(s.get("/admin"));
+      assert.equal(
+        own.html.includes("data-hull-id=&quot;"),
+        false,
+        "the standalone tag names none",
+      );
       const domainsA = (await page(s.get(`/admin/domains?connector=${A}`))).html;
       assert.ok(domainsA.includes(`action="/admin/domains?connector=${A}"`));
       const log = (await page(s.get(`/admin/log?connector=${A}`))).html;
