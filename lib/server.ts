@@ -43,6 +43,8 @@ export interface StartOptions {
   hullKeyTimeoutMs?: number;
   /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
   loginClock?: () => number;
+  /** Clock of the profile fetches' rate limit (tests advance it instead of sleeping). */
+  hullFetchClock?: () => number;
 }
 
 export interface RunningServer {
@@ -104,6 +106,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     secret,
     caCerts: opts.hullCaCerts,
     keyTimeoutMs: opts.hullKeyTimeoutMs,
+    fetchClock: opts.hullFetchClock,
   });
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
