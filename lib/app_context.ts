@@ -13,6 +13,7 @@ import type { LiveConfig } from "./store/live_config.ts";
 import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
 import type { HullServices } from "./hull/services.ts";
+import type { ConnectorDirectory } from "./connector/directory.ts";
 
 export interface AppContext {
   config: Config;
@@ -29,8 +30,13 @@ export interface AppContext {
   logFeed: LogFeed;
   /** Attribute names and segments seen in notifications. */
   seen: SeenTracker;
-  /** The Hull integration: credentials, settings sync, profile fetches. */
+  /** The standalone connector's Hull integration: credentials, settings sync, profile fetches. */
   hull: HullServices;
+  /**
+   * Every connector this deployment serves (lib/connector/directory.ts); `store`, `live`,
+   * `events` and `hull` above are the standalone connector's.
+   */
+  connectors: ConnectorDirectory<HullServices>;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

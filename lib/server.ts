@@ -20,13 +20,15 @@ import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
 import type { Store } from "./store/store.ts";
+import type { Publisher } from "./types.ts";
 import { Metrics } from "./metrics.ts";
 import { AdminAuth } from "./admin/auth.ts";
 import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
-import { createHullServices } from "./hull/services.ts";
+import { createHullServices, createHullShared, type HullServices } from "./hull/services.ts";
+import { ConnectorDirectory, namespaceOf, STANDALONE_ID } from "./connector/directory.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -79,7 +81,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     settings: config.seed.settings,
     domains: config.seed.domains.map((d) => d.raw),
   });
-  const live = await LiveConfig.load(store);
   const hullPublicKey = config.hullPublicKey
     ? await importHullPublicKey(config.hullPublicKey)
     : null;
@@ -90,24 +91,44 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const http = createServer((req, res) => listener!(req, res));
   const verifier = await IdentityVerifier.create(config.identitySecret);
   const metrics = new Metrics();
-  const events = new EventLog(store, {
-    instance: config.instance,
-    stdout: opts.stdoutLog,
-    counters: metrics,
-  });
   const seen = new SeenTracker();
-  const hull = await createHullServices({
+  const hullShared = createHullShared({
     config,
-    store,
-    live,
-    events,
-    hasher,
-    counters: metrics,
-    secret,
     caCerts: opts.hullCaCerts,
     keyTimeoutMs: opts.hullKeyTimeoutMs,
-    fetchClock: opts.hullFetchClock,
   });
+  // Set once the socket server exists: profile fetches push through the connector's namespace.
+  let publisherFor: ((connectorId: string) => Publisher) | null = null;
+  // Each connector's parts over its own store scope (lib/connector/directory.ts).
+  const connectors = await ConnectorDirectory.create<HullServices>(store, {
+    async open(id, scoped) {
+      const live = await LiveConfig.load(scoped);
+      const events = new EventLog(scoped, {
+        instance: config.instance,
+        stdout: opts.stdoutLog,
+        counters: metrics,
+      });
+      const services = await createHullServices({
+        shared: hullShared,
+        config,
+        store: scoped,
+        live,
+        events,
+        hasher,
+        counters: metrics,
+        secret,
+        fetchClock: opts.hullFetchClock,
+      });
+      if (publisherFor) services.startFetching(publisherFor(id));
+      return { id, namespace: namespaceOf(id), store: scoped, live, events, services };
+    },
+    async close(c) {
+      c.live.stop();
+      await c.services.close();
+      await c.events.close();
+    },
+  });
+  const { live, events, services: hull } = connectors.standalone;
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
     now: opts.loginClock,
@@ -133,6 +154,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
+  publisherFor = (id) => id === STANDALONE_ID ? publish : publish;
   hull.startFetching(publish);
   const inflight = new Set<Promise<unknown>>();
   if (kvAdapter) {
@@ -152,6 +174,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logFeed,
     seen,
     hull,
+    connectors,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
@@ -162,7 +185,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       settings: () => live.settings,
       webhookSecrets: config.webhookSecrets,
       hullPublicKey,
-      hullKeyFetcher: hull.keyFetcher,
+      hullKeyFetcher: hullShared.keyFetcher,
       hull: hull.integration,
       inflight,
       metrics,
@@ -189,7 +212,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let closing: Promise<void> | null = null;
   const close = () =>
     closing ??= (async () => {
-      live.stop();
       stopSockets();
       logFeed.close();
       clearInterval(seenTimer);
@@ -204,12 +226,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
       await Promise.race([Promise.all([ioClosed, httpClosed]), delay(500)]);
       http.closeAllConnections?.();
-      await hull.close();
       await redisAdapter?.close();
       // Announces departure, flushes and stops reading; before the store closes KV.
       await kvAdapter?.close();
       await seen.flush(store).catch(() => {});
-      await events.close();
+      // Every connector's fetches, watches and live log, then the shared HTTP client.
+      await connectors.close();
+      hullShared.close();
       await store.close();
     })();
 

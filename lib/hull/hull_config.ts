@@ -12,6 +12,8 @@ export const DEFAULT_HULL_KEY_HOSTS = "hullapp.io,*.hullapp.io,hull.io,*.hull.io
 export const DEFAULT_HULL_ORGANIZATIONS = "*.hullapp.io,*.hull.io";
 /** A Hull connector id (a 24-hex-digit object id), as HULL_CONNECTOR_ID must be written. */
 export const HULL_CONNECTOR_ID = /^[0-9a-f]{24}$/;
+/** Hull connectors one deployment registers unless HULL_MAX_CONNECTORS says. */
+export const DEFAULT_MAX_CONNECTORS = 20;
 /** Profile fetches one instance may start per second (0 turns fetching off). */
 export const DEFAULT_FETCHES_PER_SECOND = 10;
 /** Minutes before the same visitor may be fetched again, across all instances. */
@@ -29,6 +31,8 @@ export interface HullConfig {
   organizationsFromEnv: boolean;
   /** HULL_CONNECTOR_ID: the only connector id that may bind this deployment; null: any. */
   connectorId: string | null;
+  /** HULL_MAX_CONNECTORS: most Hull connectors registered at once (1 with HULL_CONNECTOR_ID). */
+  maxConnectors: number;
   /** Base URL of Hull's API instead of `https://<organization>`; null: the organization's. */
   apiBaseUrl: string | null;
   /** Profile fetches per second per instance; 0 disables fetching. */
@@ -46,6 +50,7 @@ export function parseHullConfig(env: Env, problems: string[]): HullConfig {
     organizations: parseDomainList(DEFAULT_HULL_ORGANIZATIONS),
     organizationsFromEnv: false,
     connectorId: null,
+    maxConnectors: DEFAULT_MAX_CONNECTORS,
     apiBaseUrl: null,
     fetchesPerSecond: DEFAULT_FETCHES_PER_SECOND,
     fetchIntervalMinutes: DEFAULT_FETCH_INTERVAL_MINUTES,
@@ -89,6 +94,15 @@ export function parseHullConfig(env: Env, problems: string[]): HullConfig {
       );
     } else config.connectorId = connectorId;
   }
+
+  const max = env.HULL_MAX_CONNECTORS?.trim();
+  if (max) {
+    const n = Number(max);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+      problems.push(`HULL_MAX_CONNECTORS must be an integer from 1 to 10000, got "${max}"`);
+    } else config.maxConnectors = n;
+  }
+  if (config.connectorId) config.maxConnectors = 1;
 
   const base = env.HULL_API_BASE_URL?.trim();
   if (base) {

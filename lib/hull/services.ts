@@ -1,7 +1,8 @@
 /**
- * Wiring of the Hull integration for one instance: credentials, settings sync, connector
- * binding, the key fetcher, the profile fetcher and the status for Hull, sharing one HTTP client. Kept here so the
- * server's boot sequence only creates and closes it.
+ * Wiring of the Hull integration: what a deployment shares (one HTTP client, Hull's API
+ * client, the key fetcher, the binding rules: `createHullShared`) and what each connector has
+ * of its own over its store scope (credentials, settings sync, status, profile fetches:
+ * `createHullServices`). Kept here so the boot sequence only creates and closes them.
  */
 import type { Config } from "../config.ts";
 import type { EventLog } from "../events.ts";
@@ -19,7 +20,43 @@ import { ProfileFetcher } from "./profile_fetch.ts";
 import { HullSettingsSync } from "./settings_sync.ts";
 import { HullStatus } from "./status.ts";
 
+/** What every connector of a deployment shares. */
+export interface HullShared {
+  api: HullApiClient;
+  keyFetcher: HullKeyFetcher;
+  policy: BindingPolicy;
+  /** Releases the HTTP client. */
+  close(): void;
+}
+
+/** Options of the shared part (see HullServicesDeps). */
+export type HullSharedDeps = Pick<HullServicesDeps, "config" | "caCerts" | "keyTimeoutMs">;
+
+/** Creates what the connectors of one instance share. */
+export function createHullShared(deps: HullSharedDeps): HullShared {
+  const { config } = deps;
+  const client = deps.caCerts?.length
+    ? Deno.createHttpClient({ caCerts: deps.caCerts })
+    : undefined;
+  return {
+    api: new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client }),
+    keyFetcher: new HullKeyFetcher({
+      hosts: config.hull.keyHosts,
+      client,
+      timeoutMs: deps.keyTimeoutMs,
+    }),
+    policy: {
+      organizations: config.hull.organizations,
+      connectorId: config.hull.connectorId,
+      maxConnectors: config.hull.maxConnectors,
+    },
+    close: () => client?.close(),
+  };
+}
+
 export interface HullServicesDeps {
+  /** What the instance's connectors share (made here when absent, and closed with these). */
+  shared?: HullShared;
   config: Config;
   store: Store;
   live: LiveConfig;
@@ -54,34 +91,24 @@ export interface HullServices {
   close(ms?: number): Promise<void>;
 }
 
-/** Creates the Hull integration of one instance. */
+/** Creates the Hull integration of one connector (its store scope, settings and log). */
 export async function createHullServices(deps: HullServicesDeps): Promise<HullServices> {
   const { config, store, live, events } = deps;
-  const client = deps.caCerts?.length
-    ? Deno.createHttpClient({ caCerts: deps.caCerts })
-    : undefined;
-  const policy: BindingPolicy = {
-    organizations: config.hull.organizations,
-    connectorId: config.hull.connectorId,
-    maxConnectors: 1,
-  };
+  const ownShared = deps.shared ? null : createHullShared(deps);
+  const shared = deps.shared ?? ownShared!;
+  const { api, policy } = shared;
   const credentials = await HullCredentials.create(
     store,
     deps.secret,
     (organization) => organizationRefusal(organization, policy.organizations) === null,
   );
   const settings = new HullSettingsSync(store, live, config.identitySecret !== null, events);
-  const api = new HullApiClient({ baseUrl: config.hull.apiBaseUrl, client });
   const status = new HullStatus(store, credentials, api);
   const services: HullServices = {
     credentials,
     status,
     integration: new HullIntegration({ credentials, settings, events, policy, status }),
-    keyFetcher: new HullKeyFetcher({
-      hosts: config.hull.keyHosts,
-      client,
-      timeoutMs: deps.keyTimeoutMs,
-    }),
+    keyFetcher: shared.keyFetcher,
     profiles: null,
     startFetching(publish) {
       return services.profiles = new ProfileFetcher({
@@ -106,7 +133,7 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
         await Promise.race([idle, new Promise((r) => timer = setTimeout(r, ms))]);
         clearTimeout(timer);
       }
-      client?.close();
+      ownShared?.close();
     },
   };
   return services;

@@ -3,7 +3,7 @@
  * entries stored in JSON chunks (`K.events`, keyed by the id of the chunk's newest entry), listed
  * newest first across instances, and pruned to the newest EVENT_LOG_LIMIT entries.
  */
-import { K } from "./kv_keys.ts";
+import type { KvKeys } from "./kv_keys.ts";
 import { commit } from "./kv_retry.ts";
 import { EVENT_LOG_LIMIT, type LogEntry } from "./store.ts";
 
@@ -36,7 +36,7 @@ export class KvEventLog {
   #logCount: number | null = null;
   #prunes = 0;
 
-  constructor(private readonly kv: Deno.Kv) {}
+  constructor(private readonly kv: Deno.Kv, private readonly K: KvKeys) {}
 
   /** Stores `entries` (ids assigned where missing), pruning now and then. */
   async append(entries: LogEntry[]): Promise<void> {
@@ -64,7 +64,7 @@ export class KvEventLog {
           n: c.json.length,
           json: encoder.encode(`[${c.json.join(",")}]`),
         };
-        op.set([...K.events, c.last], value, { expireIn: EVENT_TTL_MS });
+        op.set([...this.K.events, c.last], value, { expireIn: EVENT_TTL_MS });
       }
       await commit(op);
     }
@@ -82,7 +82,7 @@ export class KvEventLog {
     let kth = "";
     const newestFirst = (x: LogEntry, y: LogEntry) => x.id! < y.id! ? 1 : x.id! > y.id! ? -1 : 0;
     for await (
-      const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
+      const c of this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, { reverse: true })
     ) {
       // A chunk holds entries no newer than its key: once `limit` entries newer than this key
       // are in hand, nothing older can make the cut.
@@ -112,7 +112,7 @@ export class KvEventLog {
     if (this.#logCount !== null && ++this.#prunes % 20 !== 0) {
       this.#logCount += added;
       for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { batchSize: 4 })
+        const c of this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, { batchSize: 4 })
       ) {
         const n = countOf(c.value);
         if (this.#logCount - n < EVENT_LOG_LIMIT) break;
@@ -122,7 +122,7 @@ export class KvEventLog {
     } else {
       let kept = 0;
       for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: K.events }, { reverse: true })
+        const c of this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, { reverse: true })
       ) {
         if (kept >= EVENT_LOG_LIMIT) stale.push(c.key);
         else kept += countOf(c.value);

@@ -4,7 +4,7 @@
  * PART_BYTES, parts written in the same atomic operation. KV values are limited to 64 KiB.
  * Reading a head back into a profile, and adding one version's mutations to a commit.
  */
-import { K } from "./kv_keys.ts";
+import type { KvKeys } from "./kv_keys.ts";
 import type { ProfileWrite, StoredProfile } from "./store.ts";
 
 /** Bytes of JSON per part; below KV's 64 KiB value limit with room for serialization overhead. */
@@ -58,6 +58,7 @@ const decoder = new TextDecoder();
 /** The profile a head read describes (its parts read when it has any). */
 export async function readProfile(
   kv: Deno.Kv,
+  K: KvKeys,
   userId: string,
   head: Deno.KvEntryMaybe<ProfileHead>,
 ): Promise<StoredProfile | null> {
@@ -87,6 +88,7 @@ export function addWrite(
   op: Deno.AtomicOperation,
   e: Encoded,
   head: HeadMeta,
+  K: KvKeys,
   { indexed = false, set = {} as SetOptions } = {},
 ): Meta | null {
   const { profile, identKeys, json } = e;

@@ -7,7 +7,7 @@
  * kv_profile_format.ts; keys: kv_keys.ts.
  */
 import { KeyedLocks } from "./keyed_locks.ts";
-import { K } from "./kv_keys.ts";
+import type { KvKeys } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import {
   addWrite,
@@ -52,6 +52,7 @@ export class KvProfiles {
   /** `set`: how index entries and profile parts are set (kv_profile_format.ts). */
   constructor(
     private readonly kv: Deno.Kv,
+    private readonly K: KvKeys,
     readsInFlight = 1,
     private readonly set: SetOptions = {},
   ) {
@@ -60,7 +61,7 @@ export class KvProfiles {
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
     if (!identKeys.length) return null;
-    for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+    for (const e of await this.#getMany<string>(identKeys.map(this.K.ident))) {
       if (e.value) return e.value;
     }
     return null;
@@ -74,7 +75,12 @@ export class KvProfiles {
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {
-    return readProfile(this.kv, userId, await this.#reads.get<ProfileHead>(K.profile(userId)));
+    return readProfile(
+      this.kv,
+      this.K,
+      userId,
+      await this.#reads.get<ProfileHead>(this.K.profile(userId)),
+    );
   }
 
   /** Stores `writes` (see Store.saveProfiles); throws only when KV fails. */
@@ -98,7 +104,7 @@ export class KvProfiles {
         }
       }
       const heads = await this.#getMany<ProfileHead>(
-        small.map((e) => K.profile(e.profile.user.id)),
+        small.map((e) => this.K.profile(e.profile.user.id)),
       );
       const done = await Promise.all([
         ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
@@ -149,7 +155,7 @@ export class KvProfiles {
   /** One commit checking every user's head; on a failed check, each user on its own. */
   async #saveGroup(group: [Encoded, HeadMeta][]): Promise<(Rejected | null)[]> {
     const op = this.kv.atomic();
-    for (const [e, head] of group) addWrite(op, e, head, { set: this.set });
+    for (const [e, head] of group) addWrite(op, e, head, this.K, { set: this.set });
     try {
       if ((await commit(op)).ok) return [];
     } catch (err) {
@@ -168,7 +174,7 @@ export class KvProfiles {
     for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
       if (attempt) await sleep(Math.random() * 5 * 2 ** Math.min(attempt, 6));
       try {
-        const head = await this.kv.get<ProfileHead>(K.profile(userId));
+        const head = await this.kv.get<ProfileHead>(this.K.profile(userId));
         if (head.value && head.value.updated_at > e.profile.updated_at) return null; // stale
         // Many identifiers (hundreds of anonymous ids) do not fit one atomic operation: their
         // index entries go first, in commits of their own. Pointing at this user before its
@@ -179,7 +185,7 @@ export class KvProfiles {
           indexed = true;
         }
         const op = this.kv.atomic();
-        addWrite(op, e, head, { indexed, set: this.set });
+        addWrite(op, e, head, this.K, { indexed, set: this.set });
         if ((await commit(op)).ok) return null;
       } catch (err) {
         if (!isLimitError(err)) throw err;
@@ -193,7 +199,7 @@ export class KvProfiles {
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.kv.atomic();
-      for (const k of keys.slice(i, i + 500)) op.set(K.ident(k), userId, this.set);
+      for (const k of keys.slice(i, i + 500)) op.set(this.K.ident(k), userId, this.set);
       await commit(op);
     }
   }
@@ -201,14 +207,16 @@ export class KvProfiles {
   /** Deletes the head, its parts and the index entries that still point at this user. */
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
     await this.#locks.run([userId], async () => {
-      const head = await this.kv.get<ProfileHead>(K.profile(userId));
-      const keys: Deno.KvKey[] = [K.profile(userId)];
+      const head = await this.kv.get<ProfileHead>(this.K.profile(userId));
+      const keys: Deno.KvKey[] = [this.K.profile(userId)];
       // An identifier may point at another user by now (merged, reassigned): leave it alone.
-      for (const e of await this.#getMany<string>(identKeys.map(K.ident))) {
+      for (const e of await this.#getMany<string>(identKeys.map(this.K.ident))) {
         if (e.value === userId) keys.push(e.key);
       }
       if (head.value && "rev" in head.value) {
-        for (let i = 0; i < head.value.parts; i++) keys.push(K.part(userId, head.value.rev, i));
+        for (let i = 0; i < head.value.parts; i++) {
+          keys.push(this.K.part(userId, head.value.rev, i));
+        }
       }
       for (let i = 0; i < keys.length; i += 500) {
         const op = this.kv.atomic();

@@ -4,17 +4,19 @@
  * kv_event_log.ts; every key in kv_keys.ts.
  */
 import { assertConfigSize } from "./config_size.ts";
-import type {
-  LogEntry,
-  ProfileWrite,
-  SaveOptions,
-  SaveResult,
-  Store,
-  StoredConfig,
-  StoredProfile,
+import {
+  CONNECTOR_ID,
+  type LogEntry,
+  type ProfileWrite,
+  type Registration,
+  type SaveOptions,
+  type SaveResult,
+  type Store,
+  type StoredConfig,
+  type StoredProfile,
 } from "./store.ts";
 import { KvEventLog } from "./kv_event_log.ts";
-import { K } from "./kv_keys.ts";
+import { connectorScope, keysFor, type KvKeys } from "./kv_keys.ts";
 import { KvProfiles } from "./kv_profiles.ts";
 import { FAR_EXPIRY_MS, type SetOptions } from "./kv_profile_format.ts";
 import { commit, retryLocked } from "./kv_retry.ts";
@@ -76,15 +78,69 @@ function deploymentId(): string | undefined {
   }
 }
 
-/** A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it. */
+/**
+ * A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it (a scoped
+ * store's `close()` leaves the shared handle open).
+ */
 export class KvStore implements Store {
   #events: KvEventLog;
   #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
+  readonly #k: KvKeys;
+  readonly #opts: KvStoreOptions;
 
-  constructor(readonly kv: Deno.Kv, { readsInFlight = 1, profileSet = {} }: KvStoreOptions = {}) {
-    this.#events = new KvEventLog(kv);
-    this.#profiles = new KvProfiles(kv, readsInFlight, profileSet);
+  constructor(
+    readonly kv: Deno.Kv,
+    opts: KvStoreOptions = {},
+    readonly connectorId: string | null = null,
+  ) {
+    this.#opts = opts;
+    this.#k = keysFor(connectorId === null ? [] : connectorScope(connectorId));
+    this.#events = new KvEventLog(kv, this.#k);
+    this.#profiles = new KvProfiles(kv, this.#k, opts.readsInFlight ?? 1, opts.profileSet ?? {});
+  }
+
+  scoped(connectorId: string): KvStore {
+    if (!CONNECTOR_ID.test(connectorId)) throw new Error("malformed connector id");
+    return new KvStore(this.kv, this.#opts, connectorId);
+  }
+
+  async clear(): Promise<void> {
+    if (this.connectorId === null) throw new Error("only a connector's store can be cleared");
+    let op = this.kv.atomic();
+    let n = 0;
+    for await (const e of this.kv.list({ prefix: this.#k.scope })) {
+      op.delete(e.key);
+      if (++n % 500 === 0) {
+        await commit(op);
+        op = this.kv.atomic();
+      }
+    }
+    await commit(op);
+  }
+
+  async registerConnector(id: string, max: number): Promise<Registration> {
+    for (;;) {
+      const list = await this.kv.get<string[]>(this.#k.connectors);
+      const ids = list.value ?? [];
+      if (ids.includes(id)) return "known";
+      if (ids.length >= max) return "full";
+      const res = await commit(this.kv.atomic().check(list).set(this.#k.connectors, [...ids, id]));
+      if (res.ok) return "added";
+    }
+  }
+
+  async unregisterConnector(id: string): Promise<void> {
+    for (;;) {
+      const list = await this.kv.get<string[]>(this.#k.connectors);
+      if (!list.value?.includes(id)) return;
+      const rest = list.value.filter((x) => x !== id);
+      if ((await commit(this.kv.atomic().check(list).set(this.#k.connectors, rest))).ok) return;
+    }
+  }
+
+  async listConnectors(): Promise<string[]> {
+    return (await this.kv.get<string[]>(this.#k.connectors)).value ?? [];
   }
 
   /** Opens KV at `path` (`:memory:`, a file, or Deno's default when undefined). */
@@ -100,13 +156,13 @@ export class KvStore implements Store {
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
-    const existing = await this.kv.get<string>(K.secret);
+    const existing = await this.kv.get<string>(this.#k.secret);
     if (existing.value) return existing.value;
     const fresh = generate();
-    const res = await commit(this.kv.atomic().check(existing).set(K.secret, fresh));
+    const res = await commit(this.kv.atomic().check(existing).set(this.#k.secret, fresh));
     if (res.ok) return fresh;
     // Another instance won the race: use its secret so room names agree.
-    return (await this.kv.get<string>(K.secret)).value!;
+    return (await this.kv.get<string>(this.#k.secret)).value!;
   }
 
   async seedIfEmpty(seed: StoredConfig): Promise<boolean> {
@@ -114,18 +170,18 @@ export class KvStore implements Store {
     assertConfigSize("domains", seed.domains);
     const res = await commit(
       this.kv.atomic()
-        .check({ key: K.settings, versionstamp: null })
-        .check({ key: K.domains, versionstamp: null })
-        .set(K.settings, seed.settings)
-        .set(K.domains, seed.domains),
+        .check({ key: this.#k.settings, versionstamp: null })
+        .check({ key: this.#k.domains, versionstamp: null })
+        .set(this.#k.settings, seed.settings)
+        .set(this.#k.domains, seed.domains),
     );
     return res.ok;
   }
 
   async getConfig(): Promise<StoredConfig> {
     const [settings, domains] = await this.kv.getMany<[Settings, string[]]>([
-      K.settings,
-      K.domains,
+      this.#k.settings,
+      this.#k.domains,
     ]);
     return {
       settings: { ...EMPTY_SETTINGS, ...(settings.value ?? {}) },
@@ -135,28 +191,24 @@ export class KvStore implements Store {
 
   async setSettings(settings: Settings): Promise<void> {
     assertConfigSize("settings", settings);
-    await commit(this.kv.atomic().set(K.settings, settings));
+    await commit(this.kv.atomic().set(this.#k.settings, settings));
   }
 
   async setDomains(domains: string[]): Promise<void> {
     assertConfigSize("domains", domains);
-    await commit(this.kv.atomic().set(K.domains, domains));
+    await commit(this.kv.atomic().set(this.#k.domains, domains));
   }
 
   watchConfig(onChange: (config: StoredConfig) => void): () => void {
-    const reader = this.kv.watch([K.settings, K.domains]).getReader();
+    const reader = this.kv.watch([this.#k.settings, this.#k.domains]).getReader();
     this.#watchers.add(reader);
-    let first = true;
     (async () => {
       try {
         while (true) {
           const { done } = await reader.read();
           if (done) break;
-          // The first read reports the current value, which the caller already loaded.
-          if (first) {
-            first = false;
-            continue;
-          }
+          // The first read reports the current value, which the caller may have loaded before
+          // a change that this watch then started after: it is passed on too.
           onChange(await this.getConfig());
         }
       } catch {
@@ -201,11 +253,11 @@ export class KvStore implements Store {
   }
 
   claimNotification(id: string, ttlMs: number): Promise<boolean> {
-    return this.#claim(K.notification(id), ttlMs);
+    return this.#claim(this.#k.notification(id), ttlMs);
   }
 
   claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
-    return this.#claim(K.fetchClaim(identKey), ttlMs);
+    return this.#claim(this.#k.fetchClaim(identKey), ttlMs);
   }
 
   /** Claims `key` for `ttlMs` unless an unexpired claim exists. */
@@ -225,16 +277,18 @@ export class KvStore implements Store {
   }
 
   async releaseNotification(id: string): Promise<void> {
-    await commit(this.kv.atomic().delete(K.notification(id)));
+    await commit(this.kv.atomic().delete(this.#k.notification(id)));
   }
 
   async getMeta<T>(name: string): Promise<T | null> {
-    return (await this.kv.get<T>(K.doc(name))).value;
+    return (await this.kv.get<T>(this.#k.doc(name))).value;
   }
 
   async setMeta(name: string, value: unknown, opts: { expireInMs?: number } = {}): Promise<void> {
     const expireIn = opts.expireInMs && Math.max(1, Math.ceil(opts.expireInMs));
-    await commit(this.kv.atomic().set(K.doc(name), value, expireIn ? { expireIn } : undefined));
+    await commit(
+      this.kv.atomic().set(this.#k.doc(name), value, expireIn ? { expireIn } : undefined),
+    );
   }
 
   appendEvents(entries: LogEntry[]): Promise<void> {
@@ -246,13 +300,13 @@ export class KvStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.kv.get(K.secret);
+    await this.kv.get(this.#k.secret);
   }
 
   close(): Promise<void> {
     for (const r of this.#watchers) r.cancel().catch(() => {});
     this.#watchers.clear();
-    this.kv.close();
+    if (this.connectorId === null) this.kv.close();
     return Promise.resolve();
   }
 }

@@ -34,3 +34,16 @@ for i = 2, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
 end
 return 1`;
+
+/**
+ * Registers a connector id unless `max` are registered: "known", "full" or "added".
+ * KEYS: the connector list. ARGV: id, max.
+ */
+export const REGISTER_SCRIPT = `
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, v in ipairs(ids) do
+  if v == ARGV[1] then return 'known' end
+end
+if #ids >= tonumber(ARGV[2]) then return 'full' end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 'added'`;

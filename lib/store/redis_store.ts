@@ -12,6 +12,10 @@
  *   notification:<id>           replay protection (SET NX PX: Redis expiry is exact)
  *   fetch:<identKey>            profile fetched from Hull lately (SET NX PX)
  *   events                      list of LogEntry JSON, newest first, capped by LTRIM
+ *   connectors                  list of the registered Hull connector ids (deployment-wide)
+ *
+ * Those are the standalone connector's keys; a Hull connector's are the same under
+ * "<prefix>connector:<id>:" (`scoped`), except the secret and the connector list.
  *
  * Connections (see redis_client.ts): one command client without offline queue, so commands
  * fail fast while Redis is away and /healthz reports it, and one subscriber for config changes.
@@ -28,11 +32,13 @@ import {
 import { StoreUnavailableError } from "./outage.ts";
 import { assertConfigSize } from "./config_size.ts";
 import {
+  CONNECTOR_ID,
   EVENT_LOG_LIMIT,
   lastWritePerUser,
   type LogEntry,
   MAX_PROFILE_BYTES,
   type ProfileWrite,
+  type Registration,
   type SaveOptions,
   type SaveResult,
   type Store,
@@ -40,7 +46,7 @@ import {
   type StoredProfile,
 } from "./store.ts";
 import type { Settings } from "../types.ts";
-import { DELETE_SCRIPT, SAVE_SCRIPT } from "./redis_scripts.ts";
+import { DELETE_SCRIPT, REGISTER_SCRIPT, SAVE_SCRIPT } from "./redis_scripts.ts";
 
 /**
  * Largest profile JSON we store. profile.ts trims anything above MAX_PROFILE_BYTES to the
@@ -74,15 +80,21 @@ export class RedisStore implements Store {
   readonly #k;
   #watchers = new Set<(config: StoredConfig) => void>();
   #closed = false;
+  readonly #onReady = () => this.#resync();
+  readonly #onMessage = () => this.#notify();
 
   private constructor(
     readonly client: RedisClient,
     private readonly subscriber: RedisClient,
+    /** The deployment's prefix (the root store's). */
     readonly prefix: string,
+    readonly connectorId: string | null = null,
   ) {
-    const p = prefix;
+    const p = connectorId === null ? prefix : `${prefix}connector:${connectorId}:`;
     this.#k = {
-      secret: `${p}meta:secret`,
+      scope: p,
+      connectors: `${prefix}connectors`,
+      secret: `${prefix}meta:secret`,
       meta: (name: string) => `${p}meta:doc:${name}`,
       settings: `${p}config:settings`,
       domains: `${p}config:domains`,
@@ -111,6 +123,39 @@ export class RedisStore implements Store {
       await closeRedis(client);
       throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError(url, err);
     }
+  }
+
+  scoped(connectorId: string): RedisStore {
+    if (!CONNECTOR_ID.test(connectorId)) throw new Error("malformed connector id");
+    const store = new RedisStore(this.client, this.subscriber, this.prefix, connectorId);
+    store.#subscribe().catch((err) =>
+      console.error(`redis: could not watch connector settings: ${err.message}`)
+    );
+    return store;
+  }
+
+  async clear(): Promise<void> {
+    if (this.connectorId === null) throw new Error("only a connector's store can be cleared");
+    for await (const keys of this.client.scanIterator({ MATCH: `${this.#k.scope}*`, COUNT: 500 })) {
+      // node-redis 4 yields one key per step, 5 a page of them.
+      const batch = Array.isArray(keys) ? keys : [keys];
+      if (batch.length) await this.client.unlink(batch);
+    }
+  }
+
+  async registerConnector(id: string, max: number): Promise<Registration> {
+    return await this.#eval(REGISTER_SCRIPT, [this.#k.connectors], [
+      id,
+      String(max),
+    ]) as Registration;
+  }
+
+  async unregisterConnector(id: string): Promise<void> {
+    await this.client.lRem(this.#k.connectors, 0, id);
+  }
+
+  async listConnectors(): Promise<string[]> {
+    return await this.client.lRange(this.#k.connectors, 0, -1);
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
@@ -301,6 +346,12 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     this.#closed = true;
     this.#watchers.clear();
+    if (this.connectorId !== null) {
+      // The connections are the deployment's: only this connector's subscription goes.
+      this.subscriber.off("ready", this.#onReady);
+      await this.subscriber.unsubscribe(this.#k.channel, this.#onMessage).catch(() => {});
+      return;
+    }
     await Promise.all([closeRedis(this.subscriber), closeRedis(this.client)]);
   }
 
@@ -316,10 +367,10 @@ export class RedisStore implements Store {
   }
 
   async #subscribe(): Promise<void> {
-    await this.subscriber.subscribe(this.#k.channel, () => this.#notify());
+    await this.subscriber.subscribe(this.#k.channel, this.#onMessage);
     // Attached after the first 'ready', so it fires on reconnects only: changes published
     // while the subscriber was away were missed, so re-read the config once it is back.
-    this.subscriber.on("ready", () => this.#resync());
+    this.subscriber.on("ready", this.#onReady);
   }
 
   #notify(): void {

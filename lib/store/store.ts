@@ -58,6 +58,15 @@ export interface SaveOptions {
   claim?: { id: string; ttlMs: number };
 }
 
+/** What `registerConnector` did. */
+export type Registration = "added" | "known" | "full";
+
+/**
+ * A connector id as a store scope accepts it (Hull's ids are 24 hex digits); nothing else
+ * reaches a key, so an id cannot reach outside its scope.
+ */
+export const CONNECTOR_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
 export type { StoredConfig };
 
@@ -120,6 +129,28 @@ export interface Store {
   appendEvents(entries: LogEntry[]): Promise<void>;
   /** Newest first. */
   listEvents(limit: number): Promise<LogEntry[]>;
+
+  /**
+   * The store of one Hull connector: the same contract over keys of its own (settings,
+   * domains, profiles, index, claims, documents, event log), on this store's connection. Its
+   * `close()` stops its watchers only. `ensureSecret` and the connector registry stay
+   * deployment-wide whichever store is asked. Throws on an id outside CONNECTOR_ID.
+   */
+  scoped(connectorId: string): Store;
+  /** The connector a scoped store belongs to; null for the deployment's own (standalone). */
+  readonly connectorId: string | null;
+  /** Deletes every key of a scoped store (the operator removed the connector); throws on the root. */
+  clear(): Promise<void>;
+
+  /**
+   * Registers a Hull connector id unless `max` are registered already, atomically across
+   * instances: "added", "known" (registered before) or "full" (nothing changed).
+   */
+  registerConnector(id: string, max: number): Promise<Registration>;
+  /** Forgets a registered id (its data is removed with `scoped(id).clear()`). */
+  unregisterConnector(id: string): Promise<void>;
+  /** Ids of the registered Hull connectors, in registration order. */
+  listConnectors(): Promise<string[]>;
 
   /** Throws when the backend does not answer. */
   ping(): Promise<void>;

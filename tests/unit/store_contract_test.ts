@@ -327,6 +327,95 @@ const cases: Record<string, Case> = {
   "ping answers while the backend is up": async ({ store: s }) => {
     await s.ping();
   },
+
+  "a connector's scope shares nothing with another connector or the standalone one": async (
+    { store: root },
+  ) => {
+    const a = root.scoped("6a00000000000000000000a1");
+    const b = root.scoped("6a00000000000000000000b1");
+    try {
+      assert.equal(root.connectorId, null);
+      assert.equal(a.connectorId, "6a00000000000000000000a1");
+      // The same user id and identifier in each: three users.
+      for (const [s, v] of [[root, 0], [a, 1], [b, 2]] as const) {
+        await s.saveProfiles([{ profile: profile("u1", { v }, 1000 + v), identKeys: ["k1"] }]);
+        await s.setSettings({ ...SETTINGS, public_traits: [`t${v}`] });
+        await s.setDomains([`site${v}.example`]);
+        await s.setMeta("doc", { v });
+        await s.appendEvents([{ time: new Date().toISOString(), event: `e${v}` } as never]);
+      }
+      assert.equal(await a.claimNotification("n1", 60_000), true);
+      assert.equal(await b.claimNotification("n1", 60_000), true, "claims are per connector");
+      assert.equal(await root.claimNotification("n1", 60_000), true);
+      for (const [s, v] of [[root, 0], [a, 1], [b, 2]] as const) {
+        assert.equal((await s.lookupProfile(["k1"]))?.profile?.user.v, v);
+        assert.deepEqual((await s.getConfig()).domains, [`site${v}.example`]);
+        assert.deepEqual((await s.getConfig()).settings.public_traits, [`t${v}`]);
+        assert.deepEqual(await s.getMeta("doc"), { v });
+        assert.deepEqual((await s.listEvents(10)).map((e) => e.event), [`e${v}`]);
+      }
+      // Removing one connector's data leaves the others' whole.
+      await a.clear();
+      assert.equal(await a.lookupUserId(["k1"]), null);
+      assert.equal(await a.getProfile("u1"), null);
+      assert.deepEqual((await a.getConfig()).domains, []);
+      assert.equal(await a.getMeta("doc"), null);
+      assert.deepEqual(await a.listEvents(10), []);
+      assert.equal(await a.claimNotification("n1", 60_000), true, "its claims went too");
+      assert.equal((await b.getProfile("u1"))?.user.v, 2);
+      assert.equal((await root.getProfile("u1"))?.user.v, 0);
+      assert.deepEqual(await b.getMeta("doc"), { v: 2 });
+      await assert.rejects(() => root.clear(), /only a connector/);
+      assert.throws(() => root.scoped("../x"), /malformed/);
+      assert.throws(() => root.scoped("a:b*"), /malformed/);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    await root.ping(); // closing a scope left the shared connection open
+  },
+
+  "a connector's settings changes reach its watchers only": async ({ store: root, peer }) => {
+    const other = await peer();
+    const a = root.scoped("6a00000000000000000000a1");
+    const aElsewhere = other.scoped("6a00000000000000000000a1");
+    const seen: string[][] = [];
+    const seenRoot: string[][] = [];
+    const stopA = aElsewhere.watchConfig((c) => seen.push(c.domains));
+    const stopRoot = other.watchConfig((c) => seenRoot.push(c.domains));
+    try {
+      await root.setDomains(["root.example"]);
+      await a.setDomains(["a.example"]);
+      await waitFor(() => seen.some((d) => d[0] === "a.example"));
+      await waitFor(() => seenRoot.some((d) => d[0] === "root.example"));
+      assert.ok(seen.every((d) => d[0] !== "root.example"), "no root change reached the scope");
+      assert.ok(seenRoot.every((d) => d[0] !== "a.example"), "no scope change reached the root");
+    } finally {
+      stopA();
+      stopRoot();
+      await a.close();
+      await aElsewhere.close();
+    }
+  },
+
+  "connectors register up to the most allowed, atomically across instances": async (
+    { store: s, peer },
+  ) => {
+    const other = await peer();
+    const ids = Array.from({ length: 6 }, (_, i) => `6a0000000000000000000${100 + i}`);
+    const results = await Promise.all(
+      ids.map((id, i) => (i % 2 ? other : s).registerConnector(id, 3)),
+    );
+    assert.equal(results.filter((r) => r === "added").length, 3);
+    assert.equal(results.filter((r) => r === "full").length, 3);
+    const listed = await other.listConnectors();
+    assert.equal(listed.length, 3);
+    assert.equal(await s.registerConnector(listed[1], 3), "known");
+    assert.deepEqual(await s.scoped(listed[0]).listConnectors(), listed, "deployment-wide");
+    await s.unregisterConnector(listed[1]);
+    assert.deepEqual(await s.listConnectors(), [listed[0], listed[2]]);
+    assert.equal(await s.registerConnector("6a00000000000000000000ff", 3), "added");
+  },
 };
 
 Deno.test({
