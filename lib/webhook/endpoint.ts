@@ -1,8 +1,11 @@
 /**
  * The smart-notifier endpoint's logic, independent of the HTTP framework: authenticate the raw
  * bytes (our HMAC, or Hull's token plus the body's connector id and secret, see
- * docs/hull_trust.md), parse, validate, refuse replays, apply. Every refusal happens before
- * anything is written, so a rejected request changes nothing.
+ * docs/hull_trust.md), find the connector addressed (HMAC: the standalone one; Hull's token:
+ * the registered connector the body names, registered once the token verified), then parse,
+ * validate, refuse replays and apply, all within that connector's store scope, settings, live
+ * log and publisher. Every refusal happens before anything is written, so a rejected request
+ * changes nothing.
  */
 import type { EventLog } from "../events.ts";
 import {
@@ -17,6 +20,8 @@ import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts
 import type { SeenTracker } from "./seen.ts";
 import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
+import type { HullConnector, HullRegistry } from "../hull/registry.ts";
+import { ConnectorLimit } from "./connector_limit.ts";
 import {
   canVerifyHull,
   hullKeyAtHand,
@@ -39,17 +44,35 @@ export const FLOW_CONTROL = {
   errors: [],
 };
 
-export interface WebhookDeps extends ProcessorDeps {
+/** What applying a notification needs, for the one connector it addresses. */
+export interface ConnectorDeps extends ProcessorDeps {
+  /** The connector's id (absent: the standalone connector, "default"). */
+  connectorId?: string;
+  /** The connector's store scope (profiles, index, replay claims, settings). */
   store: Store;
+  /** The connector's live log. */
   events: EventLog;
+  /** The connector's settings from Hull, credentials and status (Hull-signed bodies). */
+  hull?: HullIntegration;
+  /** Optional: notes attribute names and segments seen, for the settings page. */
+  seen?: SeenTracker;
+}
+
+/**
+ * The endpoint's dependencies: the standalone connector's (HMAC-signed webhooks address it),
+ * plus what every connector shares.
+ */
+export interface WebhookDeps extends ConnectorDeps {
   webhookSecrets: string[];
   hullPublicKey: CryptoKey | null;
   /** Fetches Hull's key from the URL a request names, on allowed hosts only (HULL_KEY_HOSTS). */
   hullKeyFetcher?: HullKeyFetcher;
-  /** Connector binding, settings from Hull and credentials (when installed in Hull). */
-  hull?: HullIntegration;
-  /** Optional: notes attribute names and segments seen, for the settings page. */
-  seen?: SeenTracker;
+  /** The Hull connectors: which one a Hull-signed body speaks for (none: such bodies get 403). */
+  hullRegistry?: HullRegistry;
+  /** The dependencies of a Hull connector (the caller keeps one set per connector). */
+  depsFor?: (connector: HullConnector) => ConnectorDeps;
+  /** Webhooks in flight per connector on this instance (default: 8 each). */
+  limit?: ConnectorLimit;
   /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
   inflight?: Set<Promise<unknown>>;
 }
@@ -57,8 +80,12 @@ export interface WebhookDeps extends ProcessorDeps {
 export interface WebhookAnswer {
   status: number;
   body: Record<string, unknown>;
-  /** Seconds for the `Retry-After` header (503 answers). */
+  /** Seconds for the `Retry-After` header (429 and 503 answers). */
   retryAfter?: number;
+  /** The connector the answer is about (its live log gets the refusal); none: the standalone. */
+  connector?: ConnectorDeps;
+  /** Not logged (a refusal of a burst already reported). */
+  quiet?: boolean;
 }
 
 /**
@@ -71,7 +98,7 @@ export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
     error,
     flow_control: { type: "retry", size: FLOW_CONTROL.flow_control.size, in: RETRY_AFTER_S * 1000 },
   },
-  ...(status === 503 ? { retryAfter: RETRY_AFTER_S } : {}),
+  ...(status === 503 || status === 429 ? { retryAfter: RETRY_AFTER_S } : {}),
 });
 /** The short name used below. */
 const fail = errorAnswer;
@@ -92,7 +119,12 @@ export function handleSmartNotifier(
     throw err;
   }).then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
-    if (a.status !== 200) logRefusal(deps.events, a);
+    if (a.status !== 200) {
+      const by = a.connector ?? deps;
+      if (!a.quiet) logRefusal(by.events, a);
+      // Counted for a connector the request names (never for anonymous junk).
+      a.connector?.hull?.refused(String(a.body.error ?? ""));
+    }
     return a;
   });
   if (!deps.inflight) return work;
@@ -143,7 +175,7 @@ async function answer(
     } catch (err) {
       return fail(400, `body is not valid JSON: ${(err as Error).message}`);
     }
-    return await accept(body, null, deps, receivedAt);
+    return await limited(deps, () => accept(body, null, deps, receivedAt));
   }
   if (jwt && canVerifyHull(keys)) {
     return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
@@ -189,16 +221,22 @@ async function hullSigned(
     }
     return fail(400, `body is not valid JSON: ${(err as Error).message}`);
   }
-  if (!deps.hull) return fail(403, "Hull-signed notifications need the Hull integration");
+  const { hullRegistry: registry, depsFor } = deps;
+  if (!registry || !depsFor) {
+    return fail(403, "Hull-signed notifications need the Hull integration");
+  }
   let binding: Binding;
+  let named: HullConnector | null;
   try {
-    binding = await deps.hull.authorize(body);
+    ({ binding, connector: named } = await registry.authorize(body));
   } catch (err) {
-    // The binding is read from the store: if it cannot be read, nothing is applied.
+    // The registry is read from the store: if it cannot be read, nothing is applied.
     if (isStoreOutage(err)) return unavailable();
     return fail(500, `could not check the connector's binding: ${(err as Error).message}`);
   }
-  if (!binding.ok) return fail(binding.status, binding.reason);
+  // A refusal naming a registered connector goes to its live log; others to the standalone's.
+  const about = (a: WebhookAnswer) => named ? { ...a, connector: depsFor(named) } : a;
+  if (!binding.ok) return about(fail(binding.status, binding.reason));
 
   const k = await hullSigningKey(headers, jwt, keys);
   if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
@@ -209,18 +247,64 @@ async function hullSigned(
     typeof notificationId === "string" ? notificationId : "",
     TOKEN_AGE,
   );
-  if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
-  return await accept(body, binding, deps, receivedAt);
+  if (!v.ok) return about(fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`));
+  // Only now, with the token verified, may an unknown connector be registered.
+  let admitted;
+  try {
+    admitted = await registry.admit(binding);
+  } catch (err) {
+    if (isStoreOutage(err)) return unavailable();
+    return fail(500, `could not register the connector: ${(err as Error).message}`);
+  }
+  if (!admitted.ok) {
+    const a = fail(admitted.status, admitted.reason);
+    return admitted.connector ? { ...a, connector: depsFor(admitted.connector) } : a;
+  }
+  const cdeps = depsFor(admitted.connector);
+  return await limited(deps, () => accept(body, binding, cdeps, receivedAt), cdeps);
+}
+
+/** The standalone limit used when the deps name none (one per deps object). */
+const defaultLimits = new WeakMap<WebhookDeps, ConnectorLimit>();
+
+/**
+ * Runs `work` in one of the connector's webhook slots on this instance; when they are all
+ * taken, answers 429 with `flow_control` "retry" and Retry-After at once (the first refusal of
+ * a burst is logged, the rest are counted only).
+ */
+async function limited(
+  deps: WebhookDeps,
+  work: () => Promise<WebhookAnswer>,
+  connector: ConnectorDeps = deps,
+): Promise<WebhookAnswer> {
+  let limit = deps.limit ?? defaultLimits.get(deps);
+  if (!limit) defaultLimits.set(deps, limit = new ConnectorLimit());
+  const id = connector.connectorId ?? "default";
+  const slot = limit.enter(id);
+  if (!slot.ok) {
+    const a = fail(
+      429,
+      `connector ${id} has ${slot.inflight} notifications in flight on this instance, the most ` +
+        "it may: retry later",
+    );
+    return { ...a, connector, quiet: !slot.firstOfBurst };
+  }
+  try {
+    return { ...await work(), connector };
+  } finally {
+    slot.release();
+  }
 }
 
 /**
- * Validates and applies an authenticated body: `binding` is the connector a Hull-signed body
- * acts as (its credentials are kept), null for our own HMAC webhooks.
+ * Validates and applies an authenticated body with the dependencies of the connector it
+ * addresses: `binding` is the connection a Hull-signed body acts as (its credentials are
+ * kept), null for our own HMAC webhooks.
  */
 async function accept(
   body: unknown,
   binding: Binding | null,
-  deps: WebhookDeps,
+  deps: ConnectorDeps,
   receivedAt: number,
 ): Promise<WebhookAnswer> {
   const valid = validateNotification(body);
