@@ -22,6 +22,7 @@ import type { HullIntegration } from "../hull/integration.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
 import type { HullConnector, HullRegistry } from "../hull/registry.ts";
 import { ConnectorLimit } from "./connector_limit.ts";
+import { STANDALONE_ID } from "../connector/directory.ts";
 import {
   canVerifyHull,
   hullKeyAtHand,
@@ -175,7 +176,10 @@ async function answer(
     } catch (err) {
       return fail(400, `body is not valid JSON: ${(err as Error).message}`);
     }
-    return await limited(deps, () => accept(body, null, deps, receivedAt));
+    return await limited(deps, STANDALONE_ID, deps, async () => ({
+      ...await accept(body, null, deps, receivedAt),
+      connector: deps,
+    }));
   }
   if (jwt && canVerifyHull(keys)) {
     return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
@@ -235,51 +239,57 @@ async function hullSigned(
     return fail(500, `could not check the connector's binding: ${(err as Error).message}`);
   }
   // A refusal naming a registered connector goes to its live log; others to the standalone's.
-  const about = (a: WebhookAnswer) => named ? { ...a, connector: depsFor(named) } : a;
+  const namedDeps = named ? depsFor(named) : undefined;
+  const about = (a: WebhookAnswer): WebhookAnswer => namedDeps ? { ...a, connector: namedDeps } : a;
   if (!binding.ok) return about(fail(binding.status, binding.reason));
+  const allowed = binding;
 
-  const k = await hullSigningKey(headers, jwt, keys);
-  if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
-  const notificationId = (body as { notification_id?: unknown })?.notification_id;
-  const v = await verifyHullJwt(
-    jwt,
-    k.key,
-    typeof notificationId === "string" ? notificationId : "",
-    TOKEN_AGE,
-  );
-  if (!v.ok) return about(fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`));
-  // Only now, with the token verified, may an unknown connector be registered.
-  let admitted;
-  try {
-    admitted = await registry.admit(binding);
-  } catch (err) {
-    if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not register the connector: ${(err as Error).message}`);
-  }
-  if (!admitted.ok) {
-    const a = fail(admitted.status, admitted.reason);
-    return admitted.connector ? { ...a, connector: depsFor(admitted.connector) } : a;
-  }
-  const cdeps = depsFor(admitted.connector);
-  return await limited(deps, () => accept(body, binding, cdeps, receivedAt), cdeps);
+  // The connector's slot is held from the key on: a flood of one connector's notifications
+  // (with its secret) waits on its own slots, never on another connector's.
+  return await limited(deps, allowed.connection.id, namedDeps, async () => {
+    const k = await hullSigningKey(headers, jwt, keys);
+    if (!k.ok) return about(fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`));
+    const notificationId = (body as { notification_id?: unknown })?.notification_id;
+    const v = await verifyHullJwt(
+      jwt,
+      k.key,
+      typeof notificationId === "string" ? notificationId : "",
+      TOKEN_AGE,
+    );
+    if (!v.ok) return about(fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`));
+    // Only now, with the token verified, may an unknown connector be registered.
+    let admitted;
+    try {
+      admitted = await registry.admit(allowed);
+    } catch (err) {
+      if (isStoreOutage(err)) return unavailable();
+      return fail(500, `could not register the connector: ${(err as Error).message}`);
+    }
+    if (!admitted.ok) {
+      const a = fail(admitted.status, admitted.reason);
+      return admitted.connector ? { ...a, connector: depsFor(admitted.connector) } : a;
+    }
+    const cdeps = depsFor(admitted.connector);
+    return { ...await accept(body, allowed, cdeps, receivedAt), connector: cdeps };
+  });
 }
 
-/** The standalone limit used when the deps name none (one per deps object). */
+/** The limit used when the deps name none (one per deps object). */
 const defaultLimits = new WeakMap<WebhookDeps, ConnectorLimit>();
 
 /**
- * Runs `work` in one of the connector's webhook slots on this instance; when they are all
- * taken, answers 429 with `flow_control` "retry" and Retry-After at once (the first refusal of
- * a burst is logged, the rest are counted only).
+ * Runs `work` in one of connector `id`'s webhook slots on this instance; when they are all
+ * taken, answers 429 with `flow_control` "retry" and Retry-After at once, about `connector`
+ * (the first refusal of a burst is logged, the rest are counted only).
  */
 async function limited(
   deps: WebhookDeps,
+  id: string,
+  connector: ConnectorDeps | undefined,
   work: () => Promise<WebhookAnswer>,
-  connector: ConnectorDeps = deps,
 ): Promise<WebhookAnswer> {
   let limit = deps.limit ?? defaultLimits.get(deps);
   if (!limit) defaultLimits.set(deps, limit = new ConnectorLimit());
-  const id = connector.connectorId ?? "default";
   const slot = limit.enter(id);
   if (!slot.ok) {
     const a = fail(
@@ -287,10 +297,10 @@ async function limited(
       `connector ${id} has ${slot.inflight} notifications in flight on this instance, the most ` +
         "it may: retry later",
     );
-    return { ...a, connector, quiet: !slot.firstOfBurst };
+    return { ...a, ...(connector ? { connector } : {}), quiet: !slot.firstOfBurst };
   }
   try {
-    return { ...await work(), connector };
+    return await work();
   } finally {
     slot.release();
   }
