@@ -24,7 +24,10 @@ export interface ConnectorSummary {
   secret_readable: boolean;
   /** False when HULL_ORGANIZATIONS no longer allows its organization: nothing is requested. */
   organization_allowed: boolean;
-  /** When a notification of it was last applied (ISO, shared by all instances); null: never. */
+  /**
+   * When a notification of it was last applied (ISO; shared by all instances, each writing it
+   * at most once a minute, so it is at most a minute behind); null: never.
+   */
   last_notification_at: string | null;
   /** The last refusal of settings from Hull too large to store; null: none (or fit again). */
   refused_settings: { reason: string; at: string } | null;

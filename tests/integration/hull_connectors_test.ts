@@ -428,6 +428,7 @@ Deno.test({
       assert.deepEqual(a.live.settings.public_traits, ["email", "traits_plan"]);
       assert.deepEqual(a.live.domains.map((d) => d.raw), ["shop.example"]);
       assert.deepEqual((await loadManaged(a.store)).managed, managed.managed);
+      assert.ok(a.services.profiles, "opened at boot, it fetches profiles too");
       // Its notifications still need its secret, and then apply in its scope.
       await post(s.t, hull, await adaFor(A, "guess", {}, "guessed-secret"), 403);
       await post(s.t, hull, await adaFor(A, "migrated", { public_traits: ["email"] }));
