@@ -8,17 +8,10 @@
  * changes nothing.
  */
 import type { EventLog } from "../events.ts";
-import {
-  processNotification,
-  type ProcessorDeps,
-  type SkippedMessage,
-  validateNotification,
-} from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
-import type { Store } from "../store/store.ts";
-import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts";
-import type { SeenTracker } from "./seen.ts";
-import type { HullIntegration } from "../hull/integration.ts";
+import { isStoreOutage } from "../store/outage.ts";
+import { accept, type ConnectorDeps, REPLAY_WINDOW_MS } from "./apply.ts";
+import { errorAnswer, unavailable, type WebhookAnswer } from "./answers.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
 import type { HullConnector, HullRegistry } from "../hull/registry.ts";
 import { ConnectorLimit } from "./connector_limit.ts";
@@ -31,33 +24,13 @@ import {
 } from "../hull/signing_key.ts";
 import type { Binding } from "../hull/connector_binding.ts";
 
+export { errorAnswer, FLOW_CONTROL, type WebhookAnswer } from "./answers.ts";
+export { type ConnectorDeps, REPLAY_WINDOW_MS } from "./apply.ts";
+
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
 /** Largest accepted body (docs/contracts.md §3: 20 MB, as Hull's SDK accepts). */
 export const MAX_BODY_BYTES = 20 * 1024 * 1024;
-/** How long a processed notification id is remembered. */
-export const REPLAY_WINDOW_MS = 24 * 3600_000;
-
-/** Hull's smart-notifier answer: "send me the next batch". */
-export const FLOW_CONTROL = {
-  flow_control: { type: "next", size: 100, in: 100 },
-  metrics: [],
-  errors: [],
-};
-
-/** What applying a notification needs, for the one connector it addresses. */
-export interface ConnectorDeps extends ProcessorDeps {
-  /** The connector's id (absent: the standalone connector, "default"). */
-  connectorId?: string;
-  /** The connector's store scope (profiles, index, replay claims, settings). */
-  store: Store;
-  /** The connector's live log. */
-  events: EventLog;
-  /** The connector's settings from Hull, credentials and status (Hull-signed bodies). */
-  hull?: HullIntegration;
-  /** Optional: notes attribute names and segments seen, for the settings page. */
-  seen?: SeenTracker;
-}
 
 /**
  * The endpoint's dependencies: the standalone connector's (HMAC-signed webhooks address it),
@@ -78,35 +51,8 @@ export interface WebhookDeps extends ConnectorDeps {
   inflight?: Set<Promise<unknown>>;
 }
 
-export interface WebhookAnswer {
-  status: number;
-  body: Record<string, unknown>;
-  /** Seconds for the `Retry-After` header (429 and 503 answers). */
-  retryAfter?: number;
-  /** The connector the answer is about (its live log gets the refusal); none: the standalone. */
-  connector?: ConnectorDeps;
-  /** Not logged (a refusal of a burst already reported). */
-  quiet?: boolean;
-}
-
-/**
- * An error answer. Every one carries `flow_control` of type "retry", as Hull's own connectors
- * answer a batch they did not take; `in` (ms) is the `Retry-After` of a 503.
- */
-export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
-  status,
-  body: {
-    error,
-    flow_control: { type: "retry", size: FLOW_CONTROL.flow_control.size, in: RETRY_AFTER_S * 1000 },
-  },
-  ...(status === 503 || status === 429 ? { retryAfter: RETRY_AFTER_S } : {}),
-});
 /** The short name used below. */
 const fail = errorAnswer;
-/** The store did not answer: Hull retries a 503 later (and nothing was applied). */
-const unavailable = (): WebhookAnswer => errorAnswer(503, OUTAGE_MESSAGE);
-/** Thrown by the claim when the notification was applied before. */
-const REPLAYED = Symbol("replayed");
 
 /** Handles one POST /smart-notifier. `headers.get` must be case-insensitive (Headers is). */
 export function handleSmartNotifier(
@@ -176,10 +122,9 @@ async function answer(
     } catch (err) {
       return fail(400, `body is not valid JSON: ${(err as Error).message}`);
     }
-    return await limited(deps, STANDALONE_ID, deps, async () => ({
-      ...await accept(body, null, deps, receivedAt),
-      connector: deps,
-    }));
+    // A slot is taken once the body is a notification: malformed junk costs no store work.
+    const slot = (work: () => Promise<WebhookAnswer>) => limited(deps, STANDALONE_ID, deps, work);
+    return { ...await accept(body, null, deps, receivedAt, slot), connector: deps };
   }
   if (jwt && canVerifyHull(keys)) {
     return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
@@ -304,98 +249,4 @@ async function limited(
   } finally {
     slot.release();
   }
-}
-
-/**
- * Validates and applies an authenticated body with the dependencies of the connector it
- * addresses: `binding` is the connection a Hull-signed body acts as (its credentials are
- * kept), null for our own HMAC webhooks.
- */
-async function accept(
-  body: unknown,
-  binding: Binding | null,
-  deps: ConnectorDeps,
-  receivedAt: number,
-): Promise<WebhookAnswer> {
-  const valid = validateNotification(body);
-  if (!valid.ok) return fail(400, valid.error);
-  const n = valid.notification;
-  /** The 200 of an applied batch; its skipped messages are logged then (a replay is not). */
-  const applied = (): WebhookAnswer => {
-    logSkipped(deps.events, n.channel, valid.skipped);
-    return okAnswer(valid.skipped);
-  };
-  // Segment names for the settings page: from every channel (ship:update carries them all);
-  // messages only where they were validated.
-  if (n.channel === "user:update") deps.seen?.observe(n);
-  else deps.seen?.observe({ ...n, messages: [] });
-
-  // A user:update batch is claimed with its profiles' write (one store round trip, see
-  // SaveOptions.claim); other channels, and a batch whose connector settings must be written
-  // first, are claimed here before anything is written.
-  let claimed: boolean | null = null; // null: not yet
-  const claimNow = async () => {
-    claimed ??= await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS);
-    if (!claimed) throw REPLAYED;
-  };
-  const replayed = (): WebhookAnswer => {
-    deps.events.emit("incoming.user.start", {
-      message: `replayed notification ${n.notification_id.slice(0, 64)} ignored: already ` +
-        `applied (${n.channel})`,
-    });
-    return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
-  };
-  try {
-    if (n.channel !== "user:update") await claimNow();
-    await deps.hull?.apply(n, binding, claimNow);
-  } catch (err) {
-    if (err === REPLAYED) return replayed();
-    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
-    // The store is unreachable (Redis down): Hull retries a 503 later.
-    if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
-  }
-  // Every message was left out: nothing to apply or to remember (a retry would skip them too).
-  if (valid.skipped.length && !n.messages?.length) return applied();
-  try {
-    const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
-    const result = await processNotification(n, deps, receivedAt, claim);
-    if (result.replayed) return replayed();
-    if (result.channel !== "user:update") {
-      deps.events.emit("incoming.user.start", {
-        message: `${n.channel} ${
-          n.channel === "ship:update" || n.channel === "segment:update" ? "acknowledged" : "ignored"
-        }`,
-      });
-    }
-    return applied();
-  } catch (err) {
-    // Forget the id so Hull's retry is applied (a claim taken with the write is released by
-    // the store); the error names no secret or identifier.
-    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
-    if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply notification: ${(err as Error).message}`);
-  }
-}
-
-/** Most skipped messages named in one answer's `errors` (all are in the live log). */
-const MAX_ANSWER_ERRORS = 20;
-
-/** The 200 answer, naming the messages left out (positions and reasons, never a value). */
-function okAnswer(skipped: SkippedMessage[]): WebhookAnswer {
-  if (!skipped.length) return { status: 200, body: FLOW_CONTROL };
-  const errors = skipped.slice(0, MAX_ANSWER_ERRORS).map((s) => `skipped ${s.reason}`);
-  return { status: 200, body: { ...FLOW_CONTROL, errors, skipped: skipped.length } };
-}
-
-/** One `outgoing.user.error` per message left out of a batch: why, and masked identifiers. */
-function logSkipped(events: EventLog, channel: string, skipped: SkippedMessage[]): void {
-  events.emitMany(
-    "outgoing.user.error",
-    skipped.map((s) => ({
-      identifiers: s.identifiers,
-      message: `${channel} message skipped, the rest of the batch applied: ${s.reason}`
-        .slice(0, 200),
-    })),
-  );
 }
