@@ -29,6 +29,10 @@ import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
 import { createHullServices, createHullShared, type HullServices } from "./hull/services.ts";
 import { ConnectorDirectory, namespaceOf, STANDALONE_ID } from "./connector/directory.ts";
+import { migrateSingleBinding } from "./hull/migration.ts";
+import { HullRegistry } from "./hull/registry.ts";
+import { ConnectorWebhooks } from "./webhook/connector_deps.ts";
+import { ConnectorLimit } from "./webhook/connector_limit.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -105,6 +109,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const live = await LiveConfig.load(scoped);
       const events = new EventLog(scoped, {
         instance: config.instance,
+        connector: id,
         stdout: opts.stdoutLog,
         counters: metrics,
       });
@@ -128,6 +133,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await c.events.close();
     },
   });
+  // The previous release's one Hull connector becomes a connector of its own.
+  if (await migrateSingleBinding(store)) await connectors.sync();
   const { live, events, services: hull } = connectors.standalone;
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
@@ -151,12 +158,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     instance: config.instance,
     unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
     // The bound connector's namespace is always served; only unknown ids count against the cap.
-    knownConnector: (id) => hull.integration.isRegistered(id),
+    knownConnector: (id) => id !== STANDALONE_ID && connectors.has(id),
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
   publisherFor = (id) => id === STANDALONE_ID ? publish : publish;
   hull.startFetching(publish);
+  // Connectors opened before the publisher existed (at boot) fetch profiles from now on too.
+  for (const c of connectors.allNow()) {
+    if (!c.services.profiles) c.services.startFetching(publisherFor(c.id));
+  }
   const inflight = new Set<Promise<unknown>>();
+  const peers = kvAdapter ? () => kvAdapter.livePeers() : undefined;
+  // Hull connectors' notifications are applied with their own scope, log and publisher.
+  const connectorWebhooks = new ConnectorWebhooks({
+    hasher,
+    publisherFor: (id) => publisherFor!(id),
+    metrics,
+    peers,
+  });
   if (kvAdapter) {
     io.adapter(kvAdapter);
     // This instance's record is on the bus before any socket can join a room here, so an
@@ -178,6 +197,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
+      connectorId: STANDALONE_ID,
       store,
       hasher,
       events,
@@ -187,10 +207,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       hullPublicKey,
       hullKeyFetcher: hullShared.keyFetcher,
       hull: hull.integration,
+      hullRegistry: new HullRegistry(connectors, hullShared.policy),
+      depsFor: connectorWebhooks.depsFor,
+      limit: new ConnectorLimit(),
       inflight,
       metrics,
       seen,
-      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
+      peers,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
@@ -198,7 +221,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
   answerStats(io, () => localSnapshot(io, metrics, config.instance));
   // Names seen in notifications reach the store (and the settings page) every few seconds.
-  const seenTimer = setInterval(() => seen.flush(store).catch(() => {}), 3_000);
+  const flushSeen = () =>
+    Promise.all([
+      seen.flush(store).catch(() => {}),
+      connectorWebhooks.flushSeen((c) => connectors.openNow(c.id) === c),
+    ]);
+  const seenTimer = setInterval(flushSeen, 3_000);
 
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -229,7 +257,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await redisAdapter?.close();
       // Announces departure, flushes and stops reading; before the store closes KV.
       await kvAdapter?.close();
-      await seen.flush(store).catch(() => {});
+      await flushSeen();
       // Every connector's fetches, watches and live log, then the shared HTTP client.
       await connectors.close();
       hullShared.close();

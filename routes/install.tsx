@@ -3,7 +3,7 @@ import { CodeBlock } from "../components/CodeBlock.tsx";
 import { Layout } from "../components/Layout.tsx";
 import { Notice } from "../components/Notice.tsx";
 import type { AppEnv } from "../lib/app_context.ts";
-import { type ConnectionStatus, connectionStatus, publicOrigin } from "../lib/hull/install.ts";
+import { type ConnectionStatus, installConnection, publicOrigin } from "../lib/hull/install.ts";
 import { loadManaged } from "../lib/hull/settings_sync.ts";
 import { renderPage } from "../lib/render.ts";
 
@@ -27,13 +27,14 @@ export interface HullInstallProps {
  * compared with the stored credentials, never echoed, and the page sends no referrer.
  */
 export async function handler(c: Context<AppEnv>) {
-  const { live, store, hull } = c.var.ctx;
+  const { live, store } = c.var.ctx;
   const managed = await loadManaged(store);
   const times = Object.values(managed.managed).filter((t): t is string => Boolean(t)).sort();
   const res = renderPage(
     <HullInstallPage
       origin={publicOrigin(c)}
-      status={await connectionStatus(hull.credentials, new URL(c.req.url).searchParams)}
+      status={(await installConnection(c.var.ctx.connectors, new URL(c.req.url).searchParams))
+        .status}
       domains={live.domains.map((d) => d.raw)}
       managed={Object.keys(managed.managed)}
       lastSync={times.at(-1) ?? null}

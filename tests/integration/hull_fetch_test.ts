@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
-import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
+import { fakeHullSkipReason, startFakeHull } from "../helpers/fake_hull.ts";
 import {
   fixture,
   freshFixture,
@@ -51,11 +51,15 @@ async function installed(env: Record<string, string> = {}, instances = 1) {
     servers.push(await startTestServer({ env: all, start, kvPath: t.kvPath }));
   }
   servers.forEach(countUnknown);
-  const body = await freshFixture("ship-update.json") as Record<string, unknown> & {
-    notification_id: string;
-  };
-  body.configuration = { id: CONNECTOR_ID, organization: "acme.hullapp.io", secret: hull.secret };
-  assert.equal((await postSigned(t.url, hull, body)).status, 200);
+  // The fetcher is the same in every connector's scope (its own credentials, store, settings,
+  // log and token bucket): here the standalone connector's, given Hull credentials, so that
+  // pages on the namespace "/" use it. A Hull connector's own fetcher, registered by Hull's
+  // notification, is checked in hull_connectors_test.ts.
+  await t.server.ctx.hull.credentials.save({
+    id: CONNECTOR_ID,
+    organization: "acme.hullapp.io",
+    secret: hull.secret,
+  });
   return {
     hull,
     t,
