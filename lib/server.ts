@@ -134,7 +134,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
   });
   // The previous release's one Hull connector becomes a connector of its own.
-  if (await migrateSingleBinding(store)) await connectors.sync();
+  const migrated = await migrateSingleBinding(store);
+  if (migrated) {
+    await connectors.sync();
+    // Pages of that connector kept on namespace "/" would get no more Hull updates: say so.
+    console.warn(
+      `Hull connector ${migrated} now has data of its own (docs/connectors.md, "Upgrading"): ` +
+        `its pages must name it, <script … data-hull-id="${migrated}">; the Installation tab ` +
+        "shows the tag",
+    );
+  }
   const { live, events, services: hull } = connectors.standalone;
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
