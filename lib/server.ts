@@ -28,7 +28,7 @@ import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
 import { createHullServices, createHullShared, type HullServices } from "./hull/services.ts";
-import { ConnectorDirectory, namespaceOf, STANDALONE_ID } from "./connector/directory.ts";
+import { ConnectorDirectory, namespaceOf } from "./connector/directory.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -53,6 +53,8 @@ export interface RunningServer {
   io: Server;
   http: HttpServer;
   ctx: AppContext;
+  /** The publisher of connector `id` (STANDALONE_ID: namespace `/`), as webhooks use it. */
+  publisherFor(connectorId: string): Publisher;
   close(): Promise<void>;
 }
 
@@ -136,23 +138,21 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
-  const { io, publish, stop: stopSockets } = createSocketServer(http, {
-    store,
+  const sockets = createSocketServer(http, {
+    connectors,
     hasher,
-    events,
-    live,
     verifier,
     limits: config.limits,
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
-    unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
-    // The bound connector's namespace is always served; only unknown ids count against the cap.
-    knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
-  publisherFor = (id) => id === STANDALONE_ID ? publish : publish;
-  hull.startFetching(publish);
+  const { io, publish, stop: stopSockets } = sockets;
+  // Each connector's pushes reach its own namespace only (lib/socket/server.ts). Connectors
+  // opened from now on start fetching in the factory above; those already open start here.
+  publisherFor = sockets.publisherFor;
+  for (const c of connectors.allNow()) c.services.startFetching(publisherFor(c.id));
   const inflight = new Set<Promise<unknown>>();
   if (kvAdapter) {
     io.adapter(kvAdapter);
@@ -234,7 +234,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     })();
 
   const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
-  return { port, url: `http://${host}:${port}`, io, http, ctx, close };
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    io,
+    http,
+    ctx,
+    publisherFor: sockets.publisherFor,
+    close,
+  };
 }
 
 /** A bounded wait of the shutdown: kept referenced, so a close whose parts hang still ends. */
