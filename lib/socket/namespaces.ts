@@ -147,44 +147,43 @@ export function localConnectorCounts(io: Server): Record<string, ConnectorSocket
 }
 
 /** Lets other instances ask this one for its per-connector counts (`clusterConnectorCounts`). */
-export function answerConnectorCounts(io: Server, instance: string): void {
+export function answerConnectorCounts(io: Server): void {
   io.on(COUNTS_EVENT, (ack: unknown) => {
-    if (typeof ack === "function") ack({ instance, counts: localConnectorCounts(io) });
+    if (typeof ack === "function") ack(localConnectorCounts(io));
   });
 }
 
 /**
  * Sockets, identified sockets and rooms per connector id (STANDALONE_ID for `/`), summed over
- * every instance that answers within `timeoutMs` (this one alone with the in-memory adapter).
- * Rooms are summed per instance: a room joined on two instances counts twice.
+ * this instance and every other one that answers within `timeoutMs` (this one alone with the
+ * in-memory adapter). Rooms are summed per instance: a room joined on two instances counts twice.
  */
 export async function clusterConnectorCounts(
   io: Server,
-  instance: string,
   timeoutMs = 1_500,
 ): Promise<Record<string, ConnectorSocketCounts>> {
-  const answers = [{ instance, counts: localConnectorCounts(io) }];
+  const answers: unknown[] = [localConnectorCounts(io)];
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
+    // A server-side emit never reaches its sender: each answer is another instance's.
     const remote = await Promise.race([
       io.serverSideEmitWithAck(COUNTS_EVENT),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
       }),
     ]);
-    for (const r of remote as { instance?: unknown; counts?: unknown }[]) {
-      if (r && r.instance !== instance && typeof r.counts === "object" && r.counts) {
-        answers.push(r as { instance: string; counts: Record<string, ConnectorSocketCounts> });
-      }
-    }
+    answers.push(...remote as unknown[]);
   } catch {
     // The in-memory adapter (one instance) has no server-side emit; a slow peer times out.
   } finally {
     clearTimeout(timer);
   }
   const out: Record<string, ConnectorSocketCounts> = {};
-  for (const { counts } of answers) {
-    for (const [id, c] of Object.entries(counts)) {
+  for (const counts of answers) {
+    if (typeof counts !== "object" || counts === null) continue;
+    for (
+      const [id, c] of Object.entries(counts as Record<string, Partial<ConnectorSocketCounts>>)
+    ) {
       const sum = out[id] ??= { sockets: 0, identified: 0, rooms: 0 };
       sum.sockets += num(c?.sockets);
       sum.identified += num(c?.identified);

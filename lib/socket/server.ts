@@ -166,7 +166,7 @@ export function createSocketServer(
     nsp.on("connection", onConnection);
   }
   const stopRemoval = connectors.onRemoved((id) => closeConnectorNamespace(io, hullParent, id));
-  answerConnectorCounts(io, deps.instance);
+  answerConnectorCounts(io);
 
   // A Hull connector's namespace exists only where its sockets connected, so a cluster adapter
   // cannot carry it: its pushes are emitted to the local namespace, and every other instance

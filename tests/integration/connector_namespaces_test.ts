@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import type { Socket } from "socket.io-client";
-import type { Connector } from "../../lib/connector/directory.ts";
+import { type Connector, STANDALONE_ID } from "../../lib/connector/directory.ts";
 import type { HullServices } from "../../lib/hull/services.ts";
 import { processNotification } from "../../lib/webhook/notifications.ts";
-import { REMOVED_MESSAGE } from "../../lib/socket/namespaces.ts";
+import { clusterConnectorCounts, REMOVED_MESSAGE } from "../../lib/socket/namespaces.ts";
 import type { Settings } from "../../lib/types.ts";
 import { redisSkipReason, startRedis } from "../helpers/redis.ts";
 import { once, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -290,6 +290,14 @@ async function crossInstance(a: TestServer, b: TestServer) {
   assert.equal(onB.got[0].user.name, "Ada of B");
   assert.equal(onA.got.length, 1);
   assert.equal(onRoot.got.length, 0);
+
+  // The dashboard's counts per connector span both instances.
+  const alsoOnA = await listener(a, `/${A}`, ORIGIN_A);
+  const counts = await clusterConnectorCounts(a.server.io);
+  assert.deepEqual(counts[A], { sockets: 2, identified: 2, rooms: 2 }, JSON.stringify(counts));
+  assert.deepEqual(counts[B], { sockets: 1, identified: 1, rooms: 1 });
+  assert.deepEqual(counts[STANDALONE_ID], { sockets: 1, identified: 1, rooms: 1 });
+  alsoOnA.s.close();
 
   // Removed on the first instance: the second tells its sockets at its next sweep.
   const closed = once<{ message: string }>(onA.s, "close");
