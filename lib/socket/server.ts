@@ -2,39 +2,28 @@
  * The socket side (docs/contracts.md §4): socket.io v4 on the shared `node:http` server, the
  * handshake checks (Origin, connections per IP and per connector), native WebSocket frames, the
  * namespaces served (`/` for the standalone connector, `/<id>` for each registered Hull
- * connector, see namespaces.ts) and the publisher of each connector. What a socket does after
+ * connector, see namespaces.ts) and the publisher of each connector (publishers.ts). What a socket does after
  * connecting (`user.fetch`, tiers, rooms, the known profile) is user_fetch.ts.
  */
 import type { IncomingMessage, Server as HttpServer } from "node:http";
-import { type Namespace, Server, type ServerOptions, type Socket } from "socket.io";
-import type { IdentifierHasher } from "../identity.ts";
+import { Server, type ServerOptions, type Socket } from "socket.io";
+import type { Identifier, IdentifierHasher } from "../identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
 import {
   answerConnectorCounts,
   closeConnectorNamespace,
   connectorNamespaces,
   connectorOf,
-  existingNamespace,
   namespacesPerConnection,
 } from "./namespaces.ts";
-import type { Publisher, Push } from "../types.ts";
+import type { Publisher } from "../types.ts";
+import { createPublishers } from "./publishers.ts";
 import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 import { connectionHandler, originHost } from "./user_fetch.ts";
 import { clientAddress, type TrustProxy } from "../proxy.ts";
 import { explainableHandshake, originRefusal, originRefusalMessage } from "./origin_refusal.ts";
-import {
-  type Connector,
-  type ConnectorDirectory,
-  HULL_CONNECTOR_ID,
-  STANDALONE_ID,
-} from "../connector/directory.ts";
-import type { Identifier } from "../identity.ts";
-
-/** Server-side event relaying a batch of a Hull connector's pushes to the other instances. */
-export const RELAY_EVENT = "hb:relay";
-/** Most pushes one relayed message may carry (a 100-user batch makes 200). */
-const MAX_RELAYED_PUSHES = 10_000;
+import { type Connector, type ConnectorDirectory, STANDALONE_ID } from "../connector/directory.ts";
 
 /** Hard ceiling on one socket message; `limits.messageBytes` is the configurable limit. */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
@@ -168,61 +157,16 @@ export function createSocketServer(
   const stopRemoval = connectors.onRemoved((id) => closeConnectorNamespace(io, hullParent, id));
   answerConnectorCounts(io);
 
-  // A Hull connector's namespace exists only where its sockets connected, so a cluster adapter
-  // cannot carry it: its pushes are emitted to the local namespace, and every other instance
-  // is asked to do the same for its own, one server-side message per batch (not per user).
-  io.on(RELAY_EVENT, (message: unknown) => {
-    const relayed = validRelay(message);
-    if (!relayed || !connectors.openNow(relayed.connector)) return;
-    emitLocal(io, relayed.connector, relayed.pushes, !extra.connectionStateRecovery);
-  });
-
-  const publish: Publisher = (pushes, opts = {}) => {
-    const live = livePushes(pushes);
-    if (!live.length) return;
-    // Otherwise through the adapter, so a socket that reconnects within the recovery window
-    // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
-    const target = opts.localOnly ? io.local : io;
-    // Alone, a push none of whose rooms holds a local socket reaches nobody: most users of a
-    // Hull batch have no visitor online, and with identities off no socket listens in the
-    // anonymous rooms. Skipping it saves socket.io's broadcast (its sets, the packet's
-    // encoding). Not with connection-state recovery, which keeps packets for absent sockets.
-    const rooms = io.of("/").adapter.rooms;
-    const skipEmpty = opts.localOnly === true && !extra.connectionStateRecovery;
-    for (const p of live) {
-      if (skipEmpty && !p.rooms.some((r) => rooms.has(r))) continue;
-      target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
-    }
-  };
-  const hullPublishers = new Map<string, Publisher>();
-  const publisherFor = (connectorId: string): Publisher => {
-    if (connectorId === STANDALONE_ID) return publish;
-    if (!HULL_CONNECTOR_ID.test(connectorId)) {
-      throw new Error(`not a connector id: ${JSON.stringify(connectorId)}`);
-    }
-    let p = hullPublishers.get(connectorId);
-    if (!p) {
-      p = (pushes, opts = {}) => {
-        const live = livePushes(pushes);
-        if (!live.length) return;
-        // Local sockets only, never kept for absent ones: skipping empty rooms is always safe.
-        emitLocal(io, connectorId, live, true);
-        if (opts.localOnly) return;
-        try {
-          io.serverSideEmit(RELAY_EVENT, { connector: connectorId, pushes: live });
-        } catch {
-          // The in-memory adapter (a single instance) has no server-side emit: nothing to relay.
-        }
-      };
-      hullPublishers.set(connectorId, p);
-    }
-    return p;
-  };
-  const stopForget = connectors.onRemoved((id) => hullPublishers.delete(id));
+  const publishers = createPublishers(
+    io,
+    (id) => connectors.openNow(id) !== null,
+    !!extra.connectionStateRecovery,
+  );
+  const stopForget = connectors.onRemoved((id) => publishers.forget(id));
   return {
     io,
-    publish,
-    publisherFor,
+    publish: publishers.publish,
+    publisherFor: publishers.publisherFor,
     stop: () => {
       stopRemoval();
       stopForget();
@@ -268,40 +212,3 @@ function admission(deps: SocketDeps, anyAllows: (origin: string | undefined) => 
     next();
   };
 }
-
-/** Emits `pushes` to this instance's sockets of Hull connector `id`'s namespace. */
-function emitLocal(io: Server, id: string, pushes: Push[], skipEmpty: boolean): void {
-  const nsp: Namespace | undefined = existingNamespace(io, id);
-  if (!nsp?.sockets.size) return;
-  const rooms = nsp.adapter.rooms;
-  for (const p of pushes) {
-    if (skipEmpty && !p.rooms.some((r) => rooms.has(r))) continue;
-    nsp.local.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
-  }
-}
-
-const livePushes = (pushes: Push[]) => pushes.filter((p) => p.rooms.length && p.payload != null);
-
-/** A relayed message's connector and well-formed pushes (peers share our secret, not our bugs). */
-function validRelay(v: unknown): { connector: string; pushes: Push[] } | null {
-  if (typeof v !== "object" || v === null) return null;
-  const { connector, pushes } = v as Record<string, unknown>;
-  if (typeof connector !== "string" || !HULL_CONNECTOR_ID.test(connector)) return null;
-  if (!Array.isArray(pushes)) return null;
-  const out: Push[] = [];
-  for (const p of pushes.slice(0, MAX_RELAYED_PUSHES)) {
-    if (typeof p !== "object" || p === null) continue;
-    const { rooms, except, event, payload } = p as Record<string, unknown>;
-    if (event !== "user.update" && event !== "user.delete") continue;
-    if (!Array.isArray(rooms) || payload == null) continue;
-    out.push({
-      rooms: strings(rooms),
-      except: Array.isArray(except) ? strings(except) : undefined,
-      event,
-      payload,
-    });
-  }
-  return { connector, pushes: out };
-}
-
-const strings = (a: unknown[]) => a.filter((r): r is string => typeof r === "string");
