@@ -18,6 +18,10 @@ export const REMOVED_MESSAGE = "connector removed";
 
 /** Server-side event asking every instance for its per-connector socket counts. */
 export const COUNTS_EVENT = "hb:nsp-counts";
+/** Server-side event asking every instance for the `socket.data` of one connector's sockets. */
+export const SOCKETS_EVENT = "hb:nsp-sockets";
+/** Most sockets one instance describes in one answer (the dashboard pages through rooms). */
+const MAX_SOCKETS_PER_ANSWER = 10_000;
 
 /** The connector a namespace name serves: STANDALONE_ID for `/`, the id for `/<24 hex>`. */
 export function connectorIdOf(namespace: string): string | null {
@@ -146,10 +150,22 @@ export function localConnectorCounts(io: Server): Record<string, ConnectorSocket
   return out;
 }
 
-/** Lets other instances ask this one for its per-connector counts (`clusterConnectorCounts`). */
+/**
+ * Lets other instances ask this one for its per-connector counts (`clusterConnectorCounts`) and
+ * its sockets' data (`clusterSocketData`).
+ */
 export function answerConnectorCounts(io: Server): void {
   io.on(COUNTS_EVENT, (ack: unknown) => {
     if (typeof ack === "function") ack(localConnectorCounts(io));
+  });
+  io.on(SOCKETS_EVENT, (query: unknown, ack: unknown) => {
+    if (typeof ack !== "function" || typeof query !== "object" || query === null) return;
+    const { connector, rooms } = query as { connector?: unknown; rooms?: unknown };
+    if (typeof connector !== "string") return ack([]);
+    const only = Array.isArray(rooms)
+      ? rooms.filter((r): r is string => typeof r === "string")
+      : undefined;
+    ack(localSocketData(io, connector, only));
   });
 }
 
@@ -162,22 +178,7 @@ export async function clusterConnectorCounts(
   io: Server,
   timeoutMs = 1_500,
 ): Promise<Record<string, ConnectorSocketCounts>> {
-  const answers: unknown[] = [localConnectorCounts(io)];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    // A server-side emit never reaches its sender: each answer is another instance's.
-    const remote = await Promise.race([
-      io.serverSideEmitWithAck(COUNTS_EVENT),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
-      }),
-    ]);
-    answers.push(...remote as unknown[]);
-  } catch {
-    // The in-memory adapter (one instance) has no server-side emit; a slow peer times out.
-  } finally {
-    clearTimeout(timer);
-  }
+  const answers = [localConnectorCounts(io), ...await askPeers(io, COUNTS_EVENT, [], timeoutMs)];
   const out: Record<string, ConnectorSocketCounts> = {};
   for (const counts of answers) {
     if (typeof counts !== "object" || counts === null) continue;
@@ -191,6 +192,72 @@ export async function clusterConnectorCounts(
     }
   }
   return out;
+}
+
+/**
+ * The `socket.data` (domain, instance, connectedAt, tier, masked ids and their rooms; never raw
+ * identifiers) of connector `connectorId`'s sockets on this instance, only those in one of
+ * `rooms` when given.
+ */
+export function localSocketData(
+  io: Server,
+  connectorId: string,
+  rooms?: string[],
+): Record<string, unknown>[] {
+  const nsp = nsps(io).get(connectorId === STANDALONE_ID ? "/" : `/${connectorId}`);
+  if (!nsp || connectorIdOf(nsp.name) === null) return [];
+  const out: Record<string, unknown>[] = [];
+  for (const s of nsp.sockets.values()) {
+    if (out.length >= MAX_SOCKETS_PER_ANSWER) break;
+    if (rooms && !rooms.some((r) => s.rooms.has(r))) continue;
+    out.push(s.data ?? {});
+  }
+  return out;
+}
+
+/**
+ * `socket.data` of connector `connectorId`'s sockets on every instance that answers within
+ * `timeoutMs` (only those in one of `rooms` when given): what the dashboard's rooms page lists.
+ * A Hull connector's namespace exists only where its sockets are, so `io.of(ns).fetchSockets()`
+ * would wait for instances that never answer for it; this asks through `/`, which all have.
+ */
+export async function clusterSocketData(
+  io: Server,
+  connectorId: string,
+  rooms?: string[],
+  timeoutMs = 1_500,
+): Promise<Record<string, unknown>[]> {
+  const out = localSocketData(io, connectorId, rooms);
+  const query = { connector: connectorId, rooms };
+  for (const answer of await askPeers(io, SOCKETS_EVENT, [query], timeoutMs)) {
+    if (!Array.isArray(answer)) continue;
+    for (const d of answer) if (typeof d === "object" && d !== null) out.push(d);
+  }
+  return out;
+}
+
+/** The other instances' answers to `event` (none with the in-memory adapter; late ones lost). */
+async function askPeers(
+  io: Server,
+  event: string,
+  args: unknown[],
+  timeoutMs: number,
+): Promise<unknown[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // A server-side emit never reaches its sender: each answer is another instance's.
+    return await Promise.race([
+      io.serverSideEmitWithAck(event, ...args),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+      }),
+    ]) as unknown[];
+  } catch {
+    // The in-memory adapter (one instance) has no server-side emit; a slow peer times out.
+    return [];
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;

@@ -10,7 +10,12 @@ import type { Socket } from "socket.io-client";
 import { type Connector, STANDALONE_ID } from "../../lib/connector/directory.ts";
 import type { HullServices } from "../../lib/hull/services.ts";
 import { processNotification } from "../../lib/webhook/notifications.ts";
-import { clusterConnectorCounts, REMOVED_MESSAGE } from "../../lib/socket/namespaces.ts";
+import {
+  clusterConnectorCounts,
+  clusterSocketData,
+  REMOVED_MESSAGE,
+} from "../../lib/socket/namespaces.ts";
+import type { SocketId } from "../../lib/admin/cluster.ts";
 import type { Settings } from "../../lib/types.ts";
 import { redisSkipReason, startRedis } from "../helpers/redis.ts";
 import { once, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -297,6 +302,14 @@ async function crossInstance(a: TestServer, b: TestServer) {
   assert.deepEqual(counts[A], { sockets: 2, identified: 2, rooms: 2 }, JSON.stringify(counts));
   assert.deepEqual(counts[B], { sockets: 1, identified: 1, rooms: 1 });
   assert.deepEqual(counts[STANDALONE_ID], { sockets: 1, identified: 1, rooms: 1 });
+  // And the rooms page's sockets of one connector: masked identifiers only, from both.
+  const data = await clusterSocketData(a.server.io, A) as { domain: string; ids: SocketId[] }[];
+  assert.deepEqual(data.map((d) => d.domain), ["shop-a.test", "shop-a.test"]);
+  assert.equal(JSON.stringify(data).includes("same@example.org"), false, "no raw email");
+  const room = data[0].ids[0].room;
+  assert.equal((await clusterSocketData(a.server.io, A, [room])).length, 2);
+  assert.equal((await clusterSocketData(a.server.io, A, ["another room"])).length, 0);
+  assert.equal((await clusterSocketData(a.server.io, B)).length, 1);
   alsoOnA.s.close();
 
   // Removed on the first instance: the second tells its sockets at its next sweep.
