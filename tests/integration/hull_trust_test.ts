@@ -7,20 +7,13 @@
  * real connector, real KV, real HTTP, real socket.io-client.
  */
 import assert from "node:assert/strict";
-import type { Socket } from "socket.io-client";
 import {
   type FakeHull,
   fakeHullSkipReason,
   postSigned,
   startFakeHull,
 } from "../helpers/fake_hull.ts";
-import {
-  freshFixture,
-  identify,
-  once,
-  startTestServer,
-  type TestServer,
-} from "../helpers/server.ts";
+import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
 import { adminLogin } from "../helpers/admin.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
