@@ -192,7 +192,10 @@ function admission(deps: SocketDeps, anyAllows: (origin: string | undefined) => 
     if (!connector.live.allows(origin)) {
       const refusal = originRefusal(origin);
       // Whitelisted by no connector: refused (and logged) at engine.io's handshake already.
-      if (anyAllows(origin)) {
+      // A socket.io v2 client is put in `/` by the server whichever namespace it asked for:
+      // refused there quietly, it goes on to its own connector's namespace.
+      const implicit = socket.nsp.name === "/" && socket.client.conn.protocol === 3;
+      if (anyAllows(origin) && !implicit) {
         counters.inc("refused_connections");
         events.emit("incoming.connection.start", { domain });
         events.emit("incoming.connection.error", { domain, message: refusal.message });

@@ -18,6 +18,7 @@ import {
 import type { SocketId } from "../../lib/admin/cluster.ts";
 import type { Settings } from "../../lib/types.ts";
 import { redisSkipReason, startRedis } from "../helpers/redis.ts";
+import { ioV2 } from "../helpers/v2_client.ts";
 import { once, startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -173,6 +174,34 @@ Deno.test({
       await update(t, a, "user-in-a", "Ada of A a third time");
       await waitFor(() => onA.got.length === 3, { what: "A's third push" });
       assert.deepEqual(got, []);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "connector namespaces - a v2 client of the original snippet is served on /<id>",
+  ...opts,
+  async fn() {
+    const t = await startTestServer();
+    try {
+      const a = await register(t, A, ORIGIN_A);
+      const s = ioV2(`${t.url}/${A}`, ORIGIN_A);
+      try {
+        await new Promise((r) => s.once("connect", r));
+        const joined = new Promise((r) => s.once("room.joined", r));
+        s.emit("user.fetch", CLAIMS);
+        await joined;
+        const pushed = new Promise<Payload>((r) => s.once("user.update", r));
+        await update(t, a, "user-in-a", "Ada of A");
+        assert.equal((await pushed).user.name, "Ada of A");
+        // The `/` the server puts every v2 client in is refused quietly (A's Origin is not
+        // whitelisted there): no refusal counted for a page that did nothing wrong.
+        assert.equal(t.server.ctx.metrics.counters.refused_connections ?? 0, 0);
+      } finally {
+        s.close();
+      }
     } finally {
       await t.close();
     }
