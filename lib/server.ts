@@ -172,6 +172,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     seen,
     hull,
     connectors,
+    publisherFor: sockets.publisherFor,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
