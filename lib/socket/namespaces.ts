@@ -64,6 +64,8 @@ export function closeConnectorNamespace(io: Server, parent: Namespace, id: strin
   const nsp = existingNamespace(io, id);
   if (!nsp) return;
   for (const socket of [...nsp.sockets.values()]) closeSocket(socket, REMOVED_MESSAGE);
+  // The last socket's leaving removed it already (`cleanupEmptyChildNamespaces`).
+  if (nsps(io).get(nsp.name) !== nsp) return;
   (parent as unknown as { children: Set<Namespace> }).children.delete(nsp);
   nsps(io).delete(nsp.name);
   // deno-lint-ignore no-explicit-any
