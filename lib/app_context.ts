@@ -14,6 +14,7 @@ import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
 import type { HullServices } from "./hull/services.ts";
 import type { ConnectorDirectory } from "./connector/directory.ts";
+import type { Publisher } from "./types.ts";
 
 export interface AppContext {
   config: Config;
@@ -37,6 +38,8 @@ export interface AppContext {
    * `events` and `hull` above are the standalone connector's.
    */
   connectors: ConnectorDirectory<HullServices>;
+  /** The publisher of connector `id` ("default": namespace `/`): its namespace only, everywhere. */
+  publisherFor(connectorId: string): Publisher;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

@@ -59,6 +59,8 @@ export interface RunningServer {
   io: Server;
   http: HttpServer;
   ctx: AppContext;
+  /** The publisher of connector `id` (STANDALONE_ID: namespace `/`), as webhooks use it. */
+  publisherFor(connectorId: string): Publisher;
   close(): Promise<void>;
 }
 
@@ -155,24 +157,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
-  const { io, publish, stop: stopSockets } = createSocketServer(http, {
-    store,
+  const sockets = createSocketServer(http, {
+    connectors,
     hasher,
-    events,
-    live,
     verifier,
     limits: config.limits,
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
-    unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
-    // The bound connector's namespace is always served; only unknown ids count against the cap.
-    knownConnector: (id) => id !== STANDALONE_ID && connectors.has(id),
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
-  publisherFor = (id) => id === STANDALONE_ID ? publish : publish;
-  hull.startFetching(publish);
-  // Connectors opened before the publisher existed (at boot) fetch profiles from now on too.
+  const { io, publish, stop: stopSockets } = sockets;
+  // Each connector's pushes reach its own namespace only (lib/socket/server.ts). Connectors
+  // opened from now on start fetching in the factory above; those already open start here.
+  publisherFor = sockets.publisherFor;
   for (const c of connectors.allNow()) {
     if (!c.services.profiles) c.services.startFetching(publisherFor(c.id));
   }
@@ -203,6 +201,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     seen,
     hull,
     connectors,
+    publisherFor: sockets.publisherFor,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
@@ -274,7 +273,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     })();
 
   const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
-  return { port, url: `http://${host}:${port}`, io, http, ctx, close };
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    io,
+    http,
+    ctx,
+    publisherFor: sockets.publisherFor,
+    close,
+  };
 }
 
 /** A bounded wait of the shutdown: kept referenced, so a close whose parts hang still ends. */

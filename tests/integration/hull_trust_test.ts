@@ -7,21 +7,13 @@
  * real connector, real KV, real HTTP, real socket.io-client.
  */
 import assert from "node:assert/strict";
-import type { Socket } from "socket.io-client";
 import {
   type FakeHull,
   fakeHullSkipReason,
   postSigned,
   startFakeHull,
 } from "../helpers/fake_hull.ts";
-import {
-  freshFixture,
-  identify,
-  once,
-  startTestServer,
-  type TestServer,
-} from "../helpers/server.ts";
-import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
+import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
 import {
   credentialsOf,
   eventsOf,
@@ -467,45 +459,6 @@ Deno.test({
       assert.deepEqual(await registeredIds(t), [], "no key, no registration");
       // The server is fine afterwards: the genuine key URL verifies.
       assert.equal((await postSigned(t.url, hull, await fresh("user-update.json"))).status, 200);
-    } finally {
-      await close();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "legacy namespaces - the bound connector's namespace is admitted when unknown ids fill the cap",
-  ignore: skip !== undefined,
-  ...opts,
-  async fn() {
-    const { hull, t, close } = await setup();
-    const settle = (s: Socket) =>
-      new Promise<boolean>((resolve) => {
-        s.once("connect", () => resolve(true));
-        s.once("connect_error", () => resolve(false));
-      });
-    try {
-      await bind(t, hull);
-      const hex = (n: number) => "/" + (0xabc000 + n).toString(16).padStart(24, "0");
-      // Idle connections, each holding a made-up id: they fill every slot for unknown ids.
-      const idle = Array.from(
-        { length: MAX_LEGACY_NAMESPACES },
-        (_, i) => t.connect(undefined, { namespace: hex(i) }),
-      );
-      const admitted = await Promise.all(idle.map(settle));
-      assert.equal(admitted.filter(Boolean).length, MAX_LEGACY_NAMESPACES);
-      const extra = t.connect(undefined, { namespace: hex(MAX_LEGACY_NAMESPACES) });
-      assert.equal(await settle(extra), false, "one more unknown id is refused");
-      // The deployment's own connector still gets in, and its visitors are served.
-      const real = t.connect(undefined, { namespace: `/${CONNECTOR_ID}` });
-      assert.equal(await settle(real), true, "the bound connector's namespace is admitted");
-      const joined = once(real, "room.joined");
-      real.emit("user.fetch", { claims: { email: "ada@example.com" } });
-      await joined;
-      // Still capped for unknown ids afterwards.
-      const another = t.connect(undefined, { namespace: hex(MAX_LEGACY_NAMESPACES + 1) });
-      assert.equal(await settle(another), false);
     } finally {
       await close();
     }

@@ -142,30 +142,6 @@ Deno.test({
       );
 
       await t.step(
-        "redis cluster - a legacy /<connectorId> namespace gets cross-process pushes once",
-        async () => {
-          const legacy = await identify(`${p1.url}/5a1b2c3d4e5f60718293a4b5`, {
-            email: "eve@example.com",
-          });
-          clients.push(legacy);
-          assert.equal((await post(p2.url, [hullUser("eve", "Eve 1")])).status, 200);
-          const p = await legacy.next((p) => p.user.name === "Eve 1");
-          assert.equal(p.user.id, "eve");
-          assert.equal((await post(p1.url, [hullUser("eve", "Eve 2")])).status, 200);
-          await legacy.next((p) => p.user.name === "Eve 2");
-          // A later update through Redis is the marker: a second copy of Eve 2 (this process's
-          // own message coming back) would be on the stream before it.
-          assert.equal((await post(p2.url, [hullUser("eve", "Eve 3")])).status, 200);
-          await legacy.next((p) => p.user.name === "Eve 3");
-          assert.deepEqual(
-            legacy.got.map((p) => p.user.name),
-            ["Eve 1", "Eve 2", "Eve 3"],
-            "no duplicates",
-          );
-        },
-      );
-
-      await t.step(
         "redis cluster - v2 clients of the original snippet get cross-process pushes",
         async () => {
           const s = ioV2(p1.url, ORIGIN);
