@@ -149,6 +149,7 @@ export function loadConfig(env: Env = processEnv()): Config {
   for (
     const [name, key] of [
       ["LIMIT_CONNECTIONS_PER_IP_PER_MINUTE", "connectionsPerIpPerMinute"],
+      ["LIMIT_CONNECTIONS_PER_CONNECTOR_PER_MINUTE", "connectionsPerConnectorPerMinute"],
       ["LIMIT_FETCHES_PER_SOCKET_PER_MINUTE", "fetchesPerSocketPerMinute"],
       ["LIMIT_IDENTIFIERS_PER_SOCKET", "identifiersPerSocket"],
       ["LIMIT_ROOMS_PER_SOCKET", "roomsPerSocket"],

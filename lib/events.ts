@@ -46,6 +46,8 @@ export interface EventDetails {
 
 export interface EventLogOptions {
   instance: string;
+  /** The connector whose log this is: stdout lines carry it as `"connector"` (none: left out). */
+  connector?: string;
   /** Write JSON lines to stdout (off in tests). */
   stdout?: boolean;
   /** Milliseconds between flushes. */
@@ -95,7 +97,7 @@ export class EventLog {
   readonly #lines: EventLines | null;
 
   constructor(private readonly store: EventSink, private readonly opts: EventLogOptions) {
-    this.#lines = opts.stdout === false ? null : new EventLines();
+    this.#lines = opts.stdout === false ? null : new EventLines(undefined, opts.connector);
   }
 
   /** Records one event; never throws and never waits. */

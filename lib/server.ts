@@ -29,6 +29,10 @@ import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
 import { createHullServices, createHullShared, type HullServices } from "./hull/services.ts";
 import { ConnectorDirectory, namespaceOf, STANDALONE_ID } from "./connector/directory.ts";
+import { migrateSingleBinding } from "./hull/migration.ts";
+import { HullRegistry } from "./hull/registry.ts";
+import { ConnectorWebhooks } from "./webhook/connector_deps.ts";
+import { ConnectorLimit } from "./webhook/connector_limit.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -45,6 +49,8 @@ export interface StartOptions {
   hullKeyTimeoutMs?: number;
   /** Clock of the failed-login throttle (tests advance it instead of sleeping). */
   loginClock?: () => number;
+  /** Clock of the profile fetches' rate limit (tests advance it instead of sleeping). */
+  hullFetchClock?: () => number;
 }
 
 export interface RunningServer {
@@ -53,6 +59,8 @@ export interface RunningServer {
   io: Server;
   http: HttpServer;
   ctx: AppContext;
+  /** The publisher of connector `id` (STANDALONE_ID: namespace `/`), as webhooks use it. */
+  publisherFor(connectorId: string): Publisher;
   close(): Promise<void>;
 }
 
@@ -103,6 +111,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const live = await LiveConfig.load(scoped);
       const events = new EventLog(scoped, {
         instance: config.instance,
+        connector: id,
         stdout: opts.stdoutLog,
         counters: metrics,
       });
@@ -115,6 +124,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         hasher,
         counters: metrics,
         secret,
+        fetchClock: opts.hullFetchClock,
       });
       if (publisherFor) services.startFetching(publisherFor(id));
       return { id, namespace: namespaceOf(id), store: scoped, live, events, services };
@@ -125,6 +135,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await c.events.close();
     },
   });
+  // The previous release's one Hull connector becomes a connector of its own.
+  const migrated = await migrateSingleBinding(store);
+  if (migrated) {
+    await connectors.sync();
+    // Pages of that connector kept on namespace "/" would get no more Hull updates: say so.
+    console.warn(
+      `Hull connector ${migrated} now has data of its own (docs/connectors.md, "Upgrading"): ` +
+        `its pages must name it, <script … data-hull-id="${migrated}">; the Installation tab ` +
+        "shows the tag",
+    );
+  }
   const { live, events, services: hull } = connectors.standalone;
   const logFeed = new LogFeed(store);
   const auth = await AdminAuth.create(secret, config.adminPassword, store, {
@@ -136,24 +157,32 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const kvAdapter = !config.redisUrl && store instanceof KvStore
     ? createKvAdapter(store.kv, opts.kvAdapter)
     : null;
-  const { io, publish, stop: stopSockets } = createSocketServer(http, {
-    store,
+  const sockets = createSocketServer(http, {
+    connectors,
     hasher,
-    events,
-    live,
     verifier,
     limits: config.limits,
     counters: metrics,
     trustProxy: config.trustProxy,
     instance: config.instance,
-    unknownVisitor: (ids, domain) => hull.profiles?.unknownVisitor(ids, domain),
-    // The bound connector's namespace is always served; only unknown ids count against the cap.
-    knownConnector: (id) => hull.integration.isRegistered(id),
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
-  publisherFor = (id) => id === STANDALONE_ID ? publish : publish;
-  hull.startFetching(publish);
+  const { io, publish, stop: stopSockets } = sockets;
+  // Each connector's pushes reach its own namespace only (lib/socket/server.ts). Connectors
+  // opened from now on start fetching in the factory above; those already open start here.
+  publisherFor = sockets.publisherFor;
+  for (const c of connectors.allNow()) {
+    if (!c.services.profiles) c.services.startFetching(publisherFor(c.id));
+  }
   const inflight = new Set<Promise<unknown>>();
+  const peers = kvAdapter ? () => kvAdapter.livePeers() : undefined;
+  // Hull connectors' notifications are applied with their own scope, log and publisher.
+  const connectorWebhooks = new ConnectorWebhooks({
+    hasher,
+    publisherFor: (id) => publisherFor!(id),
+    metrics,
+    peers,
+  });
   if (kvAdapter) {
     io.adapter(kvAdapter);
     // This instance's record is on the bus before any socket can join a room here, so an
@@ -172,10 +201,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     seen,
     hull,
     connectors,
-    publisherFor: (id) => publisherFor!(id),
+    publisherFor: sockets.publisherFor,
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook: {
+      connectorId: STANDALONE_ID,
       store,
       hasher,
       events,
@@ -185,10 +215,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       hullPublicKey,
       hullKeyFetcher: hullShared.keyFetcher,
       hull: hull.integration,
+      hullRegistry: new HullRegistry(connectors, hullShared.policy),
+      depsFor: connectorWebhooks.depsFor,
+      limit: new ConnectorLimit(),
       inflight,
       metrics,
       seen,
-      peers: kvAdapter ? () => kvAdapter.livePeers() : undefined,
+      peers,
     },
   };
   const app = createApp(ctx, new URL("static", ROOT).pathname);
@@ -196,7 +229,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
   answerStats(io, () => localSnapshot(io, metrics, config.instance));
   // Names seen in notifications reach the store (and the settings page) every few seconds.
-  const seenTimer = setInterval(() => seen.flush(store).catch(() => {}), 3_000);
+  const flushSeen = () =>
+    Promise.all([
+      seen.flush(store).catch(() => {}),
+      connectorWebhooks.flushSeen((c) => connectors.openNow(c.id) === c),
+    ]);
+  const seenTimer = setInterval(flushSeen, 3_000);
 
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -227,7 +265,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await redisAdapter?.close();
       // Announces departure, flushes and stops reading; before the store closes KV.
       await kvAdapter?.close();
-      await seen.flush(store).catch(() => {});
+      await flushSeen();
       // Every connector's fetches, watches and live log, then the shared HTTP client.
       await connectors.close();
       hullShared.close();
@@ -235,7 +273,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     })();
 
   const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
-  return { port, url: `http://${host}:${port}`, io, http, ctx, close };
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    io,
+    http,
+    ctx,
+    publisherFor: sockets.publisherFor,
+    close,
+  };
 }
 
 /** A bounded wait of the shutdown: kept referenced, so a close whose parts hang still ends. */

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/app_context.ts";
 import { isBuilt } from "../lib/deploy/preflight.ts";
-import { socketCounts } from "../lib/socket/legacy_namespaces.ts";
+import { socketCounts } from "../lib/socket/namespaces.ts";
 import { RETRY_AFTER_S } from "../lib/store/outage.ts";
 
 /**

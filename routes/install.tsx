@@ -3,11 +3,10 @@ import { CodeBlock } from "../components/CodeBlock.tsx";
 import { Layout } from "../components/Layout.tsx";
 import { Notice } from "../components/Notice.tsx";
 import type { AppEnv } from "../lib/app_context.ts";
-import { type ConnectionStatus, connectionStatus, publicOrigin } from "../lib/hull/install.ts";
+import { type ConnectionStatus, installConnection, publicOrigin } from "../lib/hull/install.ts";
 import { loadManaged } from "../lib/hull/settings_sync.ts";
 import { renderPage } from "../lib/render.ts";
 import { HULL_CONNECTOR_ID, STANDALONE_ID } from "../lib/connector/directory.ts";
-import type { ScopedConnector } from "../lib/admin/scope.ts";
 
 /** Hull's dashboard shows the installation tab in a frame. */
 const FRAME_ANCESTORS = "'self' https://*.hullapp.io https://hullapp.io https://*.hull.io";
@@ -28,38 +27,18 @@ export interface HullInstallProps {
 }
 
 /**
- * The connector an installation page is about: `?connector=` or Hull's `?ship=` (a Hull
- * connector's id; the standalone connector without either). A Hull connector not registered
- * yet is `connector: null` (its tag is already right; Hull's first notification registers it),
- * unless it is the Hull connector of the previous release still bound to the standalone
- * connector's keys (not migrated yet), which the standalone connector serves. `invalid`: the
- * id is not a connector id at all.
- */
-async function pageScope(c: Context<AppEnv>): Promise<
-  { invalid: true } | { invalid: false; id: string; connector: ScopedConnector | null }
-> {
-  const { connectors } = c.var.ctx;
-  const id = c.req.query("connector") || c.req.query("ship") || STANDALONE_ID;
-  if (id !== STANDALONE_ID && !HULL_CONNECTOR_ID.test(id)) return { invalid: true };
-  const connector = await connectors.get(id);
-  if (connector) return { invalid: false, id, connector };
-  const legacy = await connectors.standalone.services.credentials.info();
-  if (legacy?.id === id) {
-    return { invalid: false, id: STANDALONE_ID, connector: connectors.standalone };
-  }
-  return { invalid: false, id, connector: null };
-}
-
-/**
  * GET /install (the manifest's installation tab) and GET /readme: the exact tag for this host
- * and connector (`data-hull-id` for a Hull connector) and the state of the connection. Hull
- * appends `?ship=…&organization=…&secret=…`; they are compared with the connector's stored
- * credentials, never echoed, and the page sends no referrer. A Hull connector's settings are
- * shown only with its credentials (the standalone connector's, as before, to anyone).
+ * and connector and the state of the connection. Hull appends `?ship=…&organization=…&secret=…`
+ * (`?connector=<id>` names a Hull connector too); the tag names that connector with
+ * `data-hull-id`, without either it is the standalone connector's. The credentials are compared
+ * with the connector's stored ones, never echoed, and the page sends no referrer. A Hull
+ * connector's settings are shown only with its credentials; the standalone connector's, as
+ * before, to anyone. An id that is not 24 hex digits is a 404.
  */
 export async function handler(c: Context<AppEnv>) {
-  const scope = await pageScope(c);
-  const res = scope.invalid
+  const query = new URL(c.req.url).searchParams;
+  const id = (query.get("ship") || query.get("connector") || STANDALONE_ID).toLowerCase();
+  const res = id !== STANDALONE_ID && !HULL_CONNECTOR_ID.test(id)
     ? renderPage(
       <Layout title="Browser Personalization · installation">
         <h1>No such connector</h1>
@@ -70,7 +49,7 @@ export async function handler(c: Context<AppEnv>) {
       </Layout>,
       404,
     )
-    : renderPage(await installPage(c, scope.id, scope.connector));
+    : renderPage(await installPage(c, id, query));
   const csp = res.headers.get("content-security-policy")!;
   res.headers.set(
     "content-security-policy",
@@ -81,12 +60,15 @@ export async function handler(c: Context<AppEnv>) {
   return res;
 }
 
-async function installPage(c: Context<AppEnv>, id: string, connector: ScopedConnector | null) {
-  const query = new URL(c.req.url).searchParams;
+/** The page of connector `id` (STANDALONE_ID or a Hull connector's id, registered or not yet). */
+async function installPage(c: Context<AppEnv>, id: string, query: URLSearchParams) {
+  const { connectors } = c.var.ctx;
   const hullId = id === STANDALONE_ID ? null : id;
+  // A Hull connector's parts only with its credentials ("connected"); the standalone's always.
+  const { status, connector } = hullId === null
+    ? { status: "anonymous" as const, connector: connectors.standalone }
+    : await installConnection(connectors, hullQuery(query, hullId));
   if (!connector) {
-    // Not registered yet: no settings to show, and no credentials to compare.
-    const status = query.get("ship") && query.get("secret") ? "waiting" : "anonymous";
     return (
       <HullInstallPage
         origin={publicOrigin(c)}
@@ -101,16 +83,14 @@ async function installPage(c: Context<AppEnv>, id: string, connector: ScopedConn
       />
     );
   }
-  const { live, store, services } = connector;
+  const { live, store } = connector;
   const managed = await loadManaged(store);
   const times = Object.values(managed.managed).filter((t): t is string => Boolean(t)).sort();
-  const status = await connectionStatus(services.credentials, query);
   return (
     <HullInstallPage
       origin={publicOrigin(c)}
       hullId={hullId}
       status={status}
-      showSettings={hullId === null || status === "connected"}
       domains={live.domains.map((d) => d.raw)}
       managed={Object.keys(managed.managed)}
       lastSync={times.at(-1) ?? null}
@@ -118,6 +98,13 @@ async function installPage(c: Context<AppEnv>, id: string, connector: ScopedConn
       refused={managed.refused}
     />
   );
+}
+
+/** The query as `installConnection` reads it: `ship` is the connector the page is about. */
+function hullQuery(query: URLSearchParams, id: string): URLSearchParams {
+  const q = new URLSearchParams(query);
+  q.set("ship", id);
+  return q;
 }
 
 const STATUS: Record<ConnectionStatus, [kind: "ok" | "warn", text: string]> = {

@@ -8,13 +8,13 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { Csrf } from "../../lib/admin/page.tsx";
 import { scopedPath } from "../../lib/admin/scope.ts";
-import { type ConnectorSummary, REFUSAL_WINDOW } from "../../lib/admin/connector_list.ts";
+import { type ConnectorRow, REFUSAL_WINDOW } from "../../lib/admin/connector_list.ts";
 import { syncTime } from "./HullManaged.tsx";
 
-const when = (ms: number | null) => ms === null ? "never" : syncTime(new Date(ms).toISOString());
+const when = (iso: string | null) => iso === null ? "never" : syncTime(iso);
 
 /** "standalone" or the connector's name and id. */
-function ConnectorName(p: { s: ConnectorSummary }) {
+function ConnectorName(p: { s: ConnectorRow }) {
   if (p.s.standalone) return <strong>standalone</strong>;
   return (
     <>
@@ -28,7 +28,7 @@ export const removalPath = (id: string) =>
   `/admin/connectors?${new URLSearchParams({ remove: id })}`;
 
 /** Every connector, one row each. */
-export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
+export function ConnectorTable(p: { rows: ConnectorRow[] }) {
   return (
     <div class="table-scroll">
       <table class="connectors">
@@ -38,7 +38,8 @@ export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
             <th>organization</th>
             <th>status</th>
             <th>last notification</th>
-            <th>sockets here</th>
+            <th>last refused notification</th>
+            <th>sockets</th>
             <th>refusals</th>
             <th></th>
           </tr>
@@ -52,6 +53,9 @@ export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
               <td>{s.organization ?? (s.standalone ? "—" : "not known yet")}</td>
               <td>{s.status ?? "—"}</td>
               <td>{when(s.lastNotification)}</td>
+              <td>
+                {s.lastRefusal ? `${when(s.lastRefusal.at)}: ${s.lastRefusal.reason}` : "—"}
+              </td>
               <td>{s.sockets}</td>
               <td>{s.refusals}</td>
               <td class="actions">
@@ -68,7 +72,7 @@ export function ConnectorTable(p: { rows: ConnectorSummary[] }) {
 }
 
 /** The connector in scope, on its overview. */
-export function ConnectorFacts(p: { summary: ConnectorSummary }) {
+export function ConnectorFacts(p: { summary: ConnectorRow }) {
   const s = p.summary;
   return (
     <div class="panel" data-connector-facts={s.id}>
@@ -84,8 +88,8 @@ export function ConnectorFacts(p: { summary: ConnectorSummary }) {
       </p>
       <p class="muted">
         Status {s.status ?? "—"} · last notification {when(s.lastNotification)} · {s.sockets}{" "}
-        socket(s) on this instance · {s.refusals} refusal(s) among its latest {REFUSAL_WINDOW}{" "}
-        log entries · <a href="/admin/connectors">all connectors</a>
+        socket(s) · {s.refusals} refusal(s) among its latest {REFUSAL_WINDOW} log entries ·{" "}
+        <a href="/admin/connectors">all connectors</a>
       </p>
     </div>
   );

@@ -5,9 +5,6 @@
  * the standalone connector, the rule that registers Hull connectors), and what Hull sent that
  * could not be used.
  */
-import type { Context } from "hono";
-import type { AppEnv } from "../../lib/app_context.ts";
-import { Csrf } from "../../lib/admin/page.tsx";
 import type { BindingPolicy } from "../../lib/hull/connector_binding.ts";
 import type { ConnectionInfo } from "../../lib/hull/credentials.ts";
 import type { ManagedDoc } from "../../lib/hull/settings_sync.ts";
@@ -49,14 +46,12 @@ function bindingRule(policy: BindingPolicy) {
 /**
  * The Hull panel of the settings page, always shown. For a Hull connector: its id and
  * organization (only notifications carrying its id and secret change anything) and a link to
- * its removal. For the standalone connector: the rule that registers Hull connectors, or the
- * binding of the previous release (one Hull connector per deployment, kept in the standalone
- * connector's keys until it is migrated) with its two-step release. Then which settings Hull
+ * its removal (which replaces the release of the single binding of earlier releases). For the
+ * standalone connector: the rule that registers Hull connectors. Then which settings Hull
  * manages, and what Hull sent that was not used.
  */
 export function HullPanel(
   p: {
-    c: Context<AppEnv>;
     /** The connector in scope. */
     connectorId: string;
     /** Where a Hull connector's removal is confirmed. */
@@ -64,16 +59,11 @@ export function HullPanel(
     managed: ManagedDoc;
     connection: ConnectionInfo | null;
     policy: BindingPolicy;
-    /** Ask before releasing (the first step of the two-step release). */
-    confirm?: boolean;
   },
 ) {
   const keys = Object.keys(p.managed.managed);
   const conn = p.connection;
   const standalone = p.connectorId === STANDALONE_ID;
-  const fix = standalone
-    ? "release the binding"
-    : "remove this connector (its next notification registers it again)";
   return (
     <div class="panel" id="hull" data-bound={conn ? conn.id : ""}>
       <strong>Hull</strong>
@@ -91,59 +81,29 @@ export function HullPanel(
           <a href={p.removeHref} class="button secondary">Remove this connector…</a>
         </div>
       )}
-      {standalone && conn
-        ? (
-          <form method="post" action="/admin/settings" class="row">
-            <Csrf c={p.c} />
-            <input type="hidden" name="action" value="ask_forget_hull" />
-            <span>
-              Bound to Hull connector <code>{conn.id}</code> of <code>{conn.organization}</code>
-              {" "}
-              (since{" "}
-              {syncTime(new Date(conn.updated_at).toISOString())}). Only notifications carrying this
-              connector's id and secret change anything here; Hull-signed notifications for any
-              other connector are refused. After a release, {bindingRule(p.policy)}.
-            </span>
-            <button type="submit" class="secondary">Release…</button>
-          </form>
-        )
-        : standalone && (
-          <p class="muted">
-            Not bound to a Hull connector yet: this standalone connector takes HMAC-signed webhooks
-            and the environment's seeds. {bindingRule(p.policy)}; see{" "}
-            <a href="/admin/connectors">Connectors</a>.
-            {!p.policy.connectorId &&
-              " Set HULL_ORGANIZATIONS to your organization (and HULL_CONNECTOR_ID) so that no " +
-                "other connector can register."}
-          </p>
-        )}
+      {standalone && (
+        <p class="muted">
+          This standalone connector takes HMAC-signed webhooks and the environment's seeds. Hull
+          connectors are separate: {bindingRule(p.policy)}; see{" "}
+          <a href="/admin/connectors">Connectors</a>.
+          {!p.policy.connectorId &&
+            " Set HULL_ORGANIZATIONS to your organization (and HULL_CONNECTOR_ID) so that no " +
+              "other connector can register."}
+        </p>
+      )}
       {conn && !conn.secret_readable && (
         <p class="error" role="alert">
           The stored secret of this connector cannot be read (SECRET changed?): every Hull
-          notification is refused until you {fix}.
+          notification is refused until you remove this connector (its next notification registers
+          it again).
         </p>
       )}
       {conn && !conn.organization_allowed && (
         <p class="error" role="alert">
           Organization <code>{conn.organization}</code>{" "}
-          is no longer allowed: no request goes to it, and its notifications are refused.{" "}
-          {standalone ? "Release the binding" : "Remove this connector"}, or allow it in
-          HULL_ORGANIZATIONS.
+          is no longer allowed: no request goes to it, and its notifications are refused. Remove
+          this connector, or allow it in HULL_ORGANIZATIONS.
         </p>
-      )}
-      {standalone && conn && p.confirm && (
-        <form method="post" action="/admin/settings" class="panel confirm" role="alertdialog">
-          <Csrf c={p.c} />
-          <p>
-            <strong>Release Hull connector {conn.id}?</strong>{" "}
-            Its credentials are forgotten and profiles are no longer fetched from Hull; then{" "}
-            {bindingRule(p.policy)}.
-          </p>
-          <button type="submit" name="action" value="forget_hull" class="danger">
-            Yes, release
-          </button>{" "}
-          <a href="/admin/settings" class="button secondary">Cancel</a>
-        </form>
       )}
       {keys.length > 0 && (
         <p class="muted">

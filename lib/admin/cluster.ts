@@ -1,9 +1,10 @@
 /**
  * Dashboard views that span every instance: metrics snapshots gathered with
- * `serverSideEmit` (answered by each instance), and connected rooms from `fetchSockets()`,
- * which the cluster adapters (Deno KV, Redis) carry across instances.
+ * `serverSideEmit` (answered by each instance), and one connector's connected rooms and
+ * domains from its sockets' data, which the socket server gathers from every instance.
  */
-import type { Namespace, Server } from "socket.io";
+import type { Server } from "socket.io";
+import { clusterSocketData } from "../socket/namespaces.ts";
 import type { Metrics, MetricsSnapshot } from "../metrics.ts";
 import { mergeSnapshots } from "../metrics.ts";
 
@@ -76,53 +77,36 @@ export async function clusterStats(io: Server, local: MetricsSnapshot) {
   return mergeSnapshots(snaps);
 }
 
-/**
- * Namespace `name` if it exists on this instance, without creating it: `io.of(name)` would
- * make a namespace of its own, beside the socket server's parent namespace of the Hull
- * connectors, and take their handshakes. A connector's namespace comes and goes with its
- * sockets here, so null means: no socket of that connector on this instance.
- */
-export function namespaceIfOpen(io: Server, name: string): Namespace | null {
-  return io._nsps.get(name) ?? null;
-}
-
-/** Sockets of namespace `name` connected to this instance. */
-export function localSockets(io: Server, name: string): number {
-  return namespaceIfOpen(io, name)?.sockets.size ?? 0;
-}
-
 /** What the socket server keeps in `socket.data` (lib/socket). */
 // deno-lint-ignore no-explicit-any
 export type SocketData = Record<string, any>;
 
 /**
- * `socket.data` of the sockets of namespace `name` (only those in one of `rooms` when given).
- * For `/` (the standalone connector), across instances through the adapter. For a Hull
- * connector's namespace, this instance's only: that namespace exists only where its sockets
- * are, so a cluster-wide fetch would wait out the instances that never answer for it. The one
- * place to switch to a cluster-wide query per connector where the socket server offers one.
+ * `socket.data` of connector `connectorId`'s sockets (only those in one of `rooms` when given),
+ * on every instance that answers (lib/socket/namespaces.ts asks through `/`, which every
+ * instance has, since a Hull connector's namespace exists only where its sockets are).
  */
-export async function namespaceSocketData(
+export async function connectorSocketData(
   io: Server,
-  name: string,
+  connectorId: string,
   rooms?: string[],
 ): Promise<SocketData[]> {
   if (rooms && !rooms.length) return [];
-  const nsp = namespaceIfOpen(io, name);
-  if (!nsp) return [];
-  const target = name === "/" ? nsp : nsp.local;
-  const sockets = await (rooms ? target.in(rooms) : target).fetchSockets();
-  return sockets.map((s) => s.data ?? {});
+  return await clusterSocketData(io, connectorId, rooms) as SocketData[];
 }
 
 /**
- * Identifier rooms of namespace `name` (a connector's), newest first (see
- * `namespaceSocketData` for which instances). `only` restricts to given room names (a search);
- * otherwise every socket is fetched, which is what paging needs anyway.
+ * Identifier rooms of connector `connectorId` across instances, newest first. `only` restricts
+ * to given room names (a search); otherwise every socket is fetched, which is what paging needs
+ * anyway.
  */
-export async function listRooms(io: Server, name: string, only?: string[]): Promise<RoomRow[]> {
+export async function listRooms(
+  io: Server,
+  connectorId: string,
+  only?: string[],
+): Promise<RoomRow[]> {
   const rows = new Map<string, RoomRow>();
-  for (const data of await namespaceSocketData(io, name, only)) {
+  for (const data of await connectorSocketData(io, connectorId, only)) {
     for (const id of (data.ids ?? []) as SocketId[]) {
       if (only && !only.includes(id.room)) continue;
       let row = rows.get(id.room);
@@ -149,10 +133,13 @@ export async function listRooms(io: Server, name: string, only?: string[]): Prom
   return [...rows.values()].sort((a, b) => b.since - a.since);
 }
 
-/** Live sockets of namespace `name` per origin domain (see `namespaceSocketData`). */
-export async function socketsPerDomain(io: Server, name: string): Promise<Map<string, number>> {
+/** Live sockets of connector `connectorId` per origin domain, across instances. */
+export async function socketsPerDomain(
+  io: Server,
+  connectorId: string,
+): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const data of await namespaceSocketData(io, name)) {
+  for (const data of await connectorSocketData(io, connectorId)) {
     const d = data.domain as string | undefined;
     if (d) out.set(d, (out.get(d) ?? 0) + 1);
   }

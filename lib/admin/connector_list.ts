@@ -1,24 +1,22 @@
 /**
  * What the dashboard's list of connectors shows of each: name, organization, status, last
- * notification, sockets and refusals. Everything is read here, in one place, from what the
- * connector's parts record today (its credentials, its Hull status record, its live log, the
- * socket server), so that a better source (a summary kept by lib/hull, cluster-wide socket
- * counts) replaces one function. Strings come from Hull's notifications: pages escape them.
+ * notification, the last refused notification, sockets and refusals. Hull's side comes from
+ * the connector's summary (lib/hull/summary.ts), sockets from the socket server's counts across
+ * instances, refusals from the connector's own live log. Strings come from Hull's
+ * notifications: pages only ever render them as text.
  */
 import type { AppContext } from "../app_context.ts";
 import { STANDALONE_ID } from "../connector/directory.ts";
 import type { ConnectorStatus } from "../hull/api_client.ts";
-import { localSockets } from "./cluster.ts";
+import { connectorSummary } from "../hull/summary.ts";
+import { clusterConnectorCounts } from "../socket/namespaces.ts";
 import type { ScopedConnector } from "./scope.ts";
 
-/** Log entries a summary counts refusals in (the newest of the connector's live log). */
+/** Log entries a row counts refusals in (the newest of the connector's live log). */
 export const REFUSAL_WINDOW = 200;
 
-/** The status record's key of the last notification (lib/hull/status.ts writes it). */
-const LAST_NOTIFICATION = "hull_health.last_notification";
-
 /** One row of the list of connectors. */
-export interface ConnectorSummary {
+export interface ConnectorRow {
   id: string;
   /** The standalone connector (HMAC webhooks, env seeds, namespace `/`); it cannot be removed. */
   standalone: boolean;
@@ -27,9 +25,11 @@ export interface ConnectorSummary {
   name: string | null;
   /** The Hull organization it belongs to (null: standalone, or no credentials yet). */
   organization: string | null;
-  /** When its last Hull notification was applied (ms since the epoch), if ever. */
-  lastNotification: number | null;
-  /** Its sockets connected to this instance. */
+  /** When its last notification was applied (ISO), if ever. */
+  lastNotification: string | null;
+  /** The last notification naming it that was refused, and why. */
+  lastRefusal: { at: string; reason: string } | null;
+  /** Its sockets, summed over the instances that answered. */
   sockets: number;
   /** Refused connections and webhooks among its newest REFUSAL_WINDOW log entries. */
   refusals: number;
@@ -37,47 +37,42 @@ export interface ConnectorSummary {
   status: ConnectorStatus | null;
 }
 
-/**
- * Sockets of connector `id` (the standalone one: namespace `/`) connected to this instance.
- * Cluster-wide counts per connector replace this where the socket server offers them.
- */
-function socketsOf(ctx: AppContext, connector: ScopedConnector): number {
-  return localSockets(ctx.io, connector.namespace);
-}
-
-/** The summary of one connector. */
-export async function summarizeConnector(
+/** The row of one connector; `sockets` from `clusterConnectorCounts` when already asked. */
+export async function connectorRow(
   ctx: AppContext,
   connector: ScopedConnector,
-): Promise<ConnectorSummary> {
+  sockets?: Record<string, { sockets: number }>,
+): Promise<ConnectorRow> {
   const standalone = connector.id === STANDALONE_ID;
-  const { credentials, status } = connector.services;
-  const [info, notified, recent, current] = await Promise.all([
-    credentials.info(),
-    connector.store.getMeta<number>(LAST_NOTIFICATION),
+  const [summary, recent, counts] = await Promise.all([
+    connectorSummary(connector),
     connector.store.listEvents(REFUSAL_WINDOW),
-    standalone ? null : status.current(),
+    sockets ?? clusterConnectorCounts(ctx.io),
   ]);
   return {
     id: connector.id,
     standalone,
     namespace: connector.namespace,
-    name: null,
-    organization: info?.organization ?? null,
-    lastNotification: notified ?? null,
-    sockets: socketsOf(ctx, connector),
+    name: summary.name,
+    organization: summary.organization,
+    lastNotification: summary.last_notification_at,
+    lastRefusal: summary.last_refusal,
+    sockets: counts[connector.id]?.sockets ?? 0,
     refusals: recent.filter((e) => e.event === "incoming.connection.error").length,
-    status: current?.status ?? null,
+    status: standalone ? null : summary.status.status,
   };
 }
 
 /** The standalone connector, then every registered Hull connector (sorted by id). */
-export async function listConnectorSummaries(ctx: AppContext): Promise<ConnectorSummary[]> {
+export async function listConnectorRows(ctx: AppContext): Promise<ConnectorRow[]> {
   const ids = [...await ctx.connectors.ids()].sort();
-  const connectors = await Promise.all(ids.map((id) => ctx.connectors.get(id)));
+  const [connectors, sockets] = await Promise.all([
+    Promise.all(ids.map((id) => ctx.connectors.get(id))),
+    clusterConnectorCounts(ctx.io),
+  ]);
   return await Promise.all(
     [ctx.connectors.standalone, ...connectors.filter((c) => c !== null)].map((c) =>
-      summarizeConnector(ctx, c)
+      connectorRow(ctx, c, sockets)
     ),
   );
 }

@@ -71,18 +71,13 @@ export function adminScope(
 
 /**
  * What applying a notification needs, for the connector in scope: its store, live log, settings
- * and namespace (the dashboard's profile deletion goes through the webhook's code path).
+ * and namespace, as its webhooks get them (the dashboard's profile deletion goes through the
+ * webhook's code path).
  */
 export function processorDepsFor(ctx: AppContext, connector: ScopedConnector): ProcessorDeps {
   const { webhook } = ctx;
   if (connector.id === STANDALONE_ID) return webhook;
-  return {
-    hasher: webhook.hasher,
-    metrics: webhook.metrics,
-    peers: webhook.peers,
-    store: connector.store,
-    events: connector.events,
-    publish: ctx.publisherFor(connector.id),
-    settings: () => connector.live.settings,
-  };
+  // Never the standalone connector's parts for a Hull connector.
+  if (!webhook.depsFor) throw new Error("no webhook dependencies per connector");
+  return webhook.depsFor(connector);
 }

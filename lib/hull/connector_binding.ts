@@ -20,7 +20,7 @@ export interface BindingPolicy {
   organizations: DomainPattern[];
   /** HULL_CONNECTOR_ID: the only id that may register; null: any. */
   connectorId: string | null;
-  /** Most connectors registered at once (one per deployment until many are served). */
+  /** Most Hull connectors registered at once (HULL_MAX_CONNECTORS). */
   maxConnectors: number;
 }
 
@@ -121,8 +121,8 @@ export function decideBinding(
     if (known.secret === null) {
       return refuse(
         403,
-        `the stored secret of connector ${id} cannot be read (SECRET changed?): release the ` +
-          "binding in the dashboard so that Hull's next notification binds it again",
+        `the stored secret of connector ${id} cannot be read (SECRET changed?): remove the ` +
+          "connector in the dashboard so that Hull's next notification registers it again",
       );
     }
     if (!sameSecret(secret, known.secret)) {
@@ -143,8 +143,10 @@ export function decideBinding(
   if (ids.length >= policy.maxConnectors) {
     return refuse(
       403,
-      `notification for Hull connector ${id} refused: this deployment serves connector ` +
-        `${ids.join(", ")} (release it in the dashboard's settings to serve another)`,
+      `notification for Hull connector ${id} refused: this deployment serves ${ids.length} ` +
+        `Hull connector${ids.length === 1 ? "" : "s"}, as many as HULL_MAX_CONNECTORS ` +
+        `(${policy.maxConnectors}) allows (remove one in the dashboard, or raise ` +
+        "HULL_MAX_CONNECTORS)",
     );
   }
   return { ok: true, connection, known: false };

@@ -1,11 +1,11 @@
 /**
- * The Hull connector this deployment serves: the latest `configuration` ({ id, organization,
- * secret }) Hull sent with a notification it signed, kept in the store for every instance. The
- * secret is stored encrypted (JWE `dir` + A256GCM, via jose) under a key derived with HKDF from
- * the server SECRET, and bound to the connector id and organization; it is never logged or
- * shown. One connector per deployment: the stored id and secret are what a Hull-signed body
- * must carry (connector_binding.ts decides). An organization the binding rules no longer allow
- * (HULL_ORGANIZATIONS changed) is never used for a request.
+ * A Hull connector's credentials: the latest `configuration` ({ id, organization, secret })
+ * Hull sent with a notification it signed, kept in the connector's own store scope for every
+ * instance. The secret is stored encrypted (JWE `dir` + A256GCM, via jose) under a key derived
+ * with HKDF from the server SECRET, and bound to the connector id and organization; it is never
+ * logged or shown. The stored id and secret are what the connector's Hull-signed bodies must
+ * carry (connector_binding.ts and registry.ts decide). An organization the binding rules no
+ * longer allow (HULL_ORGANIZATIONS changed) is never used for a request.
  */
 import { compactDecrypt, CompactEncrypt } from "jose";
 import type { Store } from "../store/store.ts";
@@ -138,7 +138,10 @@ export class HullCredentials {
     this.#cached = { at: Date.now(), doc, secret: conn.secret };
   }
 
-  /** Forgets the connection (the dashboard's "disconnect"), so another connector may bind. */
+  /**
+   * Forgets the connection in this scope (the next Hull-signed notification for the connector
+   * binds it again); removing a connector (ConnectorDirectory.remove) clears it with the rest.
+   */
   async forget(): Promise<void> {
     await this.store.setMeta(META, null);
     this.#cached = { at: Date.now(), doc: null, secret: null };
@@ -168,8 +171,8 @@ export class HullCredentials {
         this.#warned = true;
         console.warn(
           "the stored Hull connector secret cannot be decrypted (SECRET changed?): profiles " +
-            "are not fetched and Hull's notifications are refused until the binding is " +
-            "released in the dashboard's settings",
+            "are not fetched and Hull's notifications are refused until the connector is " +
+            "removed in the dashboard",
         );
       }
       return null;

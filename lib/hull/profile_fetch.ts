@@ -40,6 +40,8 @@ export interface ProfileFetchDeps {
   counters?: Counters;
   /** Told how each call to Hull's API ended, for the status Hull shows. */
   status?: Pick<HullStatus, "apiResult">;
+  /** Clock of the rate limit, in ms (default `performance.now`; tests advance it). */
+  now?: () => number;
 }
 
 /** What became of one fetch (for tests and the log). */
@@ -57,11 +59,14 @@ export type FetchOutcome =
 /** Fetches unknown visitors' profiles from Hull, within the limits. */
 export class ProfileFetcher {
   #tokens: number;
-  #refilledAt = performance.now();
+  #now: () => number;
+  #refilledAt: number;
   #inflight = new Set<Promise<FetchOutcome>>();
 
   constructor(private readonly deps: ProfileFetchDeps) {
     this.#tokens = deps.perSecond;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#refilledAt = this.#now();
   }
 
   /**
@@ -162,7 +167,7 @@ export class ProfileFetcher {
 
   /** Takes one fetch from this second's budget (a token bucket refilled continuously). */
   #take(): boolean {
-    const now = performance.now();
+    const now = this.#now();
     const { perSecond } = this.deps;
     this.#tokens = Math.min(perSecond, this.#tokens + (now - this.#refilledAt) / 1000 * perSecond);
     this.#refilledAt = now;

@@ -72,6 +72,8 @@ export interface HullServicesDeps {
   caCerts?: string[];
   /** Deadline of one key fetch, body included (default 5 s; tests shorten it). */
   keyTimeoutMs?: number;
+  /** Clock of the profile fetches' rate limit (tests advance it instead of sleeping). */
+  fetchClock?: () => number;
 }
 
 /** The Hull integration of one instance. */
@@ -121,6 +123,7 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
         intervalMinutes: config.hull.fetchIntervalMinutes,
         counters: deps.counters,
         status,
+        now: deps.fetchClock,
       });
     },
     async close(ms = 2_000) {

@@ -27,6 +27,10 @@ export interface HealthDoc {
   last_notification?: number;
   api_ok?: number;
   api_failed?: { at: number; reason: string };
+  /** Hull's name of the connector, from its last notification. */
+  name?: string;
+  /** The last notification for this connector that was refused (no secret in the reason). */
+  last_refusal?: { at: number; reason: string };
 }
 
 /** The answer of `/status`, as Hull's SDK answers it. */
@@ -95,6 +99,7 @@ export type CronAuth = { ok: true } | { ok: false; status: 401 | 403; reason: st
 export class HullStatus {
   /** Per record: what was last written by this instance, and when. */
   #written = new Map<string, { state: string; at: number }>();
+  #refusals = 0;
 
   constructor(
     private readonly store: Store,
@@ -103,9 +108,34 @@ export class HullStatus {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** A notification of the bound connector was applied. Never throws. */
-  notification(): void {
+  /** A notification of the connector was applied (`name`: Hull's name of it). Never throws. */
+  notification(name: string | null = null): void {
     this.#record("last_notification", "seen", this.clock());
+    if (name !== null) this.#record("name", name, name);
+  }
+
+  /** A notification naming this connector was refused. Never throws. */
+  refusal(reason: string): void {
+    this.#refusals++;
+    const short = reason.slice(0, 200);
+    // One state for every reason: refusals cost at most a write a minute per instance.
+    this.#record("last_refusal", "refused", { at: this.clock(), reason: short });
+  }
+
+  /** Notifications naming this connector refused by this instance since it started. */
+  get refusalsHere(): number {
+    return this.#refusals;
+  }
+
+  /** The shared record the status is read from. Throws when the store fails. */
+  async health(): Promise<HealthDoc> {
+    const fields = ["last_notification", "api_ok", "api_failed", "name", "last_refusal"] as const;
+    const values = await Promise.all(fields.map((f) => this.store.getMeta(`${META}.${f}`)));
+    const doc: Record<string, unknown> = {};
+    fields.forEach((f, i) => {
+      if (values[i] !== null && values[i] !== undefined) doc[f] = values[i];
+    });
+    return doc as HealthDoc;
   }
 
   /** A call to Hull's API ended: null when it worked (a 404 works), else why not. */
@@ -157,18 +187,11 @@ export class HullStatus {
 
   /** The status now. Throws when the store fails. */
   async current(): Promise<StatusAnswer> {
-    const [connection, managed, notified, apiOk, apiFailed] = await Promise.all([
+    const [connection, managed, health] = await Promise.all([
       this.credentials.info(),
       loadManaged(this.store),
-      this.store.getMeta<number>(`${META}.last_notification`),
-      this.store.getMeta<number>(`${META}.api_ok`),
-      this.store.getMeta<HealthDoc["api_failed"]>(`${META}.api_failed`),
+      this.health(),
     ]);
-    const health: HealthDoc = {
-      last_notification: notified ?? undefined,
-      api_ok: apiOk ?? undefined,
-      api_failed: apiFailed ?? undefined,
-    };
     return connectorStatus({ connection, managed, health, now: this.clock() });
   }
 

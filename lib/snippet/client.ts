@@ -263,7 +263,11 @@ export function createHullBrowser(env: ClientEnv): {
         // the server, whose message says why, e.g. an Origin that is not whitelisted); the
         // retries in between stay silent, and `warn` prints each message once.
         if (!failures++ || socket.active === false) {
-          warn("[hull-browser] cannot connect: " + error.message);
+          // socket.io's word for a namespace the server does not serve: an unregistered id.
+          const why = error.message === "Invalid namespace"
+            ? `connector ${shipId} is not registered on this server (check data-hull-id)`
+            : error.message;
+          warn("[hull-browser] cannot connect: " + why);
         }
       });
     }

@@ -1,7 +1,7 @@
 /**
  * Where the snippet connects: the origin of its own `<script src>` (so a page needs nothing but
  * the script tag), unless `data-hull-endpoint` says otherwise; `data-hull-id` names the
- * connector. Pure functions over script-like objects.
+ * connector, whose namespace (`/<id>`) the socket joins. Pure functions over script-like objects.
  */
 
 /** The parts of an `HTMLScriptElement` we read. */
@@ -26,6 +26,25 @@ export interface SnippetConfig {
   userHash?: string;
   /** `data-allow-script` on the tag: the connector's `script` setting may run on this page. */
   allowScript?: boolean;
+}
+
+/** A Hull connector id (24 hex digits), as `data-hull-id` and Hull.js's `ship.id` name it. */
+const CONNECTOR_ID = /^[0-9a-f]{24}$/i;
+
+/**
+ * The socket.io namespace of the connector `shipId` names (docs/contracts.md §4): `/<id>` for a
+ * Hull connector id, `/` (the standalone connector) without one. A malformed id is not guessed
+ * at: `/`, with a warning for the console.
+ */
+export function namespaceFor(shipId: string | undefined): { namespace: string; warning?: string } {
+  if (shipId === undefined || shipId === "") return { namespace: "/" };
+  const id = shipId.trim();
+  if (CONNECTOR_ID.test(id)) return { namespace: `/${id.toLowerCase()}` };
+  return {
+    namespace: "/",
+    warning: `[hull-browser] data-hull-id "${shipId.slice(0, 40)}" is not a Hull connector id ` +
+      "(24 hexadecimal digits): connecting to this server's own connector instead",
+  };
 }
 
 /** Matches our bundle's file names, also with a query or hash (`?v=2` cache busting). */

@@ -27,6 +27,7 @@ import {
   embeddedByHull,
   findSnippetScript,
   type HullDeployment,
+  namespaceFor,
   readConfig,
   type SnippetConfig,
 } from "./endpoint.ts";
@@ -53,10 +54,15 @@ function boot(config: SnippetConfig | undefined, platformId?: string) {
   if (!config && location.protocol !== "file:") {
     console.warn("[hull-browser] cannot tell the endpoint: no script src found");
   }
+  // The connector's namespace: `/<data-hull-id>`, or `/` for the server's standalone connector.
+  const { namespace, warning } = namespaceFor(config?.shipId);
+  if (warning) console.warn(warning);
   const { api, start } = createHullBrowser({
     win,
     store: createStore(() => win.localStorage),
-    socket: config ? io(config.endpoint, { transports: ["websocket"] }) : undefined,
+    socket: config
+      ? io(config.endpoint + (namespace === "/" ? "" : namespace), { transports: ["websocket"] })
+      : undefined,
     shipId: config?.shipId,
     platformId,
     userHash: config?.userHash,

@@ -1,5 +1,6 @@
 /**
- * Abuse limits: how many connections one IP may open per minute, how often one socket may
+ * Abuse limits: how many connections one IP may open per minute, and one connector's pages
+ * (so a flood on one connector cannot starve another's handshakes), how often one socket may
  * send `user.fetch`, how many identifiers and rooms one socket may hold, and how large a socket
  * message may be. Each trip is logged; in `observe` mode nothing is refused, so limits can be
  * tuned on real traffic first. Counters live per instance (a visitor's socket stays on one).
@@ -7,6 +8,7 @@
 
 export interface Limits {
   connectionsPerIpPerMinute: number;
+  connectionsPerConnectorPerMinute: number;
   fetchesPerSocketPerMinute: number;
   identifiersPerSocket: number;
   roomsPerSocket: number;
@@ -16,6 +18,7 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Limits = {
   connectionsPerIpPerMinute: 120,
+  connectionsPerConnectorPerMinute: 6_000,
   fetchesPerSocketPerMinute: 30,
   identifiersPerSocket: 8,
   roomsPerSocket: 16,
@@ -25,7 +28,7 @@ export const DEFAULT_LIMITS: Limits = {
 
 export type LimitName = Exclude<keyof Limits, "mode">;
 
-/** Fixed one-minute windows keyed by a string (an IP, a socket id). */
+/** Fixed one-minute windows keyed by a string (an IP, a connector id). */
 export class MinuteCounter {
   #windows = new Map<string, { start: number; count: number }>();
   #lastSweep = 0;

@@ -1,15 +1,13 @@
 /**
- * Why a socket's Origin is refused, in words a site owner can act on, and the namespace
- * middleware that tells the browser. A browser cannot read why a WebSocket upgrade failed (the
- * HTTP answer is hidden from page code), so a browser's websocket handshake from a refused
- * Origin is let through engine.io and refused by this middleware instead: socket.io then hands
- * the page a `connect_error` whose message and `data` say why. Nothing else happens on such a
- * connection: the middleware runs before `connection`, so it never joins a room or reads the
- * store. Every other refused handshake (polling, no Origin, not a browser) is still refused by
- * engine.io before any WebSocket is opened.
+ * Why a socket's Origin is refused, in words a site owner can act on, and the error a
+ * namespace's admission (lib/socket/server.ts) refuses it with. A browser cannot read why a
+ * WebSocket upgrade failed (the HTTP answer is hidden from page code), so a browser's websocket
+ * handshake from a refused Origin is let through engine.io and refused by that middleware
+ * instead: socket.io then hands the page a `connect_error` whose message and `data` say why.
+ * Nothing else happens on such a connection: the middleware runs before `connection`, so it
+ * never joins a room or reads the store. Every other refused handshake (polling, no Origin, not
+ * a browser) is still refused by engine.io before any WebSocket is opened.
  */
-import type { Socket } from "socket.io";
-import type { LiveConfig } from "../store/live_config.ts";
 
 /** What `connect_error.data` carries for a refused Origin. */
 export interface OriginRefusal {
@@ -45,14 +43,10 @@ export function explainableHandshake(
     query?.transport === "websocket";
 }
 
-/** Namespace middleware refusing a socket whose Origin is not whitelisted, with the reason. */
-export function originCheck(live: LiveConfig) {
-  return (socket: Socket, next: (err?: Error) => void): void => {
-    const origin = socket.handshake.headers.origin;
-    if (live.allows(origin)) return next();
-    const o = origin ?? "";
-    const err = new Error(originRefusalMessage(o)) as Error & { data: OriginRefusal };
-    err.data = { reason: o === "null" || o.startsWith("file:") ? "file" : "origin", origin: o };
-    next(err);
-  };
+/** The error a namespace middleware refuses `origin` with: its message and `data` say why. */
+export function originRefusal(origin: string | undefined): Error & { data: OriginRefusal } {
+  const o = origin ?? "";
+  const err = new Error(originRefusalMessage(o)) as Error & { data: OriginRefusal };
+  err.data = { reason: o === "null" || o.startsWith("file:") ? "file" : "origin", origin: o };
+  return err;
 }

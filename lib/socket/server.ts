@@ -1,37 +1,54 @@
 /**
- * The socket side (docs/contracts.md §4): socket.io v4 on the shared `node:http` server, the Origin
- * check and connection-rate limit at the handshake, native WebSocket frames, the namespaces
- * served, and the publisher used by webhooks. What a socket does after connecting
- * (`user.fetch`, tiers, rooms, the known profile) is user_fetch.ts.
+ * The socket side (docs/contracts.md §4): socket.io v4 on the shared `node:http` server, the
+ * handshake checks (Origin, connections per IP and per connector), native WebSocket frames, the
+ * namespaces served (`/` for the standalone connector, `/<id>` for each registered Hull
+ * connector, see namespaces.ts) and the publisher of each connector (publishers.ts). What a socket does after
+ * connecting (`user.fetch`, tiers, rooms, the known profile) is user_fetch.ts.
  */
 import type { IncomingMessage, Server as HttpServer } from "node:http";
-import { Server, type ServerOptions } from "socket.io";
-import type { EventLog } from "../events.ts";
+import { Server, type ServerOptions, type Socket } from "socket.io";
 import type { Identifier, IdentifierHasher } from "../identity.ts";
 import { type Counters, type Limits, MinuteCounter } from "./limits.ts";
-import { legacyNamespaces, namespacesPerConnection } from "./legacy_namespaces.ts";
-import type { LiveConfig } from "../store/live_config.ts";
-import type { Publisher, Push } from "../types.ts";
-import type { Store } from "../store/store.ts";
+import {
+  answerConnectorCounts,
+  closeConnectorNamespace,
+  connectorNamespaces,
+  connectorOf,
+  namespacesPerConnection,
+} from "./namespaces.ts";
+import type { Publisher } from "../types.ts";
+import { createPublishers } from "./publishers.ts";
 import { NativeWsEngine, useNativeWebSockets } from "./ws_engine.ts";
 import type { IdentityVerifier } from "./verification.ts";
 import { connectionHandler, originHost } from "./user_fetch.ts";
 import { clientAddress, type TrustProxy } from "../proxy.ts";
-import { explainableHandshake, originCheck, originRefusalMessage } from "./origin_refusal.ts";
-
-/** Server-side event relaying a batch of pushes for legacy namespaces to the other instances. */
-export const RELAY_EVENT = "hb:relay";
-/** Most pushes one relayed message may carry (a 100-user batch makes 200). */
-const MAX_RELAYED_PUSHES = 10_000;
+import { explainableHandshake, originRefusal, originRefusalMessage } from "./origin_refusal.ts";
+import { type Connector, type ConnectorDirectory, STANDALONE_ID } from "../connector/directory.ts";
 
 /** Hard ceiling on one socket message; `limits.messageBytes` is the configurable limit. */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
+/** What the socket side uses of a connector's services: the Hull profile fetch, if any. */
+export interface SocketServices {
+  profiles?: {
+    /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
+    unknownVisitor(identifiers: Identifier[], domain?: string): void;
+  } | null;
+}
+
+/** A connector as the socket side sees it: its store scope, settings, live log, services. */
+export type SocketConnector = Connector<SocketServices>;
+
+/** The connectors served, read synchronously at handshakes (lib/connector/directory.ts). */
+export type SocketConnectors = Pick<
+  ConnectorDirectory<SocketServices>,
+  "openNow" | "allNow" | "onRemoved"
+>;
+
+/** Deployment-wide parts, plus the connectors whose parts each namespace uses. */
 export interface SocketDeps {
-  store: Store;
+  connectors: SocketConnectors;
   hasher: IdentifierHasher;
-  events: EventLog;
-  live: LiveConfig;
   verifier: IdentityVerifier;
   limits: Limits;
   counters: Counters;
@@ -39,15 +56,20 @@ export interface SocketDeps {
   trustProxy: TrustProxy;
   /** This instance's name, shown in the dashboard's rooms. */
   instance: string;
-  /** Called when a visitor's identifiers match no stored profile (fetches it from Hull). */
-  unknownVisitor?: (identifiers: Identifier[], domain?: string) => void;
   /** Native WebSocket frames (lib/socket/ws_engine.ts) unless false. */
   nativeWebSockets?: boolean;
-  /**
-   * True for the id of a connector this deployment is bound to: its legacy namespace
-   * (`/<connectorId>`) is admitted even when unknown ids have filled the cap.
-   */
-  knownConnector?: (connectorId: string) => boolean | Promise<boolean>;
+  /** Clock of the per-minute connection counters (tests). */
+  clock?: () => number;
+}
+
+/** What `createSocketServer` returns. */
+export interface SocketServer {
+  io: Server;
+  /** The standalone connector's publisher (namespace `/`). */
+  publish: Publisher;
+  /** The publisher of connector `id`: its pushes reach its namespace only, on every instance. */
+  publisherFor(connectorId: string): Publisher;
+  stop(): void;
 }
 
 /** The handshake's client address: the peer, or what the trusted proxy appended. */
@@ -61,13 +83,18 @@ export function createSocketServer(
   http: HttpServer,
   deps: SocketDeps,
   extra: Partial<ServerOptions> = {},
-): { io: Server; publish: Publisher; stop: () => void } {
-  const { events, live, limits, counters } = deps;
-  const perIp = new MinuteCounter();
+): SocketServer {
+  const { limits, counters, connectors } = deps;
+  const standalone = () => connectors.openNow(STANDALONE_ID)!;
+  // Before the namespace is known (engine.io's handshake) an Origin is admitted when any
+  // connector open here whitelists it; each namespace then checks its own connector's list.
+  const anyAllows = (origin: string | undefined) =>
+    connectors.allNow().some((c) => c.live.allows(origin));
+  const perIp = new MinuteCounter(deps.clock);
   const io = new Server(http, {
     allowEIO3: true,
     transports: ["polling", "websocket"],
-    // Legacy namespaces go when their last socket leaves (see legacy_namespaces.ts).
+    // A Hull connector's namespace goes when its last socket leaves (created again on demand).
     cleanupEmptyChildNamespaces: true,
     ...(deps.nativeWebSockets === false ? {} : { wsEngine: NativeWsEngine }),
     serveClient: false,
@@ -79,18 +106,20 @@ export function createSocketServer(
     httpCompression: false,
     cors: {
       // Reflect only whitelisted origins; everything else is refused in allowRequest anyway.
-      origin: (origin, cb) => cb(null, live.allows(origin) ? origin : false),
+      origin: (origin, cb) => cb(null, anyAllows(origin) ? origin : false),
       credentials: false,
     },
     allowRequest: (req, cb) => {
       const origin = req.headers.origin;
-      const domain = originHost(origin);
-      events.emit("incoming.connection.start", { domain });
-      // A browser's websocket upgrade from a refused Origin goes on to originCheck, which tells
-      // the page why (see origin_refusal.ts); every other refused handshake stops here.
+      // A browser's websocket upgrade from a refused Origin goes on to the namespace's admission, which tells
+      // the page why (see origin_refusal.ts); every other refused handshake stops here. No
+      // connector is known yet: the refusal is in the standalone connector's log.
       let refused = false;
-      if (!live.allows(origin)) {
+      if (!anyAllows(origin)) {
+        const domain = originHost(origin);
+        const { events } = standalone();
         counters.inc("refused_connections");
+        events.emit("incoming.connection.start", { domain });
         events.emit("incoming.connection.error", {
           domain,
           message: origin ? originRefusalMessage(origin) : "no Origin header",
@@ -104,8 +133,8 @@ export function createSocketServer(
       const n = perIp.hit(clientIp(req, deps.trustProxy));
       if (n > limits.connectionsPerIpPerMinute) {
         counters.inc("limit.connectionsPerIpPerMinute");
-        events.emit("incoming.connection.error", {
-          domain,
+        standalone().events.emit("incoming.connection.error", {
+          domain: originHost(origin),
           message: `limit: more than ${limits.connectionsPerIpPerMinute} connections per minute ` +
             `from one IP${limits.mode === "observe" ? " (observe only)" : ""}`,
         });
@@ -117,72 +146,72 @@ export function createSocketServer(
   });
   if (deps.nativeWebSockets !== false) useNativeWebSockets(io);
 
-  const legacy = legacyNamespaces(io, deps.knownConnector);
+  const hullParent = connectorNamespaces(io, (id) => connectors.openNow(id) !== null);
+  const admit = admission(deps, anyAllows);
   const onConnection = connectionHandler(deps);
-  for (const nsp of [io.of("/"), legacy.parent]) {
-    nsp.use(originCheck(live));
+  for (const nsp of [io.of("/"), hullParent]) {
+    nsp.use(admit);
     nsp.use(namespacesPerConnection);
     nsp.on("connection", onConnection);
   }
+  const stopRemoval = connectors.onRemoved((id) => closeConnectorNamespace(io, hullParent, id));
+  answerConnectorCounts(io);
 
-  // Namespaces of old snippets ("/<connectorId>") exist only where such a socket connected, so
-  // a cluster adapter cannot carry them: emit to the local ones, and ask every other instance
-  // to do the same for its own, one server-side message per batch (not per user). There are at
-  // most MAX_LEGACY_NAMESPACES of them.
-  const emitChildren = (pushes: Push[]) => {
-    if (!legacy.children.size) return;
-    for (const nsp of legacy.children) {
-      if (!nsp.sockets.size) continue;
-      for (const p of pushes) nsp.local.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
-    }
+  const publishers = createPublishers(
+    io,
+    (id) => connectors.openNow(id) !== null,
+    !!extra.connectionStateRecovery,
+  );
+  const stopForget = connectors.onRemoved((id) => publishers.forget(id));
+  return {
+    io,
+    publish: publishers.publish,
+    publisherFor: publishers.publisherFor,
+    stop: () => {
+      stopRemoval();
+      stopForget();
+    },
   };
-  io.on(RELAY_EVENT, (pushes: unknown) => emitChildren(validPushes(pushes)));
-  const publish: Publisher = (pushes, opts = {}) => {
-    const live = livePushes(pushes);
-    if (!live.length) return;
-    // Otherwise through the adapter, so a socket that reconnects within the recovery window
-    // (Redis) gets what it missed; the KV adapter packs a batch's messages into a few values.
-    const target = opts.localOnly ? io.local : io;
-    // Alone, a push none of whose rooms holds a local socket reaches nobody: most users of a
-    // Hull batch have no visitor online, and with identities off no socket listens in the
-    // anonymous rooms. Skipping it saves socket.io's broadcast (its sets, the packet's
-    // encoding). Not with connection-state recovery, which keeps packets for absent sockets.
-    const rooms = io.of("/").adapter.rooms;
-    const skipEmpty = opts.localOnly === true && !extra.connectionStateRecovery;
-    for (const p of live) {
-      if (skipEmpty && !p.rooms.some((r) => rooms.has(r))) continue;
-      target.to(p.rooms).except(p.except ?? []).emit(p.event, p.payload);
-    }
-    emitChildren(live);
-    if (opts.localOnly) return;
-    try {
-      io.serverSideEmit(RELAY_EVENT, live);
-    } catch {
-      // The in-memory adapter (a single instance) has no server-side emit: nothing to relay.
-    }
-  };
-  return { io, publish, stop: legacy.stop };
 }
 
-const livePushes = (pushes: Push[]) => pushes.filter((p) => p.rooms.length && p.payload != null);
-
-/** The well-formed pushes of a relayed message (peers share our secret, but not our bugs). */
-function validPushes(v: unknown): Push[] {
-  if (!Array.isArray(v)) return [];
-  const out: Push[] = [];
-  for (const p of v.slice(0, MAX_RELAYED_PUSHES)) {
-    if (typeof p !== "object" || p === null) continue;
-    const { rooms, except, event, payload } = p as Record<string, unknown>;
-    if (event !== "user.update" && event !== "user.delete") continue;
-    if (!Array.isArray(rooms) || payload == null) continue;
-    out.push({
-      rooms: strings(rooms),
-      except: Array.isArray(except) ? strings(except) : undefined,
-      event,
-      payload,
-    });
-  }
-  return out;
+/**
+ * Namespace middleware admitting a socket to its connector's namespace: the connector is open
+ * here, the Origin is in its whitelist (said to the page, see origin_refusal.ts), and its
+ * connections this minute are within `connectionsPerConnectorPerMinute`.
+ */
+function admission(deps: SocketDeps, anyAllows: (origin: string | undefined) => boolean) {
+  const { limits, counters } = deps;
+  const perConnector = new MinuteCounter(deps.clock);
+  return (socket: Socket, next: (err?: Error) => void): void => {
+    const connector = connectorOf(socket, deps.connectors);
+    // Removed between the namespace's creation and now.
+    if (!connector) return next(new Error("unknown connector"));
+    const origin = socket.handshake.headers.origin;
+    const domain = originHost(origin);
+    const { events } = connector;
+    if (!connector.live.allows(origin)) {
+      const refusal = originRefusal(origin);
+      // Whitelisted by no connector: refused (and logged) at engine.io's handshake already.
+      // A socket.io v2 client is put in `/` by the server whichever namespace it asked for:
+      // refused there quietly, it goes on to its own connector's namespace.
+      const implicit = socket.nsp.name === "/" && socket.client.conn.protocol === 3;
+      if (anyAllows(origin) && !implicit) {
+        counters.inc("refused_connections");
+        events.emit("incoming.connection.start", { domain });
+        events.emit("incoming.connection.error", { domain, message: refusal.message });
+      }
+      return next(refusal);
+    }
+    events.emit("incoming.connection.start", { domain });
+    const n = perConnector.hit(connector.id);
+    if (n > limits.connectionsPerConnectorPerMinute) {
+      counters.inc("limit.connectionsPerConnectorPerMinute");
+      const observe = limits.mode === "observe";
+      const message = `limit: more than ${limits.connectionsPerConnectorPerMinute} connections ` +
+        `per minute to this connector${observe ? " (observe only)" : ""}`;
+      events.emit("incoming.connection.error", { domain, message });
+      if (!observe) return next(new Error(`too many connections: ${message}`));
+    }
+    next();
+  };
 }
-
-const strings = (a: unknown[]) => a.filter((r): r is string => typeof r === "string");

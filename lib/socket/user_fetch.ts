@@ -1,7 +1,8 @@
 /**
  * One socket's life after the handshake: `user.fetch` validated, identities verified, each
  * identifier's tier decided and its room joined (limits counted per connection), and the known
- * profile sent; an unknown visitor is handed to the Hull profile fetch.
+ * profile sent; an unknown visitor is handed to the Hull profile fetch. Everything is read from
+ * and logged to the connector of the socket's namespace: its settings, store scope, live log.
  */
 import type { Socket } from "socket.io";
 import { type Identifier, maskIdentifiers, maskValue, parseFetchRequest } from "../identity.ts";
@@ -16,7 +17,8 @@ import {
   roomsOfSiblings,
 } from "./connection_state.ts";
 import type { Limits } from "./limits.ts";
-import type { SocketDeps } from "./server.ts";
+import type { SocketConnector, SocketDeps } from "./server.ts";
+import { closeSocket, connectorOf } from "./namespaces.ts";
 import { isStoreOutage, OUTAGE_MESSAGE } from "../store/outage.ts";
 
 /** The hostname of an Origin header, for logs and the dashboard. */
@@ -44,11 +46,15 @@ function onlyOrigin(headers: Record<string, unknown>): boolean {
  * `socket.data`), so an idle socket keeps no closure, context or Set of its own.
  */
 export function connectionHandler(deps: SocketDeps): (socket: Socket) => void {
-  const { events } = deps;
   async function userFetch(this: Socket, data: unknown): Promise<void> {
-    await onUserFetch(this, deps, data);
+    const connector = connectorOf(this, deps.connectors);
+    // Removed meanwhile: its sockets are being disconnected (lib/socket/namespaces.ts).
+    if (!connector) return void this.disconnect();
+    await onUserFetch(this, deps, connector, data);
   }
   return (socket) => {
+    const connector = connectorOf(socket, deps.connectors);
+    if (!connector) return void socket.disconnect();
     const { headers } = socket.handshake;
     const origin = headers.origin;
     const domain = originHost(origin);
@@ -66,7 +72,7 @@ export function connectionHandler(deps: SocketDeps): (socket: Socket) => void {
       tier: "anonymous",
       ids: [],
     };
-    events.emit("incoming.connection.success", { domain });
+    connector.events.emit("incoming.connection.success", { domain });
     socket.on("user.fetch", userFetch);
   };
 }
@@ -117,15 +123,21 @@ export function joinedMessage(warnings: string[], script: string | undefined) {
 }
 
 /** Refuses `socket`'s request: logs why, tells the client and disconnects it. */
-function refuse(socket: Socket, deps: SocketDeps, message: string): void {
-  deps.events.emit("incoming.user.fetch.error", { domain: socket.data.domain, message });
-  socket.emit("close", { message });
-  socket.disconnect(true);
+function refuse(socket: Socket, connector: SocketConnector, message: string): void {
+  connector.events.emit("incoming.user.fetch.error", { domain: socket.data.domain, message });
+  closeSocket(socket, message, true);
 }
 
 /** Logs a limit trip; true when the request must be refused (enforce mode). */
-function tripped(socket: Socket, deps: SocketDeps, name: keyof Limits, message: string): boolean {
-  const { counters, events, limits } = deps;
+function tripped(
+  socket: Socket,
+  deps: SocketDeps,
+  connector: SocketConnector,
+  name: keyof Limits,
+  message: string,
+): boolean {
+  const { counters, limits } = deps;
+  const { events } = connector;
   counters.inc(`limit.${name}`);
   const observe = limits.mode === "observe";
   events.emit("incoming.user.fetch.error", {
@@ -136,22 +148,34 @@ function tripped(socket: Socket, deps: SocketDeps, name: keyof Limits, message: 
 }
 
 /** One `user.fetch`: limits, claims, verification, tiers, rooms, then the known profile. */
-async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Promise<void> {
-  const { events, hasher, live, verifier, limits, counters } = deps;
+async function onUserFetch(
+  socket: Socket,
+  deps: SocketDeps,
+  connector: SocketConnector,
+  data: unknown,
+): Promise<void> {
+  const { hasher, verifier, limits, counters } = deps;
+  const { events, live } = connector;
   const domain: string | undefined = socket.data.domain;
   // Identifiers and the fetch rate belong to the connection, shared by its namespace sockets.
   const conn = connectionState(socket);
   if (countFetch(conn) > limits.fetchesPerSocketPerMinute) {
     const msg = `more than ${limits.fetchesPerSocketPerMinute} user.fetch per minute`;
-    if (tripped(socket, deps, "fetchesPerSocketPerMinute", msg)) {
-      return refuse(socket, deps, `too many requests: ${msg}`);
+    if (tripped(socket, deps, connector, "fetchesPerSocketPerMinute", msg)) {
+      return refuse(socket, connector, `too many requests: ${msg}`);
     }
   }
   if (limits.mode === "observe" && JSON.stringify(data ?? null).length > limits.messageBytes) {
-    tripped(socket, deps, "messageBytes", `user.fetch larger than ${limits.messageBytes} bytes`);
+    tripped(
+      socket,
+      deps,
+      connector,
+      "messageBytes",
+      `user.fetch larger than ${limits.messageBytes} bytes`,
+    );
   }
   const req = parseFetchRequest(data);
-  if (!req.ok) return refuse(socket, deps, req.error);
+  if (!req.ok) return refuse(socket, connector, req.error);
   const settings = live.settings;
   const mode = settings.identity_mode ?? "off";
   const rawClaims = (data as { claims: Record<string, unknown> }).claims;
@@ -180,8 +204,8 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
     const claims = mergeClaims(conn.identifiers, decision.accepted, mode, decision.verified);
     if (claims.size > limits.identifiersPerSocket) {
       const msg = `more than ${limits.identifiersPerSocket} identifiers on one connection`;
-      if (tripped(socket, deps, "identifiersPerSocket", msg)) {
-        return refuse(socket, deps, `too many identifiers: ${msg}`);
+      if (tripped(socket, deps, connector, "identifiersPerSocket", msg)) {
+        return refuse(socket, connector, `too many identifiers: ${msg}`);
       }
     }
     conn.identifiers = claims;
@@ -189,8 +213,8 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
     const rooms = roomsOf(held, hasher);
     if (rooms.length + roomsOfSiblings(socket) > limits.roomsPerSocket) {
       const msg = `more than ${limits.roomsPerSocket} rooms on one connection`;
-      if (tripped(socket, deps, "roomsPerSocket", msg)) {
-        return refuse(socket, deps, `too many rooms: ${msg}`);
+      if (tripped(socket, deps, connector, "roomsPerSocket", msg)) {
+        return refuse(socket, connector, `too many rooms: ${msg}`);
       }
     }
     // A claim upgraded to the full tier leaves its anonymous room, or pushes would come twice.
@@ -224,7 +248,7 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
     ];
     socket.emit("room.joined", joinedMessage(warnings, settings.script));
     if (!socket.connected || !decision.accepted.length) return;
-    await sendKnownProfile(socket, deps, held, identifiers, domain);
+    await sendKnownProfile(socket, deps, connector, held, identifiers, domain);
   } catch (err) {
     const outage = isStoreOutage(err);
     events.emit("outgoing.user.fetch.error", {
@@ -247,11 +271,13 @@ async function onUserFetch(socket: Socket, deps: SocketDeps, data: unknown): Pro
 async function sendKnownProfile(
   socket: Socket,
   deps: SocketDeps,
+  connector: SocketConnector,
   held: ClaimedIdentifier[],
   identifiers: Record<string, string>,
   domain: string | undefined,
 ): Promise<void> {
-  const { events, hasher, store, live } = deps;
+  const { hasher } = deps;
+  const { events, store, live } = connector;
   const settings = live.settings;
   let found: { userId: string; payload: unknown; tier: Tier; missing: boolean } | null = null;
   for (const tier of ["full", "anonymous"] as const) {
@@ -277,7 +303,10 @@ async function sendKnownProfile(
     // anonymous id must not let Hull's answer tie the two together.
     const full = held.filter((i) => i.tier === "full");
     const claims = full.length ? full : held;
-    deps.unknownVisitor?.(claims.map(({ type, value }) => ({ type, value })), domain);
+    connector.services.profiles?.unknownVisitor(
+      claims.map(({ type, value }) => ({ type, value })),
+      domain,
+    );
     return;
   }
   const { payload } = found;

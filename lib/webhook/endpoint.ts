@@ -1,22 +1,21 @@
 /**
  * The smart-notifier endpoint's logic, independent of the HTTP framework: authenticate the raw
  * bytes (our HMAC, or Hull's token plus the body's connector id and secret, see
- * docs/hull_trust.md), parse, validate, refuse replays, apply. Every refusal happens before
- * anything is written, so a rejected request changes nothing.
+ * docs/hull_trust.md), find the connector addressed (HMAC: the standalone one; Hull's token:
+ * the registered connector the body names, registered once the token verified), then parse,
+ * validate, refuse replays and apply, all within that connector's store scope, settings, live
+ * log and publisher. Every refusal happens before anything is written, so a rejected request
+ * changes nothing.
  */
 import type { EventLog } from "../events.ts";
-import {
-  processNotification,
-  type ProcessorDeps,
-  type SkippedMessage,
-  validateNotification,
-} from "./notifications.ts";
 import { verifyHmacSignature, verifyHullJwt } from "./signature.ts";
-import type { Store } from "../store/store.ts";
-import { isStoreOutage, OUTAGE_MESSAGE, RETRY_AFTER_S } from "../store/outage.ts";
-import type { SeenTracker } from "./seen.ts";
-import type { HullIntegration } from "../hull/integration.ts";
+import { isStoreOutage } from "../store/outage.ts";
+import { accept, type ConnectorDeps, REPLAY_WINDOW_MS } from "./apply.ts";
+import { errorAnswer, unavailable, type WebhookAnswer } from "./answers.ts";
 import type { HullKeyFetcher } from "../hull/key_fetcher.ts";
+import type { HullConnector, HullRegistry } from "../hull/registry.ts";
+import { ConnectorLimit } from "./connector_limit.ts";
+import { STANDALONE_ID } from "../connector/directory.ts";
 import {
   canVerifyHull,
   hullKeyAtHand,
@@ -25,60 +24,35 @@ import {
 } from "../hull/signing_key.ts";
 import type { Binding } from "../hull/connector_binding.ts";
 
+export { errorAnswer, FLOW_CONTROL, type WebhookAnswer } from "./answers.ts";
+export { type ConnectorDeps, REPLAY_WINDOW_MS } from "./apply.ts";
+
 export const HMAC_HEADER = "x-hull-browser-signature";
 export const HULL_JWT_HEADER = "x-hull-smart-notifier-signature";
 /** Largest accepted body (docs/contracts.md §3: 20 MB, as Hull's SDK accepts). */
 export const MAX_BODY_BYTES = 20 * 1024 * 1024;
-/** How long a processed notification id is remembered. */
-export const REPLAY_WINDOW_MS = 24 * 3600_000;
 
-/** Hull's smart-notifier answer: "send me the next batch". */
-export const FLOW_CONTROL = {
-  flow_control: { type: "next", size: 100, in: 100 },
-  metrics: [],
-  errors: [],
-};
-
-export interface WebhookDeps extends ProcessorDeps {
-  store: Store;
-  events: EventLog;
+/**
+ * The endpoint's dependencies: the standalone connector's (HMAC-signed webhooks address it),
+ * plus what every connector shares.
+ */
+export interface WebhookDeps extends ConnectorDeps {
   webhookSecrets: string[];
   hullPublicKey: CryptoKey | null;
   /** Fetches Hull's key from the URL a request names, on allowed hosts only (HULL_KEY_HOSTS). */
   hullKeyFetcher?: HullKeyFetcher;
-  /** Connector binding, settings from Hull and credentials (when installed in Hull). */
-  hull?: HullIntegration;
-  /** Optional: notes attribute names and segments seen, for the settings page. */
-  seen?: SeenTracker;
+  /** The Hull connectors: which one a Hull-signed body speaks for (none: such bodies get 403). */
+  hullRegistry?: HullRegistry;
+  /** The dependencies of a Hull connector (the caller keeps one set per connector). */
+  depsFor?: (connector: HullConnector) => ConnectorDeps;
+  /** Webhooks in flight per connector on this instance (default: 8 each). */
+  limit?: ConnectorLimit;
   /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
   inflight?: Set<Promise<unknown>>;
 }
 
-export interface WebhookAnswer {
-  status: number;
-  body: Record<string, unknown>;
-  /** Seconds for the `Retry-After` header (503 answers). */
-  retryAfter?: number;
-}
-
-/**
- * An error answer. Every one carries `flow_control` of type "retry", as Hull's own connectors
- * answer a batch they did not take; `in` (ms) is the `Retry-After` of a 503.
- */
-export const errorAnswer = (status: number, error: string): WebhookAnswer => ({
-  status,
-  body: {
-    error,
-    flow_control: { type: "retry", size: FLOW_CONTROL.flow_control.size, in: RETRY_AFTER_S * 1000 },
-  },
-  ...(status === 503 ? { retryAfter: RETRY_AFTER_S } : {}),
-});
 /** The short name used below. */
 const fail = errorAnswer;
-/** The store did not answer: Hull retries a 503 later (and nothing was applied). */
-const unavailable = (): WebhookAnswer => errorAnswer(503, OUTAGE_MESSAGE);
-/** Thrown by the claim when the notification was applied before. */
-const REPLAYED = Symbol("replayed");
 
 /** Handles one POST /smart-notifier. `headers.get` must be case-insensitive (Headers is). */
 export function handleSmartNotifier(
@@ -92,7 +66,12 @@ export function handleSmartNotifier(
     throw err;
   }).then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
-    if (a.status !== 200) logRefusal(deps.events, a);
+    if (a.status !== 200) {
+      const by = a.connector ?? deps;
+      if (!a.quiet) logRefusal(by.events, a);
+      // Counted for a connector the request names (never for anonymous junk).
+      a.connector?.hull?.refused(String(a.body.error ?? ""));
+    }
     return a;
   });
   if (!deps.inflight) return work;
@@ -143,7 +122,9 @@ async function answer(
     } catch (err) {
       return fail(400, `body is not valid JSON: ${(err as Error).message}`);
     }
-    return await accept(body, null, deps, receivedAt);
+    // A slot is taken once the body is a notification: malformed junk costs no store work.
+    const slot = (work: () => Promise<WebhookAnswer>) => limited(deps, STANDALONE_ID, deps, work);
+    return { ...await accept(body, null, deps, receivedAt, slot), connector: deps };
   }
   if (jwt && canVerifyHull(keys)) {
     return await hullSigned(raw, headers, jwt, keys, deps, receivedAt);
@@ -189,119 +170,83 @@ async function hullSigned(
     }
     return fail(400, `body is not valid JSON: ${(err as Error).message}`);
   }
-  if (!deps.hull) return fail(403, "Hull-signed notifications need the Hull integration");
+  const { hullRegistry: registry, depsFor } = deps;
+  if (!registry || !depsFor) {
+    return fail(403, "Hull-signed notifications need the Hull integration");
+  }
   let binding: Binding;
+  let named: HullConnector | null;
   try {
-    binding = await deps.hull.authorize(body);
+    ({ binding, connector: named } = await registry.authorize(body));
   } catch (err) {
-    // The binding is read from the store: if it cannot be read, nothing is applied.
+    // The registry is read from the store: if it cannot be read, nothing is applied.
     if (isStoreOutage(err)) return unavailable();
     return fail(500, `could not check the connector's binding: ${(err as Error).message}`);
   }
-  if (!binding.ok) return fail(binding.status, binding.reason);
+  // A refusal naming a registered connector goes to its live log; others to the standalone's.
+  const namedDeps = named ? depsFor(named) : undefined;
+  const about = (a: WebhookAnswer): WebhookAnswer => namedDeps ? { ...a, connector: namedDeps } : a;
+  if (!binding.ok) return about(fail(binding.status, binding.reason));
+  const allowed = binding;
 
-  const k = await hullSigningKey(headers, jwt, keys);
-  if (!k.ok) return fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`);
-  const notificationId = (body as { notification_id?: unknown })?.notification_id;
-  const v = await verifyHullJwt(
-    jwt,
-    k.key,
-    typeof notificationId === "string" ? notificationId : "",
-    TOKEN_AGE,
-  );
-  if (!v.ok) return fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`);
-  return await accept(body, binding, deps, receivedAt);
+  // The connector's slot is held from the key on: a flood of one connector's notifications
+  // (with its secret) waits on its own slots, never on another connector's.
+  return await limited(deps, allowed.connection.id, namedDeps, async () => {
+    const k = await hullSigningKey(headers, jwt, keys);
+    if (!k.ok) return about(fail(k.status, `X-Hull-Smart-Notifier-Signature: ${k.reason}`));
+    const notificationId = (body as { notification_id?: unknown })?.notification_id;
+    const v = await verifyHullJwt(
+      jwt,
+      k.key,
+      typeof notificationId === "string" ? notificationId : "",
+      TOKEN_AGE,
+    );
+    if (!v.ok) return about(fail(401, `X-Hull-Smart-Notifier-Signature: ${v.reason}`));
+    // Only now, with the token verified, may an unknown connector be registered.
+    let admitted;
+    try {
+      admitted = await registry.admit(allowed);
+    } catch (err) {
+      if (isStoreOutage(err)) return unavailable();
+      return fail(500, `could not register the connector: ${(err as Error).message}`);
+    }
+    if (!admitted.ok) {
+      const a = fail(admitted.status, admitted.reason);
+      return admitted.connector ? { ...a, connector: depsFor(admitted.connector) } : a;
+    }
+    const cdeps = depsFor(admitted.connector);
+    return { ...await accept(body, allowed, cdeps, receivedAt), connector: cdeps };
+  });
 }
+
+/** The limit used when the deps name none (one per deps object). */
+const defaultLimits = new WeakMap<WebhookDeps, ConnectorLimit>();
 
 /**
- * Validates and applies an authenticated body: `binding` is the connector a Hull-signed body
- * acts as (its credentials are kept), null for our own HMAC webhooks.
+ * Runs `work` in one of connector `id`'s webhook slots on this instance; when they are all
+ * taken, answers 429 with `flow_control` "retry" and Retry-After at once, about `connector`
+ * (the first refusal of a burst is logged, the rest are counted only).
  */
-async function accept(
-  body: unknown,
-  binding: Binding | null,
+async function limited(
   deps: WebhookDeps,
-  receivedAt: number,
+  id: string,
+  connector: ConnectorDeps | undefined,
+  work: () => Promise<WebhookAnswer>,
 ): Promise<WebhookAnswer> {
-  const valid = validateNotification(body);
-  if (!valid.ok) return fail(400, valid.error);
-  const n = valid.notification;
-  /** The 200 of an applied batch; its skipped messages are logged then (a replay is not). */
-  const applied = (): WebhookAnswer => {
-    logSkipped(deps.events, n.channel, valid.skipped);
-    return okAnswer(valid.skipped);
-  };
-  // Segment names for the settings page: from every channel (ship:update carries them all);
-  // messages only where they were validated.
-  if (n.channel === "user:update") deps.seen?.observe(n);
-  else deps.seen?.observe({ ...n, messages: [] });
-
-  // A user:update batch is claimed with its profiles' write (one store round trip, see
-  // SaveOptions.claim); other channels, and a batch whose connector settings must be written
-  // first, are claimed here before anything is written.
-  let claimed: boolean | null = null; // null: not yet
-  const claimNow = async () => {
-    claimed ??= await deps.store.claimNotification(n.notification_id, REPLAY_WINDOW_MS);
-    if (!claimed) throw REPLAYED;
-  };
-  const replayed = (): WebhookAnswer => {
-    deps.events.emit("incoming.user.start", {
-      message: `replayed notification ${n.notification_id.slice(0, 64)} ignored: already ` +
-        `applied (${n.channel})`,
-    });
-    return { status: 200, body: { ...FLOW_CONTROL, replayed: true } };
-  };
-  try {
-    if (n.channel !== "user:update") await claimNow();
-    await deps.hull?.apply(n, binding, claimNow);
-  } catch (err) {
-    if (err === REPLAYED) return replayed();
-    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
-    // The store is unreachable (Redis down): Hull retries a 503 later.
-    if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply the connector's settings: ${(err as Error).message}`);
+  let limit = deps.limit ?? defaultLimits.get(deps);
+  if (!limit) defaultLimits.set(deps, limit = new ConnectorLimit());
+  const slot = limit.enter(id);
+  if (!slot.ok) {
+    const a = fail(
+      429,
+      `connector ${id} has ${slot.inflight} notifications in flight on this instance, the most ` +
+        "it may: retry later",
+    );
+    return { ...a, ...(connector ? { connector } : {}), quiet: !slot.firstOfBurst };
   }
-  // Every message was left out: nothing to apply or to remember (a retry would skip them too).
-  if (valid.skipped.length && !n.messages?.length) return applied();
   try {
-    const claim = claimed === null ? { id: n.notification_id, ttlMs: REPLAY_WINDOW_MS } : undefined;
-    const result = await processNotification(n, deps, receivedAt, claim);
-    if (result.replayed) return replayed();
-    if (result.channel !== "user:update") {
-      deps.events.emit("incoming.user.start", {
-        message: `${n.channel} ${
-          n.channel === "ship:update" || n.channel === "segment:update" ? "acknowledged" : "ignored"
-        }`,
-      });
-    }
-    return applied();
-  } catch (err) {
-    // Forget the id so Hull's retry is applied (a claim taken with the write is released by
-    // the store); the error names no secret or identifier.
-    if (claimed) await deps.store.releaseNotification(n.notification_id).catch(() => {});
-    if (isStoreOutage(err)) return unavailable();
-    return fail(500, `could not apply notification: ${(err as Error).message}`);
+    return await work();
+  } finally {
+    slot.release();
   }
-}
-
-/** Most skipped messages named in one answer's `errors` (all are in the live log). */
-const MAX_ANSWER_ERRORS = 20;
-
-/** The 200 answer, naming the messages left out (positions and reasons, never a value). */
-function okAnswer(skipped: SkippedMessage[]): WebhookAnswer {
-  if (!skipped.length) return { status: 200, body: FLOW_CONTROL };
-  const errors = skipped.slice(0, MAX_ANSWER_ERRORS).map((s) => `skipped ${s.reason}`);
-  return { status: 200, body: { ...FLOW_CONTROL, errors, skipped: skipped.length } };
-}
-
-/** One `outgoing.user.error` per message left out of a batch: why, and masked identifiers. */
-function logSkipped(events: EventLog, channel: string, skipped: SkippedMessage[]): void {
-  events.emitMany(
-    "outgoing.user.error",
-    skipped.map((s) => ({
-      identifiers: s.identifiers,
-      message: `${channel} message skipped, the rest of the batch applied: ${s.reason}`
-        .slice(0, 200),
-    })),
-  );
 }

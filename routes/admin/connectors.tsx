@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { ConnectorTable, RemoveConnectorForm } from "../../components/admin/ConnectorTable.tsx";
-import { listConnectorSummaries } from "../../lib/admin/connector_list.ts";
+import { listConnectorRows } from "../../lib/admin/connector_list.ts";
 import { adminPage, unknownConnectorPage } from "../../lib/admin/page.tsx";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { HULL_CONNECTOR_ID, STANDALONE_ID } from "../../lib/connector/directory.ts";
@@ -15,7 +15,7 @@ export async function handler(
   form: { confirmRemove?: string; error?: string } = {},
   status = 200,
 ) {
-  const rows = await listConnectorSummaries(c.var.ctx);
+  const rows = await listConnectorRows(c.var.ctx);
   const asked = form.confirmRemove ?? c.req.query("remove");
   const confirm = rows.find((r) => r.id === asked && !r.standalone)?.id;
   // Said only of an id that is indeed gone (the parameter comes from a link anyone can craft).
@@ -35,8 +35,8 @@ export async function handler(
       <ConnectorTable rows={rows} />
       <p class="muted">
         Hull connectors are registered by Hull's first signed notification; each has its own
-        settings, credentials, profiles, rooms and live log. Sockets are those connected to this
-        instance; refusals are counted in each connector's latest log entries.
+        settings, credentials, profiles, rooms and live log. Sockets are counted on every instance
+        that answers; refusals (connections and webhooks) in each connector's latest log entries.
       </p>
     </>,
     status,

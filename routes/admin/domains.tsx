@@ -19,9 +19,9 @@ export async function handler(
   status = 200,
   form: { typed?: string; confirmRemove?: string } = {},
 ) {
-  const { live, store, namespace } = scopeOf(c);
+  const { live, store, id } = scopeOf(c);
   const managedAt = (await loadManaged(store)).managed.domains;
-  const perDomain = await socketsPerDomain(c.var.ctx.io, namespace);
+  const perDomain = await socketsPerDomain(c.var.ctx.io, id);
   const rows = live.domains.map((d) => {
     let n = 0;
     for (const [host, count] of perDomain) {

@@ -9,7 +9,7 @@ import { WebhookAuthNotice } from "../../components/WebhookAuthNotice.tsx";
 import { ignoredSeeds, ignoredSeedsNotice } from "../../lib/seeds.ts";
 import { webhookAuthState } from "../../lib/webhook/auth_state.ts";
 import { scopeOf } from "../../lib/admin/scope.ts";
-import { summarizeConnector } from "../../lib/admin/connector_list.ts";
+import { connectorRow } from "../../lib/admin/connector_list.ts";
 import { STANDALONE_ID } from "../../lib/connector/directory.ts";
 import { ConnectorFacts } from "../../components/admin/ConnectorTable.tsx";
 import { CodeBlock } from "../../components/CodeBlock.tsx";
@@ -29,7 +29,7 @@ export async function handler(c: Context<AppEnv>) {
   const { ctx } = c.var;
   const { config } = ctx;
   const connector = scopeOf(c);
-  const [initial, summary] = await Promise.all([stats(ctx), summarizeConnector(ctx, connector)]);
+  const [initial, summary] = await Promise.all([stats(ctx), connectorRow(ctx, connector)]);
   // The environment seeds only ever seed the standalone connector.
   const ignored = connector.id === STANDALONE_ID
     ? ignoredSeeds(config.seed, await connector.store.getConfig())

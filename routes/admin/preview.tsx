@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { adminPage, Csrf, ScopeField } from "../../lib/admin/page.tsx";
-import { namespaceSocketData } from "../../lib/admin/cluster.ts";
+import { connectorSocketData } from "../../lib/admin/cluster.ts";
 import { processorDepsFor, scopedUrl, scopeOf } from "../../lib/admin/scope.ts";
 import type { AppEnv } from "../../lib/app_context.ts";
 import { normalizeIdentifier } from "../../lib/identity.ts";
@@ -81,7 +81,7 @@ export async function post(c: Context<AppEnv>) {
   const sockets = await pushTestUpdate(
     {
       countSockets: async (rooms) =>
-        (await namespaceSocketData(ctx.io, connector.namespace, rooms)).length,
+        (await connectorSocketData(ctx.io, connector.id, rooms)).length,
       hasher: deps.hasher,
       publish: deps.publish,
       events: connector.events,

@@ -28,7 +28,7 @@ export async function handler(c: Context<AppEnv>) {
       only.push(await webhook.hasher.hash(id), await webhook.hasher.hash(id, "anonymous"));
     }
   }
-  const rows = await listRooms(io, connector.namespace, only);
+  const rows = await listRooms(io, connector.id, only);
   const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
   const shown = rows.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
   return adminPage(

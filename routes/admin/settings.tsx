@@ -58,15 +58,12 @@ const LISTS = [
 /**
  * GET /admin/settings?connector=: what leaves the server for that connector, with suggestions
  * from its recent notifications. After a refused save, `errors` say why and `submitted` (what
- * was sent) fills the form, so no edit is lost; `confirmDisconnect` asks before forgetting the
- * standalone connector's Hull binding of the previous release (a Hull connector is removed
- * from the list of connectors instead).
+ * was sent) fills the form, so no edit is lost.
  */
 export async function handler(
   c: Context<AppEnv>,
   errors: string[] = [],
   submitted?: Settings,
-  confirmDisconnect = false,
 ) {
   const { config } = c.var.ctx;
   const { store, live, services: hull } = scopeOf(c);
@@ -96,7 +93,6 @@ export async function handler(
       connection={connection}
       policy={hull.integration.policy}
       identitySecret={config.identitySecret !== null}
-      confirmDisconnect={confirmDisconnect}
     />,
     errors.length ? 400 : 200,
   );
@@ -109,24 +105,15 @@ export async function handler(
 export async function post(c: Context<AppEnv>) {
   const { config } = c.var.ctx;
   const scope = scopeOf(c);
-  const { store, live, services: hull } = scope;
+  const { store, live } = scope;
   const body = await c.req.parseBody();
-  const release = body.action === "ask_forget_hull" || body.action === "forget_hull";
-  // A Hull connector is not released but removed, with all its data, after a confirmation.
-  if (release && scope.id !== STANDALONE_ID) {
-    return c.redirect(removalPath(scope.id), 303);
-  }
-  if (body.action === "ask_forget_hull") return handler(c, [], undefined, true);
-  if (body.action === "forget_hull") {
-    // The release: the next Hull-signed notification the binding rules allow binds again.
-    const released = await hull.credentials.info();
-    await hull.credentials.forget();
-    if (released) {
-      c.var.ctx.events.emit("incoming.connection.start", {
-        message: `Hull connector ${released.id} released from the dashboard`,
-      });
-    }
-    return c.redirect(scopedUrl(c, "/admin/settings", { saved: "1" }), 303);
+  // The single binding's release of earlier releases: a Hull connector is removed instead,
+  // with all its data, after a confirmation; the standalone connector has nothing to release.
+  if (body.action === "ask_forget_hull" || body.action === "forget_hull") {
+    return c.redirect(
+      scope.id === STANDALONE_ID ? scopedUrl(c, "/admin/settings") : removalPath(scope.id),
+      303,
+    );
   }
   const { managed } = await loadManaged(store);
   const form = readSettingsForm(body, live.settings, managed, config.identitySecret !== null);
@@ -151,7 +138,6 @@ export default function SettingsPage(
     connection: ConnectionInfo | null;
     policy: BindingPolicy;
     identitySecret: boolean;
-    confirmDisconnect: boolean;
   },
 ) {
   const m = p.managed.managed;
@@ -170,13 +156,11 @@ export default function SettingsPage(
         </div>
       )}
       <HullPanel
-        c={p.c}
         connectorId={scopeOf(p.c).id}
         removeHref={removalPath(scopeOf(p.c).id)}
         managed={p.managed}
         connection={p.connection}
         policy={p.policy}
-        confirm={p.confirmDisconnect}
       />
       <form method="post" action={scopedUrl(p.c, "/admin/settings")} class="stack panel">
         <Csrf c={p.c} />

@@ -10,6 +10,7 @@ import { signIdentity } from "../../lib/socket/verification.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { startPageServer } from "../helpers/page_server.ts";
 import { freshFixture, startTestServer } from "../helpers/server.ts";
+import { waitFor, waitForPage } from "../helpers/wait.ts";
 
 const skip = chromiumSkipReason();
 const opts = { ignore: skip !== undefined, sanitizeOps: false, sanitizeResources: false };
@@ -46,30 +47,37 @@ Deno.test(
         (await server.postNotification(await freshFixture("user-update.json"))).status,
         200,
       );
+      // How the server answered each user.fetch: whatever it sent the page went out before.
+      const outcomes: string[] = [];
+      server.server.ctx.events.subscribe((e) => {
+        if (e.event === "incoming.user.fetch.success") outcomes.push(e.message ?? "");
+      });
       browser = await launchBrowser();
       assert.ok(browser);
       const visit = async (query: string) => {
         const context = await browser!.newContext(); // a fresh visitor: empty localStorage
         const page = await context.newPage();
+        const asked = outcomes.length;
         await page.goto(`http://localhost:${site.port}/${query}`);
-        const deadline = Date.now() + 10_000;
-        while (!(await page.evaluate("window.__joined > 0")) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 25));
+        await waitForPage(page, "window.__joined > 0");
+        const outcome = await waitFor(() => outcomes[asked], { what: "the user.fetch's outcome" });
+        if (outcome.startsWith("known profile sent")) {
+          await waitForPage(page, "window.__updates.length > 0");
         }
-        assert.ok(await page.evaluate("window.__joined > 0"), "identified");
-        await new Promise((r) => setTimeout(r, 400));
         const updates = await page.evaluate("window.__updates") as { user: { email?: string } }[];
         await context.close();
-        return updates;
+        return { outcome, updates };
       };
 
       const crafted = await visit("?ajs_email=ada%40example.com&ajs_uid=user-1001");
-      assert.deepEqual(crafted, [], "the planted identity was not used");
+      assert.equal(crafted.outcome, "unknown visitor: waiting for the first update");
+      assert.deepEqual(crafted.updates, [], "the planted identity was not used");
 
       const hash = await signIdentity(IDENTITY_SECRET, "email", "ada@example.com");
       const signed = await visit(`?ajs_email=ada%40example.com&ajs_hash=${hash}`);
-      assert.equal(signed.length, 1, "a link signed by the site's backend works");
-      assert.equal(signed[0].user.email, "ada@example.com");
+      assert.match(signed.outcome, /^known profile sent/);
+      assert.equal(signed.updates.length, 1, "a link signed by the site's backend works");
+      assert.equal(signed.updates[0].user.email, "ada@example.com");
     } finally {
       await browser?.close();
       await site.close();

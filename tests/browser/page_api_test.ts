@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { buildSnippet } from "../../scripts/build.ts";
 import { signIdentity } from "../../lib/socket/verification.ts";
+import { processNotification } from "../../lib/webhook/notifications.ts";
+import type { HullNotification } from "../../lib/types.ts";
 import { CSP_BLOCKED, NOT_ALLOWED } from "../../lib/snippet/script.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { type SiteFile, startSite } from "../helpers/page_server.ts";
@@ -193,6 +195,26 @@ async function update(plan: string, segments = ["seg_trial"], who = "ada") {
   return body;
 }
 
+/**
+ * Registers Hull connector CONNECTOR_ID on `server` with the standalone connector's settings
+ * and whitelist, and applies `body` to its own scope (as Hull's notification would).
+ */
+async function hullConnector(server: TestServer, body: unknown) {
+  const { ctx } = server.server;
+  const c = (await ctx.connectors.register(CONNECTOR_ID, 20)).connector!;
+  const own = await ctx.store.getConfig();
+  await c.store.setSettings(own.settings);
+  await c.store.setDomains(own.domains);
+  await waitFor(() => c.live.allows("http://localhost:1"), { what: "the connector's whitelist" });
+  await processNotification(body as HullNotification, {
+    store: c.store,
+    hasher: ctx.webhook.hasher,
+    events: c.events,
+    publish: server.server.publisherFor(CONNECTOR_ID),
+    settings: () => c.live.settings,
+  });
+}
+
 async function post(server: TestServer, body: unknown) {
   const res = await server.postNotification(body);
   assert.equal(res.status, 200, await res.text());
@@ -265,6 +287,9 @@ Deno.test(
       await t.step(
         "Hull.js on the page: Hull.on gets updates, from a tag or from onEmbed",
         async () => {
+          // Hull.js hands the deployment's ship.id: the snippet joins that connector's
+          // namespace, so the connector is registered, with Ada's latest update in its scope.
+          await hullConnector(off, await update("team"));
           for (const path of ["/hull_tag.html", "/hull_embed.html"]) {
             const { page, close } = await visit(browser, at(offSite.port, path));
             await waitForPage(page, "__hull.length === 1");

@@ -4,7 +4,7 @@ import { buildSnippet } from "../../scripts/build.ts";
 import { chromiumSkipReason, launchBrowser } from "../helpers/chromium.ts";
 import { fixture, startTestServer, type TestServer } from "../helpers/server.ts";
 import { startPageServer } from "../helpers/page_server.ts";
-import { waitForPage } from "../helpers/wait.ts";
+import { waitFor, waitForPage } from "../helpers/wait.ts";
 
 // Computed up front: skips loudly without Chromium, throws under CI=true.
 const skip = chromiumSkipReason();
@@ -157,8 +157,8 @@ Deno.test(
 
           const raw = await page.evaluate("window.__raw") as number;
           await post(server, "enterprise");
+          // The snippet's own listener runs before the `__raw` hook, in the same dispatch.
           await waitForPage(page, `window.__raw > ${raw}`);
-          await new Promise((r) => setTimeout(r, 100));
           assert.equal(await count(page, "__updates"), 2, "unchanged payload: no event");
           assert.equal(await count(page, "__dom"), 2);
         },
@@ -195,10 +195,10 @@ Deno.test(
       const warnings: string[] = [];
       page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
       await page.goto(`http://localhost:${site.port}/`);
-      const deadline = Date.now() + 10_000;
-      while (!warnings.some((w) => w.startsWith("[hull-browser]")) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await waitFor(() => warnings.some((w) => w.startsWith("[hull-browser]")), {
+        timeoutMs: 10_000,
+        what: "a [hull-browser] warning",
+      });
       assert.ok(
         warnings.some((w) => w.startsWith("[hull-browser] cannot connect")),
         warnings.join(),

@@ -27,6 +27,8 @@ export interface Page {
   type: string;
   /** Sends the body one byte at a time, this many ms apart. */
   trickleMs?: number;
+  /** Answers only once this settles (a slow Hull, released by the test, not by a delay). */
+  answerAfter?: Promise<unknown>;
 }
 
 /** Claims of a signed token: a number sets it, null leaves it out (default: now, now + 5 min). */
@@ -202,7 +204,10 @@ export async function startFakeHull(secret = "connector-secret-0123456789"): Pro
       const path = new URL(req.url).pathname;
       hull.hits!.set(path, (hull.hits!.get(path) ?? 0) + 1);
       const page = hull.pages!.get(path);
-      if (page) return servePage(page);
+      if (page) {
+        await page.answerAfter?.catch(() => {});
+        return servePage(page);
+      }
       if (path.startsWith("/key")) {
         if (path === "/key-redirect") {
           return new Response(null, { status: 302, headers: { location: "/key" } });

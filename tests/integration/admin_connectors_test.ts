@@ -15,7 +15,14 @@ import type { HullServices } from "../../lib/hull/services.ts";
 import { processorDepsFor } from "../../lib/admin/scope.ts";
 import { processNotification } from "../../lib/webhook/notifications.ts";
 import type { HullNotification } from "../../lib/types.ts";
-import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
+import {
+  freshFixture,
+  identify,
+  once,
+  startTestServer,
+  type TestServer,
+} from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
@@ -358,6 +365,81 @@ Deno.test({
       await ctx.events.flush();
       const log = await ctx.store.listEvents(20);
       assert.ok(log.some((e) => e.message === `connector ${A} removed by an admin`));
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin connectors - a Hull connector's sockets: its rooms, count, test push and removal",
+  ...opts,
+  async fn() {
+    const s = await setup();
+    try {
+      const { ctx } = s.t.server;
+      await s.a.store.setDomains(["localhost"]);
+      s.a.live.apply(await s.a.store.getConfig());
+      await ctx.store.setDomains(["localhost"]);
+      ctx.live.apply(await ctx.store.getConfig());
+      // Ada is a user of A; the same email also has a page on the standalone connector.
+      const n = await freshFixture("user-update.json") as unknown as HullNotification;
+      await processNotification(n, processorDepsFor(ctx, s.a));
+      const join = async (namespace: string) => {
+        const socket = s.t.connect("http://localhost:3000", { namespace });
+        await once(socket, "connect");
+        const joined = once(socket, "room.joined");
+        socket.emit("user.fetch", { claims: { email: "ada@example.com" } });
+        await joined;
+        return socket;
+      };
+      const inA = await join(`/${A}`);
+      const inStandalone = await join("");
+      const updates = { a: 0, standalone: 0 };
+      inA.on("user.update", (p) => p.test && updates.a++);
+      inStandalone.on("user.update", (p) => p.test && updates.standalone++);
+
+      assert.match((await page(s.get(`/admin/rooms?connector=${A}`))).html, /data-room/);
+      assert.equal(
+        (await page(s.get(`/admin/rooms?connector=${B}`))).html.includes("data-room"),
+        false,
+      );
+      const list = (await page(s.get("/admin/connectors"))).html;
+      const row = (id: string) =>
+        list.slice(list.indexOf(`data-connector="${id}"`)).split("</tr>")[0];
+      assert.match(row(A), /<td>1<\/td>/, "A's socket counted");
+
+      const pushed = await page(s.post(`/admin/preview?connector=${A}`, {
+        type: "email",
+        value: "ada@example.com",
+        action: "push",
+        _csrf: s.csrf,
+      }));
+      assert.match(pushed.html, /Test update sent to 1 live socket/);
+      await waitFor(() => updates.a === 1, { what: "A's page got the test push" });
+      // Ada on the standalone connector too; its own test push comes after A's, on one socket.
+      const own = await s.t.postNotification(await freshFixture("user-update.json"));
+      assert.equal(own.status, 200);
+      const marker = await page(s.post("/admin/preview", {
+        type: "email",
+        value: "ada@example.com",
+        action: "push",
+        _csrf: s.csrf,
+      }));
+      assert.match(marker.html, /Test update sent to 1 live socket/);
+      await waitFor(() => updates.standalone >= 1, { what: "the standalone page's own push" });
+      assert.equal(updates.standalone, 1, "nothing of A reached the standalone page");
+      assert.equal(updates.a, 1, "nor the other way round");
+
+      const closed = once<{ message: string }>(inA, "close");
+      const removed = await s.post(`/admin/connectors/${A}/remove`, {
+        confirm: "yes",
+        _csrf: s.csrf,
+      });
+      assert.equal(removed.status, 303);
+      assert.equal((await closed).message, "connector removed");
+      await waitFor(() => !inA.connected, { what: "A's socket disconnected" });
+      assert.ok(inStandalone.connected, "the standalone page stays");
     } finally {
       await s.close();
     }

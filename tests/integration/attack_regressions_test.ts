@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { io as ioClient, Manager, type Socket } from "socket.io-client";
 import type { LogEntry } from "../../lib/store/store.ts";
-import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
 import { signIdentity } from "../../lib/socket/verification.ts";
 import { adaWith } from "../helpers/marker.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -43,6 +42,13 @@ function manager(t: TestServer): Manager {
     reconnection: false,
     extraHeaders: { origin: ORIGIN },
   });
+}
+
+/** Registers Hull connector `id` on `t`, whitelisting the helpers' Origin (as Hull's settings would). */
+async function hullConnector(t: TestServer, id: string): Promise<void> {
+  const { connector } = await t.server.ctx.connectors.register(id, 20);
+  await connector!.store.setDomains(["localhost"]);
+  await waitFor(() => connector!.live.allows(ORIGIN), { what: `${id} whitelists ${ORIGIN}` });
 }
 
 async function health(t: TestServer): Promise<Health> {
@@ -187,32 +193,36 @@ Deno.test({
 });
 
 Deno.test({
-  name: "attack - namespaces are bounded by shape, per connection and in total, and removed",
+  name: "attack - namespaces exist only for registered connectors, two per connection",
   ...opts,
   async fn() {
     const t = await startTestServer();
     try {
       const nsps = () => (t.server.io as unknown as { _nsps: Map<string, unknown> })._nsps;
-      const before = nsps().size;
       const hex = (n: number) => "/" + n.toString(16).padStart(24, "0");
+      await hullConnector(t, "5a1b2c3d4e5f60718293a4b5");
+      await hullConnector(t, "5a1b2c3d4e5f60718293a4b6");
+      const before = nsps().size;
       // Names of any other shape are refused and create nothing.
       const odd = t.connect(ORIGIN, { namespace: "/anything-goes" });
       const err = await once<Error>(odd, "connect_error");
       assert.match(err.message, /Invalid namespace/);
       assert.equal(nsps().size, before);
 
-      // One connection may hold "/" and one legacy namespace, not a third.
+      // One connection may hold "/" and one connector's namespace, not a third.
       const m = manager(t);
       const root = m.socket("/");
       await once(root, "connect");
-      const legacy = m.socket("/5a1b2c3d4e5f60718293a4b5");
-      await once(legacy, "connect");
+      const first = m.socket("/5a1b2c3d4e5f60718293a4b5");
+      await once(first, "connect");
       const third = m.socket("/5a1b2c3d4e5f60718293a4b6");
       assert.match((await once<Error>(third, "connect_error")).message, /at most 2 namespaces/);
 
       // A burst of namespaces on one connection, before any is connected: still 2 at most.
       const burst = manager(t);
-      const many = Array.from({ length: 10 }, (_, i) => burst.socket(hex(1_000 + i)));
+      const many = ["/", "/5a1b2c3d4e5f60718293a4b5", "/5a1b2c3d4e5f60718293a4b6"].map((n) =>
+        burst.socket(n)
+      );
       const admitted = await Promise.all(many.map((c) =>
         new Promise<boolean>((resolve) => {
           c.once("connect", () => resolve(true));
@@ -221,28 +231,23 @@ Deno.test({
       ));
       assert.equal(admitted.filter(Boolean).length, 2);
       burst._close();
-      await waitFor(() => nsps().size <= before + 1, { what: "the burst's namespaces removed" });
 
-      // Many connections, each asking for new 24-hex names: at most MAX_LEGACY_NAMESPACES.
+      // Many connections, each asking for made-up 24-hex names: none is created.
       const clients: Socket[] = [];
-      for (let i = 0; i < MAX_LEGACY_NAMESPACES + 20; i++) {
-        clients.push(t.connect(ORIGIN, { namespace: hex(i + 1) }));
-      }
+      for (let i = 0; i < 60; i++) clients.push(t.connect(ORIGIN, { namespace: hex(i + 1) }));
       const results = await Promise.all(clients.map((c) =>
-        new Promise<boolean>((resolve) => {
-          c.once("connect", () => resolve(true));
-          c.once("connect_error", () => resolve(false));
+        new Promise<string>((resolve) => {
+          c.once("connect", () => resolve("connected"));
+          c.once("connect_error", (e: Error) => resolve(e.message));
         })
       ));
-      // One legacy namespace is held by the Manager above.
-      assert.equal(results.filter(Boolean).length, MAX_LEGACY_NAMESPACES - 1);
-      assert.ok(nsps().size <= before + MAX_LEGACY_NAMESPACES, `${nsps().size} namespaces`);
+      assert.deepEqual(new Set(results), new Set(["Invalid namespace"]));
+      assert.ok(nsps().size <= before + 2, `${nsps().size} namespaces`);
 
-      // Once the attackers leave, their namespaces go.
-      clients.forEach((c) => c.close());
+      // A connector's namespace goes when its last socket leaves (one whose sockets were all
+      // refused may stay: at most one per registered connector), and comes back on demand.
       m._close();
-      await waitFor(() => nsps().size === before, { what: "empty namespaces removed" });
-      // And a legitimate legacy client still gets in afterwards.
+      await waitFor(() => !nsps().has("/5a1b2c3d4e5f60718293a4b5"), { what: "namespace removed" });
       const again = t.connect(ORIGIN, { namespace: "/5a1b2c3d4e5f60718293a4b5" });
       await once(again, "connect");
     } finally {
@@ -263,6 +268,7 @@ Deno.test({
       },
     });
     try {
+      await hullConnector(t, "5a1b2c3d4e5f60718293a4b5");
       const open = async () => {
         const m = manager(t);
         const a = m.socket("/");

@@ -164,17 +164,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "connector - any namespace behaves like / (original snippet's /<connectorId>)",
+  name: "connector - a /<connectorId> namespace nobody registered is refused, / serves the page",
   ...opts,
   async fn() {
     const t = await startTestServer();
     try {
+      // The original snippet's namespace exists only for a registered Hull connector
+      // (tests/integration/connector_namespaces_test.ts); the standalone connector is `/`.
       const s = t.connect("http://localhost:3000", { namespace: "/5a1b2c3d4e5f60718293a4b5" });
-      await once(s, "connect");
-      const joined = once(s, "room.joined");
-      s.emit("user.fetch", { claims: { external_id: "user-1001" } });
+      assert.equal((await once<Error>(s, "connect_error")).message, "Invalid namespace");
+      const root = t.connect("http://localhost:3000");
+      await once(root, "connect");
+      const joined = once(root, "room.joined");
+      root.emit("user.fetch", { claims: { external_id: "user-1001" } });
       await joined;
-      const update = once<PublicPayload>(s, "user.update");
+      const update = once<PublicPayload>(root, "user.update");
       await t.postNotification(await freshFixture("user-update.json"));
       assert.equal((await update).user.id, "5f00000000000000000000a1");
     } finally {

@@ -16,32 +16,37 @@ import { freshFixture, startTestServer, type TestServer } from "../helpers/serve
 import { waitFor } from "../helpers/store_fixtures.ts";
 import type { LogEntry } from "../../lib/types.ts";
 import { MAX_BODY_BYTES } from "../../lib/webhook/endpoint.ts";
-import { adminLogin } from "../helpers/admin.ts";
+import { hullConnector } from "../helpers/hull_connectors.ts";
+import { loadManaged } from "../../lib/hull/settings_sync.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
 const CONNECTOR_ID = "5a1b2c3d4e5f60718293a4b5";
-const PASSWORD = "correct horse battery staple";
 
 type Body = Record<string, unknown> & { notification_id: string };
 
-/** A server installed in the fake Hull (its first notification bound it). */
+/**
+ * A server installed in the fake Hull (its first notification registered the connector), and
+ * the connector's live log from then on.
+ */
 async function installed(env: Record<string, string> = {}) {
   const hull = await startFakeHull();
   const t = await startTestServer({
     env: { HULL_KEY_HOSTS: "localhost", HULL_API_BASE_URL: hull.url, ...env },
     start: { hullCaCerts: [hull.caCert] },
   });
-  const log: LogEntry[] = [];
-  t.server.ctx.events.subscribe((e) => log.push(e));
   assert.equal(
     (await postSigned(t.url, hull, await notification(hull, "ship-update.json"))).status,
     200,
   );
+  const connector = (await hullConnector(t, CONNECTOR_ID))!;
+  const log: LogEntry[] = [];
+  connector.events.subscribe((e) => log.push(e));
   return {
     hull,
     t,
     log,
+    connector,
     async close() {
       await t.close();
       await hull.close();
@@ -56,10 +61,12 @@ async function notification(hull: FakeHull, name: string): Promise<Body> {
   return body;
 }
 
+/** Whether the Hull connector's scope holds the user of `externalId`. */
 async function stored(t: TestServer, externalId: string): Promise<boolean> {
-  const { hasher, store } = t.server.ctx.webhook;
+  const { hasher } = t.server.ctx.webhook;
   const key = await hasher.hash({ type: "external_id", value: externalId });
-  return (await store.lookupUserId([key])) !== null;
+  const connector = await hullConnector(t, CONNECTOR_ID);
+  return (await connector?.store.lookupUserId([key]) ?? null) !== null;
 }
 
 Deno.test({
@@ -240,7 +247,7 @@ Deno.test({
   ignore: !!skip,
   ...opts,
   async fn() {
-    const { hull, t, log, close } = await installed({ ADMIN_PASSWORD: PASSWORD });
+    const { hull, t, log, connector, close } = await installed();
     try {
       const body = await notification(hull, "ship-update.json");
       body.connector = {
@@ -257,7 +264,7 @@ Deno.test({
         },
       };
       assert.equal((await postSigned(t.url, hull, body)).status, 200);
-      const live = t.server.ctx.live;
+      const live = connector.live;
       await waitFor(() => live.domains.length === 3);
       assert.deepEqual(live.domains.map((d) => d.raw), [
         "site.com",
@@ -269,17 +276,18 @@ Deno.test({
       assert.equal(live.allows("http://localhost:4000"), false, "a port given is kept");
       assert.equal(live.allows("https://evil.com"), false);
 
-      // The dashboard's Hull panel and the live log say what was read differently or left out.
-      const page = await (await fetch(`${t.url}/admin/settings`, {
-        headers: { cookie: (await adminLogin(t.url, PASSWORD)).cookie },
-      })).text();
-      assert.match(page, /&quot;https:\/\/site.com\/…&quot; taken as site.com/);
-      assert.match(page, /&quot;http:\/\/localhost:3000\/…&quot; taken as localhost:3000/);
-      assert.match(page, /invalid domain &quot;not a domain&quot;.*entry left out/);
-      assert.match(page, /ftp:\/\/files.example.com\/&quot;: only http.*entry left out/);
-      assert.ok(!page.includes("token=abc"), "the path and query are not shown");
-      assert.match(page, /an entry with user info \(@\) is not a domain \(entry left out\)/);
-      assert.ok(!page.includes("hunter2"), "user info is never shown");
+      // The connector's record for its dashboard panel and its live log say what was read
+      // differently or left out.
+      const managed = await loadManaged(connector.store);
+      const noted = JSON.stringify([...managed.notes ?? [], ...managed.problems]);
+      assert.match(noted, /\\"https:\/\/site.com\/…\\" taken as site.com/);
+      assert.match(noted, /\\"http:\/\/localhost:3000\/…\\" taken as localhost:3000/);
+      assert.match(noted, /invalid domain \\"not a domain\\".*entry left out/);
+      assert.match(noted, /ftp:\/\/files.example.com\/\\": only http.*entry left out/);
+      assert.ok(!noted.includes("token=abc"), "the path and query are not kept");
+      assert.match(noted, /an entry with user info \(@\) is not a domain \(entry left out\)/);
+      assert.ok(!noted.includes("hunter2"), "user info is never kept");
+      assert.equal(t.server.ctx.live.allows("https://site.com"), false, "not the standalone's");
       await waitFor(() =>
         log.some((e) => /settings from Hull: .*taken as site.com/.test(e.message ?? ""))
       );
@@ -292,7 +300,7 @@ Deno.test({
       };
       assert.equal((await postSigned(t.url, hull, bad)).status, 200);
       await waitFor(async () =>
-        JSON.stringify(await t.server.ctx.store.getMeta("hull_managed")).includes("no usable entry")
+        JSON.stringify(await connector.store.getMeta("hull_managed")).includes("no usable entry")
       );
       assert.equal(live.domains.length, 3);
     } finally {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
 import { freshFixture, startTestServer, type TestServer } from "../helpers/server.ts";
+import { credentialsOf, hullConnector, registeredIds } from "../helpers/hull_connectors.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -22,10 +23,15 @@ async function connectorWithFakeHull(env: Record<string, string> = {}) {
   return { hull, t };
 }
 
-const adaStored = async (t: TestServer) =>
-  (await t.server.ctx.store.lookupUserId(
-    await t.server.ctx.webhook.hasher.hashAll([{ type: "email", value: "ada@example.com" }]),
-  )) !== null;
+/** Whether Ada is stored in the Hull connector's scope (Hull-signed notifications land there). */
+const adaStored = async (t: TestServer) => {
+  const connector = await hullConnector(t, CONNECTOR_ID);
+  if (!connector) return false;
+  const keys = await t.server.ctx.webhook.hasher.hashAll([
+    { type: "email", value: "ada@example.com" },
+  ]);
+  return (await connector.store.lookupUserId(keys)) !== null;
+};
 
 Deno.test({
   name: "manifest - describes a Hull smart-notifier connector with its settings in Hull's formats",
@@ -183,6 +189,7 @@ Deno.test({
           assert.match(String(r.body.error), /key URL/, url);
         }
         assert.equal(await adaStored(t), false);
+        assert.deepEqual(await registeredIds(t), [], "no verified token, no registration");
       }
       // A redirect from an allowed URL is not followed.
       const body = await freshFixture("user-update.json") as { notification_id: string };
@@ -201,18 +208,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hull connector - a Hull-signed notification for another connector is refused, logged",
+  name:
+    "hull connector - a notification for another connector past HULL_MAX_CONNECTORS is refused, logged",
   ignore: skip !== undefined,
   ...opts,
   async fn() {
-    const { hull, t } = await connectorWithFakeHull();
+    const { hull, t } = await connectorWithFakeHull({ HULL_MAX_CONNECTORS: "1" });
     try {
       const bind = await freshFixture("ship-update.json") as { notification_id: string };
       assert.equal((await postSigned(t.url, hull, bind)).status, 200);
-      const info = await t.server.ctx.hull.credentials.info();
+      const info = await credentialsOf(t, CONNECTOR_ID);
       assert.equal(info?.id, CONNECTOR_ID);
-      // Stored encrypted: the document holds no trace of the secret.
-      const raw = JSON.stringify(await t.server.ctx.store.getMeta("hull_connector"));
+      // Stored encrypted in the connector's scope: no trace of the secret.
+      const scope = (await hullConnector(t, CONNECTOR_ID))!.store;
+      const raw = JSON.stringify(await scope.getMeta("hull_connector"));
+      assert.notEqual(raw, "null");
       assert.equal(raw.includes("not-a-real-secret"), false);
 
       const other = await freshFixture("user-update.json") as Record<string, unknown> & {
@@ -226,8 +236,9 @@ Deno.test({
       other.connector = { id: "ffffffffffffffffffffffff", private_settings: { public_traits: [] } };
       const r = await postSigned(t.url, hull, other);
       assert.equal(r.status, 403);
-      assert.match(String(r.body.error), /serves connector 5a1b2c3d4e5f60718293a4b5/);
+      assert.match(String(r.body.error), /HULL_MAX_CONNECTORS \(1\)/);
       assert.equal(await adaStored(t), false, "nothing of it was applied");
+      assert.deepEqual(await registeredIds(t), [CONNECTOR_ID], "nor registered");
       assert.ok(t.server.ctx.live.settings.public_traits.length > 0, "settings unchanged");
       await t.server.ctx.events.flush();
       const log = await t.server.ctx.store.listEvents(50);

@@ -6,9 +6,8 @@
  * show in it; nothing secret or personal does.
  */
 import assert from "node:assert/strict";
-import { io as ioClient } from "socket.io-client";
 import { fakeHullSkipReason, postSigned, startFakeHull } from "../helpers/fake_hull.ts";
-import { freshFixture, once, startTestServer } from "../helpers/server.ts";
+import { freshFixture, startTestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/store_fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -112,22 +111,15 @@ Deno.test({
       assert.equal(warned.body.status, "warning", JSON.stringify(warned.body));
       assert.match(warned.body.messages.join(), /not a domain.*entry left out/);
 
-      // A visitor Hull's API fails for: the status becomes an error.
+      // A visitor Hull's API fails for: the status becomes an error. The connector's own
+      // fetcher is asked (as its namespace's handshake does), with its own credentials.
       hull.reports = () => ({ status: 500 });
-      const s = ioClient(t.url, {
-        transports: ["websocket"],
-        reconnection: false,
-        forceNew: true,
-        extraHeaders: { origin: "http://localhost:3000" },
-      });
-      try {
-        await once(s, "connect");
-        s.emit("user.fetch", { claims: { email: "carol@example.com" } });
-        await waitFor(() => hull.api.length === 1, 5_000);
-        await t.server.ctx.hull.profiles!.idle();
-      } finally {
-        s.close();
-      }
+      const connector = (await t.server.ctx.connectors.get(CONNECTOR_ID))!;
+      const fetcher = connector.services.profiles!;
+      fetcher.unknownVisitor([{ type: "email", value: "carol@example.com" }], "localhost");
+      await waitFor(() => hull.api.length === 1, 5_000);
+      await fetcher.idle();
+      assert.equal(hull.api[0].headers.get("hull-app-id"), CONNECTOR_ID);
       assert.deepEqual(hull.api[0].token.scopes, ["admin"]);
       let failing = await cron(own);
       await waitFor(async () => (failing = await cron(own)).body.status === "error");

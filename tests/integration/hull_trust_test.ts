@@ -7,22 +7,19 @@
  * real connector, real KV, real HTTP, real socket.io-client.
  */
 import assert from "node:assert/strict";
-import type { Socket } from "socket.io-client";
 import {
   type FakeHull,
   fakeHullSkipReason,
   postSigned,
   startFakeHull,
 } from "../helpers/fake_hull.ts";
+import { freshFixture, identify, startTestServer, type TestServer } from "../helpers/server.ts";
 import {
-  freshFixture,
-  identify,
-  once,
-  startTestServer,
-  type TestServer,
-} from "../helpers/server.ts";
-import { MAX_LEGACY_NAMESPACES } from "../../lib/socket/legacy_namespaces.ts";
-import { adminLogin } from "../helpers/admin.ts";
+  credentialsOf,
+  eventsOf,
+  hullConnector,
+  registeredIds,
+} from "../helpers/hull_connectors.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const skip = await fakeHullSkipReason();
@@ -31,7 +28,6 @@ const OTHER_ID = "ffffffffffffffffffffffff";
 /** The fixtures' connector secret: what the bound connector's notifications carry. */
 const FIXTURE_SECRET = "not-a-real-secret";
 const ADA_ID = "5f00000000000000000000a1";
-const PASSWORD = "correct horse battery staple";
 
 type Body = Record<string, unknown> & { notification_id: string };
 const fresh = async (name: string) => await freshFixture(name) as Body;
@@ -40,7 +36,7 @@ const fresh = async (name: string) => await freshFixture(name) as Body;
 async function setup(env: Record<string, string> = {}, start: Record<string, unknown> = {}) {
   const hull = await startFakeHull();
   const t = await startTestServer({
-    env: { HULL_KEY_HOSTS: "localhost", ADMIN_PASSWORD: PASSWORD, ...env },
+    env: { HULL_KEY_HOSTS: "localhost", ...env },
     start: { hullCaCerts: [hull.caCert], ...start },
   });
   return {
@@ -57,23 +53,33 @@ async function setup(env: Record<string, string> = {}, start: Record<string, unk
 async function bind(t: TestServer, hull: FakeHull) {
   const r = await postSigned(t.url, hull, await fresh("user-update.json"));
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  assert.equal((await t.server.ctx.hull.credentials.info())?.id, CONNECTOR_ID);
+  assert.equal((await credentialsOf(t, CONNECTOR_ID))?.id, CONNECTOR_ID);
 }
 
+/** The standalone connector's live log and the Hull connector's. */
 async function log(t: TestServer) {
-  await t.server.ctx.events.flush();
-  return await t.server.ctx.store.listEvents(500);
+  return [...await eventsOf(t), ...await eventsOf(t, CONNECTOR_ID)];
 }
 
-/** What an attacker would like to change: settings, domains, credentials and Ada's profile. */
+/**
+ * What an attacker would like to change: settings, domains, credentials and Ada's profile, of
+ * the standalone connector and of the Hull connector; and which connectors are registered.
+ */
 async function snapshot(t: TestServer) {
   const ctx = t.server.ctx;
+  const hullOne = await hullConnector(t, CONNECTOR_ID);
+  const of = async (c: typeof ctx.connectors.standalone | null) =>
+    c && {
+      settings: c.live.settings,
+      domains: c.live.domains.map((d) => d.raw),
+      stored: await c.store.getConfig(),
+      binding: await c.store.getMeta("hull_connector"),
+      ada: await c.store.getProfile(ADA_ID),
+    };
   return JSON.stringify({
-    settings: ctx.live.settings,
-    domains: ctx.live.domains.map((d) => d.raw),
-    stored: await ctx.store.getConfig(),
-    binding: await ctx.store.getMeta("hull_connector"),
-    ada: await ctx.store.getProfile(ADA_ID),
+    registered: await registeredIds(t),
+    standalone: await of(ctx.connectors.standalone),
+    connector: await of(hullOne),
   });
 }
 
@@ -154,7 +160,9 @@ Deno.test({
       const m = (own.messages as Record<string, Record<string, unknown>>[])[0];
       m.user = { ...m.user, traits_plan: "enterprise" };
       assert.equal((await postSigned(t.url, hull, own)).status, 200);
-      assert.equal((await t.server.ctx.store.getProfile(ADA_ID))?.user.traits_plan, "enterprise");
+      const scope = (await hullConnector(t, CONNECTOR_ID))!.store;
+      assert.equal((await scope.getProfile(ADA_ID))?.user.traits_plan, "enterprise");
+      assert.equal(await t.server.ctx.store.getProfile(ADA_ID), null, "not the standalone's");
     } finally {
       await close();
     }
@@ -186,7 +194,7 @@ Deno.test({
         const r = await postSigned(t.url, hull, body);
         assert.equal(r.status, 403, `${organization}: ${JSON.stringify(r.body)}`);
         assert.match(String(r.body.error), /organization/);
-        assert.equal(await t.server.ctx.hull.credentials.info(), null, `${organization} unbound`);
+        assert.deepEqual(await registeredIds(t), [], `${organization} registers nothing`);
       }
       // An unknown visitor: with no usable credentials, no request goes anywhere.
       const s = await identify(t, { email: "someone@example.com" });
@@ -217,7 +225,7 @@ Deno.test({
       let r = await postSigned(orgs.t.url, orgs.hull, other);
       assert.equal(r.status, 403, JSON.stringify(r.body));
       assert.match(String(r.body.error), /acme\.hullapp\.io/);
-      assert.equal(await orgs.t.server.ctx.hull.credentials.info(), null);
+      assert.deepEqual(await registeredIds(orgs.t), []);
       r = await postSigned(orgs.t.url, orgs.hull, await fresh("ship-update.json"));
       assert.equal(r.status, 200, "acme.hullapp.io binds");
 
@@ -229,7 +237,8 @@ Deno.test({
       named.connector = { id: OTHER_ID, private_settings: {} };
       r = await postSigned(ids.t.url, ids.hull, named);
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      assert.equal((await ids.t.server.ctx.hull.credentials.info())?.id, OTHER_ID);
+      assert.equal((await credentialsOf(ids.t, OTHER_ID))?.id, OTHER_ID);
+      assert.deepEqual(await registeredIds(ids.t), [OTHER_ID]);
     } finally {
       await orgs.close();
       await ids.close();
@@ -246,7 +255,9 @@ Deno.test({
     const { hull, t, close } = await setup();
     try {
       await bind(t, hull);
-      const binding = JSON.stringify(await t.server.ctx.store.getMeta("hull_connector"));
+      const scope = (await hullConnector(t, CONNECTOR_ID))!.store;
+      const binding = JSON.stringify(await scope.getMeta("hull_connector"));
+      const hullAda = JSON.stringify(await scope.getProfile(ADA_ID));
       const body = await fresh("user-update.json");
       body.configuration = { id: OTHER_ID, organization: "x.hullapp.io", secret: "other" };
       body.connector = { id: OTHER_ID, private_settings: {} };
@@ -256,60 +267,44 @@ Deno.test({
       assert.equal(res.status, 200, JSON.stringify(await res.json()));
       assert.equal((await t.server.ctx.store.getProfile(ADA_ID))?.user.traits_plan, "from-hmac");
       assert.equal(
-        JSON.stringify(await t.server.ctx.store.getMeta("hull_connector")),
+        JSON.stringify(await scope.getMeta("hull_connector")),
         binding,
         "an HMAC webhook never changes Hull credentials",
       );
+      assert.equal(JSON.stringify(await scope.getProfile(ADA_ID)), hullAda, "nor its profiles");
+      assert.deepEqual(await registeredIds(t), [CONNECTOR_ID], "nor registers a connector");
     } finally {
       await close();
     }
   },
 });
 
-/** Logs in to the dashboard: the session cookie and its CSRF token. */
 Deno.test({
-  name: "hull trust - the dashboard always shows the binding; a CSRF-checked release frees it",
+  name:
+    "hull trust - a second connector registers; past HULL_MAX_CONNECTORS: 403, until one is removed",
   ignore: skip !== undefined,
   ...opts,
   async fn() {
-    const { hull, t, close } = await setup();
+    const { hull, t, close } = await setup({ HULL_MAX_CONNECTORS: "1" });
     try {
-      const { cookie, csrf } = await adminLogin(t.url, PASSWORD);
-      const page = async () =>
-        await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
-      let html = await page();
-      assert.match(html, /Not bound to a Hull connector yet/);
-      assert.match(html, /\*\.hullapp\.io, \*\.hull\.io/, "the rule that binds it");
-
       await bind(t, hull);
-      html = await page();
-      assert.match(html, new RegExp(`Bound to Hull connector <code>${CONNECTOR_ID}</code>`));
-      // The release asks first (a two-step form), then posts forget_hull.
-      assert.match(html, /name="action" value="ask_forget_hull"/);
-      assert.equal(html.includes(FIXTURE_SECRET), false);
-
-      const release = (token: string) =>
-        fetch(`${t.url}/admin/settings`, {
-          method: "POST",
-          body: new URLSearchParams({ action: "forget_hull", _csrf: token }),
-          headers: { cookie },
-          redirect: "manual",
-        });
-      const refused = await release("0".repeat(64));
-      await refused.body?.cancel();
-      assert.equal(refused.status, 403, "no release without the session's CSRF token");
-      assert.equal((await t.server.ctx.hull.credentials.info())?.id, CONNECTOR_ID);
-      const ok = await release(csrf);
-      await ok.body?.cancel();
-      assert.equal(ok.status, 303);
-      assert.equal(await t.server.ctx.hull.credentials.info(), null);
-
-      // Released: another connector may bind.
+      const before = await snapshot(t);
       const other = await fresh("ship-update.json");
       other.configuration = { id: OTHER_ID, organization: "acme.hullapp.io", secret: "s-2" };
-      other.connector = { id: OTHER_ID, private_settings: {} };
-      assert.equal((await postSigned(t.url, hull, other)).status, 200);
-      assert.equal((await t.server.ctx.hull.credentials.info())?.id, OTHER_ID);
+      other.connector = { id: OTHER_ID, private_settings: { public_traits: ["email"] } };
+      let r = await postSigned(t.url, hull, other);
+      assert.equal(r.status, 403, JSON.stringify(r.body));
+      assert.match(String(r.body.error), /HULL_MAX_CONNECTORS \(1\)/);
+      assert.equal(await snapshot(t), before, "nothing written");
+      assert.equal(await hullConnector(t, OTHER_ID), null);
+      // Removing the first frees its slot: the other one registers, with its own scope.
+      await t.server.ctx.connectors.remove(CONNECTOR_ID);
+      other.notification_id = crypto.randomUUID();
+      r = await postSigned(t.url, hull, other);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(await registeredIds(t), [OTHER_ID]);
+      assert.equal((await credentialsOf(t, OTHER_ID))?.id, OTHER_ID);
+      assert.equal(await credentialsOf(t, CONNECTOR_ID), null, "the removed one is gone");
     } finally {
       await close();
     }
@@ -337,7 +332,10 @@ Deno.test({
         const body = await fresh("ship-update.json");
         const r = await postSigned(t.url, hull, body, undefined, {}, claims);
         assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
+        // Registration is a write: only once the token verified.
+        if (status === 401) assert.deepEqual(await registeredIds(t), [], `${what}: unregistered`);
       }
+      assert.deepEqual(await registeredIds(t), [CONNECTOR_ID]);
     } finally {
       await close();
     }
@@ -458,47 +456,9 @@ Deno.test({
       assert.equal(r.status, 503, JSON.stringify(r.body));
       assert.match(String(r.body.error), /in time/);
       assert.equal(await t.server.ctx.store.getProfile(ADA_ID), null);
+      assert.deepEqual(await registeredIds(t), [], "no key, no registration");
       // The server is fine afterwards: the genuine key URL verifies.
       assert.equal((await postSigned(t.url, hull, await fresh("user-update.json"))).status, 200);
-    } finally {
-      await close();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "legacy namespaces - the bound connector's namespace is admitted when unknown ids fill the cap",
-  ignore: skip !== undefined,
-  ...opts,
-  async fn() {
-    const { hull, t, close } = await setup();
-    const settle = (s: Socket) =>
-      new Promise<boolean>((resolve) => {
-        s.once("connect", () => resolve(true));
-        s.once("connect_error", () => resolve(false));
-      });
-    try {
-      await bind(t, hull);
-      const hex = (n: number) => "/" + (0xabc000 + n).toString(16).padStart(24, "0");
-      // Idle connections, each holding a made-up id: they fill every slot for unknown ids.
-      const idle = Array.from(
-        { length: MAX_LEGACY_NAMESPACES },
-        (_, i) => t.connect(undefined, { namespace: hex(i) }),
-      );
-      const admitted = await Promise.all(idle.map(settle));
-      assert.equal(admitted.filter(Boolean).length, MAX_LEGACY_NAMESPACES);
-      const extra = t.connect(undefined, { namespace: hex(MAX_LEGACY_NAMESPACES) });
-      assert.equal(await settle(extra), false, "one more unknown id is refused");
-      // The deployment's own connector still gets in, and its visitors are served.
-      const real = t.connect(undefined, { namespace: `/${CONNECTOR_ID}` });
-      assert.equal(await settle(real), true, "the bound connector's namespace is admitted");
-      const update = once<{ user: { email?: string } }>(real, "user.update");
-      real.emit("user.fetch", { claims: { email: "ada@example.com" } });
-      assert.equal((await update).user.email, "ada@example.com");
-      // Still capped for unknown ids afterwards.
-      const another = t.connect(undefined, { namespace: hex(MAX_LEGACY_NAMESPACES + 1) });
-      assert.equal(await settle(another), false);
     } finally {
       await close();
     }

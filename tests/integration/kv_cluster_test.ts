@@ -57,19 +57,6 @@ Deno.test({
         a.closeSockets();
       });
 
-      await t.step(
-        "push - a socket in a child namespace on A gets a push posted to C",
-        async () => {
-          // C has never seen a client on this namespace: the relay (one server-side emit per
-          // batch) has A emit to its own legacy namespaces.
-          const s = await a.identify({ external_id: "user-1001" }, "/5a1b2c3d4e5f60718293a4b5");
-          const update = waitEvent<Payload>(s, "user.update");
-          assert.equal((await c.post(await freshFixture("user-update.json"))).status, 200);
-          assert.equal((await update).user.id, "5f00000000000000000000a1");
-          a.closeSockets();
-        },
-      );
-
       await t.step("fetchSockets - one worker sees the sockets of all workers", async () => {
         const clients = [
           await a.connect(),

@@ -386,9 +386,19 @@ Deno.test({
       assert.equal((await post("{oops", await sign(attacker.privateKey, id))).status, 401);
       assert.equal((await post("{oops", await sign(hull.privateKey, id))).status, 400);
       assert.equal(await adaStored(t), false, "refused requests stored nothing");
+      assert.deepEqual(await t.server.ctx.store.listConnectors(), [], "nor registered");
       const ok = await post(raw, await sign(hull.privateKey, id));
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      assert.equal(await adaStored(t), true);
+      // Applied in the scope of the connector the body names (registered by it).
+      const connector = (await t.server.ctx.connectors.get(
+        (body.configuration as { id: string }).id,
+        true,
+      ))!;
+      const key = await t.server.ctx.webhook.hasher.hash({
+        type: "external_id",
+        value: "user-1001",
+      });
+      assert.notEqual(await connector.store.lookupUserId([key]), null);
       // HMAC is not configured on this server, so that header alone is refused.
       const hmac = await postRaw(t, raw, {
         "x-hull-browser-signature": await signHmac(WEBHOOK_SECRET, raw),

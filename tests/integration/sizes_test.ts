@@ -56,11 +56,13 @@ for (const [label, size] of [["a 200 MB", 200 * MB], ["an endless", Infinity]] a
       const { hull, t, close } = await installed();
       hull.reports = () => ({ streamBytes: size });
       try {
+        // The fetcher of the connector Hull's notification registered, with its credentials.
+        const connector = (await t.server.ctx.connectors.get(CONNECTOR_ID, true))!;
         const seen: string[] = [];
-        t.server.ctx.events.subscribe((e) => e.message && seen.push(e.message));
+        connector.events.subscribe((e) => e.message && seen.push(e.message));
         resetPeakRss();
         const before = peakRss();
-        const outcome = await t.server.ctx.hull.profiles!.fetch([
+        const outcome = await connector.services.profiles!.fetch([
           { type: "email", value: `big-${size}@example.com` },
         ]);
         const growth = peakRss() - before;

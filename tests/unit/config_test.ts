@@ -58,12 +58,19 @@ Deno.test("config - identity verification settings and abuse limits", () => {
     IDENTITY_SECRET: "i".repeat(32),
     ANONYMOUS_TRAITS: "traits_plan",
     LIMIT_CONNECTIONS_PER_IP_PER_MINUTE: "5",
+    LIMIT_CONNECTIONS_PER_CONNECTOR_PER_MINUTE: "7",
     LIMITS_MODE: "observe",
     TRUST_PROXY: "true",
   });
   assert.equal(c.seed.settings.identity_mode, "required", "a secret defaults to required");
   assert.deepEqual(c.seed.settings.anonymous_traits, ["traits_plan"]);
   assert.equal(c.limits.connectionsPerIpPerMinute, 5);
+  assert.equal(c.limits.connectionsPerConnectorPerMinute, 7);
+  assert.equal(loadConfig({}).limits.connectionsPerConnectorPerMinute, 6000);
+  assert.match(
+    problems({ LIMIT_CONNECTIONS_PER_CONNECTOR_PER_MINUTE: "-1" }).join(),
+    /LIMIT_CONNECTIONS_PER_CONNECTOR_PER_MINUTE must be a positive integer/,
+  );
   assert.equal(c.limits.mode, "observe");
   assert.equal(c.trustProxy.hops, 1, "true trusts one proxy");
   assert.equal(

@@ -47,9 +47,16 @@ Deno.test("binding - a known id acts only with its secret; an unknown one regist
   assert.equal(wrong.ok, false);
   assert.equal(!wrong.ok && wrong.status, 403);
   assert.equal(JSON.stringify(wrong).includes("guess"), false, "no secret in the reason");
-  // Another connector while bound: refused, naming the one served.
+  // Another connector registers while there is room (HULL_MAX_CONNECTORS)...
+  const second = decideBinding(body({ ...conf, id: OTHER }), bound, policy({ maxConnectors: 2 }));
+  assert.deepEqual(second, { ok: true, connection: { ...conf, id: OTHER }, known: false });
+  // ...and past it is refused, naming the limit.
   const other = decideBinding(body({ ...conf, id: OTHER }), bound, policy());
-  assert.match(!other.ok ? other.reason : "", new RegExp(`serves connector ${ID}`));
+  assert.equal(!other.ok && other.status, 403);
+  assert.match(
+    !other.ok ? other.reason : "",
+    /serves 1 Hull connector, .*HULL_MAX_CONNECTORS \(1\)/,
+  );
   // Fresh deployment: the first allowed body registers.
   const fresh = decideBinding(body({ ...conf, id: OTHER }), registry(null), policy());
   assert.equal(fresh.ok && fresh.known, false);

@@ -60,3 +60,21 @@ Deno.test("event lines - past the pending bound, lines are dropped and counted",
   lines.add(entry({ message: "after" }));
   assert.deepEqual(parsed(lines.take()!).map((e) => e.message), ["after"], "counted once");
 });
+
+Deno.test("event lines - a connector's log names its connector in every line", () => {
+  const id = "5a1b2c3d4e5f60718293a4b5";
+  const lines = new EventLines(undefined, id);
+  const entries = [entry({ message: "pushed" }), entry({ identifiers: { email: "a**@e**.com" } })];
+  for (const e of entries) lines.add(e);
+  const out = lines.take()!;
+  // The entry's JSON with the connector after the instance, byte for byte.
+  const expected = entries.map(({ id: entryId, time, event, instance, ...rest }) =>
+    JSON.stringify({ id: entryId, time, event, instance, connector: id, ...rest }) + "\n"
+  ).join("");
+  assert.equal(decode(out), expected);
+  assert.deepEqual(parsed(out).map((l) => l.connector), [id, id]);
+  // Without a connector, no field at all (the standalone log as before).
+  const plain = new EventLines();
+  plain.add(entry());
+  assert.equal(parsed(plain.take()!)[0].connector, undefined);
+});

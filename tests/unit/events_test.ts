@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { EventLog } from "../../lib/events.ts";
 import { maskIdentifiers } from "../../lib/identity.ts";
 import { KvStore } from "../../lib/store/kv_store.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 Deno.test("events - entries are buffered, stored and listed newest first", async () => {
   const store = await KvStore.open(":memory:");
@@ -132,8 +133,9 @@ Deno.test("events - timed flushes write the store at most once per interval, not
     assert.ok(writes <= 1 + Math.ceil(elapsed / 300), `${writes} store writes in ${elapsed} ms`);
     assert.ok(writes < 20, `${writes} store writes for 20 timed flushes`);
     // The rest arrives with the interval's timer, without another event or an explicit flush.
-    await new Promise((r) => setTimeout(r, 400));
-    assert.equal((await store.listEvents(50)).length, 20);
+    await waitFor(async () => (await store.listEvents(50)).length === 20, {
+      what: "the 20 entries stored by the interval's timer",
+    });
   } finally {
     await log.close();
     await store.close();

@@ -4,23 +4,28 @@
  */
 import assert from "node:assert/strict";
 import { GET_MANY_KEYS, KvReadBatcher } from "../../lib/store/kv_read_batch.ts";
+import { waitFor } from "../helpers/wait.ts";
 
-/** A KV whose `getMany` calls are counted and can be held back. */
+/** A KV whose `getMany` calls are counted and whose answers can be held back. */
 async function countingKv() {
   const kv = await Deno.openKv(":memory:");
   const calls: Deno.KvKey[][] = [];
+  let read = 0;
   let gate: Promise<void> = Promise.resolve();
   const getMany = kv.getMany.bind(kv);
   // deno-lint-ignore no-explicit-any
   (kv as any).getMany = async (keys: Deno.KvKey[]) => {
     calls.push(keys);
     const entries = await getMany(keys);
+    read++;
     await gate;
     return entries;
   };
   return {
     kv,
     calls,
+    /** `getMany` calls that have read the store (answered or held back). */
+    reads: () => read,
     hold() {
       let release!: () => void;
       gate = new Promise((r) => release = r);
@@ -51,14 +56,14 @@ Deno.test("kv read batch - concurrent reads share getMany calls, each caller get
 });
 
 Deno.test("kv read batch - a read asked for while a getMany is on its way is sent after it", async () => {
-  const { kv, calls, hold } = await countingKv();
+  const { kv, calls, reads: storeReads, hold } = await countingKv();
   try {
     await kv.set(["p"], "old");
     const reads = new KvReadBatcher(kv, 1);
     const release = hold();
     const first = reads.get<string>(["p"]); // sent now, answer held back
-    await new Promise((r) => setTimeout(r, 0));
-    await kv.set(["p"], "new"); // committed after the first read was sent
+    await waitFor(() => storeReads() === 1, { what: "the first getMany read the store" });
+    await kv.set(["p"], "new"); // committed after the first read was done
     const second = reads.get<string>(["p"]);
     release();
     assert.equal((await first).value, "old");

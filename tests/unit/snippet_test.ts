@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { diff } from "../../lib/snippet/diff.ts";
-import { findSnippetScript, readConfig, type ScriptLike } from "../../lib/snippet/endpoint.ts";
+import {
+  findSnippetScript,
+  namespaceFor,
+  readConfig,
+  type ScriptLike,
+} from "../../lib/snippet/endpoint.ts";
 import {
   cachedIdentity,
   cleanClaims,
@@ -209,6 +214,23 @@ Deno.test("snippet endpoint - data-hull-endpoint overrides and data-hull-id is t
     endpoint: "https://connector.example.net",
     shipId: "5a1b2c3d",
   });
+});
+
+Deno.test("snippet endpoint - data-hull-id picks the connector's namespace, never a guess", () => {
+  assert.deepEqual(namespaceFor(undefined), { namespace: "/" });
+  assert.deepEqual(namespaceFor(""), { namespace: "/" });
+  assert.deepEqual(namespaceFor("5a1b2c3d4e5f60718293a4b5"), {
+    namespace: "/5a1b2c3d4e5f60718293a4b5",
+  });
+  // The same id in capitals or with stray spaces: Hull's ids are lowercase.
+  assert.deepEqual(namespaceFor(" 5A1B2C3D4E5F60718293A4B5 "), {
+    namespace: "/5a1b2c3d4e5f60718293a4b5",
+  });
+  for (const bad of ["5a1b2c3d", "5a1b2c3d4e5f60718293a4b5/x", "../admin", "g".repeat(24)]) {
+    const { namespace, warning } = namespaceFor(bad);
+    assert.equal(namespace, "/", bad);
+    assert.match(warning!, /is not a Hull connector id \(24 hexadecimal digits\)/);
+  }
 });
 
 Deno.test("snippet endpoint - relative src resolves against the page; junk gives undefined", () => {
