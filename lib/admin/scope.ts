@@ -48,8 +48,7 @@ export function scopedUrl(
 
 /**
  * Resolves `?connector=` (pages and the dashboard's API). Unknown ids get a 404: a page that
- * links to the list of connectors, or JSON for the API. `notFoundPage` renders the page (kept
- * out of lib, which does not import the dashboard's components).
+ * links to the list of connectors (`notFoundPage`, given by the app), or JSON for the API.
  */
 export function adminScope(
   notFoundPage: (c: Context<AppEnv>, id: string) => Response,
