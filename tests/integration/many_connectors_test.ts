@@ -22,6 +22,7 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { redisSkipReason, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { adminLogin } from "../helpers/admin.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { ioV2 } from "../helpers/v2_client.ts";
 import type { PublicPayload } from "../../lib/types.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -648,6 +649,49 @@ async function scenario(t: Deno.TestContext, deploy: typeof kvDeployment) {
         }
       }
     });
+
+    await t.step(
+      "original snippet - a socket.io v2 page on B's namespace gets B's profile and pushes only",
+      async () => {
+        const v2 = ioV2(`${s1.url}/${B.id}`, B.origin);
+        const got: PublicPayload[] = [];
+        const refusedRoot: string[] = [];
+        v2.on("user.update", (p: PublicPayload) => got.push(p));
+        try {
+          await new Promise<void>((resolve, reject) => {
+            v2.once("connect", () => resolve());
+            v2.once("connect_error", (err: Error) => reject(err));
+            // A v2 client is put in `/` too, where only the standalone connector's origins
+            // are admitted: that refusal comes as an "error" event, and is no failure here.
+            v2.on("error", (err: unknown) => refusedRoot.push(JSON.stringify(err)));
+          });
+          const joined = new Promise((r) => v2.once("room.joined", r));
+          v2.emit("user.fetch", { claims: { email: EMAIL }, shipId: B.id });
+          await joined;
+          const first = await waitFor(() => got[0], {
+            timeoutMs: 10_000,
+            what: "B's profile (v2)",
+          });
+          assert.deepEqual(first.user.traits, expectedTraits(B, adaOf(B)));
+          Object.assign(A.ada, { traits_plan: "a-v2" });
+          await send(hull, s2, A, [adaOf(A)]);
+          Object.assign(B.ada, { traits_color: "b-v2" });
+          await send(hull, s2, B, [adaOf(B)]);
+          await waitFor(() => got.some((p) => JSON.stringify(p).includes("b-v2")), {
+            timeoutMs: 10_000,
+            what: `B's push on the v2 page; got ${JSON.stringify(got)}`,
+          });
+          // The only error a v2 page may see is `/` refusing its origin (it is B's, not S's).
+          for (const e of refusedRoot) assert.match(e, /"reason":"origin"/);
+          const text = JSON.stringify(got);
+          for (const value of [...A.history, ...S.history]) {
+            assert.equal(text.includes(value), false, `${value} reached B's v2 page`);
+          }
+        } finally {
+          v2.close();
+        }
+      },
+    );
 
     await t.step(
       "removal - removing A deletes its data and its pages on both instances, B stays",
