@@ -151,6 +151,11 @@ export class ConnectorDirectory<Services = unknown> {
     await this.root.unregisterConnector(id);
     this.#registry = null;
     await this.#closeOne(id);
+    await this.#clear(id);
+  }
+
+  /** Deletes every key of connector `id`. */
+  async #clear(id: string): Promise<void> {
     const scope = this.root.scoped(id);
     try {
       await scope.clear();
@@ -215,7 +220,12 @@ export class ConnectorDirectory<Services = unknown> {
   async sync(): Promise<void> {
     const ids = await this.ids(true);
     for (const id of [...this.#opened.keys()]) {
-      if (!ids.includes(id)) await this.#closeOne(id);
+      if (ids.includes(id)) continue;
+      await this.#closeOne(id);
+      // Until it closed here, this instance could still write into the scope the remover
+      // cleared (a names-seen flush, the live log's last lines, a webhook in flight): what
+      // it wrote goes too, unless the id registered again meanwhile.
+      if (!(await this.ids(true)).includes(id)) await this.#clear(id);
     }
     await Promise.allSettled(ids.map((id) => this.#open(id)));
   }

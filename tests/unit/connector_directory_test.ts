@@ -97,11 +97,19 @@ Deno.test("connector directory - another instance opens what one registered and 
     assert.equal(d2.openNow(A)?.id, A);
     const told: string[] = [];
     d2.onRemoved((id) => told.push(id));
+    const late = d2.openNow(A)!;
     await d1.remove(A);
+    // The second instance has not noticed yet: what it writes now must not outlive the removal.
+    await late.store.setMeta("seen", { names: ["plan"] });
+    late.events.emit("incoming.user.start", { message: "late line" });
     await d2.sync();
     assert.equal(d2.openNow(A), null);
     assert.deepEqual(told, [A]);
     assert.ok(second.log.closed.includes(A));
+    const scope = one.scoped(A);
+    assert.equal(await scope.getMeta("seen"), null, "the late write went with the connector");
+    assert.deepEqual(await scope.listEvents(10), [], "so did the late log line");
+    await scope.close();
   } finally {
     await d1.close();
     await d2.close();
