@@ -96,7 +96,7 @@ export class HullCredentials {
   }
 
   /**
-   * The bound connector as the binding rule sees it (secret null: unreadable); null: none.
+   * This scope's connector as the binding rule sees it (secret null: unreadable); null: none.
    * `fresh` reads the store rather than this instance's copy (before registering a connector).
    */
   async registered(fresh = false): Promise<RegisteredConnector | null> {

@@ -4,7 +4,7 @@
  * (`ok`, `warning`, `error`, `setupRequired`) and pushed to `PUT /api/v1/<id>/status`, as
  * Hull's SDK and its connectors do. It owns the small shared record the status is read from
  * (the last notification, the last Hull API failure and success), written at most once a
- * minute per instance, and the check of the cron's credentials (the bound connector's id,
+ * minute per instance, and the check of the cron's credentials (its connector's id,
  * organization and secret as query parameters, the secret compared in constant time).
  * Messages name no secret and no visitor: reasons and times only.
  */
@@ -41,7 +41,7 @@ export interface StatusAnswer {
 
 /** What the status is computed from. */
 export interface StatusInput {
-  /** The bound connector; null: Hull never sent a notification. */
+  /** This connector's credentials; null: Hull never sent a notification. */
   connection:
     | { updated_at: number; secret_readable: boolean; organization_allowed: boolean }
     | null;
@@ -147,7 +147,7 @@ export class HullStatus {
 
   /**
    * Checks the cron's query parameters (`ship`, `secret`, `organization`, as Hull's scheduler
-   * sends them) against the bound connector; `bound: false` when none is bound yet.
+   * sends them) against this connector's credentials; `bound: false` when it has none yet.
    */
   async authorize(query: URLSearchParams): Promise<CronAuth & { bound?: boolean }> {
     const [ship, secret, organization] = ["ship", "secret", "organization"].map((k) =>
