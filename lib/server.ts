@@ -106,6 +106,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Set once the socket server exists: profile fetches push through the connector's namespace.
   let publisherFor: ((connectorId: string) => Publisher) | null = null;
   // Each connector's parts over its own store scope (lib/connector/directory.ts).
+  // Webhooks in flight per connector: also what a connector's removal waits for.
+  const webhookLimit = new ConnectorLimit();
   const connectors = await ConnectorDirectory.create<HullServices>(store, {
     async open(id, scoped) {
       const live = await LiveConfig.load(scoped);
@@ -130,6 +132,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return { id, namespace: namespaceOf(id), store: scoped, live, events, services };
     },
     async close(c) {
+      // Its notifications still being applied here write into its scope: a removal deletes
+      // the scope after them (bounded, as the shutdown's drain).
+      if (webhookLimit.inflight(c.id)) await Promise.race([webhookLimit.idle(c.id), delay(4_000)]);
       c.live.stop();
       await c.services.close();
       await c.events.close();
@@ -217,7 +222,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       hull: hull.integration,
       hullRegistry: new HullRegistry(connectors, hullShared.policy),
       depsFor: connectorWebhooks.depsFor,
-      limit: new ConnectorLimit(),
+      limit: webhookLimit,
       inflight,
       metrics,
       seen,

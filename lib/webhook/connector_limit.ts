@@ -19,6 +19,8 @@ export class ConnectorLimit {
   #inflight = new Map<string, number>();
   /** Connectors refused since they were last under the limit. */
   #bursting = new Set<string>();
+  /** Who waits for a connector to have nothing in flight (`idle`). */
+  #waiting = new Map<string, (() => void)[]>();
 
   constructor(readonly max = MAX_INFLIGHT_PER_CONNECTOR) {}
 
@@ -40,9 +42,26 @@ export class ConnectorLimit {
         const left = (this.#inflight.get(connectorId) ?? 1) - 1;
         if (left > 0) this.#inflight.set(connectorId, left);
         else this.#inflight.delete(connectorId);
-        if (left === 0) this.#bursting.delete(connectorId);
+        if (left === 0) {
+          this.#bursting.delete(connectorId);
+          for (const wake of this.#waiting.get(connectorId) ?? []) wake();
+          this.#waiting.delete(connectorId);
+        }
       },
     };
+  }
+
+  /**
+   * Resolves once `connectorId` has no webhook in flight here (at once when it has none): a
+   * removal waits for them, so that their writes land before its data is deleted.
+   */
+  idle(connectorId: string): Promise<void> {
+    if (!this.inflight(connectorId)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.#waiting.get(connectorId) ?? [];
+      list.push(resolve);
+      this.#waiting.set(connectorId, list);
+    });
   }
 
   /** Webhooks of `connectorId` in flight here now. */
