@@ -44,6 +44,24 @@ export interface EventDetails {
   message?: string;
 }
 
+/**
+ * The time and timers that pace the store writes (default: `performance.now` and the global
+ * timers; tests drive them by hand). A timer's callback returns its flush, so a hand-driven clock
+ * can await it.
+ */
+export interface EventClock {
+  /** Milliseconds, never going back. */
+  now(): number;
+  setTimeout(fn: () => unknown, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const REAL_CLOCK: EventClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as number),
+};
+
 export interface EventLogOptions {
   instance: string;
   /** The connector whose log this is: stdout lines carry it as `"connector"` (none: left out). */
@@ -63,6 +81,8 @@ export interface EventLogOptions {
   storeIntervalMs?: number;
   /** Counts entries left out of the store (the dashboard shows counters). */
   counters?: { inc(name: string, by?: number): void };
+  /** Time and timers of the flushes and the store's rate (default: the real ones). */
+  clock?: EventClock;
 }
 
 /** Entries the store may take at once after a quiet spell. */
@@ -81,22 +101,25 @@ export class EventLog {
   #othersCap = STORE_BURST;
   /** Entries left out of the store at emit, counted at the next flush. */
   #skipped = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
   /** Entries kept for the store, waiting for its next write. */
   #toStore: LogEntry[] = [];
   #storedAt = -Infinity;
-  #storeTimer: ReturnType<typeof setTimeout> | undefined;
+  #storeTimer: unknown;
   #flushing: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: LogEntry) => void>();
   #notStored = 0;
   #tokens = STORE_BURST;
-  #refilledAt = performance.now();
+  #refilledAt: number;
   #seq = 0;
   readonly #tag = crypto.randomUUID().slice(0, 8);
   /** Stdout lines, encoded at emit (null: stdout off). */
   readonly #lines: EventLines | null;
+  readonly #clock: EventClock;
 
   constructor(private readonly store: EventSink, private readonly opts: EventLogOptions) {
+    this.#clock = opts.clock ?? REAL_CLOCK;
+    this.#refilledAt = this.#clock.now();
     this.#lines = opts.stdout === false ? null : new EventLines(undefined, opts.connector);
   }
 
@@ -118,7 +141,7 @@ export class EventLog {
     const max = this.opts.maxBuffered ?? 10_000;
     // What the store could take by the next flush: its tokens now and the refill until then.
     const rate = this.opts.storeRatePerSecond ?? 500;
-    const soon = performance.now() - this.#refilledAt + (this.opts.flushIntervalMs ?? 100);
+    const soon = this.#clock.now() - this.#refilledAt + (this.opts.flushIntervalMs ?? 100);
     const cap = Math.min(max, STORE_BURST, Math.ceil(this.#tokens + soon / 1000 * rate));
     this.#othersCap = cap;
     const listeners = this.#listeners.size ? [...this.#listeners] : undefined;
@@ -150,9 +173,9 @@ export class EventLog {
       this.#others.splice(0, over);
       this.#skipped += over;
     }
-    this.#timer ??= setTimeout(() => {
+    this.#timer ??= this.#clock.setTimeout(() => {
       this.#timer = undefined;
-      this.#flush(false);
+      return this.#flush(false);
     }, this.opts.flushIntervalMs ?? 100);
   }
 
@@ -184,17 +207,17 @@ export class EventLog {
       const batch = this.#candidates();
       if (batch.length || this.#skipped) this.#toStore.push(...this.#withinRate(batch));
       if (!this.#toStore.length) return;
-      const wait = this.#storedAt + (this.opts.storeIntervalMs ?? 1_000) - performance.now();
+      const wait = this.#storedAt + (this.opts.storeIntervalMs ?? 1_000) - this.#clock.now();
       if (!toStore && wait > 0) {
-        this.#storeTimer ??= setTimeout(() => {
+        this.#storeTimer ??= this.#clock.setTimeout(() => {
           this.#storeTimer = undefined;
-          this.#flush(true);
+          return this.#flush(true);
         }, wait);
         return;
       }
       const kept = this.#toStore;
       this.#toStore = [];
-      this.#storedAt = performance.now();
+      this.#storedAt = this.#clock.now();
       try {
         await this.store.appendEvents(kept);
       } catch (err) {
@@ -245,7 +268,7 @@ export class EventLog {
 
   /** The entries of `batch` the store takes now: errors first, then the newest. */
   #withinRate(batch: LogEntry[]): LogEntry[] {
-    const now = performance.now();
+    const now = this.#clock.now();
     const rate = this.opts.storeRatePerSecond ?? 500;
     this.#tokens = Math.min(STORE_BURST, this.#tokens + (now - this.#refilledAt) / 1000 * rate);
     this.#refilledAt = now;
@@ -273,8 +296,8 @@ export class EventLog {
   }
 
   async close(): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#storeTimer !== undefined) clearTimeout(this.#storeTimer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    if (this.#storeTimer !== undefined) this.#clock.clearTimeout(this.#storeTimer);
     this.#timer = this.#storeTimer = undefined;
     await this.flush();
   }

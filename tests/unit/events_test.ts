@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { EventLog } from "../../lib/events.ts";
 import { maskIdentifiers } from "../../lib/identity.ts";
 import { KvStore } from "../../lib/store/kv_store.ts";
-import { waitFor } from "../helpers/wait.ts";
+import type { LogEntry } from "../../lib/types.ts";
+import { FakeClock } from "../helpers/fake_clock.ts";
 
 Deno.test("events - entries are buffered, stored and listed newest first", async () => {
   const store = await KvStore.open(":memory:");
@@ -110,32 +111,62 @@ Deno.test("events - emitMany records one entry per item, each live and stored", 
 
 Deno.test("events - timed flushes write the store at most once per interval, nothing lost", async () => {
   const store = await KvStore.open(":memory:");
-  const log = new EventLog(store, {
+  const clock = new FakeClock();
+  // The real store, with the time and size of each write noted.
+  const writes: string[] = [];
+  const sink = {
+    appendEvents: (entries: LogEntry[]) => {
+      writes.push(`${entries.length}@${clock.now()}`);
+      return store.appendEvents(entries);
+    },
+  };
+  const log = new EventLog(sink, {
     instance: "i",
     stdout: false,
     flushIntervalMs: 5,
     storeIntervalMs: 300,
+    clock,
   });
   try {
-    const count = async () => {
-      let n = 0;
-      for await (const _ of store.kv.list({ prefix: ["events"] })) n++;
-      return n;
-    };
-    const started = performance.now();
     for (let i = 0; i < 20; i++) {
       log.emit("incoming.user.start", { message: String(i) });
-      await new Promise((r) => setTimeout(r, 20)); // a timed flush after each
+      await clock.advance(20); // a timed flush after each (at 5, 25, ..., 385 ms)
     }
-    const elapsed = performance.now() - started;
-    // One write at the first flush, then at most one per 300 ms.
-    const writes = await count();
-    assert.ok(writes <= 1 + Math.ceil(elapsed / 300), `${writes} store writes in ${elapsed} ms`);
-    assert.ok(writes < 20, `${writes} store writes for 20 timed flushes`);
-    // The rest arrives with the interval's timer, without another event or an explicit flush.
-    await waitFor(async () => (await store.listEvents(50)).length === 20, {
-      what: "the 20 entries stored by the interval's timer",
-    });
+    // The first flush writes at once, the next 15 wait for the interval (due at 305 ms).
+    assert.deepEqual(writes, ["1@5", "15@305"]);
+    // The last 4 wait for the next interval, not for another event or an explicit flush.
+    await clock.advance(604 - clock.now());
+    assert.deepEqual(writes, ["1@5", "15@305"]);
+    await clock.advance(1);
+    assert.deepEqual(writes, ["1@5", "15@305", "4@605"]);
+    assert.equal((await store.listEvents(50)).length, 20);
+    assert.equal(clock.pending, 0);
+  } finally {
+    await log.close();
+    await store.close();
+  }
+});
+
+Deno.test("events - the store's allowance refills with time at its rate", async () => {
+  const store = await KvStore.open(":memory:");
+  const clock = new FakeClock();
+  const log = new EventLog(store, {
+    instance: "i",
+    stdout: false,
+    flushIntervalMs: 60_000,
+    storeRatePerSecond: 1_000,
+    clock,
+  });
+  const emit = (n: number) =>
+    log.emitMany("outgoing.user.success", Array.from({ length: n }, () => ({})));
+  try {
+    emit(2_500); // the burst allowance takes 2,000
+    await log.flush();
+    assert.equal(log.notStored, 500);
+    await clock.advance(500); // 500 more
+    emit(800);
+    await log.flush();
+    assert.equal(log.notStored, 800);
   } finally {
     await log.close();
     await store.close();
