@@ -15,7 +15,7 @@ import type { EventLog } from "../events.ts";
 export const STANDALONE_ID = "default";
 
 /** A Hull connector id as pages name it (`data-hull-id`) and as its namespace is spelled. */
-export const HULL_CONNECTOR_ID = /^[0-9a-f]{24}$/;
+export { HULL_CONNECTOR_ID } from "../hull/hull_config.ts";
 
 /** The socket.io namespace of a connector. */
 export const namespaceOf = (id: string) => id === STANDALONE_ID ? "/" : `/${id}`;
@@ -116,15 +116,6 @@ export class ConnectorDirectory<Services = unknown> {
   /** Every connector open here now, the standalone one first. */
   allNow(): Connector<Services>[] {
     return [this.standalone, ...this.#ready.values()];
-  }
-
-  /** Connectors open on this instance, the standalone one first. */
-  async opened(): Promise<Connector<Services>[]> {
-    const list = await Promise.allSettled([...this.#opened.values()]);
-    return [
-      this.standalone,
-      ...list.flatMap((r) => r.status === "fulfilled" ? [r.value] : []),
-    ];
   }
 
   /**

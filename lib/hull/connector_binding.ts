@@ -13,6 +13,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { type DomainPattern, isHostName, originAllowed } from "../domains.ts";
 import type { HullConnection } from "./credentials.ts";
 import { isObject } from "../types.ts";
+import { CONNECTOR_ID } from "../store/store.ts";
 
 /** What decides whether a connector may bind. */
 export interface BindingPolicy {
@@ -47,7 +48,6 @@ export type Binding =
   | { ok: true; connection: HullConnection; known: boolean }
   | { ok: false; status: 400 | 403; reason: string };
 
-const ID = /^[A-Za-z0-9_-]{1,100}$/;
 const MAX_SECRET_LENGTH = 1000;
 
 /** A value quoted for a message: short, and never more than the sender wrote. */
@@ -102,7 +102,7 @@ export function decideBinding(
     );
   }
   const { id, secret, organization } = conf;
-  if (typeof id !== "string" || !ID.test(id)) {
+  if (typeof id !== "string" || !CONNECTOR_ID.test(id)) {
     return refuse(400, "configuration.id is missing or malformed: nothing was applied");
   }
   if (typeof secret !== "string" || !secret || secret.length > MAX_SECRET_LENGTH) {

@@ -5,12 +5,13 @@
  */
 import { assertConfigSize } from "./config_size.ts";
 import {
-  CONNECTOR_ID,
+  EMPTY_SETTINGS,
   type LogEntry,
   type ProfileWrite,
   type Registration,
   type SaveOptions,
   type SaveResult,
+  scopeId,
   type Store,
   type StoredConfig,
   type StoredProfile,
@@ -23,13 +24,6 @@ import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profiles.ts";
-
-const EMPTY_SETTINGS: Settings = {
-  public_traits: [],
-  public_segments: [],
-  public_account_segments: [],
-  user_filter_segments: [],
-};
 
 /**
  * Packed reads sent at once: one for a local SQLite file (one thread serves it, so one packed
@@ -101,8 +95,7 @@ export class KvStore implements Store {
   }
 
   scoped(connectorId: string): KvStore {
-    if (!CONNECTOR_ID.test(connectorId)) throw new Error("malformed connector id");
-    return new KvStore(this.kv, this.#opts, connectorId);
+    return new KvStore(this.kv, this.#opts, scopeId(connectorId));
   }
 
   async clear(): Promise<void> {

@@ -32,7 +32,7 @@ import {
 import { StoreUnavailableError } from "./outage.ts";
 import { assertConfigSize } from "./config_size.ts";
 import {
-  CONNECTOR_ID,
+  EMPTY_SETTINGS,
   EVENT_LOG_LIMIT,
   lastWritePerUser,
   type LogEntry,
@@ -41,6 +41,7 @@ import {
   type Registration,
   type SaveOptions,
   type SaveResult,
+  scopeId,
   type Store,
   type StoredConfig,
   type StoredProfile,
@@ -60,13 +61,6 @@ const SCRIPT_BATCH = 100;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const EMPTY_SETTINGS: Settings = {
-  public_traits: [],
-  public_segments: [],
-  public_account_segments: [],
-  user_filter_segments: [],
-};
 
 export interface RedisStoreOptions {
   /** Prefix of every key and channel (default DEFAULT_REDIS_PREFIX). */
@@ -126,8 +120,12 @@ export class RedisStore implements Store {
   }
 
   scoped(connectorId: string): RedisStore {
-    if (!CONNECTOR_ID.test(connectorId)) throw new Error("malformed connector id");
-    const store = new RedisStore(this.client, this.subscriber, this.prefix, connectorId);
+    const store = new RedisStore(
+      this.client,
+      this.subscriber,
+      this.prefix,
+      scopeId(connectorId),
+    );
     store.#subscribe().catch((err) =>
       console.error(`redis: could not watch connector settings: ${err.message}`)
     );

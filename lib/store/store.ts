@@ -67,6 +67,20 @@ export type Registration = "added" | "known" | "full";
  */
 export const CONNECTOR_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
+/** `connectorId` when a scope may be made of it; throws otherwise (both engines' `scoped`). */
+export function scopeId(connectorId: string): string {
+  if (!CONNECTOR_ID.test(connectorId)) throw new Error("malformed connector id");
+  return connectorId;
+}
+
+/** The settings of a store that holds none yet (both engines' `getConfig`). */
+export const EMPTY_SETTINGS: Settings = {
+  public_traits: [],
+  public_segments: [],
+  public_account_segments: [],
+  user_filter_segments: [],
+};
+
 /** Whitelist and settings as stored (domains as the raw patterns the admin typed). */
 export type { StoredConfig };
 
