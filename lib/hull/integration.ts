@@ -44,12 +44,6 @@ export class HullIntegration {
     return this.deps.policy;
   }
 
-  /** True when `id` is the Hull connector whose credentials this connector's scope holds. */
-  async isRegistered(id: string): Promise<boolean> {
-    const bound = await this.deps.credentials.registered();
-    return bound !== null && bound.id.toLowerCase() === id.toLowerCase();
-  }
-
   /**
    * Applies the settings present in `connector.private_settings` (and `settings.script`), and
    * keeps the credentials and name of `binding` (a Hull-signed body admitted for this

@@ -29,8 +29,17 @@ export interface HullShared {
   close(): void;
 }
 
-/** Options of the shared part (see HullServicesDeps). */
-export type HullSharedDeps = Pick<HullServicesDeps, "config" | "caCerts" | "keyTimeoutMs">;
+/** Options of the shared part. */
+export interface HullSharedDeps {
+  config: Config;
+  /**
+   * Extra CA certificates (PEM) trusted for Hull's key URL and API, besides the system's; for
+   * tests and private proxies. In production, Deno's `DENO_CERT` does the same.
+   */
+  caCerts?: string[];
+  /** Deadline of one key fetch, body included (default 5 s; tests shorten it). */
+  keyTimeoutMs?: number;
+}
 
 /** Creates what the connectors of one instance share. */
 export function createHullShared(deps: HullSharedDeps): HullShared {
@@ -55,8 +64,8 @@ export function createHullShared(deps: HullSharedDeps): HullShared {
 }
 
 export interface HullServicesDeps {
-  /** What the instance's connectors share (made here when absent, and closed with these). */
-  shared?: HullShared;
+  /** What the instance's connectors share (closed by its owner, not with these). */
+  shared: HullShared;
   config: Config;
   store: Store;
   live: LiveConfig;
@@ -65,38 +74,28 @@ export interface HullServicesDeps {
   counters: Counters;
   /** The server secret (the credentials' encryption key is derived from it). */
   secret: string;
-  /**
-   * Extra CA certificates (PEM) trusted for Hull's key URL and API, besides the system's; for
-   * tests and private proxies. In production, Deno's `DENO_CERT` does the same.
-   */
-  caCerts?: string[];
-  /** Deadline of one key fetch, body included (default 5 s; tests shorten it). */
-  keyTimeoutMs?: number;
   /** Clock of the profile fetches' rate limit (tests advance it instead of sleeping). */
   fetchClock?: () => number;
 }
 
-/** The Hull integration of one instance. */
+/** The Hull integration of one connector. */
 export interface HullServices {
   credentials: HullCredentials;
   integration: HullIntegration;
-  keyFetcher: HullKeyFetcher;
   /** The connector's status for Hull (`/status`) and what it is read from. */
   status: HullStatus;
   /** Set by `startFetching` once the socket server's publisher exists. */
   profiles: ProfileFetcher | null;
   /** Starts fetching unknown visitors' profiles, pushing them through `publish`. */
   startFetching(publish: Publisher): ProfileFetcher;
-  /** Waits (at most `ms`) for fetches in flight, then releases the HTTP client. */
+  /** Waits (at most `ms`) for the connector's fetches in flight. */
   close(ms?: number): Promise<void>;
 }
 
 /** Creates the Hull integration of one connector (its store scope, settings and log). */
 export async function createHullServices(deps: HullServicesDeps): Promise<HullServices> {
   const { config, store, live, events } = deps;
-  const ownShared = deps.shared ? null : createHullShared(deps);
-  const shared = deps.shared ?? ownShared!;
-  const { api, policy } = shared;
+  const { api, policy } = deps.shared;
   const credentials = await HullCredentials.create(
     store,
     deps.secret,
@@ -108,7 +107,6 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
     credentials,
     status,
     integration: new HullIntegration({ credentials, settings, events, policy, status }),
-    keyFetcher: shared.keyFetcher,
     profiles: null,
     startFetching(publish) {
       return services.profiles = new ProfileFetcher({
@@ -133,7 +131,6 @@ export async function createHullServices(deps: HullServicesDeps): Promise<HullSe
         await Promise.race([idle, new Promise((r) => timer = setTimeout(r, ms))]);
         clearTimeout(timer);
       }
-      ownShared?.close();
     },
   };
   return services;
