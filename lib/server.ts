@@ -29,7 +29,7 @@ import { createHullShared } from "./hull/services.ts";
 import { migrateSingleBinding } from "./hull/migration.ts";
 import { ConnectorLimit } from "./webhook/connector_limit.ts";
 import { delay, openConnectors, webhookParts } from "./instance_parts.ts";
-import { type PoolHost, WebhookPool, type WorkerInit } from "./webhook/pool.ts";
+import { type PoolHost, poolSize, WebhookPool, type WorkerInit } from "./webhook/pool.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -56,6 +56,8 @@ export interface RunningServer {
   io: Server;
   http: HttpServer;
   ctx: AppContext;
+  /** Webhook workers started (lib/webhook/pool.ts); 0: webhooks are applied here. */
+  webhookWorkers: number;
   /** The publisher of connector `id` (STANDALONE_ID: namespace `/`), as webhooks use it. */
   publisherFor(connectorId: string): Publisher;
   close(): Promise<void>;
@@ -261,16 +263,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     io,
     http,
     ctx,
+    webhookWorkers: pool?.size ?? 0,
     publisherFor: sockets.publisherFor,
     close,
   };
 }
 
 /**
- * Starts the webhook workers: WEBHOOK_WORKERS of them, or by default one per core beyond the
- * first, at most 4. None where they could not share the store: a store handed in (tests), an
- * in-memory KV, and on Deno Deploy (where the KV is the deployment's own database). A pool
- * that cannot start (Workers unavailable) leaves the work here, said once.
+ * Starts the webhook workers (`poolSize` says how many). A pool that cannot start (Workers
+ * unavailable) leaves the work here, said once.
  */
 async function startWebhookPool(
   config: Config,
@@ -278,10 +279,8 @@ async function startWebhookPool(
   secret: string,
   host: PoolHost,
 ): Promise<WebhookPool | null> {
-  const shared = !opts.store && config.kvPath !== ":memory:" &&
-    !config.instance.startsWith("deploy-");
-  const size = config.webhookWorkers ??
-    (shared ? Math.min(Math.max(navigator.hardwareConcurrency - 1, 0), 4) : 0);
+  const { size, refused } = poolSize(config, !!opts.store, navigator.hardwareConcurrency);
+  if (refused) console.warn(`WEBHOOK_WORKERS: none started: ${refused}`);
   if (!size) return null;
   const init: WorkerInit = {
     config,

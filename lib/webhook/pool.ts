@@ -59,6 +59,35 @@ export interface PoolHost {
   metrics: MetricsSink;
 }
 
+/**
+ * How many webhook workers an instance starts, and why none when some were asked for:
+ * WEBHOOK_WORKERS, or by default one per core beyond the first, at most 4. A worker opens the
+ * store itself, so only a store it can reach by name qualifies: Redis, or Deno KV at a file
+ * (KV_PATH). Deno's default KV location is per main module, so a worker's would be another
+ * database; an in-memory KV and a store handed in (tests) cannot be shared either. On Deno
+ * Deploy an instance has about one core and KV_PATH is unset: none by default.
+ */
+export function poolSize(
+  config: Pick<Config, "webhookWorkers" | "kvPath" | "redisUrl" | "instance">,
+  storeHandedIn: boolean,
+  cores: number,
+): { size: number; refused?: string } {
+  const { webhookWorkers: asked, kvPath, redisUrl } = config;
+  const refused = storeHandedIn
+    ? "the store was handed in"
+    : redisUrl
+    ? undefined
+    : !kvPath
+    ? "Deno KV at its default location cannot be opened by a worker (set KV_PATH to a file)"
+    : kvPath === ":memory:"
+    ? "an in-memory Deno KV cannot be shared"
+    : undefined;
+  if (refused) return asked ? { size: 0, refused } : { size: 0 };
+  if (asked !== null) return { size: asked };
+  const onDeploy = config.instance.startsWith("deploy-");
+  return { size: onDeploy ? 0 : Math.min(Math.max(cores - 1, 0), 4) };
+}
+
 /** How long a worker may take to open its store and connectors. */
 const START_TIMEOUT_MS = 30_000;
 

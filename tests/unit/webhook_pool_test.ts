@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Metrics } from "../../lib/metrics.ts";
 import type { Push } from "../../lib/types.ts";
-import { WebhookPool, type WorkerInit } from "../../lib/webhook/pool.ts";
+import { poolSize, WebhookPool, type WorkerInit } from "../../lib/webhook/pool.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -78,4 +78,24 @@ Deno.test("webhook pool - a worker that throws is replaced; its request gets a 5
     console.error = error;
   }
   assert.ok(logged.some((l) => /webhook worker 1 stopped: .*scripted failure/.test(String(l))));
+});
+
+Deno.test("webhook pool - size: by cores, as set, or none where a worker cannot reach the store", () => {
+  const kv = { webhookWorkers: null, kvPath: "/data/kv.sqlite", redisUrl: null, instance: "h-1" };
+  assert.deepEqual(poolSize(kv, false, 1), { size: 0 });
+  assert.deepEqual(poolSize(kv, false, 2), { size: 1 });
+  assert.deepEqual(poolSize(kv, false, 16), { size: 4 });
+  assert.deepEqual(poolSize({ ...kv, webhookWorkers: 6 }, false, 2), { size: 6 });
+  assert.deepEqual(poolSize({ ...kv, instance: "deploy-abc-12" }, false, 2), { size: 0 });
+  const redis = { ...kv, kvPath: undefined, redisUrl: "redis://r:6379" };
+  assert.deepEqual(poolSize(redis, false, 4), { size: 3 });
+  // Deno's default KV location is per main module: a worker would open another database.
+  assert.deepEqual(poolSize({ ...kv, kvPath: undefined }, false, 4), { size: 0 });
+  const asked = { ...kv, kvPath: undefined, webhookWorkers: 2 };
+  assert.match(poolSize(asked, false, 4).refused!, /set KV_PATH to a file/);
+  assert.match(poolSize({ ...asked, kvPath: ":memory:" }, false, 4).refused!, /in-memory/);
+  assert.match(poolSize({ ...kv, webhookWorkers: 2 }, true, 4).refused!, /handed in/);
+  assert.deepEqual(poolSize({ ...kv, webhookWorkers: 0, kvPath: undefined }, false, 4), {
+    size: 0,
+  });
 });
