@@ -240,13 +240,21 @@ export class WebhookPool implements WebhookRunner {
     });
   }
 
-  #replace(dead: Member, index: number): void {
+  /** Starts a worker in `dead`'s place; one that cannot start (store down) is tried again. */
+  #replace(dead: Member, index: number, retryMs = 1_000): void {
     const at = this.#members.indexOf(dead);
-    if (at < 0) return;
+    if (at < 0 || this.#closing) return;
     this.#spawn(index).then((m) => {
       if (this.#closing) m.worker.terminate();
       else this.#members[at] = m;
-    }).catch((err) => console.error(`webhook worker ${index + 1}: ${err.message}`));
+    }).catch((err) => {
+      console.error(`webhook worker ${index + 1}: ${err.message}; trying again`);
+      const timer = setTimeout(
+        () => this.#replace(dead, index, Math.min(retryMs * 2, 30_000)),
+        retryMs,
+      );
+      Deno.unrefTimer(timer);
+    });
   }
 
   async #handle(m: Member, msg: FromWorker): Promise<void> {
