@@ -22,8 +22,8 @@
  * with any bounded broadcast log.
  *
  * One writer loop per instance commits the messages queued meanwhile in one commit (a webhook
- * batch's hundreds of broadcasts are one or two commits). A frame is the messages, each
- * serialized with V8's serializer (binary payloads survive), behind a 4-byte length.
+ * batch's hundreds of broadcasts are one or two commits). A frame is the array of the messages,
+ * each serialized with V8's serializer (binary payloads survive), serialized again.
  * `doPublish` resolves once a message is queued, so local delivery never waits for KV.
  */
 import v8 from "node:v8";
@@ -78,6 +78,8 @@ export const PART_BYTES = 60_000;
 const MAX_PARTS = 12;
 /** A frame's budget: what one commit carries. */
 const FRAME_BYTES = PART_BYTES * MAX_PARTS;
+/** A frame's bytes beyond its messages' own: at most this much per message. */
+const OVERHEAD = 16;
 
 /**
  * One message on the log: its namespace, whether it is a response and to which node, the
@@ -110,6 +112,21 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   factory.flush = () => bus.flush();
   factory.livePeers = () => bus.livePeers();
   factory.close = () => bus.close();
+  return factory;
+}
+
+/**
+ * `createKvAdapter` over a handle of its own on the KV at `path` (the store's: `KV_PATH`, or
+ * Deno's default), closed by `close()`. The bus needs no part of the store.
+ */
+export async function openKvAdapter(
+  path: string | undefined,
+  opts: KvAdapterOptions = {},
+): Promise<KvAdapterFactory> {
+  const kv = await retryLocked(() => Deno.openKv(path));
+  const factory = createKvAdapter(kv, opts);
+  const close = factory.close;
+  factory.close = () => close().finally(() => kv.close());
   return factory;
 }
 
@@ -190,7 +207,7 @@ class KvBus {
       return Promise.reject(new Error(`kv adapter: more than ${this.#maxQueue} messages queued`));
     }
     const bytes = v8.serialize({ ...e, b: this.#id });
-    if (bytes.length + 4 > FRAME_BYTES) {
+    if (bytes.length + OVERHEAD > FRAME_BYTES) {
       return Promise.reject(new Error(`kv adapter: a message of ${bytes.length} bytes`));
     }
     this.#queue.push(bytes);
@@ -261,11 +278,11 @@ class KvBus {
     await this.ready.catch(() => {});
     try {
       while (this.#queue.length) {
-        let bytes = 0, i = 0;
-        while (i < this.#queue.length && bytes + this.#queue[i].length + 4 <= FRAME_BYTES) {
-          bytes += this.#queue[i++].length + 4;
+        let bytes = OVERHEAD, i = 0;
+        while (i < this.#queue.length && bytes + this.#queue[i].length + OVERHEAD <= FRAME_BYTES) {
+          bytes += this.#queue[i++].length + OVERHEAD;
         }
-        const frame = encodeFrame(this.#queue.splice(0, i), bytes);
+        const frame = v8.serialize(this.#queue.splice(0, i));
         try {
           await retryLocked(() => this.#commitFrame(frame));
         } catch (err) {
@@ -320,7 +337,8 @@ class KvBus {
       this.#cursor = e.key;
       const frame = e.value instanceof Uint8Array ? e.value : await this.#attachments(e.value);
       if (!frame) continue; // expired before it was read
-      for (const env of decodeFrame(frame)) {
+      for (const message of v8.deserialize(frame) as Uint8Array[]) {
+        const env: Envelope = v8.deserialize(message);
         if (env.b === this.#id) continue;
         this.adapters.get(env.n)?.receive(env, stamp);
       }
@@ -338,28 +356,4 @@ class KvBus {
     for (const p of parts) out.set(p, (off += p.length) - p.length);
     return out;
   }
-}
-
-/** Messages behind 4-byte big-endian lengths. */
-function encodeFrame(messages: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const m of messages) {
-    view.setUint32(off, m.length);
-    out.set(m, off + 4);
-    off += 4 + m.length;
-  }
-  return out;
-}
-
-function decodeFrame(frame: Uint8Array): Envelope[] {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const out: Envelope[] = [];
-  for (let off = 0; off < frame.length;) {
-    const len = view.getUint32(off);
-    out.push(v8.deserialize(frame.subarray(off + 4, off + 4 + len)));
-    off += 4 + len;
-  }
-  return out;
 }

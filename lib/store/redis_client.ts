@@ -104,16 +104,3 @@ export async function closeRedis(client: RedisClient): Promise<void> {
     await client.disconnect().catch(() => {});
   }
 }
-
-const shaCache = new Map<string, string>();
-
-/** Hex SHA-1 of a Lua script, for EVALSHA (cached: scripts are constants). */
-export async function sha1(text: string): Promise<string> {
-  let sha = shaCache.get(text);
-  if (!sha) {
-    const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-    sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-    shaCache.set(text, sha);
-  }
-  return sha;
-}
