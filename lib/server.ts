@@ -14,7 +14,7 @@ import { IdentifierHasher } from "./identity.ts";
 import { type KvAdapterOptions, openKvAdapter } from "./cluster/kv_adapter.ts";
 import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
-import { LiveConfig } from "./store/live_config.ts";
+import { LiveConfig } from "./connector/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
