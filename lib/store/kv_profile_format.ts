@@ -30,7 +30,7 @@ export type ProfileHead =
 export type Encoded = ProfileWrite & { json: Uint8Array };
 
 /** What a write needs of the current head: its versionstamp (checked) and metadata. */
-export type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
+type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
 export type HeadMeta = Deno.KvEntryMaybe<Meta>;
 
 const decoder = new TextDecoder();
@@ -105,7 +105,7 @@ export function addWrite(
 }
 
 /** The index keys of `e` that `head` was not written with (the entries a write adds). */
-export function addedKeys(e: Encoded, head: HeadMeta): string[] {
+function addedKeys(e: Encoded, head: HeadMeta): string[] {
   const written = new Set(head.value?.ik);
   return e.identKeys.filter((k) => !written.has(k));
 }
