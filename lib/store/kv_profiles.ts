@@ -1,10 +1,10 @@
 /**
  * Profiles and the identity index in Deno KV. Reads: the user behind identifiers, then its
- * profile; concurrent sockets' reads share KV round trips (kv_read_batch.ts). Writes: every
- * user's write is checked against the head it read, so an older version never replaces a newer
- * one whoever wrote it; a batch's users go in a few grouped commits, and a group whose check
- * fails (another instance wrote one of its users) is retried user by user. The stored shape:
- * kv_profile_format.ts; keys: kv_keys.ts.
+ * profile; concurrent sockets' reads share KV round trips (kv_read_batch.ts). Writes (after the
+ * claim, store.ts `claimThenWrite`): every user's write is checked against the head it read, so
+ * an older version never replaces a newer one whoever wrote it; a batch's users go in a few
+ * grouped commits, and a group whose check fails (another instance wrote one of its users) is
+ * retried user by user. The stored shape: kv_profile_format.ts; keys: kv_keys.ts.
  */
 import type { KvKeys } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
@@ -85,9 +85,13 @@ export class KvProfiles {
         small.push(e);
       }
     }
-    const heads = await this.#getMany<ProfileHead>(
-      small.map((e) => this.K.profile(e.profile.user.id)),
-    );
+    // Ten to a getMany of their own: packing them with sockets' reads would queue them.
+    const keys = small.map((e) => this.K.profile(e.profile.user.id));
+    const reads = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_KEYS) {
+      reads.push(this.kv.getMany<ProfileHead[]>(keys.slice(i, i + GET_MANY_KEYS)));
+    }
+    const heads = (await Promise.all(reads)).flat();
     const done = await Promise.all([
       ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
       ...alone.map(async (e) => [await this.#saveOne(e)]),

@@ -6,12 +6,14 @@
  * once, the CPU shared with other processes) the round trips, not SQLite, are the cost: 40
  * concurrent single-key reads took ~8 ms each in a test where the same reads packed ten to a
  * `getMany` took ~2 ms. So one packed read goes to KV at a time, and reads asked for meanwhile
- * wait and then share the next `getMany` (at most 10 keys, KV's limit).
+ * wait and then share the next `getMany` (at most 10 keys, KV's limit). It serves sockets'
+ * reads (lookups, profiles); a webhook batch's head reads, already ten to a `getMany`, go to KV
+ * directly, since here they would wait behind each other.
  *
  * Nothing is cached: a read is sent only after it was asked for, never answered by a read
  * that was already on its way, so each caller sees the store as of a moment after its call,
  * exactly as with its own `getMany`. One caller's keys always go in the same `getMany` (one
- * consistent snapshot), as before.
+ * consistent snapshot).
  */
 
 /** Keys one KV `getMany` may read. */
