@@ -13,7 +13,9 @@ const INTERVAL_US = 1_000;
 
 /** The systems profiled, and the frame that marks their webhook work (the run's end). */
 export const PROFILED = {
-  connector: (f: { url: string }) => f.url.endsWith("/lib/webhook/notifications.ts"),
+  // With webhook workers, the isolate holding the sockets sees a batch as the pool's message.
+  connector: (f: { url: string }) =>
+    f.url.endsWith("/lib/webhook/notifications.ts") || f.url.endsWith("/lib/webhook/pool.ts"),
   node: (f: { url: string; functionName: string }) =>
     f.functionName === "payloadOf" && f.url.endsWith("node_socketio.mjs"),
 };
@@ -34,8 +36,15 @@ export interface PartsFigures {
   main: Record<Exclude<Part, "idle">, number>;
   /** Main thread, as sampled (wall time, `idle` included). */
   sampled: Record<Part, number>;
-  /** Main thread, utime+stime from /proc. */
+  /** Main thread (the isolate holding the sockets), utime+stime from /proc. */
   mainThread: number;
+  /** The webhook workers' threads (Deno names them `worker-<n>`), from /proc; 0: none. */
+  workers: number;
+  /**
+   * The webhook workers' CPU by part: each part's share of their profiles' busy samples, times
+   * `workers`; absent without workers.
+   */
+  workerParts?: Record<Exclude<Part, "idle">, number>;
   /** Every other thread but the profiler's: V8's GC and compiler helpers, I/O, KV's writer. */
   otherThreads: number;
   /** The profiler's own thread (`v8:ProfEvntProc`), not counted above. */
@@ -103,19 +112,26 @@ export async function profiledPush(
       await Promise.race([proc.child.status, sleep(30_000)]);
       await proc.stop().catch(() => {}); // SIGKILL, if SIGTERM was not enough
     }
-    const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
+    // Deno writes one profile per isolate: `….worker-<n>.cpuprofile` for each worker.
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      n.endsWith(".cpuprofile")
+    );
+    const file = files.find((n) => !/\.worker-\d+\./.test(n));
     if (!file) throw new Error(`${name}: no profile written`);
-    if (PROFILE) await Deno.copyFile(`${dir}/${file.name}`, `${PROFILE}/parts-${name}.cpuprofile`);
-    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${file.name}`));
+    if (PROFILE) await Deno.copyFile(`${dir}/${file}`, `${PROFILE}/parts-${name}.cpuprofile`);
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${file}`));
     const ms = profileParts(profile, PROFILED[name], windowMs);
     if (!ms) throw new Error(`${name}: the profile has no webhook work`);
+    const inWorkers = await workerSamples(dir, files.filter((n) => n !== file), windowMs);
     const per = (x: number) => x / Math.max(1, f.batches);
-    let main = 0, other = 0, profiler = 0;
+    let main = 0, other = 0, profiler = 0, workers = 0;
     const threads: Record<string, number> = {};
     for (const [tid, t] of threads1) {
       const used = t.ms - (threads0.get(tid)?.ms ?? 0);
       if (tid === String(proc.pid)) {
         main += used;
+      } else if (/^worker-\d+$/.test(t.name)) {
+        workers += used;
       } else if (t.name === "v8:ProfEvntProc") {
         profiler += used;
       } else {
@@ -123,7 +139,6 @@ export async function profiledPush(
         threads[t.name] = (threads[t.name] ?? 0) + per(used);
       }
     }
-    const busy = PARTS.reduce((a, p) => p === "idle" ? a : a + ms[p], 0);
     const out: PartsFigures = {
       visitors: o.visitors,
       inFlight: o.inFlight,
@@ -131,11 +146,11 @@ export async function profiledPush(
       pushesPerSec: f.pushesPerSec,
       delivered: f.delivered,
       expected: f.expected,
-      main: Object.fromEntries(
-        PARTS.filter((p) => p !== "idle").map((p) => [p, per(main * ms[p] / Math.max(1, busy))]),
-      ) as PartsFigures["main"],
+      main: sharesOf(ms, per(main)),
       sampled: Object.fromEntries(PARTS.map((p) => [p, per(ms[p])])) as Record<Part, number>,
       mainThread: per(main),
+      workers: per(workers),
+      workerParts: inWorkers ? sharesOf(inWorkers, per(workers)) : undefined,
       otherThreads: per(other),
       threads,
       profiler: per(profiler),
@@ -146,4 +161,32 @@ export async function profiledPush(
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** `total` split by each part's share of the busy (not idle) samples in `ms`. */
+function sharesOf(ms: Record<Part, number>, total: number): PartsFigures["main"] {
+  const busy = PARTS.reduce((a, p) => p === "idle" ? a : a + ms[p], 0);
+  return Object.fromEntries(
+    PARTS.filter((p) => p !== "idle").map((p) => [p, total * ms[p] / Math.max(1, busy)]),
+  ) as PartsFigures["main"];
+}
+
+/**
+ * The webhook workers' samples per part, summed over their profiles (each over the `windowMs`
+ * before its last webhook sample); null when there are none.
+ */
+async function workerSamples(
+  dir: string,
+  files: string[],
+  windowMs: number,
+): Promise<Record<Part, number> | null> {
+  let sum: Record<Part, number> | null = null;
+  for (const name of files) {
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${name}`));
+    const ms = profileParts(profile, PROFILED.connector, windowMs);
+    if (!ms) continue;
+    sum ??= Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>;
+    for (const p of PARTS) sum[p] += ms[p];
+  }
+  return sum;
 }

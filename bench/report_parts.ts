@@ -57,13 +57,16 @@ export function renderParts(r: any): string {
       k === "store" || k === "event log" ? undefined : theirs,
     );
   }
-  row("**main thread** (/proc)", h.mainThread, n.mainThread);
+  row("**main thread** (/proc): the isolate holding the sockets", h.mainThread, n.mainThread);
+  if (h.workers > 0) {
+    row("**webhook workers** (/proc, Deno's `worker-<n>` threads)", h.workers, undefined);
+  }
   row(
     "other threads (V8's GC and compiler helpers, I/O, KV's writer)",
     h.otherThreads,
     n.otherThreads,
   );
-  const total = (x: any) => x.mainThread + x.otherThreads;
+  const total = (x: any) => x.mainThread + (x.workers ?? 0) + x.otherThreads;
   row("**process**", total(h), total(n));
   if (h.machine !== undefined && n.machine !== undefined) {
     row(
@@ -83,13 +86,24 @@ export function renderParts(r: any): string {
     .sort((a, b) => b[1] - a[1]).filter(([, ms]) => ms >= 0.05)
     .map(([name, ms]) => `\`${name}\` ${f(ms)}`).join(", ");
   out.push(`\nThe connector's other threads, ms per batch: ${threads || "–"}.`);
-  const extra = h.main.store + h.main["event log"];
+  if (h.workerParts) {
+    const parts = Object.entries(PART_LABELS)
+      .map(([k, label]) => `${label.split(":")[0]} ${f(h.workerParts[k])}`).join(", ");
+    out.push(
+      `\nThe webhook workers' ${f(h.workers)} ms per batch, by part (their own profiles): ` +
+        `${parts}.`,
+    );
+  }
+  // The store and the event log, wherever they run (the main thread, or the workers).
+  const extra = h.main.store + h.main["event log"] +
+    (h.workerParts ? h.workerParts.store + h.workerParts["event log"] : 0);
   out.push(
     `\nNode.js spends ${f(total(n))} ms of CPU on a batch. The work it does not do at all ` +
-      `(the durable store and the event log) takes ${f(extra)} ms of the connector's main ` +
-      `thread; the parts both do take ${f(h.mainThread - extra)} ms here against ${
-        f(n.mainThread)
-      } ms, and the other threads ${f(h.otherThreads)} ms against ${f(n.otherThreads)} ms.\n`,
+      `(the durable store and the event log) takes ${f(extra)} ms of the connector's ` +
+      `JavaScript threads; the parts both do take ${
+        f(h.mainThread + (h.workers ?? 0) - extra)
+      } ms here against ${f(n.mainThread)} ms, and the other threads ${f(h.otherThreads)} ms ` +
+      `against ${f(n.otherThreads)} ms.\n`,
   );
   const cores = r.machine?.cores;
   if (cores && h.machine > 0 && n.pushesPerSec > 0) {
@@ -101,7 +115,7 @@ export function renderParts(r: any): string {
         `here (Node.js: ${f(ceiling(n), 0)} at ${f(n.machine)} ms). Pushing Node's ` +
         `${f(n.pushesPerSec, 0)} updates/s takes a batch that costs the machine at most ` +
         `${f(bound)} ms; the connector's costs ${f(h.machine)} ms, of which the store and the ` +
-        `event log take ${f(extra)} ms on its main thread alone.\n`,
+        `event log take ${f(extra)} ms.\n`,
     );
   }
   return out.join("\n");

@@ -41,6 +41,11 @@ export interface AppContext {
   connectors: ConnectorDirectory<HullServices>;
   /** The publisher of connector `id` ("default": namespace `/`): its namespace only, everywhere. */
   publisherFor(connectorId: string): Publisher;
+  /**
+   * Writes what this instance and its webhook workers hold back (live-log entries, names seen)
+   * to the store now.
+   */
+  flush(): Promise<void>;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

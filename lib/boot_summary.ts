@@ -28,14 +28,27 @@ export function lostSeedsLine(names: string[]): string[] {
 }
 
 /** The facts of a running instance, one line each (the first names the URL it listens on). */
-export function bootSummary(config: Config, port: number, env: Env, stored: StoredConfig) {
+export function bootSummary(
+  config: Config,
+  port: number,
+  env: Env,
+  stored: StoredConfig,
+  workers = 0,
+) {
   return [
     listeningLine(config.hostname, port, config.instance),
     `  dashboard: ${dashboardLine(config)}`,
     `  webhooks:  ${webhookLine(config)}`,
     `  domains:   ${domainsLine(stored.domains)}`,
     `  store:     ${storeLine(config, env)}`,
+    `  workers:   ${workersLine(workers)}`,
   ];
+}
+
+function workersLine(n: number): string {
+  return n
+    ? `${n} webhook worker${n > 1 ? "s" : ""} apply webhooks beside the sockets (WEBHOOK_WORKERS)`
+    : "none: webhooks are applied in the isolate holding the sockets (WEBHOOK_WORKERS)";
 }
 
 /** "listening on <bound URL>", plus a URL to open on this machine when bound to every address. */
@@ -99,10 +112,15 @@ function withoutCredentials(url: string): string {
 export function reportBoot(
   config: Config,
   env: Env,
-  server: { port: number; ctx: { live: { settings: Settings; domains: { raw: string }[] } } },
+  server: {
+    port: number;
+    webhookWorkers: number;
+    ctx: { live: { settings: Settings; domains: { raw: string }[] } };
+  },
 ): void {
   const { live } = server.ctx;
   const stored = { settings: live.settings, domains: live.domains.map((d) => d.raw) };
-  for (const line of bootSummary(config, server.port, env, stored)) console.log(line);
+  const lines = bootSummary(config, server.port, env, stored, server.webhookWorkers);
+  for (const line of lines) console.log(line);
   for (const line of lostSeedsLine(lostSeeds(config, env, stored))) console.warn(line);
 }

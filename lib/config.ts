@@ -49,7 +49,15 @@ export interface Config {
    * frame, ~10 KB more RSS per socket) or "ws" (engine.io's default over node:net).
    */
   wsEngine: "native" | "ws";
+  /**
+   * WEBHOOK_WORKERS: isolates that do the webhooks' work (lib/webhook/pool.ts); 0: the
+   * socket-holding isolate does it; null: from the core count (webhookWorkersFor).
+   */
+  webhookWorkers: number | null;
 }
+
+/** Most webhook workers one instance may start. */
+export const MAX_WEBHOOK_WORKERS = 32;
 
 /**
  * Thrown at boot; `problems` holds one line per bad value, each naming its variable, and the
@@ -199,6 +207,14 @@ export function loadConfig(env: Env = processEnv()): Config {
     problems.push(`WS_ENGINE must be "native" or "ws", got "${wsEngine}"`);
   }
 
+  let webhookWorkers: number | null = null;
+  if (env.WEBHOOK_WORKERS?.trim()) {
+    const n = Number(env.WEBHOOK_WORKERS.trim());
+    if (!Number.isInteger(n) || n < 0 || n > MAX_WEBHOOK_WORKERS) {
+      problems.push(`WEBHOOK_WORKERS must be an integer from 0 to ${MAX_WEBHOOK_WORKERS}`);
+    } else webhookWorkers = n;
+  }
+
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -216,6 +232,7 @@ export function loadConfig(env: Env = processEnv()): Config {
     trustProxy,
     hull,
     wsEngine: wsEngine as "native" | "ws",
+    webhookWorkers,
     instance: env.DENO_DEPLOYMENT_ID
       ? `deploy-${env.DENO_DEPLOYMENT_ID}-${crypto.randomUUID().slice(0, 6)}`
       : `${safeHostname()}-${Deno.pid}`,

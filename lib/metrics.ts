@@ -127,3 +127,12 @@ export function mergeSnapshots(snaps: MetricsSnapshot[]) {
 export interface Counters {
   inc(name: string, by?: number): void;
 }
+
+/**
+ * What the webhook path records: counters, pushes and latencies. The instance's Metrics, or in
+ * a webhook worker, messages to the isolate that holds them (lib/webhook/pool.ts).
+ */
+export interface MetricsSink extends Counters {
+  pushed(n?: number): void;
+  latency(ms: number, at?: number, n?: number): void;
+}

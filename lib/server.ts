@@ -9,12 +9,10 @@ import type { Server } from "socket.io";
 import { createApp } from "./app.ts";
 import type { AppContext } from "./app_context.ts";
 import type { Config } from "./config.ts";
-import { EventLog } from "./events.ts";
 import { IdentifierHasher } from "./identity.ts";
 import { type KvAdapterOptions, openKvAdapter } from "./cluster/kv_adapter.ts";
 import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
-import { LiveConfig } from "./connector/live_config.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
 import { createSocketServer } from "./socket/server.ts";
 import { SNIPPET_PATH } from "./deploy/preflight.ts";
@@ -26,12 +24,11 @@ import { answerStats, localSnapshot } from "./admin/cluster.ts";
 import { LogFeed } from "./admin/log_feed.ts";
 import { SeenTracker } from "./webhook/seen.ts";
 import { IdentityVerifier } from "./socket/verification.ts";
-import { createHullServices, createHullShared, type HullServices } from "./hull/services.ts";
-import { ConnectorDirectory, namespaceOf, STANDALONE_ID } from "./connector/directory.ts";
+import { createHullShared } from "./hull/services.ts";
 import { migrateSingleBinding } from "./hull/migration.ts";
-import { HullRegistry } from "./hull/registry.ts";
-import { ConnectorWebhooks } from "./webhook/connector_deps.ts";
 import { ConnectorLimit } from "./webhook/connector_limit.ts";
+import { delay, openConnectors, webhookParts } from "./instance_parts.ts";
+import { type PoolHost, poolSize, WebhookPool, type WorkerInit } from "./webhook/pool.ts";
 
 export interface StartOptions {
   /** Use this store instead of `openStore(config)` (Redis or Deno KV at `config.kvPath`). */
@@ -58,6 +55,8 @@ export interface RunningServer {
   io: Server;
   http: HttpServer;
   ctx: AppContext;
+  /** Webhook workers started (lib/webhook/pool.ts); 0: webhooks are applied here. */
+  webhookWorkers: number;
   /** The publisher of connector `id` (STANDALONE_ID: namespace `/`), as webhooks use it. */
   publisherFor(connectorId: string): Publisher;
   close(): Promise<void>;
@@ -104,40 +103,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // Set once the socket server exists: profile fetches push through the connector's namespace.
   let publisherFor: ((connectorId: string) => Publisher) | null = null;
-  // Each connector's parts over its own store scope (lib/connector/directory.ts).
   // Webhooks in flight per connector: also what a connector's removal waits for.
   const webhookLimit = new ConnectorLimit();
-  const connectors = await ConnectorDirectory.create<HullServices>(store, {
-    async open(id, scoped) {
-      const live = await LiveConfig.load(scoped);
-      const events = new EventLog(scoped, {
-        instance: config.instance,
-        connector: id,
-        stdout: opts.stdoutLog,
-        counters: metrics,
-      });
-      const services = await createHullServices({
-        shared: hullShared,
-        config,
-        store: scoped,
-        live,
-        events,
-        hasher,
-        counters: metrics,
-        secret,
-        fetchClock: opts.hullFetchClock,
-      });
-      if (publisherFor) services.startFetching(publisherFor(id));
-      return { id, namespace: namespaceOf(id), store: scoped, live, events, services };
-    },
-    async close(c) {
-      // Its notifications still being applied here write into its scope: a removal deletes
-      // the scope after them (bounded, as the shutdown's drain).
-      if (webhookLimit.inflight(c.id)) await Promise.race([webhookLimit.idle(c.id), delay(4_000)]);
-      c.live.stop();
-      await c.services.close();
-      await c.events.close();
-    },
+  // Each connector's parts over its own store scope (lib/connector/directory.ts).
+  const connectors = await openConnectors(store, {
+    config,
+    secret,
+    hasher,
+    counters: metrics,
+    hullShared,
+    stdoutLog: opts.stdoutLog,
+    fetchClock: opts.hullFetchClock,
+    webhookLimit,
+    onOpen: (c) => publisherFor && c.services.startFetching(publisherFor(c.id)),
   });
   // The previous release's one Hull connector becomes a connector of its own.
   const migrated = await migrateSingleBinding(store);
@@ -169,7 +147,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     instance: config.instance,
     nativeWebSockets: config.wsEngine === "native",
   }, redisAdapter?.serverOptions);
-  const { io, publish, stop: stopSockets } = sockets;
+  const { io, stop: stopSockets } = sockets;
   // Each connector's pushes reach its own namespace only (lib/socket/server.ts). Connectors
   // opened from now on start fetching in the factory above; those already open start here.
   publisherFor = sockets.publisherFor;
@@ -178,12 +156,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   const inflight = new Set<Promise<unknown>>();
   const peers = kvAdapter ? () => kvAdapter.livePeers() : undefined;
-  // Hull connectors' notifications are applied with their own scope, log and publisher.
-  const connectorWebhooks = new ConnectorWebhooks({
+  const { webhook, flushSeen } = webhookParts({
+    config,
+    connectors,
     hasher,
-    publisherFor: (id) => publisherFor!(id),
+    hullShared,
+    hullPublicKey,
     metrics,
+    seen,
+    publisherFor: (id) => publisherFor!(id),
     peers,
+    limit: webhookLimit,
+    inflight,
   });
   if (kvAdapter) {
     io.adapter(kvAdapter);
@@ -191,6 +175,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // instance that counts its peers after storing a batch counts this one (`peers` below).
     await kvAdapter.flush();
   }
+  let pool: WebhookPool | null = null;
   const ctx: AppContext = {
     config,
     store,
@@ -204,38 +189,30 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     hull,
     connectors,
     publisherFor: sockets.publisherFor,
+    async flush() {
+      await pool?.flush();
+      await Promise.all(connectors.allNow().map((c) => c.events.flush()));
+      await flushSeen();
+    },
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
-    webhook: {
-      connectorId: STANDALONE_ID,
-      store,
-      hasher,
-      events,
-      publish,
-      settings: () => live.settings,
-      webhookSecrets: config.webhookSecrets,
-      hullPublicKey,
-      hullKeyFetcher: hullShared.keyFetcher,
-      hull: hull.integration,
-      hullRegistry: new HullRegistry(connectors, hullShared.policy),
-      depsFor: connectorWebhooks.depsFor,
-      limit: webhookLimit,
-      inflight,
-      metrics,
-      seen,
-      peers,
-    },
+    webhook,
   };
+  // Webhook workers do the webhooks' work; this isolate emits what they send (pool.ts).
+  pool = await startWebhookPool(config, opts, secret, {
+    metrics,
+    async publish(id, pushes, o) {
+      // Counted here, after the worker's write: this isolate holds the bus.
+      const alone = o?.localOnly || (peers ? await peers().catch(() => null) === 0 : false);
+      publisherFor!(id)(pushes, { localOnly: alone });
+    },
+  });
+  if (pool) webhook.pool = pool;
   const app = createApp(ctx, new URL("static", ROOT).pathname);
   // The default replaces the global Response, which breaks Deno.serve in the same process.
   listener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
   answerStats(io, () => localSnapshot(io, metrics, config.instance));
   // Names seen in notifications reach the store (and the settings page) every few seconds.
-  const flushSeen = () =>
-    Promise.all([
-      seen.flush(store).catch(() => {}),
-      connectorWebhooks.flushSeen((c) => connectors.openNow(c.id) === c),
-    ]);
   const seenTimer = setInterval(flushSeen, 3_000);
 
   await new Promise<void>((resolve, reject) => {
@@ -258,7 +235,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
       // Webhooks already accepted are finished while the sockets are still connected, so their
       // pushes reach this instance's visitors too (Deploy gives 5 s notice before SIGKILL).
-      await drain(ctx.webhook.inflight!, 4_000);
+      await drain(inflight, 4_000);
+      // Then the workers close their connectors and store handles.
+      await pool?.close();
       // Then sockets are closed at the transport level, so clients reconnect (elsewhere,
       // behind a balancer) and identify again; whatever is still open is cut.
       const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
@@ -281,14 +260,45 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     io,
     http,
     ctx,
+    webhookWorkers: pool?.size ?? 0,
     publisherFor: sockets.publisherFor,
     close,
   };
 }
 
-/** A bounded wait of the shutdown: kept referenced, so a close whose parts hang still ends. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Starts the webhook workers (`poolSize` says how many). A pool that cannot start (Workers
+ * unavailable) leaves the work here, said once.
+ */
+async function startWebhookPool(
+  config: Config,
+  opts: StartOptions,
+  secret: string,
+  host: PoolHost,
+): Promise<WebhookPool | null> {
+  const { size, refused } = poolSize(config, !!opts.store, navigator.hardwareConcurrency);
+  if (refused) console.warn(`WEBHOOK_WORKERS: none started: ${refused}`);
+  if (!size) return null;
+  const init: WorkerInit = {
+    config,
+    secret,
+    stdoutLog: opts.stdoutLog ?? true,
+    hullCaCerts: opts.hullCaCerts,
+    hullKeyTimeoutMs: opts.hullKeyTimeoutMs,
+  };
+  try {
+    return await WebhookPool.start(
+      new URL("./webhook_worker.ts", import.meta.url),
+      size,
+      init,
+      host,
+    );
+  } catch (err) {
+    console.warn(
+      `WEBHOOK_WORKERS: webhooks are processed in the main isolate: ${(err as Error).message}`,
+    );
+    return null;
+  }
 }
 
 /** Waits until `inflight` is empty (work added meanwhile included), at most `ms`. */

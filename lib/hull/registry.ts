@@ -58,8 +58,12 @@ export class HullRegistry {
    */
   async authorize(body: unknown): Promise<Authorization> {
     const first = await this.#decide(body, false);
-    if (first.binding.ok && !first.binding.known) return await this.#decide(body, true);
-    return first;
+    // Unknown here, or refused as one too many: another instance may have registered or
+    // removed a connector since this copy was read (as cheap as the unknown id's read).
+    const unknown = first.binding.ok
+      ? !first.binding.known
+      : first.connector === null && first.binding.status === 403;
+    return unknown ? await this.#decide(body, true) : first;
   }
 
   /**

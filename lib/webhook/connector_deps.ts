@@ -6,7 +6,7 @@
  */
 import type { Connector } from "../connector/directory.ts";
 import type { IdentifierHasher } from "../identity.ts";
-import type { Metrics } from "../metrics.ts";
+import type { MetricsSink } from "../metrics.ts";
 import type { HullServices } from "../hull/services.ts";
 import type { Publisher } from "../types.ts";
 import type { ConnectorDeps } from "./endpoint.ts";
@@ -17,7 +17,7 @@ export interface SharedDeps {
   hasher: IdentifierHasher;
   /** The publisher of connector `id`'s namespace (read at each push). */
   publisherFor: (connectorId: string) => Publisher;
-  metrics?: Metrics;
+  metrics?: MetricsSink;
   peers?: () => Promise<number>;
 }
 

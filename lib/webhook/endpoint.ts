@@ -23,6 +23,7 @@ import {
   hullSigningKey,
 } from "../hull/signing_key.ts";
 import type { Binding } from "../hull/connector_binding.ts";
+import type { WebhookRunner } from "./pool.ts";
 
 export { errorAnswer, FLOW_CONTROL, type WebhookAnswer } from "./answers.ts";
 export { type ConnectorDeps, REPLAY_WINDOW_MS } from "./apply.ts";
@@ -49,6 +50,13 @@ export interface WebhookDeps extends ConnectorDeps {
   limit?: ConnectorLimit;
   /** Webhooks being processed; shutdown waits for them so an accepted batch is finished. */
   inflight?: Set<Promise<unknown>>;
+  /**
+   * The webhook workers (pool.ts): when set, a request's work is done in one of them, and this
+   * isolate records the answer and emits the pushes the worker sends.
+   */
+  pool?: WebhookRunner;
+  /** The dependencies of connector `id` here (a worker's answer names its connector by id). */
+  connectorById?: (id: string) => Promise<ConnectorDeps | undefined>;
 }
 
 /** The short name used below. */
@@ -60,11 +68,11 @@ export function handleSmartNotifier(
   headers: Headers,
   deps: WebhookDeps,
 ): Promise<WebhookAnswer> {
-  const work = answer(raw, headers, deps, performance.now()).catch((err) => {
-    // A store read before anything was claimed or written failed: nothing to undo.
-    if (isStoreOutage(err)) return unavailable();
-    throw err;
-  }).then((a) => {
+  const receivedAt = performance.now();
+  const answered = deps.pool
+    ? inWorker(deps.pool, raw, headers, deps, receivedAt)
+    : answerWebhook(raw, headers, deps, receivedAt);
+  const work = answered.then((a) => {
     deps.metrics?.inc(a.status === 200 ? "webhooks_received" : "webhooks_refused");
     if (a.status !== 200) {
       const by = a.connector ?? deps;
@@ -77,6 +85,40 @@ export function handleSmartNotifier(
   if (!deps.inflight) return work;
   deps.inflight.add(work);
   return work.finally(() => deps.inflight!.delete(work));
+}
+
+/**
+ * The answer to one request, worked out in this isolate with `deps` (a webhook worker's, or
+ * the instance's without workers); a refusal is neither counted nor logged here.
+ */
+export function answerWebhook(
+  raw: Uint8Array,
+  headers: Headers,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
+  return answer(raw, headers, deps, receivedAt).catch((err) => {
+    // A store read before anything was claimed or written failed: nothing to undo.
+    if (isStoreOutage(err)) return unavailable();
+    throw err;
+  });
+}
+
+/** The answer a webhook worker gives, about the connector it names as this isolate has it. */
+async function inWorker(
+  pool: WebhookRunner,
+  raw: Uint8Array,
+  headers: Headers,
+  deps: WebhookDeps,
+  receivedAt: number,
+): Promise<WebhookAnswer> {
+  const { connectorId, ...a } = await pool.answer(raw, headers, receivedAt);
+  // A connector the worker registered is opened here before the answer, so its pages may
+  // connect to its namespace as soon as Hull has its 200.
+  const connector = connectorId
+    ? await deps.connectorById?.(connectorId).catch(() => undefined)
+    : undefined;
+  return connector ? { ...a, connector } : a;
 }
 
 /**

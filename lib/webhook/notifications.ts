@@ -3,7 +3,7 @@
  * user's public payload to all of the user's rooms).
  */
 import type { EventDetails, EventLog } from "../events.ts";
-import type { Metrics } from "../metrics.ts";
+import type { MetricsSink } from "../metrics.ts";
 import {
   anonymousRoom,
   type IdentifierHasher,
@@ -41,7 +41,7 @@ export interface ProcessorDeps {
   publish: Publisher;
   settings: () => Settings;
   /** Optional: counts pushes and records webhook→push latency. */
-  metrics?: Metrics;
+  metrics?: MetricsSink;
   /**
    * Optional: how many other instances may hold sockets, read after the store write
    * (KvAdapterFactory.livePeers). None: the batch is emitted here only and costs the cluster bus

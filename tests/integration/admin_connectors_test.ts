@@ -65,7 +65,7 @@ async function setup(): Promise<Setup> {
   await fill(a, "alpha");
   await fill(b, "beta");
   ctx.events.emit("incoming.user.start", { message: "entry of standalone" });
-  await ctx.events.flush();
+  await ctx.flush();
 
   const login = await app.request("/admin/login", {
     method: "POST",
@@ -362,7 +362,7 @@ Deno.test({
       assert.equal(list.html.includes(`data-connector="${A}"`), false);
       assert.match(list.html, /was removed with all of its data/);
       assert.equal((await s.get(`/admin/domains?connector=${A}`)).status, 404);
-      await ctx.events.flush();
+      await ctx.flush();
       const log = await ctx.store.listEvents(20);
       assert.ok(log.some((e) => e.message === `connector ${A} removed by an admin`));
     } finally {

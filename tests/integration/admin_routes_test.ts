@@ -219,8 +219,7 @@ Deno.test({
       (hostile.messages as { user: Record<string, unknown> }[])[0]
         .user["<script>alert(1)</script>"] = 1;
       await t.postNotification(hostile);
-      await t.server.ctx.seen.flush(t.server.ctx.store);
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const bad = await form(t, "/admin/domains", {
         domain: "<img src=x onerror=alert(1)>",
         _csrf: csrf,
@@ -309,7 +308,7 @@ Deno.test({
       assert.match(pushHtml, /name="value" value="ada@example.com"/);
       assert.match(pushHtml, /action="\/admin\/preview\?type=email&amp;value=ada%40example.com"/);
       assert.equal(((await pushed) as { test?: boolean }).test, true);
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const entries = await t.server.ctx.store.listEvents(50);
       assert.ok(
         entries.some((e) =>

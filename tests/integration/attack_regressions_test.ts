@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { io as ioClient, Manager, type Socket } from "socket.io-client";
-import type { LogEntry } from "../../lib/store/store.ts";
 import { signIdentity } from "../../lib/socket/verification.ts";
 import { adaWith } from "../helpers/marker.ts";
 import { freshFixture, once, startTestServer, type TestServer } from "../helpers/server.ts";
@@ -333,11 +332,12 @@ Deno.test({
       await once(s, "connect");
       assert.equal(await fetchOn(s, { claims: { anonymous_id: "m-999" } }), "ok");
       const pushed = once<Payload>(s, "user.update");
-      const errors: LogEntry[] = [];
-      t.server.ctx.events.subscribe((e) => e.event === "outgoing.user.error" && errors.push(e));
       const res = await t.postNotification({ ...batch, messages: msgs });
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal((await pushed).user.id, msgs[0].user.id);
+      await t.server.ctx.flush();
+      const errors = (await t.server.ctx.store.listEvents(100))
+        .filter((e) => e.event === "outgoing.user.error");
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.match(errors[0].message ?? "", /not stored, not pushed: profile is \d+ bytes/);
       assert.equal(await t.server.ctx.store.getProfile(msgs[1].user.id as string), null);

@@ -105,7 +105,7 @@ async function settle(t: TestServer, n: number) {
   await t.server.ctx.hull.profiles!.idle();
 }
 async function log(t: TestServer) {
-  await t.server.ctx.events.flush();
+  await t.server.ctx.flush();
   return await t.server.ctx.store.listEvents(500);
 }
 

@@ -106,7 +106,7 @@ Deno.test({
       };
       body.configuration = { id: CONNECTOR_ID, organization: "acme.hullapp.io", secret };
       assert.equal((await postSigned(t.url, hull, body)).status, 200);
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       p = await page(creds);
       assert.match(p.html, /Connected/);
       assert.equal(p.html.includes(secret), false, "the secret is never shown");
@@ -240,7 +240,7 @@ Deno.test({
       assert.equal(await adaStored(t), false, "nothing of it was applied");
       assert.deepEqual(await registeredIds(t), [CONNECTOR_ID], "nor registered");
       assert.ok(t.server.ctx.live.settings.public_traits.length > 0, "settings unchanged");
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const log = await t.server.ctx.store.listEvents(50);
       assert.ok(
         log.some((e) => e.event === "incoming.connection.error" && /refused/.test(e.message!)),

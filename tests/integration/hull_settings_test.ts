@@ -121,7 +121,7 @@ Deno.test({
           headers: { cookie },
         });
       await post(t, await shipUpdate({ public_traits: ["email"], whitelisted_domains: ["a.com"] }));
-      await t.server.ctx.seen.flush(t.server.ctx.store);
+      await t.server.ctx.flush();
 
       const html = await (await fetch(`${t.url}/admin/settings`, { headers: { cookie } })).text();
       assert.match(html, /<textarea id="public_traits" name="public_traits"[^>]*readonly/);

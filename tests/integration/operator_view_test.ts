@@ -59,7 +59,7 @@ Deno.test({
       });
       assert.equal(res.status, 401);
       assert.match((await res.json()).error, /WEBHOOK_SECRET is not set on this server/);
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const log = await t.server.ctx.store.listEvents(20);
       const refused = log.find((e) => e.message?.startsWith("webhook refused (401)"));
       assert.ok(refused, "the refusal is in the live log");
@@ -85,7 +85,7 @@ Deno.test({
       const unsigned = await fetch(`${t.url}/smart-notifier`, { method: "POST", body: "{}" });
       assert.equal(unsigned.status, 401);
       await unsigned.body?.cancel();
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const log = await t.server.ctx.store.listEvents(50);
       const messages = log.map((e) => `${e.event} ${e.message}`);
       assert.ok(

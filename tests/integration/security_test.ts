@@ -183,7 +183,7 @@ Deno.test({
       const { got } = await fetchAs(t, { claims: { email: "ada@example.com" } });
       assert.equal(got.length, 1);
       assert.equal(got[0].user.email, "ada@example.com");
-      await t.server.ctx.events.flush();
+      await t.server.ctx.flush();
       const log = await t.server.ctx.store.listEvents(50);
       assert.ok(log.some((e) => /unverified claims served/.test(e.message ?? "")));
       assert.ok(!JSON.stringify(log).includes("ada@example.com"), "masked in the log");

@@ -129,7 +129,7 @@ Deno.test({
       assert.equal((await t.postNotification(again)).status, 200);
 
       // In the live log...
-      await ctx.events.flush();
+      await ctx.flush();
       const log = await ctx.store.listEvents(100);
       assert.ok(
         log.some((e) =>

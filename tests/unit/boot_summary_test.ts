@@ -54,6 +54,9 @@ Deno.test("boot summary - says what is off and why, and never prints credentials
   assert.match(text, /domains: +none whitelisted, so no page can connect yet/);
   assert.match(text, /store: +Redis at redis:\/\/redis\.internal:6379\/0/);
   assert.doesNotMatch(text, /hunter2|user:/);
+  assert.match(text, /workers: +none: webhooks are applied in the isolate holding the sockets/);
+  const two = bootSummary(config, 1, env, { settings: config.seed.settings, domains: [] }, 2);
+  assert.match(two.join("\n"), /workers: +2 webhook workers apply webhooks beside the sockets/);
 
   const pinned = loadConfig({
     SECRET,

@@ -205,6 +205,19 @@ Deno.test("config - WS_ENGINE picks native frames by default, ws on request, not
   assert.match(problems({ WS_ENGINE: "uws" }).join(), /WS_ENGINE must be "native" or "ws"/);
 });
 
+Deno.test("config - WEBHOOK_WORKERS: unset means by core count; 0 to 32 taken; else boot stops", () => {
+  assert.equal(loadConfig({}).webhookWorkers, null);
+  assert.equal(loadConfig({ WEBHOOK_WORKERS: "0" }).webhookWorkers, 0);
+  assert.equal(loadConfig({ WEBHOOK_WORKERS: " 3 " }).webhookWorkers, 3);
+  for (const bad of ["-1", "33", "1.5", "two"]) {
+    assert.match(
+      problems({ WEBHOOK_WORKERS: bad }).join(),
+      /WEBHOOK_WORKERS must be an integer from 0 to 32/,
+      bad,
+    );
+  }
+});
+
 Deno.test("config - on Deno Deploy pages name https:// (its edge serves nothing else)", () => {
   const c = loadConfig({ DENO_DEPLOY: "1", SECRET: "s".repeat(32) });
   assert.equal(c.trustProxy.httpsOnly, true);

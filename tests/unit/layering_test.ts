@@ -21,6 +21,8 @@ const ROOT_FILES = new Set([
   "lib/app_context.ts",
   "lib/boot_summary.ts",
   "lib/boot_failure.ts",
+  "lib/instance_parts.ts",
+  "lib/webhook_worker.ts",
 ]);
 /**
  * Leaves that live with their part because only that part reads them, but that the

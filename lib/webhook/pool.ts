@@ -1,0 +1,284 @@
+/**
+ * The webhook workers of one instance, seen from the isolate that holds the sockets. Each
+ * worker (Web Worker, its own isolate and thread) does a request's whole work: signature,
+ * parsing, validation, profiles, room names, the store write, live-log lines. This isolate
+ * hands it the raw body and headers, emits the pushes it sends back, records its counters and
+ * answers Hull once the worker reports the request done. A worker's messages are handled in
+ * the order it sent them, so its pushes leave before its answer, as without workers.
+ */
+import type { Config } from "../config.ts";
+import type { MetricsSink } from "../metrics.ts";
+import type { PublishOptions, Push } from "../types.ts";
+import { errorAnswer, type WebhookAnswer } from "./answers.ts";
+
+/** A worker's answer to one request, with the connector it is about named by id. */
+export type PooledAnswer = Omit<WebhookAnswer, "connector"> & { connectorId?: string };
+
+/** Works out the answers to requests elsewhere (the pool below). */
+export interface WebhookRunner {
+  answer(raw: Uint8Array, headers: Headers, receivedAt: number): Promise<PooledAnswer>;
+}
+
+/** What a worker starts with (structured-cloned into it). */
+export interface WorkerInit {
+  config: Config;
+  /** The server secret in force (generated and stored when SECRET is unset). */
+  secret: string;
+  stdoutLog: boolean;
+  hullCaCerts?: string[];
+  hullKeyTimeoutMs?: number;
+}
+
+/** A metric recorded in a worker, replayed on the instance's Metrics. */
+export type MetricCall =
+  | { op: "inc"; name: string; by?: number }
+  | { op: "pushed"; n?: number }
+  | { op: "latency"; ms: number; at?: number; n?: number };
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { t: "ready" }
+  | { t: "failed"; message: string }
+  | { t: "answer"; id: number; answer: PooledAnswer }
+  | { t: "publish"; connectorId: string; pushes: Push[]; opts?: PublishOptions }
+  | { t: "metric"; call: MetricCall }
+  | { t: "flushed"; id: number }
+  | { t: "closed" };
+
+/** Messages to a worker. `receivedAt` is a wall-clock time (ms, with fractions). */
+export type ToWorker =
+  | { t: "init"; init: WorkerInit }
+  | { t: "webhook"; id: number; raw: Uint8Array; headers: [string, string][]; receivedAt: number }
+  | { t: "flush"; id: number }
+  | { t: "close" };
+
+/** What the pool needs from the instance. */
+export interface PoolHost {
+  /** Emits a worker's pushes; awaited before that worker's next message is handled. */
+  publish(connectorId: string, pushes: Push[], opts?: PublishOptions): void | Promise<void>;
+  metrics: MetricsSink;
+}
+
+/**
+ * How many webhook workers an instance starts, and why none when some were asked for:
+ * WEBHOOK_WORKERS, or by default one per core beyond the first, at most 4. A worker opens the
+ * store itself, so only a store it can reach by name qualifies: Redis, or Deno KV at a file
+ * (KV_PATH). Deno's default KV location is per main module, so a worker's would be another
+ * database; an in-memory KV and a store handed in (tests) cannot be shared either. On Deno
+ * Deploy an instance has about one core and KV_PATH is unset: none by default.
+ */
+export function poolSize(
+  config: Pick<Config, "webhookWorkers" | "kvPath" | "redisUrl" | "instance">,
+  storeHandedIn: boolean,
+  cores: number,
+): { size: number; refused?: string } {
+  const { webhookWorkers: asked, kvPath, redisUrl } = config;
+  const refused = storeHandedIn
+    ? "the store was handed in"
+    : redisUrl
+    ? undefined
+    : !kvPath
+    ? "Deno KV at its default location cannot be opened by a worker (set KV_PATH to a file)"
+    : kvPath === ":memory:"
+    ? "an in-memory Deno KV cannot be shared"
+    : undefined;
+  if (refused) return asked ? { size: 0, refused } : { size: 0 };
+  if (asked !== null) return { size: asked };
+  const onDeploy = config.instance.startsWith("deploy-");
+  return { size: onDeploy ? 0 : Math.min(Math.max(cores - 1, 0), 4) };
+}
+
+/** How long a worker may take to open its store and connectors. */
+const START_TIMEOUT_MS = 30_000;
+
+interface Member {
+  worker: Worker;
+  /** Requests (and flushes) handed to it, by id. */
+  pending: Map<number, (a: PooledAnswer) => void>;
+  /** The chain that handles this worker's messages one after the other. */
+  queue: Promise<void>;
+  /** Stopped by an error; its replacement is starting. */
+  dead?: boolean;
+  closed?: () => void;
+}
+
+/** The answer to requests whose worker died: Hull retries them. */
+const workerLost = (): PooledAnswer => errorAnswer(500, "internal error");
+
+/** A fixed-size pool of webhook workers; a worker that dies is replaced. */
+export class WebhookPool implements WebhookRunner {
+  #members: Member[] = [];
+  #nextId = 1;
+  #turn = 0;
+  #closing = false;
+
+  private constructor(
+    private readonly url: URL,
+    private readonly init: WorkerInit,
+    private readonly host: PoolHost,
+  ) {}
+
+  /**
+   * Starts `size` workers from the module at `url` and resolves once each has opened its
+   * store; rejects (after stopping those started) when one cannot start.
+   */
+  static async start(
+    url: URL,
+    size: number,
+    init: WorkerInit,
+    host: PoolHost,
+  ): Promise<WebhookPool> {
+    const pool = new WebhookPool(url, init, host);
+    try {
+      pool.#members = await Promise.all(Array.from({ length: size }, (_, i) => pool.#spawn(i)));
+    } catch (err) {
+      for (const m of pool.#members) m.worker.terminate();
+      throw err;
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.#members.length;
+  }
+
+  /** Hands a request to the worker with the fewest requests in flight. */
+  answer(raw: Uint8Array, headers: Headers, receivedAt: number): Promise<PooledAnswer> {
+    const m = this.#pick();
+    // Every worker is being replaced: Hull retries a 503 a little later.
+    if (!m) return Promise.resolve(errorAnswer(503, "the webhook workers are restarting"));
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      m.pending.set(id, resolve);
+      const whole = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
+      const message: ToWorker = {
+        t: "webhook",
+        id,
+        raw,
+        headers: [...headers],
+        receivedAt: performance.timeOrigin + receivedAt,
+      };
+      // The body is moved, not copied, when it is a buffer of its own.
+      m.worker.postMessage(message, whole ? [raw.buffer as ArrayBuffer] : []);
+    });
+  }
+
+  /**
+   * Has every worker write what it holds back (live-log entries, names seen) to the store now,
+   * as the instance's own parts do on shutdown; for tests and tools that read the store.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(
+      this.#members.filter((m) => !m.dead).map((m) =>
+        new Promise<void>((resolve) => {
+          const id = this.#nextId++;
+          m.pending.set(id, () => resolve());
+          m.worker.postMessage({ t: "flush", id } satisfies ToWorker);
+        })
+      ),
+    );
+  }
+
+  /** Lets each worker close its connectors, live logs and store, then stops it (bounded). */
+  async close(ms = 3_000): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#members.map(async (m) => {
+      const closed = new Promise<void>((resolve) => m.closed = resolve);
+      m.worker.postMessage({ t: "close" } satisfies ToWorker);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([closed, new Promise((r) => timer = setTimeout(r, ms))]);
+      clearTimeout(timer);
+      m.worker.terminate();
+      for (const resolve of m.pending.values()) resolve(workerLost());
+    }));
+  }
+
+  #pick(): Member | undefined {
+    const live = this.#members.filter((m) => !m.dead);
+    let best = live[this.#turn++ % live.length];
+    for (const m of live) if (m.pending.size < best.pending.size) best = m;
+    return best;
+  }
+
+  #spawn(index: number): Promise<Member> {
+    const worker = new Worker(this.url, { type: "module", name: `webhook-${index + 1}` });
+    const m: Member = { worker, pending: new Map(), queue: Promise.resolve() };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.terminate();
+        reject(new Error(`webhook worker ${index + 1} did not start in ${START_TIMEOUT_MS} ms`));
+      }, START_TIMEOUT_MS);
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        const msg = e.data;
+        if (msg.t === "ready" || msg.t === "failed") {
+          clearTimeout(timer);
+          if (msg.t === "ready") resolve(m);
+          else {
+            worker.terminate();
+            reject(new Error(`webhook worker ${index + 1}: ${msg.message}`));
+          }
+          return;
+        }
+        m.queue = m.queue.then(() => this.#handle(m, msg)).catch((err) => {
+          console.error("webhook worker: could not handle a message:", err);
+        });
+      };
+      worker.onerror = (e) => {
+        // An error the worker did not catch is a bug: its requests get a 500 (Hull retries
+        // them) and a fresh worker takes its place.
+        e.preventDefault();
+        console.error(`webhook worker ${index + 1} stopped: ${e.message}`);
+        clearTimeout(timer);
+        m.dead = true;
+        worker.terminate();
+        for (const done of m.pending.values()) done(workerLost());
+        m.pending.clear();
+        reject(new Error(`webhook worker ${index + 1}: ${e.message}`));
+        if (!this.#closing) this.#replace(m, index);
+      };
+      worker.postMessage({ t: "init", init: this.init } satisfies ToWorker);
+    });
+  }
+
+  #replace(dead: Member, index: number): void {
+    const at = this.#members.indexOf(dead);
+    if (at < 0) return;
+    this.#spawn(index).then((m) => {
+      if (this.#closing) m.worker.terminate();
+      else this.#members[at] = m;
+    }).catch((err) => console.error(`webhook worker ${index + 1}: ${err.message}`));
+  }
+
+  async #handle(m: Member, msg: FromWorker): Promise<void> {
+    switch (msg.t) {
+      case "publish":
+        return await this.host.publish(msg.connectorId, msg.pushes, msg.opts);
+      case "metric":
+        return replay(this.host.metrics, msg.call);
+      case "answer":
+      case "flushed": {
+        const done = m.pending.get(msg.id);
+        m.pending.delete(msg.id);
+        return done?.(msg.t === "answer" ? msg.answer : workerLost());
+      }
+      case "closed":
+        return m.closed?.();
+    }
+  }
+}
+
+/** Replays a worker's metric call on the instance's metrics. */
+function replay(metrics: MetricsSink, call: MetricCall): void {
+  if (call.op === "inc") metrics.inc(call.name, call.by);
+  else if (call.op === "pushed") metrics.pushed(call.n);
+  else metrics.latency(call.ms, call.at, call.n);
+}
+
+/** The metrics of a worker: each call becomes a message to the instance (`replay` above). */
+export function forwardedMetrics(send: (call: MetricCall) => void): MetricsSink {
+  return {
+    inc: (name, by) => send({ op: "inc", name, by }),
+    pushed: (n) => send({ op: "pushed", n }),
+    latency: (ms, at, n) => send({ op: "latency", ms, at, n }),
+  };
+}
