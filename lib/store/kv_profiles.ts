@@ -85,13 +85,11 @@ export class KvProfiles {
         small.push(e);
       }
     }
-    // Ten to a getMany of their own: packing them with sockets' reads would queue them.
-    const keys = small.map((e) => this.K.profile(e.profile.user.id));
-    const reads = [];
-    for (let i = 0; i < keys.length; i += GET_MANY_KEYS) {
-      reads.push(this.kv.getMany<ProfileHead[]>(keys.slice(i, i + GET_MANY_KEYS)));
-    }
-    const heads = (await Promise.all(reads)).flat();
+    // Sent at once: packed with sockets' reads, one at a time, they would queue.
+    const heads = await this.#getMany<ProfileHead>(
+      small.map((e) => this.K.profile(e.profile.user.id)),
+      true,
+    );
     const done = await Promise.all([
       ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
       ...alone.map(async (e) => [await this.#saveOne(e)]),
@@ -100,11 +98,12 @@ export class KvProfiles {
     return rejected;
   }
 
-  /** Reads of any number of keys, ten to a shared `getMany`. */
-  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+  /** Reads of any number of keys, ten to a `getMany`: shared with sockets' reads unless `direct`. */
+  async #getMany<T>(keys: Deno.KvKey[], direct = false): Promise<Deno.KvEntryMaybe<T>[]> {
     const reads = [];
     for (let i = 0; i < keys.length; i += GET_MANY_KEYS) {
-      reads.push(this.#reads.getMany<T>(keys.slice(i, i + GET_MANY_KEYS)));
+      const some = keys.slice(i, i + GET_MANY_KEYS);
+      reads.push(direct ? this.kv.getMany<T[]>(some) : this.#reads.getMany<T>(some));
     }
     return (await Promise.all(reads)).flat();
   }
