@@ -10,7 +10,7 @@ import type { Metrics } from "./metrics.ts";
 import type { AdminAuth, Session } from "./admin/auth.ts";
 import type { LogFeed } from "./admin/log_feed.ts";
 import type { SeenTracker } from "./webhook/seen.ts";
-import type { LiveConfig } from "./store/live_config.ts";
+import type { LiveConfig } from "./connector/live_config.ts";
 import type { Store } from "./store/store.ts";
 import type { WebhookDeps } from "./webhook/endpoint.ts";
 import type { HullServices } from "./hull/services.ts";

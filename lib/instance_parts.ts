@@ -10,7 +10,7 @@ import type { IdentifierHasher } from "./identity.ts";
 import type { Counters, MetricsSink } from "./metrics.ts";
 import type { Store } from "./store/store.ts";
 import type { Publisher } from "./types.ts";
-import { LiveConfig } from "./store/live_config.ts";
+import { LiveConfig } from "./connector/live_config.ts";
 import {
   type Connector,
   ConnectorDirectory,

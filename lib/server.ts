@@ -10,8 +10,7 @@ import { createApp } from "./app.ts";
 import type { AppContext } from "./app_context.ts";
 import type { Config } from "./config.ts";
 import { IdentifierHasher } from "./identity.ts";
-import { createKvAdapter, type KvAdapterOptions } from "./cluster/kv_adapter.ts";
-import { KvStore } from "./store/kv_store.ts";
+import { type KvAdapterOptions, openKvAdapter } from "./cluster/kv_adapter.ts";
 import { openStore } from "./store/factory.ts";
 import { openRedisAdapter } from "./cluster/redis_adapter.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
@@ -38,7 +37,7 @@ export interface StartOptions {
   stdoutLog?: boolean;
   /** Where the built snippet lives (default: static/build/hull-browser.js in the repo). */
   snippetPath?: string;
-  /** Options of the Deno KV cluster adapter (used when REDIS_URL is unset and the store is KV). */
+  /** Options of the Deno KV cluster adapter (used when REDIS_URL is unset). */
   kvAdapter?: KvAdapterOptions;
   /** Extra CA certificates (PEM) trusted for Hull's key URL and API (tests, private proxies). */
   hullCaCerts?: string[];
@@ -137,9 +136,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // With REDIS_URL, emits reach the other instances through the Redis streams adapter.
   const redisAdapter = config.redisUrl ? await openRedisAdapter(config.redisUrl) : null;
   // Without Redis, emits reach the other instances through Deno KV (lib/cluster/kv_adapter.ts).
-  const kvAdapter = !config.redisUrl && store instanceof KvStore
-    ? createKvAdapter(store.kv, opts.kvAdapter)
-    : null;
+  const kvAdapter = config.redisUrl ? null : await openKvAdapter(config.kvPath, opts.kvAdapter);
   const sockets = createSocketServer(http, {
     connectors,
     hasher,
@@ -247,7 +244,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await Promise.race([Promise.all([ioClosed, httpClosed]), delay(500)]);
       http.closeAllConnections?.();
       await redisAdapter?.close();
-      // Announces departure, flushes and stops reading; before the store closes KV.
+      // Announces departure, flushes, stops reading and closes its own KV handle.
       await kvAdapter?.close();
       await flushSeen();
       // Every connector's fetches, watches and live log, then the shared HTTP client.

@@ -6,24 +6,24 @@
  * top of the two methods implemented here: publish a message, deliver what peers published. It is
  * socket.io-postgres-adapter's design with a KV log in place of NOTIFY.
  *
- * Keys, under `prefix` (default `["sio"]`):
+ * Keys:
  *
- *   [...prefix, "log", versionstamp]   one commit's messages: a frame (below), or { a, n } when
- *                                      the frame is in n attachments
- *   [...prefix, "att", id, i]          part i of a frame larger than one value (64 KiB)
- *   [...prefix, "node", busId]         { at }: this instance is alive (refreshed by each commit)
- *   [...prefix, "head"]                KvU64 summed by every commit: the one key readers watch
+ *   ["sio", "log", versionstamp]  one commit's messages: a frame (below), or { a, n } when the
+ *                                 frame is in n attachments
+ *   ["sio", "att", id, i]         part i of a frame larger than one value (64 KiB)
+ *   ["sio", "node", busId]        { at }: this instance is alive (refreshed by each commit)
+ *   ["sio", "head"]               KvU64 summed by every commit: the one key readers watch
  *
  * A log key ends with the commit's versionstamp (`kv.commitVersionstamp()`), so the log is in
  * commit order and every reader, listing from its cursor after the head moved, sees each commit
  * once and in that order, whoever wrote it: a publisher's messages arrive in publish order. Log
- * and attachments expire after `logRetention` (KV deletes expired keys itself; a local file
- * sweeps them within a minute): a reader that falls further behind than that loses messages, as
- * with any bounded broadcast log.
+ * and attachments expire after a minute (KV deletes expired keys itself; a local file sweeps
+ * them within a minute): a reader that falls further behind loses messages, as with any
+ * bounded broadcast log.
  *
  * One writer loop per instance commits the messages queued meanwhile in one commit (a webhook
- * batch's hundreds of broadcasts are one or two commits). A frame is the messages, each
- * serialized with V8's serializer (binary payloads survive), behind a 4-byte length.
+ * batch's hundreds of broadcasts are one or two commits). A frame is the array of the messages,
+ * each serialized with V8's serializer (binary payloads survive), serialized again.
  * `doPublish` resolves once a message is queued, so local delivery never waits for KV.
  */
 import v8 from "node:v8";
@@ -38,20 +38,12 @@ import { retryLocked } from "../store/kv_retry.ts";
 
 /** Options of `createKvAdapter`. */
 export interface KvAdapterOptions {
-  /** Key prefix of everything the adapter stores (default `["sio"]`). */
-  prefix?: Deno.KvKeyPart[];
   /** Ms between two heartbeats of an idle namespace (default 5,000). */
   heartbeatInterval?: number;
   /** Ms without a message before a peer is considered gone (default 10,000). */
   heartbeatTimeout?: number;
-  /** Ms a log entry is kept: how far behind a reader may fall (default 60,000). */
-  logRetention?: number;
   /** Ms between reads of the log should a watch notification be lost (default 1,000; 0: off). */
   pollInterval?: number;
-  /** Messages waiting for a commit beyond which publishing fails (default 10,000). */
-  maxQueue?: number;
-  /** Called with background errors (commit, watch); default `console.error`. */
-  onError?: (err: unknown) => void;
 }
 
 /** What `io.adapter()` takes, plus the bus's lifecycle. Call `createKvAdapter` once per Server. */
@@ -78,6 +70,13 @@ export const PART_BYTES = 60_000;
 const MAX_PARTS = 12;
 /** A frame's budget: what one commit carries. */
 const FRAME_BYTES = PART_BYTES * MAX_PARTS;
+/** Ms a log entry is kept: how far behind a reader may fall. */
+const LOG_RETENTION_MS = 60_000;
+/** Messages waiting for a commit beyond which publishing fails. */
+const MAX_QUEUE = 10_000;
+const onError = (err: unknown) => console.error("kv adapter:", err);
+/** A frame's bytes beyond its messages' own: at most this much per message. */
+const OVERHEAD = 16;
 
 /**
  * One message on the log: its namespace, whether it is a response and to which node, the
@@ -113,6 +112,21 @@ export function createKvAdapter(kv: Deno.Kv, opts: KvAdapterOptions = {}): KvAda
   return factory;
 }
 
+/**
+ * `createKvAdapter` over a handle of its own on the KV at `path` (the store's: `KV_PATH`, or
+ * Deno's default), closed by `close()`. The bus needs no part of the store.
+ */
+export async function openKvAdapter(
+  path: string | undefined,
+  opts: KvAdapterOptions = {},
+): Promise<KvAdapterFactory> {
+  const kv = await retryLocked(() => Deno.openKv(path));
+  const factory = createKvAdapter(kv, opts);
+  const close = factory.close;
+  factory.close = () => close().finally(() => kv.close());
+  return factory;
+}
+
 /** One namespace's adapter: hands messages to the bus and takes what the bus routes to it. */
 class KvAdapter extends ClusterAdapterWithHeartbeat {
   #closed = false;
@@ -121,11 +135,6 @@ class KvAdapter extends ClusterAdapterWithHeartbeat {
   constructor(nsp: any, readonly bus: KvBus, opts: ClusterAdapterOptions) {
     super(nsp, opts);
     bus.adapters.set(nsp.name, this);
-  }
-
-  /** The node id peers see in `message.uid` (protected upstream). */
-  get id(): string {
-    return this.uid;
   }
 
   protected override doPublish(message: ClusterMessage): Promise<Offset> {
@@ -157,11 +166,7 @@ class KvBus {
   readonly ready: Promise<void>;
   readonly adapters = new Map<string, KvAdapter>();
   readonly #id = crypto.randomUUID();
-  readonly #p: Deno.KvKeyPart[];
-  readonly #retention: number;
   readonly #aliveFor: number;
-  readonly #maxQueue: number;
-  readonly #onError: (err: unknown) => void;
   #queue: Uint8Array[] = [];
   #seq = 0;
   #writing: Promise<void> | null = null;
@@ -173,24 +178,20 @@ class KvBus {
   #open = true;
 
   constructor(private readonly kv: Deno.Kv, opts: KvAdapterOptions) {
-    this.#p = opts.prefix ?? ["sio"];
-    this.#retention = opts.logRetention ?? 60_000;
     // A live instance commits at least every heartbeat interval; a record three timeouts old
     // is a dead one's (counting a dead one costs a bus write, missing a live one a push).
     this.#aliveFor = 3 * (opts.heartbeatTimeout ?? 10_000);
-    this.#maxQueue = opts.maxQueue ?? 10_000;
-    this.#onError = opts.onError ?? ((err) => console.error("kv adapter:", err));
     this.ready = this.#start(opts.pollInterval ?? 1_000);
   }
 
   /** Queues `e` for the next commit; resolves with its offset once queued. */
   publish(e: Envelope): Promise<Offset> {
     if (!this.#open) return Promise.reject(new Error("kv adapter closed"));
-    if (this.#queue.length >= this.#maxQueue) {
-      return Promise.reject(new Error(`kv adapter: more than ${this.#maxQueue} messages queued`));
+    if (this.#queue.length >= MAX_QUEUE) {
+      return Promise.reject(new Error(`kv adapter: more than ${MAX_QUEUE} messages queued`));
     }
     const bytes = v8.serialize({ ...e, b: this.#id });
-    if (bytes.length + 4 > FRAME_BYTES) {
+    if (bytes.length + OVERHEAD > FRAME_BYTES) {
       return Promise.reject(new Error(`kv adapter: a message of ${bytes.length} bytes`));
     }
     this.#queue.push(bytes);
@@ -208,7 +209,7 @@ class KvBus {
     await this.ready;
     const now = Date.now();
     let n = 0;
-    const nodes = this.kv.list<{ at: number }>({ prefix: [...this.#p, "node"] });
+    const nodes = this.kv.list<{ at: number }>({ prefix: ["sio", "node"] });
     for await (const e of nodes) {
       if (e.key.at(-1) !== this.#id && e.value.at > now - this.#aliveFor) n++;
     }
@@ -224,15 +225,15 @@ class KvBus {
     clearInterval(this.#poll);
     await this.#watch?.cancel().catch(() => {});
     await this.#draining?.catch(() => {});
-    await this.kv.delete([...this.#p, "node", this.#id]).catch(() => {});
+    await this.kv.delete(["sio", "node", this.#id]).catch(() => {});
   }
 
   /** Reads from the log's current end; stores this instance's record; then watches and polls. */
   async #start(pollMs: number): Promise<void> {
-    const last = this.kv.list({ prefix: [...this.#p, "log"] }, { reverse: true, limit: 1 });
+    const last = this.kv.list({ prefix: ["sio", "log"] }, { reverse: true, limit: 1 });
     for await (const e of last) this.#cursor = e.key;
     await retryLocked(() => this.#nodeRecord(this.kv.atomic()).commit());
-    this.#watch = this.kv.watch([[...this.#p, "head"]]).getReader();
+    this.#watch = this.kv.watch([["sio", "head"]]).getReader();
     (async () => {
       try {
         while (this.#open) {
@@ -241,7 +242,7 @@ class KvBus {
           this.#drain();
         }
       } catch (err) {
-        if (this.#open) this.#onError(err);
+        if (this.#open) onError(err);
       }
     })();
     if (pollMs > 0) {
@@ -251,7 +252,7 @@ class KvBus {
   }
 
   #nodeRecord(op: Deno.AtomicOperation): Deno.AtomicOperation {
-    return op.set([...this.#p, "node", this.#id], { at: Date.now() }, {
+    return op.set(["sio", "node", this.#id], { at: Date.now() }, {
       expireIn: this.#aliveFor,
     });
   }
@@ -261,15 +262,15 @@ class KvBus {
     await this.ready.catch(() => {});
     try {
       while (this.#queue.length) {
-        let bytes = 0, i = 0;
-        while (i < this.#queue.length && bytes + this.#queue[i].length + 4 <= FRAME_BYTES) {
-          bytes += this.#queue[i++].length + 4;
+        let bytes = OVERHEAD, i = 0;
+        while (i < this.#queue.length && bytes + this.#queue[i].length + OVERHEAD <= FRAME_BYTES) {
+          bytes += this.#queue[i++].length + OVERHEAD;
         }
-        const frame = encodeFrame(this.#queue.splice(0, i), bytes);
+        const frame = v8.serialize(this.#queue.splice(0, i));
         try {
           await retryLocked(() => this.#commitFrame(frame));
         } catch (err) {
-          this.#onError(err); // lost, like a dropped notification: the store has the data
+          onError(err); // lost, like a dropped notification: the store has the data
         }
       }
     } finally {
@@ -278,14 +279,14 @@ class KvBus {
   }
 
   #commitFrame(frame: Uint8Array): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-    const expireIn = this.#retention;
-    const op = this.#nodeRecord(this.kv.atomic()).sum([...this.#p, "head"], 1n);
-    const log = [...this.#p, "log", this.kv.commitVersionstamp()];
+    const expireIn = LOG_RETENTION_MS;
+    const op = this.#nodeRecord(this.kv.atomic()).sum(["sio", "head"], 1n);
+    const log = ["sio", "log", this.kv.commitVersionstamp()];
     if (frame.length <= PART_BYTES) return op.set(log, frame, { expireIn }).commit();
     const a = crypto.randomUUID();
     const n = Math.ceil(frame.length / PART_BYTES);
     for (let i = 0; i < n; i++) {
-      op.set([...this.#p, "att", a, i], frame.subarray(i * PART_BYTES, (i + 1) * PART_BYTES), {
+      op.set(["sio", "att", a, i], frame.subarray(i * PART_BYTES, (i + 1) * PART_BYTES), {
         expireIn,
       });
     }
@@ -304,14 +305,14 @@ class KvBus {
         try {
           await this.#readLog();
         } catch (err) {
-          if (this.#open) this.#onError(err);
+          if (this.#open) onError(err);
         }
       } while (this.#again && this.#open);
     })().finally(() => (this.#draining = null));
   }
 
   async #readLog(): Promise<void> {
-    const prefix = [...this.#p, "log"];
+    const prefix = ["sio", "log"];
     const sel = this.#cursor ? { prefix, start: this.#cursor } : { prefix };
     for await (const e of this.kv.list<Uint8Array | { a: string; n: number }>(sel)) {
       if (!this.#open) return;
@@ -320,7 +321,8 @@ class KvBus {
       this.#cursor = e.key;
       const frame = e.value instanceof Uint8Array ? e.value : await this.#attachments(e.value);
       if (!frame) continue; // expired before it was read
-      for (const env of decodeFrame(frame)) {
+      for (const message of v8.deserialize(frame) as Uint8Array[]) {
+        const env: Envelope = v8.deserialize(message);
         if (env.b === this.#id) continue;
         this.adapters.get(env.n)?.receive(env, stamp);
       }
@@ -329,7 +331,7 @@ class KvBus {
 
   async #attachments({ a, n }: { a: string; n: number }): Promise<Uint8Array | null> {
     const parts: Uint8Array[] = [];
-    for await (const e of this.kv.list<Uint8Array>({ prefix: [...this.#p, "att", a] })) {
+    for await (const e of this.kv.list<Uint8Array>({ prefix: ["sio", "att", a] })) {
       parts.push(e.value);
     }
     if (parts.length !== n) return null;
@@ -338,28 +340,4 @@ class KvBus {
     for (const p of parts) out.set(p, (off += p.length) - p.length);
     return out;
   }
-}
-
-/** Messages behind 4-byte big-endian lengths. */
-function encodeFrame(messages: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const m of messages) {
-    view.setUint32(off, m.length);
-    out.set(m, off + 4);
-    off += 4 + m.length;
-  }
-  return out;
-}
-
-function decodeFrame(frame: Uint8Array): Envelope[] {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const out: Envelope[] = [];
-  for (let off = 0; off < frame.length;) {
-    const len = view.getUint32(off);
-    out.push(v8.deserialize(frame.subarray(off + 4, off + 4 + len)));
-    off += 4 + len;
-  }
-  return out;
 }

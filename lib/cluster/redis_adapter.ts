@@ -9,7 +9,7 @@ import { wrapUnavailable } from "../store/factory.ts";
 import { isStoreOutage } from "../store/outage.ts";
 
 /** How long a disconnected socket's rooms and missed packets are kept for its return. */
-export const RECOVERY_WINDOW_MS = 2 * 60_000;
+const RECOVERY_WINDOW_MS = 2 * 60_000;
 
 /** The Redis streams adapter of one instance: options for the socket.io Server, and a closer. */
 export interface RedisAdapterHandle {

@@ -8,7 +8,7 @@
  * removed elsewhere within a sweep; the registry itself is in the store, so all agree on it.
  */
 import type { Registration, Store } from "../store/store.ts";
-import type { LiveConfig } from "../store/live_config.ts";
+import type { LiveConfig } from "./live_config.ts";
 import type { EventLog } from "../events.ts";
 
 /** The id of the standalone connector. */

@@ -8,7 +8,7 @@ import type { Config } from "../config.ts";
 import type { EventLog } from "../events.ts";
 import type { IdentifierHasher } from "../identity.ts";
 import type { Counters } from "../metrics.ts";
-import type { LiveConfig } from "../store/live_config.ts";
+import type { LiveConfig } from "../connector/live_config.ts";
 import type { Publisher } from "../types.ts";
 import type { Store } from "../store/store.ts";
 import { HullApiClient } from "./api_client.ts";

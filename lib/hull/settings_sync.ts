@@ -10,7 +10,7 @@
 import { hostOfUrlEntry, parseDomainPattern } from "../domains.ts";
 import type { EventLog } from "../events.ts";
 import { configSizeRefusal } from "../store/config_size.ts";
-import type { LiveConfig } from "../store/live_config.ts";
+import type { LiveConfig } from "../connector/live_config.ts";
 import type { Store } from "../store/store.ts";
 import { IDENTITY_MODES, type IdentityMode, type Settings } from "../types.ts";
 import { ALL_USERS } from "./manifest.ts";

@@ -32,9 +32,6 @@ const entriesOf = (v: EventChunk | LogEntry): LogEntry[] =>
 export class KvEventLog {
   #eventSeq = 0;
   #appendsSincePrune = 0;
-  /** Entries in the event log as of the last prune (null: not counted yet). */
-  #logCount: number | null = null;
-  #prunes = 0;
 
   constructor(private readonly kv: Deno.Kv, private readonly K: KvKeys) {}
 
@@ -70,9 +67,8 @@ export class KvEventLog {
     }
     this.#appendsSincePrune += entries.length;
     if (this.#appendsSincePrune >= 200) {
-      const added = this.#appendsSincePrune;
       this.#appendsSincePrune = 0;
-      await this.#prune(added);
+      await this.#prune();
     }
   }
 
@@ -102,32 +98,18 @@ export class KvEventLog {
 
   /**
    * Keeps the newest EVENT_LOG_LIMIT entries (whole chunks: between the limit and one chunk
-   * more). A full scan reads the whole log, so it runs only now and then (every 20th prune) to
-   * learn the count; in between, once the log is full, each prune deletes about as many of the
-   * oldest entries as this instance added, reading only those. Every instance deleting what it
-   * added keeps the count near where the last scan left it.
+   * more), reading the whole log: a few dozen chunks, about once a second when busy (the event
+   * log writes to the store about once a second, lib/events.ts).
    */
-  async #prune(added: number): Promise<void> {
+  async #prune(): Promise<void> {
     const stale: Deno.KvKey[] = [];
-    if (this.#logCount !== null && ++this.#prunes % 20 !== 0) {
-      this.#logCount += added;
-      for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, { batchSize: 4 })
-      ) {
-        const n = countOf(c.value);
-        if (this.#logCount - n < EVENT_LOG_LIMIT) break;
-        this.#logCount -= n;
-        stale.push(c.key);
-      }
-    } else {
-      let kept = 0;
-      for await (
-        const c of this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, { reverse: true })
-      ) {
-        if (kept >= EVENT_LOG_LIMIT) stale.push(c.key);
-        else kept += countOf(c.value);
-      }
-      this.#logCount = kept;
+    let kept = 0;
+    const chunks = this.kv.list<EventChunk | LogEntry>({ prefix: this.K.events }, {
+      reverse: true,
+    });
+    for await (const c of chunks) {
+      if (kept >= EVENT_LOG_LIMIT) stale.push(c.key);
+      else kept += countOf(c.value);
     }
     for (let i = 0; i < stale.length; i += 500) {
       const op = this.kv.atomic();

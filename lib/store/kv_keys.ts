@@ -23,8 +23,7 @@
  *   ["events", sortableId]                  EventChunk { n, json } of one flush, keyed by its
  *                                           newest entry's id (kv_event_log.ts)
  *
- * On a local SQLite file, profile_parts and ident are set with a far expiry (FAR_EXPIRY_MS,
- * kv_profile_format.ts says why); older versions set them with none, which reads the same.
+ * Earlier versions set profile_parts and ident with a 1,000-year expiry: read the same.
  */
 
 /** The keys of one connector's data: the standalone connector's at `scope` [], the others'. */

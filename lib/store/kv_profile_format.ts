@@ -19,26 +19,6 @@ export const MAX_PARTS = 12;
 export const INLINE_INDEX_KEYS = 200;
 
 /**
- * The expiry of the index entries and profile parts written to a local KV file (see
- * `SetOptions`): 1,000 years, so nothing is ever collected by it.
- */
-export const FAR_EXPIRY_MS = 1_000 * 365 * 24 * 3600_000;
-
-/**
- * How keys written once are set: index entries (an identifier seen for the first time) and
- * profile parts (each version under a new revision). Deno KV's SQLite file also keeps every key
- * in an index ordered by (expiration, key). Without an expiry a new key's entry goes to the
- * key's own place there: scattered keys (keyed-hash identifiers) dirty one random page of that
- * index each, as many pages as their rows, and each page is written twice (WAL, checkpoint).
- * With an expiry (`FAR_EXPIRY_MS`) entries are ordered by write time, and the keys a commit
- * adds share the index's last pages. Profile heads are rewritten on every update and keep no
- * expiry: moving a head's entry from where its previous version put it (scattered, for users
- * not updated together before) would cost a page more, not less. Keys, values and reads are
- * unchanged; a key set without an expiry (an older instance, a remote KV) reads the same.
- */
-export type SetOptions = { expireIn?: number };
-
-/**
  * A profile's JSON is stored as UTF-8 bytes so its size in KV is known exactly; `ik`: the
  * identity-index keys written with this version (absent in older heads).
  */
@@ -50,7 +30,7 @@ export type ProfileHead =
 export type Encoded = ProfileWrite & { json: Uint8Array };
 
 /** What a write needs of the current head: its versionstamp (checked) and metadata. */
-export type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
+type Meta = { updated_at: number; ik?: string[]; rev?: string; parts?: number };
 export type HeadMeta = Deno.KvEntryMaybe<Meta>;
 
 const decoder = new TextDecoder();
@@ -89,7 +69,7 @@ export function addWrite(
   e: Encoded,
   head: HeadMeta,
   K: KvKeys,
-  { indexed = false, set = {} as SetOptions } = {},
+  indexed = false,
 ): Meta | null {
   const { profile, identKeys, json } = e;
   const userId = profile.user.id;
@@ -108,7 +88,7 @@ export function addWrite(
     const rev = crypto.randomUUID();
     const parts = Math.ceil(json.length / PART_BYTES);
     for (let i = 0; i < parts; i++) {
-      op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES), set);
+      op.set(K.part(userId, rev, i), json.slice(i * PART_BYTES, (i + 1) * PART_BYTES));
     }
     meta = { ...meta, rev, parts };
     op.set(key, meta);
@@ -120,12 +100,12 @@ export function addWrite(
   // are already in place (written with the head read above), and rewriting them would be
   // three quarters of a batch's mutations.
   if (indexed) return meta;
-  for (const k of addedKeys(e, head)) op.set(K.ident(k), userId, set);
+  for (const k of addedKeys(e, head)) op.set(K.ident(k), userId);
   return meta;
 }
 
 /** The index keys of `e` that `head` was not written with (the entries a write adds). */
-export function addedKeys(e: Encoded, head: HeadMeta): string[] {
+function addedKeys(e: Encoded, head: HeadMeta): string[] {
   const written = new Set(head.value?.ik);
   return e.identKeys.filter((k) => !written.has(k));
 }

@@ -1,12 +1,11 @@
 /**
  * Profiles and the identity index in Deno KV. Reads: the user behind identifiers, then its
- * profile; concurrent sockets' reads share KV round trips (kv_read_batch.ts). Writes: every
- * user's write is checked against the head it read, so an older version never replaces a newer
- * one whoever wrote it; a batch's users go in a few grouped commits, and a group whose check
- * fails (another instance wrote one of its users) is retried user by user. The stored shape:
- * kv_profile_format.ts; keys: kv_keys.ts.
+ * profile; concurrent sockets' reads share KV round trips (kv_read_batch.ts). Writes (after the
+ * claim, store.ts `claimThenWrite`): every user's write is checked against the head it read, so
+ * an older version never replaces a newer one whoever wrote it; a batch's users go in a few
+ * grouped commits, and a group whose check fails (another instance wrote one of its users) is
+ * retried user by user. The stored shape: kv_profile_format.ts; keys: kv_keys.ts.
  */
-import { KeyedLocks } from "./keyed_locks.ts";
 import type { KvKeys } from "./kv_keys.ts";
 import { GET_MANY_KEYS, KvReadBatcher } from "./kv_read_batch.ts";
 import {
@@ -19,7 +18,6 @@ import {
   PART_BYTES,
   type ProfileHead,
   readProfile,
-  type SetOptions,
 } from "./kv_profile_format.ts";
 import { commit, isLimitError } from "./kv_retry.ts";
 import {
@@ -46,17 +44,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class KvProfiles {
   /** Lookups and profile reads of concurrent sockets share KV round trips (no caching). */
   #reads: KvReadBatcher;
-  /** Concurrent batches on the same users take turns instead of failing each other's checks. */
-  #locks = new KeyedLocks();
 
-  /** `set`: how index entries and profile parts are set (kv_profile_format.ts). */
-  constructor(
-    private readonly kv: Deno.Kv,
-    private readonly K: KvKeys,
-    readsInFlight = 1,
-    private readonly set: SetOptions = {},
-  ) {
-    this.#reads = new KvReadBatcher(kv, readsInFlight);
+  constructor(private readonly kv: Deno.Kv, private readonly K: KvKeys) {
+    this.#reads = new KvReadBatcher(kv);
   }
 
   async lookupUserId(identKeys: string[]): Promise<string | null> {
@@ -65,13 +55,6 @@ export class KvProfiles {
       if (e.value) return e.value;
     }
     return null;
-  }
-
-  async lookupProfile(
-    identKeys: string[],
-  ): Promise<{ userId: string; profile: StoredProfile | null } | null> {
-    const userId = await this.lookupUserId(identKeys);
-    return userId ? { userId, profile: await this.getProfile(userId) } : null;
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {
@@ -89,37 +72,38 @@ export class KvProfiles {
       ...w,
       json: w.json ?? encoder.encode(JSON.stringify(w.profile)),
     }));
-    return await this.#locks.run(users.map((e) => e.profile.user.id), async () => {
-      const rejected: Rejected[] = [];
-      const small: Encoded[] = [];
-      const alone: Encoded[] = [];
-      for (const e of users) {
-        if (e.json.length > MAX_PARTS * PART_BYTES) {
-          const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
-          rejected.push({ userId: e.profile.user.id, reason });
-        } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
-          alone.push(e);
-        } else {
-          small.push(e);
-        }
+    const rejected: Rejected[] = [];
+    const small: Encoded[] = [];
+    const alone: Encoded[] = [];
+    for (const e of users) {
+      if (e.json.length > MAX_PARTS * PART_BYTES) {
+        const reason = `profile is ${e.json.length} bytes, above ${MAX_PARTS * PART_BYTES}`;
+        rejected.push({ userId: e.profile.user.id, reason });
+      } else if (e.json.length > PART_BYTES || e.identKeys.length > INLINE_INDEX_KEYS) {
+        alone.push(e);
+      } else {
+        small.push(e);
       }
-      const heads = await this.#getMany<ProfileHead>(
-        small.map((e) => this.K.profile(e.profile.user.id)),
-      );
-      const done = await Promise.all([
-        ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
-        ...alone.map(async (e) => [await this.#saveOne(e)]),
-      ]);
-      for (const r of done.flat()) if (r) rejected.push(r);
-      return rejected;
-    });
+    }
+    // Sent at once: packed with sockets' reads, one at a time, they would queue.
+    const heads = await this.#getMany<ProfileHead>(
+      small.map((e) => this.K.profile(e.profile.user.id)),
+      true,
+    );
+    const done = await Promise.all([
+      ...this.#group(small, heads).map((g) => this.#saveGroup(g)),
+      ...alone.map(async (e) => [await this.#saveOne(e)]),
+    ]);
+    for (const r of done.flat()) if (r) rejected.push(r);
+    return rejected;
   }
 
-  /** Reads of any number of keys, ten to a shared `getMany`. */
-  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+  /** Reads of any number of keys, ten to a `getMany`: shared with sockets' reads unless `direct`. */
+  async #getMany<T>(keys: Deno.KvKey[], direct = false): Promise<Deno.KvEntryMaybe<T>[]> {
     const reads = [];
     for (let i = 0; i < keys.length; i += GET_MANY_KEYS) {
-      reads.push(this.#reads.getMany<T>(keys.slice(i, i + GET_MANY_KEYS)));
+      const some = keys.slice(i, i + GET_MANY_KEYS);
+      reads.push(direct ? this.kv.getMany<T[]>(some) : this.#reads.getMany<T>(some));
     }
     return (await Promise.all(reads)).flat();
   }
@@ -155,7 +139,7 @@ export class KvProfiles {
   /** One commit checking every user's head; on a failed check, each user on its own. */
   async #saveGroup(group: [Encoded, HeadMeta][]): Promise<(Rejected | null)[]> {
     const op = this.kv.atomic();
-    for (const [e, head] of group) addWrite(op, e, head, this.K, { set: this.set });
+    for (const [e, head] of group) addWrite(op, e, head, this.K);
     try {
       if ((await commit(op)).ok) return [];
     } catch (err) {
@@ -185,7 +169,7 @@ export class KvProfiles {
           indexed = true;
         }
         const op = this.kv.atomic();
-        addWrite(op, e, head, this.K, { indexed, set: this.set });
+        addWrite(op, e, head, this.K, indexed);
         if ((await commit(op)).ok) return null;
       } catch (err) {
         if (!isLimitError(err)) throw err;
@@ -199,30 +183,26 @@ export class KvProfiles {
   async #setIndex(keys: string[], userId: string): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
       const op = this.kv.atomic();
-      for (const k of keys.slice(i, i + 500)) op.set(this.K.ident(k), userId, this.set);
+      for (const k of keys.slice(i, i + 500)) op.set(this.K.ident(k), userId);
       await commit(op);
     }
   }
 
   /** Deletes the head, its parts and the index entries that still point at this user. */
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
-    await this.#locks.run([userId], async () => {
-      const head = await this.kv.get<ProfileHead>(this.K.profile(userId));
-      const keys: Deno.KvKey[] = [this.K.profile(userId)];
-      // An identifier may point at another user by now (merged, reassigned): leave it alone.
-      for (const e of await this.#getMany<string>(identKeys.map(this.K.ident))) {
-        if (e.value === userId) keys.push(e.key);
-      }
-      if (head.value && "rev" in head.value) {
-        for (let i = 0; i < head.value.parts; i++) {
-          keys.push(this.K.part(userId, head.value.rev, i));
-        }
-      }
-      for (let i = 0; i < keys.length; i += 500) {
-        const op = this.kv.atomic();
-        for (const key of keys.slice(i, i + 500)) op.delete(key);
-        await commit(op);
-      }
-    });
+    const head = await this.kv.get<ProfileHead>(this.K.profile(userId));
+    const keys: Deno.KvKey[] = [this.K.profile(userId)];
+    // An identifier may point at another user by now (merged, reassigned): leave it alone.
+    for (const e of await this.#getMany<string>(identKeys.map(this.K.ident))) {
+      if (e.value === userId) keys.push(e.key);
+    }
+    if (head.value && "rev" in head.value) {
+      for (let i = 0; i < head.value.parts; i++) keys.push(this.K.part(userId, head.value.rev, i));
+    }
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.kv.atomic();
+      for (const key of keys.slice(i, i + 500)) op.delete(key);
+      await commit(op);
+    }
   }
 }

@@ -5,13 +5,15 @@
  * operation is a round trip to that thread and back. Under load (many sockets identifying at
  * once, the CPU shared with other processes) the round trips, not SQLite, are the cost: 40
  * concurrent single-key reads took ~8 ms each in a test where the same reads packed ten to a
- * `getMany` took ~2 ms. So at most `maxInFlight` reads go to KV at once, and reads asked for
- * meanwhile wait and then share the next `getMany` (at most 10 keys, KV's limit).
+ * `getMany` took ~2 ms. So one packed read goes to KV at a time, and reads asked for meanwhile
+ * wait and then share the next `getMany` (at most 10 keys, KV's limit). It serves sockets'
+ * reads (lookups, profiles); a webhook batch's head reads, already ten to a `getMany`, go to KV
+ * directly, since here they would wait behind each other.
  *
  * Nothing is cached: a read is sent only after it was asked for, never answered by a read
  * that was already on its way, so each caller sees the store as of a moment after its call,
  * exactly as with its own `getMany`. One caller's keys always go in the same `getMany` (one
- * consistent snapshot), as before.
+ * consistent snapshot).
  */
 
 /** Keys one KV `getMany` may read. */
@@ -25,10 +27,9 @@ interface Pending {
 
 export class KvReadBatcher {
   #queue: Pending[] = [];
-  #inFlight = 0;
+  #sending = false;
 
-  /** `maxInFlight`: `getMany` calls sent to KV at once (1 packed the identify bench best). */
-  constructor(private readonly kv: Deno.Kv, private readonly maxInFlight = 1) {}
+  constructor(private readonly kv: Deno.Kv) {}
 
   /** What `kv.getMany(keys)` answers, read together with other callers' keys. */
   getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
@@ -50,7 +51,7 @@ export class KvReadBatcher {
   }
 
   #pump(): void {
-    while (this.#inFlight < this.maxInFlight && this.#queue.length) {
+    if (!this.#sending && this.#queue.length) {
       const batch: Pending[] = [];
       let n = 0;
       let i = 0;
@@ -59,7 +60,7 @@ export class KvReadBatcher {
         batch.push(this.#queue[i++]);
       }
       this.#queue = this.#queue.slice(i);
-      this.#inFlight++;
+      this.#sending = true;
       let sent: Promise<Deno.KvEntryMaybe<unknown>[]>;
       try {
         sent = this.kv.getMany(batch.flatMap((p) => p.keys));
@@ -75,7 +76,7 @@ export class KvReadBatcher {
           for (const p of batch) p.reject(err);
         },
       ).finally(() => {
-        this.#inFlight--;
+        this.#sending = false;
         this.#pump();
       });
     }

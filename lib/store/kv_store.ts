@@ -5,8 +5,10 @@
  */
 import { assertConfigSize } from "./config_size.ts";
 import {
+  claimThenWrite,
   EMPTY_SETTINGS,
   type LogEntry,
+  lookupThenGet,
   type ProfileWrite,
   type Registration,
   type SaveOptions,
@@ -19,58 +21,13 @@ import {
 import { KvEventLog } from "./kv_event_log.ts";
 import { connectorScope, keysFor, type KvKeys } from "./kv_keys.ts";
 import { KvProfiles } from "./kv_profiles.ts";
-import { FAR_EXPIRY_MS, type SetOptions } from "./kv_profile_format.ts";
 import { commit, retryLocked } from "./kv_retry.ts";
 import type { Settings } from "../types.ts";
 
 export { MAX_PARTS, PART_BYTES } from "./kv_profiles.ts";
 
-/**
- * Packed reads sent at once: one for a local SQLite file (one thread serves it, so one packed
- * read at a time packs best), more for a remote KV (Deno Deploy, KV Connect), whose round trips
- * are long and served concurrently.
- */
-export function readsInFlightFor(path: string | undefined, deploymentId: string | undefined) {
-  return isRemoteKv(path, deploymentId) ? 8 : 1;
-}
-
-/** KV served elsewhere (Deno Deploy, KV Connect) rather than a local SQLite file or memory. */
-export function isRemoteKv(path: string | undefined, deploymentId: string | undefined) {
-  return path ? /^https?:\/\//.test(path) : !!deploymentId;
-}
-
-/**
- * How index entries and profile parts are set on the KV at `path`: on local SQLite with a far
- * expiry, which orders their entries in SQLite's expiry index by write time (a batch's new
- * identifiers then share a few pages of it instead of one random page each;
- * kv_profile_format.ts). A remote KV has no such index to spare: there, no expiry.
- */
-export function profileSetOptionsFor(
-  path: string | undefined,
-  deploymentId: string | undefined,
-): SetOptions {
-  return isRemoteKv(path, deploymentId) ? {} : { expireIn: FAR_EXPIRY_MS };
-}
-
-/** Options of a KvStore (KvStore.open picks them for the path). */
-export interface KvStoreOptions {
-  /** Packed profile reads sent at once (kv_read_batch.ts); default 1. */
-  readsInFlight?: number;
-  /** How index entries and profile parts are set (`profileSetOptionsFor`); default: no expiry. */
-  profileSet?: SetOptions;
-}
-
 /** A claim's value: its expiry is kept in it, since KV's `expireIn` is only a hint. */
 const claimValue = (ttlMs: number, now = Date.now()) => ({ expires_at: now + ttlMs });
-
-/** Deno Deploy's deployment id, when running there (no env permission: not there). */
-function deploymentId(): string | undefined {
-  try {
-    return Deno.env.get("DENO_DEPLOYMENT_ID") ?? Deno.env.get("DENO_DEPLOY");
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A Store over an open `Deno.Kv`. The caller owns opening; `close()` closes it (a scoped
@@ -81,21 +38,15 @@ export class KvStore implements Store {
   #profiles: KvProfiles;
   #watchers = new Set<ReadableStreamDefaultReader>();
   readonly #k: KvKeys;
-  readonly #opts: KvStoreOptions;
 
-  constructor(
-    readonly kv: Deno.Kv,
-    opts: KvStoreOptions = {},
-    readonly connectorId: string | null = null,
-  ) {
-    this.#opts = opts;
+  constructor(readonly kv: Deno.Kv, readonly connectorId: string | null = null) {
     this.#k = keysFor(connectorId === null ? [] : connectorScope(connectorId));
     this.#events = new KvEventLog(kv, this.#k);
-    this.#profiles = new KvProfiles(kv, this.#k, opts.readsInFlight ?? 1, opts.profileSet ?? {});
+    this.#profiles = new KvProfiles(kv, this.#k);
   }
 
   scoped(connectorId: string): KvStore {
-    return new KvStore(this.kv, this.#opts, scopeId(connectorId));
+    return new KvStore(this.kv, scopeId(connectorId));
   }
 
   async clear(): Promise<void> {
@@ -140,12 +91,7 @@ export class KvStore implements Store {
   static async open(path?: string): Promise<KvStore> {
     // Opening sets up the SQLite file (WAL mode, migrations): isolates starting together on
     // one local file can find it locked for a moment.
-    const kv = await retryLocked(() => Deno.openKv(path));
-    const deployment = deploymentId();
-    return new KvStore(kv, {
-      readsInFlight: readsInFlightFor(path, deployment),
-      profileSet: profileSetOptionsFor(path, deployment),
-    });
+    return new KvStore(await retryLocked(() => Deno.openKv(path)));
   }
 
   async ensureSecret(generate: () => string): Promise<string> {
@@ -223,22 +169,11 @@ export class KvStore implements Store {
   }
 
   lookupProfile(identKeys: string[]) {
-    return this.#profiles.lookupProfile(identKeys);
+    return lookupThenGet(this, identKeys);
   }
 
-  /** Claims the notification first (as the Redis engine does), then writes; see Store. */
-  async saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
-    const { claim } = opts;
-    if (claim && !(await this.claimNotification(claim.id, claim.ttlMs))) {
-      return { rejected: [], replayed: true };
-    }
-    try {
-      return { rejected: await this.#profiles.saveProfiles(writes) };
-    } catch (err) {
-      // The sender's retry must be applied.
-      if (claim) await this.releaseNotification(claim.id).catch(() => {});
-      throw err;
-    }
+  saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
+    return claimThenWrite(this, opts, () => this.#profiles.saveProfiles(writes));
   }
 
   deleteProfile(userId: string, identKeys: string[]): Promise<void> {

@@ -12,7 +12,7 @@ export type RedisClient = ReturnType<typeof createClient>;
 /** Key prefix used unless the caller picks another (several deployments can share a Redis). */
 export const DEFAULT_REDIS_PREFIX = "hull-browser:";
 /** Longest wait between reconnection attempts once the instance is up. */
-export const MAX_BACKOFF_MS = 3_000;
+const MAX_BACKOFF_MS = 3_000;
 
 /** Thrown when Redis cannot be reached at boot; the message is meant for operators. */
 export class RedisUnavailableError extends Error {
@@ -26,7 +26,7 @@ export class RedisUnavailableError extends Error {
 }
 
 /** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
@@ -103,17 +103,4 @@ export async function closeRedis(client: RedisClient): Promise<void> {
   } catch {
     await client.disconnect().catch(() => {});
   }
-}
-
-const shaCache = new Map<string, string>();
-
-/** Hex SHA-1 of a Lua script, for EVALSHA (cached: scripts are constants). */
-export async function sha1(text: string): Promise<string> {
-  let sha = shaCache.get(text);
-  if (!sha) {
-    const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-    sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-    shaCache.set(text, sha);
-  }
-  return sha;
 }

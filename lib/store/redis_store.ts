@@ -26,16 +26,17 @@ import {
   DEFAULT_REDIS_PREFIX,
   type RedisClient,
   RedisUnavailableError,
-  sha1,
   watchConnection,
 } from "./redis_client.ts";
 import { StoreUnavailableError } from "./outage.ts";
 import { assertConfigSize } from "./config_size.ts";
 import {
+  claimThenWrite,
   EMPTY_SETTINGS,
   EVENT_LOG_LIMIT,
   lastWritePerUser,
   type LogEntry,
+  lookupThenGet,
   MAX_PROFILE_BYTES,
   type ProfileWrite,
   type Registration,
@@ -212,9 +213,8 @@ export class RedisStore implements Store {
     return ids.find((id) => id) ?? null;
   }
 
-  async lookupProfile(identKeys: string[]) {
-    const userId = await this.lookupUserId(identKeys);
-    return userId ? { userId, profile: await this.getProfile(userId) } : null;
+  lookupProfile(identKeys: string[]) {
+    return lookupThenGet(this, identKeys);
   }
 
   async getProfile(userId: string): Promise<StoredProfile | null> {
@@ -222,33 +222,21 @@ export class RedisStore implements Store {
     return json ? JSON.parse(json) : null;
   }
 
-  async saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
-    const { claim } = opts;
-    if (claim && !(await this.claimNotification(claim.id, claim.ttlMs))) {
-      return { rejected: [], replayed: true };
-    }
-    try {
-      return await this.#save(writes);
-    } catch (err) {
-      if (claim) await this.releaseNotification(claim.id).catch(() => {});
-      throw err;
-    }
+  saveProfiles(writes: ProfileWrite[], opts: SaveOptions = {}): Promise<SaveResult> {
+    return claimThenWrite(this, opts, () => this.#save(writes));
   }
 
-  async #save(writes: ProfileWrite[]): Promise<SaveResult> {
+  async #save(writes: ProfileWrite[]): Promise<SaveResult["rejected"]> {
     const byUser = lastWritePerUser(writes).map((w) => {
       const json = w.json ? decoder.decode(w.json) : JSON.stringify(w.profile);
       return { ...w, json, bytes: w.json?.length ?? encoder.encode(json).length };
     });
     // An oversized user is left out (and reported); the rest of the batch is stored.
-    const result: SaveResult = { rejected: [] };
+    const rejected: SaveResult["rejected"] = [];
     const all = byUser.filter((e) => {
-      const bytes = e.bytes;
-      if (bytes <= MAX_REDIS_PROFILE_BYTES) return true;
-      result.rejected.push({
-        userId: e.profile.user.id,
-        reason: `profile is ${bytes} bytes, above ${MAX_REDIS_PROFILE_BYTES}`,
-      });
+      if (e.bytes <= MAX_REDIS_PROFILE_BYTES) return true;
+      const reason = `profile is ${e.bytes} bytes, above ${MAX_REDIS_PROFILE_BYTES}`;
+      rejected.push({ userId: e.profile.user.id, reason });
       return false;
     });
     const calls: Promise<unknown>[] = [];
@@ -263,7 +251,7 @@ export class RedisStore implements Store {
       calls.push(this.#eval(SAVE_SCRIPT, keys, args));
     }
     await Promise.all(calls);
-    return result;
+    return rejected;
   }
 
   async deleteProfile(userId: string, identKeys: string[]): Promise<void> {
@@ -271,24 +259,22 @@ export class RedisStore implements Store {
     await this.#eval(DELETE_SCRIPT, keys, [userId]);
   }
 
-  async claimNotification(id: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.client.set(this.#k.notification(id), String(Date.now() + ttlMs), {
-      NX: true,
-      PX: Math.max(1, Math.ceil(ttlMs)),
-    });
-    return ok === "OK";
+  claimNotification(id: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(this.#k.notification(id), ttlMs);
   }
 
   async releaseNotification(id: string): Promise<void> {
     await this.client.del(this.#k.notification(id));
   }
 
-  async claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.client.set(this.#k.fetch(identKey), String(Date.now() + ttlMs), {
-      NX: true,
-      PX: Math.max(1, Math.ceil(ttlMs)),
-    });
-    return ok === "OK";
+  claimProfileFetch(identKey: string, ttlMs: number): Promise<boolean> {
+    return this.#claim(this.#k.fetch(identKey), ttlMs);
+  }
+
+  /** SET NX PX: Redis's expiry is exact, so an unexpired claim is one that exists. */
+  async #claim(key: string, ttlMs: number): Promise<boolean> {
+    const px = Math.max(1, Math.ceil(ttlMs));
+    return await this.client.set(key, String(Date.now() + ttlMs), { NX: true, PX: px }) === "OK";
   }
 
   async getMeta<T>(name: string): Promise<T | null> {
@@ -353,15 +339,9 @@ export class RedisStore implements Store {
     await Promise.all([closeRedis(this.subscriber), closeRedis(this.client)]);
   }
 
-  /** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, failover). */
-  async #eval(script: string, keys: string[], args: string[]): Promise<unknown> {
-    const sha = await sha1(script);
-    try {
-      return await this.client.evalSha(sha, { keys, arguments: args });
-    } catch (err) {
-      if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
-      return await this.client.eval(script, { keys, arguments: args });
-    }
+  /** EVAL (Redis caches the compiled script; a script is a few hundred bytes to send). */
+  #eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.eval(script, { keys, arguments: args });
   }
 
   async #subscribe(): Promise<void> {

@@ -58,6 +58,37 @@ export interface SaveOptions {
   claim?: { id: string; ttlMs: number };
 }
 
+/**
+ * `saveProfiles` of both engines: claim-then-write. Claims `opts.claim` first (nothing is
+ * written for a replay), runs `write`, and releases the claim when writing fails so the
+ * sender's retry is applied.
+ */
+export async function claimThenWrite(
+  store: Pick<Store, "claimNotification" | "releaseNotification">,
+  opts: SaveOptions,
+  write: () => Promise<SaveResult["rejected"]>,
+): Promise<SaveResult> {
+  const { claim } = opts;
+  if (claim && !(await store.claimNotification(claim.id, claim.ttlMs))) {
+    return { rejected: [], replayed: true };
+  }
+  try {
+    return { rejected: await write() };
+  } catch (err) {
+    if (claim) await store.releaseNotification(claim.id).catch(() => {});
+    throw err;
+  }
+}
+
+/** `lookupUserId` then `getProfile` (both engines' `lookupProfile`). */
+export async function lookupThenGet(
+  store: Pick<Store, "lookupUserId" | "getProfile">,
+  identKeys: string[],
+): Promise<{ userId: string; profile: StoredProfile | null } | null> {
+  const userId = await store.lookupUserId(identKeys);
+  return userId ? { userId, profile: await store.getProfile(userId) } : null;
+}
+
 /** What `registerConnector` did. */
 export type Registration = "added" | "known" | "full";
 

@@ -176,10 +176,9 @@ Deno.test({
     const busTypes = async () => {
       const types = new Set<number>();
       for await (const e of kv.list<Uint8Array>({ prefix: ["sio", "log"] })) {
-        const view = new DataView(e.value.buffer, e.value.byteOffset, e.value.byteLength);
-        for (let off = 0; off < e.value.length; off += 4 + view.getUint32(off)) {
-          const env = v8.deserialize(e.value.subarray(off + 4, off + 4 + view.getUint32(off)));
-          types.add(env.m.type);
+        // A frame: the V8-serialized array of V8-serialized envelopes.
+        for (const m of v8.deserialize(e.value) as Uint8Array[]) {
+          types.add(v8.deserialize(m).m.type);
         }
       }
       return types;

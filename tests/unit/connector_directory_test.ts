@@ -11,7 +11,7 @@ import {
   STANDALONE_ID,
 } from "../../lib/connector/directory.ts";
 import { EventLog } from "../../lib/events.ts";
-import { LiveConfig } from "../../lib/store/live_config.ts";
+import { LiveConfig } from "../../lib/connector/live_config.ts";
 import { KvStore } from "../../lib/store/kv_store.ts";
 import { profile } from "../helpers/store_fixtures.ts";
 

@@ -38,7 +38,7 @@ Deno.test("kv read batch - concurrent reads share getMany calls, each caller get
   const { kv, calls } = await countingKv();
   try {
     for (let i = 0; i < 30; i++) await kv.set(["k", i], i);
-    const reads = new KvReadBatcher(kv, 1);
+    const reads = new KvReadBatcher(kv);
     const got = await Promise.all([
       ...Array.from({ length: 25 }, (_, i) => reads.get<number>(["k", i])),
       reads.getMany<number>([["k", 25], ["nope"], ["k", 26]]),
@@ -59,7 +59,7 @@ Deno.test("kv read batch - a read asked for while a getMany is on its way is sen
   const { kv, calls, reads: storeReads, hold } = await countingKv();
   try {
     await kv.set(["p"], "old");
-    const reads = new KvReadBatcher(kv, 1);
+    const reads = new KvReadBatcher(kv);
     const release = hold();
     const first = reads.get<string>(["p"]); // sent now, answer held back
     await waitFor(() => storeReads() === 1, { what: "the first getMany read the store" });
@@ -79,7 +79,7 @@ Deno.test("kv read batch - a failed getMany fails its callers only; later reads 
   const kv = await Deno.openKv(":memory:");
   try {
     await kv.set(["ok"], 1);
-    const reads = new KvReadBatcher(kv, 1);
+    const reads = new KvReadBatcher(kv);
     const bad = reads.get([{} as unknown as string]); // not a valid key part
     const later = reads.get<number>(["ok"]);
     await assert.rejects(bad);

@@ -1,17 +1,10 @@
 /**
  * Deno KV specifics of KvStore: the 64 KiB value limit (profiles split into parts), the
- * expiry kept in the value, and what a batch writes to a local SQLite file. The behaviour every
- * store shares is in store_contract_test.ts.
+ * expiry kept in the value, grouped commits checked per user. The behaviour every store shares
+ * is in store_contract_test.ts.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
-import {
-  KvStore,
-  PART_BYTES,
-  profileSetOptionsFor,
-  readsInFlightFor,
-} from "../../lib/store/kv_store.ts";
-import { FAR_EXPIRY_MS } from "../../lib/store/kv_profile_format.ts";
+import { KvStore, PART_BYTES } from "../../lib/store/kv_store.ts";
 import { profile } from "../helpers/store_fixtures.ts";
 
 async function withStore(fn: (s: KvStore) => Promise<void>) {
@@ -139,14 +132,6 @@ Deno.test("kv store - two instances writing the same users concurrently all land
   }
 });
 
-Deno.test("kv store - packed reads: one at a time on a local file, several on a remote KV", () => {
-  assert.equal(readsInFlightFor(":memory:", undefined), 1);
-  assert.equal(readsInFlightFor("/tmp/hull.sqlite", "dep-1"), 1);
-  assert.equal(readsInFlightFor(undefined, undefined), 1); // Deno's default local file
-  assert.equal(readsInFlightFor(undefined, "dep-1"), 8); // Deno Deploy's KV
-  assert.equal(readsInFlightFor("https://api.deno.com/databases/x/connect", undefined), 8);
-});
-
 Deno.test("kv store - a lookup never returns another instance's stale version, follows moves and deletes", async () => {
   const path = await Deno.makeTempFile({ suffix: ".sqlite" });
   const [a, b] = [await KvStore.open(path), await KvStore.open(path)];
@@ -271,157 +256,5 @@ Deno.test("kv store - instances racing on the same users: the newest always wins
   } finally {
     await a.close();
     await b.close();
-  }
-});
-
-/** Hex of the SQLite key prefix Deno KV encodes `[name, ...]` with (a string part: 02 … 00). */
-const prefixHex = (name: string) =>
-  [2, ...new TextEncoder().encode(name), 0].map((b) => b.toString(16).padStart(2, "0")).join("")
-    .toUpperCase();
-
-/** Expiry (ms, -1: none) of every row of KV file `path` under `[name]`. */
-function expiriesOf(path: string, name: string): number[] {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    return db.prepare("select expiration_ms as e from kv where hex(k) like ?")
-      .all(`${prefixHex(name)}%`).map((r) => Number(r.e));
-  } finally {
-    db.close();
-  }
-}
-
-Deno.test("kv store - index entries and profile parts go to a local file with a far expiry, to a remote KV with none; heads with none", async () => {
-  assert.deepEqual(profileSetOptionsFor(":memory:", undefined), { expireIn: FAR_EXPIRY_MS });
-  assert.deepEqual(profileSetOptionsFor(undefined, undefined), { expireIn: FAR_EXPIRY_MS });
-  assert.deepEqual(profileSetOptionsFor("/tmp/hull.sqlite", "dep-1"), { expireIn: FAR_EXPIRY_MS });
-  assert.deepEqual(profileSetOptionsFor(undefined, "dep-1"), {});
-  assert.deepEqual(profileSetOptionsFor("https://api.deno.com/databases/x/connect", undefined), {});
-  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
-  const s = await KvStore.open(path);
-  try {
-    const start = Date.now();
-    // Each write path: grouped (with and without a claim), one large user (parts), one user
-    // with more identifiers than fit beside its profile (index written first).
-    const small = (p: string) =>
-      Array.from({ length: 20 }, (_, i) => ({
-        profile: profile(`${p}${i}`, { n: i }),
-        identKeys: [`${p}k${i}`, `${p}e${i}`],
-      }));
-    await s.saveProfiles(small("f"));
-    await s.saveProfiles(small("g"), { claim: { id: "n1", ttlMs: 60_000 } });
-    await s.saveProfiles([{
-      profile: profile("big", { big: "x".repeat(PART_BYTES * 2) }),
-      identKeys: ["bk"],
-    }]);
-    await s.saveProfiles([{
-      profile: profile("many", {}),
-      identKeys: Array.from({ length: 300 }, (_, i) => `mk${i}`),
-    }]);
-    const far = start + FAR_EXPIRY_MS;
-    for (const name of ["profile_parts", "ident"]) {
-      const exp = expiriesOf(path, name);
-      assert.ok(exp.length > 0, name);
-      for (const e of exp) assert.ok(e >= far && e <= Date.now() + FAR_EXPIRY_MS, `${name}: ${e}`);
-    }
-    // Heads, rewritten on every update, keep their entry in place.
-    const heads = expiriesOf(path, "profiles");
-    assert.equal(heads.length, 42);
-    assert.deepEqual(new Set(heads), new Set([-1]));
-    assert.equal(expiriesOf(path, "profile_parts").length, 3);
-    assert.equal(expiriesOf(path, "ident").length, 20 * 2 * 2 + 1 + 300);
-    // The claim keeps its own expiry.
-    const [claim] = expiriesOf(path, "notifications");
-    assert.ok(claim > start && claim < far, `claim expires at ${claim}`);
-    assert.equal(await s.lookupUserId(["mk299"]), "many");
-    assert.equal((await s.getProfile("big"))?.user.big, "x".repeat(PART_BYTES * 2));
-  } finally {
-    await s.close();
-  }
-});
-
-Deno.test("kv store - an older instance's writes (no expiry) and ours read back either way; the newest wins", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
-  const ours = await KvStore.open(path);
-  // An instance of the previous version on the same file: the same format, set with no expiry.
-  const older = new KvStore(await Deno.openKv(path));
-  try {
-    await older.saveProfiles([{
-      profile: profile("u1", { by: "old1" }, 1_000),
-      identKeys: ["k1"],
-    }]);
-    assert.deepEqual(expiriesOf(path, "ident"), [-1]);
-    assert.equal((await ours.lookupProfile(["k1"]))?.profile?.user.by, "old1");
-    // Ours replaces it (with the far expiry) and adds an identifier; the older one reads both.
-    await ours.saveProfiles([{
-      profile: profile("u1", { by: "new2" }, 2_000),
-      identKeys: ["k1", "k2"],
-    }]);
-    assert.equal(expiriesOf(path, "ident").filter((e) => e > FAR_EXPIRY_MS).length, 1);
-    assert.equal((await older.getProfile("u1"))?.user.by, "new2");
-    assert.equal(await older.lookupUserId(["k2"]), "u1");
-    // Neither applies an update older than what the other stored.
-    await older.saveProfiles([{ profile: profile("u1", { by: "old0" }, 1_500), identKeys: [] }]);
-    assert.equal((await ours.getProfile("u1"))?.user.by, "new2");
-    await older.saveProfiles([{
-      profile: profile("u1", { by: "old3" }, 3_000),
-      identKeys: ["k1", "k2", "k3"],
-    }]);
-    assert.equal(await ours.lookupUserId(["k3"]), "u1");
-    await ours.saveProfiles([{ profile: profile("u1", { by: "new1" }, 2_500), identKeys: [] }]);
-    assert.equal((await ours.getProfile("u1"))?.user.by, "old3");
-    // A user deleted by ours is gone for the older one too.
-    await ours.deleteProfile("u1", ["k1", "k2"]);
-    assert.equal(await older.getProfile("u1"), null);
-    assert.equal(await older.lookupUserId(["k1"]), null);
-  } finally {
-    await ours.close();
-    await older.close();
-  }
-});
-
-Deno.test("kv store - the 400 identifiers of 100 new users take a few pages of SQLite's expiry index, not one each", async () => {
-  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
-  const s = await KvStore.open(path);
-  // Scattered identifiers, as keyed hashes are; users next to each other (their heads' entries
-  // share a few pages either way).
-  const batch = (b: number) =>
-    Array.from({ length: 100 }, (_, i) => ({
-      profile: profile(`u${String(b * 100 + i).padStart(6, "0")}`, { b }),
-      identKeys: Array.from({ length: 4 }, () => crypto.randomUUID()),
-    }));
-  const walHeader = () => Deno.readFileSync(`${path}-wal`).slice(0, 32).join();
-  const maxFrame = () => new DataView(Deno.readFileSync(`${path}-shm`).buffer).getUint32(16, true);
-  try {
-    for (let b = 0; b < 30; b++) await s.saveProfiles(batch(b));
-    let pages: number[] = [];
-    // A commit the WAL restarted under (after a checkpoint) cannot be told apart: another one.
-    for (let b = 30; b < 40 && !pages.length; b++) {
-      const [header, from] = [walHeader(), maxFrame()];
-      await s.saveProfiles(batch(b));
-      const to = maxFrame();
-      if (walHeader() !== header || to <= from) continue;
-      const wal = new DataView(Deno.readFileSync(`${path}-wal`).buffer);
-      for (let f = from; f < to; f++) pages.push(wal.getUint32(32 + f * (4096 + 24)));
-      pages = [...new Set(pages)];
-    }
-    assert.ok(pages.length > 0, "no commit without a checkpoint");
-    const db = new DatabaseSync(path, { readOnly: true });
-    const tree = new Map<number, string>();
-    try {
-      for (const r of db.prepare("select pageno, name from dbstat").all()) {
-        tree.set(Number(r.pageno), String(r.name));
-      }
-    } finally {
-      db.close();
-    }
-    const index = pages.filter((p) => tree.get(p) === "kv_expiration_ms_idx").length;
-    const rows = pages.filter((p) => tree.get(p) === "kv").length;
-    // 400 identifiers set: their rows are scattered over the table (hundreds of pages); their
-    // expiry-index entries, ordered by write time, share a few (about 20 here; without the
-    // expiry, about 180).
-    assert.ok(rows > 200, `${rows} table pages`);
-    assert.ok(index <= 40, `${index} expiry-index pages of ${pages.length} written`);
-  } finally {
-    await s.close();
   }
 });

@@ -1,10 +1,11 @@
 /**
- * The settings and domain whitelist in force on this instance: loaded from the store at boot
- * and kept current by watching it, so a change made on any instance applies everywhere
- * without a restart. Reads are synchronous because the Origin check runs on every handshake.
+ * A connector's settings and domain whitelist in force on this instance (`Connector.live`):
+ * loaded from its store scope at boot and kept current by watching it, so a change made on any
+ * instance applies everywhere without a restart. Reads are synchronous because the Origin check
+ * runs on every handshake. (It uses the store; the store does not use it.)
  */
 import { type DomainPattern, originAllowed, parseDomainPattern } from "../domains.ts";
-import type { Store, StoredConfig } from "./store.ts";
+import type { Store, StoredConfig } from "../store/store.ts";
 import type { Settings } from "../types.ts";
 
 export class LiveConfig {
