@@ -43,6 +43,11 @@ export interface ConnectorPartsDeps {
   webhookLimit: ConnectorLimit;
   /** Called with each connector once open (the socket-holding isolate starts its fetches). */
   onOpen?: (connector: OpenConnector) => void;
+  /**
+   * Awaited when a connector closes here, before its parts stop (and, on a removal, before its
+   * scope is cleared): the socket-holding isolate has its webhook workers let go of it first.
+   */
+  onClose?: (connector: OpenConnector) => Promise<void>;
 }
 
 /** Opens the directory of every connector (lib/connector/directory.ts) over `store`. */
@@ -75,6 +80,7 @@ export function openConnectors(
       return connector;
     },
     async close(c) {
+      await d.onClose?.(c);
       // Its notifications still being applied here write into its scope: a removal deletes
       // the scope after them (bounded, as the shutdown's drain).
       const { webhookLimit } = d;

@@ -101,6 +101,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     caCerts: opts.hullCaCerts,
     keyTimeoutMs: opts.hullKeyTimeoutMs,
   });
+  // Started once the instance's parts exist (startWebhookPool below).
+  let pool: WebhookPool | null = null;
   // Set once the socket server exists: profile fetches push through the connector's namespace.
   let publisherFor: ((connectorId: string) => Publisher) | null = null;
   // Webhooks in flight per connector: also what a connector's removal waits for.
@@ -116,6 +118,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     fetchClock: opts.hullFetchClock,
     webhookLimit,
     onOpen: (c) => publisherFor && c.services.startFetching(publisherFor(c.id)),
+    // A connector removed or found removed: the workers let go of it before its scope is
+    // cleared, so none of them writes into it afterwards (a names-seen flush, a live-log line).
+    onClose: async () => await pool?.sync(),
   });
   // The previous release's one Hull connector becomes a connector of its own.
   const migrated = await migrateSingleBinding(store);
@@ -175,7 +180,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // instance that counts its peers after storing a batch counts this one (`peers` below).
     await kvAdapter.flush();
   }
-  let pool: WebhookPool | null = null;
   const ctx: AppContext = {
     config,
     store,

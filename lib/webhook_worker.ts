@@ -29,6 +29,8 @@ interface Running {
   webhook: WebhookDeps;
   /** Writes the live-log entries and names seen held back to the store. */
   flush(): Promise<void>;
+  /** Opens and closes connectors as the registry says now. */
+  sync(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,7 @@ async function start(init: WorkerInit): Promise<Running> {
       await Promise.all(connectors.allNow().map((c) => c.events.flush()));
       await flushSeen();
     },
+    sync: () => connectors.sync(),
     async close() {
       clearInterval(seenTimer);
       while (inflight.size) await Promise.race([Promise.allSettled([...inflight]), delay(4_000)]);
@@ -117,9 +120,10 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   } else if (msg.t === "webhook") {
     const answer = await handle(await running!, msg);
     send({ t: "answer", id: msg.id, answer });
-  } else if (msg.t === "flush") {
-    await (await running!).flush().catch((err) => console.error("webhook worker flush:", err));
-    send({ t: "flushed", id: msg.id });
+  } else if (msg.t === "call") {
+    const worker = await running!;
+    await worker[msg.op]().catch((err) => console.error(`webhook worker ${msg.op}:`, err));
+    send({ t: "done", id: msg.id });
   } else if (msg.t === "close") {
     await (await running!).close().catch((err) => console.error("webhook worker close:", err));
     send({ t: "closed" });

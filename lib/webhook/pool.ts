@@ -42,14 +42,21 @@ export type FromWorker =
   | { t: "answer"; id: number; answer: PooledAnswer }
   | { t: "publish"; connectorId: string; pushes: Push[]; opts?: PublishOptions }
   | { t: "metric"; call: MetricCall }
-  | { t: "flushed"; id: number }
+  | { t: "done"; id: number }
   | { t: "closed" };
+
+/**
+ * What the instance may ask of every worker: `flush` writes what it holds back (live-log
+ * entries, names seen) to the store; `sync` opens and closes connectors as the registry now
+ * says (a removal: the worker lets go of the connector, then clears its scope again).
+ */
+export type WorkerCall = "flush" | "sync";
 
 /** Messages to a worker. `receivedAt` is a wall-clock time (ms, with fractions). */
 export type ToWorker =
   | { t: "init"; init: WorkerInit }
   | { t: "webhook"; id: number; raw: Uint8Array; headers: [string, string][]; receivedAt: number }
-  | { t: "flush"; id: number }
+  | { t: "call"; id: number; op: WorkerCall }
   | { t: "close" };
 
 /** What the pool needs from the instance. */
@@ -167,13 +174,26 @@ export class WebhookPool implements WebhookRunner {
    * Has every worker write what it holds back (live-log entries, names seen) to the store now,
    * as the instance's own parts do on shutdown; for tests and tools that read the store.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.#callAll("flush");
+  }
+
+  /**
+   * Has every worker open and close connectors as the registry says now: called before this
+   * instance clears a removed connector's scope, so no worker writes into it afterwards.
+   */
+  sync(): Promise<void> {
+    return this.#callAll("sync");
+  }
+
+  async #callAll(op: WorkerCall): Promise<void> {
+    if (this.#closing) return;
     await Promise.all(
       this.#members.filter((m) => !m.dead).map((m) =>
         new Promise<void>((resolve) => {
           const id = this.#nextId++;
           m.pending.set(id, () => resolve());
-          m.worker.postMessage({ t: "flush", id } satisfies ToWorker);
+          m.worker.postMessage({ t: "call", id, op } satisfies ToWorker);
         })
       ),
     );
@@ -264,7 +284,7 @@ export class WebhookPool implements WebhookRunner {
       case "metric":
         return replay(this.host.metrics, msg.call);
       case "answer":
-      case "flushed": {
+      case "done": {
         const done = m.pending.get(msg.id);
         m.pending.delete(msg.id);
         return done?.(msg.t === "answer" ? msg.answer : workerLost());

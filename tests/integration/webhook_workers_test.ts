@@ -8,6 +8,11 @@ import type { PublicPayload } from "../../lib/types.ts";
 import type { WebhookPool } from "../../lib/webhook/pool.ts";
 import { bootMain } from "../helpers/process.ts";
 import {
+  fakeHullSkipReason,
+  postSigned as postHullSigned,
+  startFakeHull,
+} from "../helpers/fake_hull.ts";
+import {
   freshFixture,
   identify,
   once,
@@ -18,6 +23,7 @@ import {
 } from "../helpers/server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+const hullSkip = await fakeHullSkipReason();
 
 /** A user:update of one made-up user `i` (own id and identifiers). */
 async function userUpdate(i: number): Promise<Record<string, unknown>> {
@@ -131,6 +137,45 @@ Deno.test({
       }
     } finally {
       await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "webhook workers - a removed connector's scope stays empty: the workers let go first",
+  ignore: hullSkip !== undefined,
+  ...opts,
+  async fn() {
+    const hull = await startFakeHull();
+    const t = await startTestServer({
+      env: { HULL_KEY_HOSTS: "localhost", HULL_API_BASE_URL: hull.url, WEBHOOK_WORKERS: "1" },
+      start: { hullCaCerts: [hull.caCert] },
+    });
+    const id = "5a1b2c3d4e5f60718293a4b5";
+    try {
+      // A Hull connector's notification, applied in the worker: its names seen wait there for
+      // the next flush.
+      const body = await userUpdate(1) as Record<string, unknown> & { notification_id: string };
+      body.configuration = { id, organization: "acme.hullapp.io", secret: hull.secret };
+      assert.equal((await postHullSigned(t.url, hull, body)).status, 200);
+      const { connectors, store } = t.server.ctx;
+      await connectors.remove(id);
+      // What the worker held back is written now: nothing of the removed connector.
+      await t.server.ctx.flush();
+      const scope = store.scoped(id);
+      try {
+        assert.equal(await scope.getMeta("seen"), null, "no names seen written back");
+        assert.equal(
+          await scope.getProfile(JSON.parse(JSON.stringify(body)).messages[0].user.id),
+          null,
+        );
+        assert.deepEqual(await store.listConnectors(), []);
+      } finally {
+        await scope.close();
+      }
+    } finally {
+      await t.close();
+      await hull.close();
     }
   },
 });
