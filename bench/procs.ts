@@ -48,10 +48,16 @@ export async function spawnServer(cmd: string, args: string[], env: Record<strin
     keptEnd += chunk.length;
   };
   const tail = () => new TextDecoder().decode(kept.subarray(Math.max(0, keptEnd - TAIL), keptEnd));
+  // BENCH_SERVER_LOG=<file>: also append all the server's output there (a diagnostic, e.g. V8's
+  // --trace-gc lines, which the tail would lose; run the harness under `stdbuf -oL` so that V8's
+  // buffered stdout reaches the file line by line).
+  const logTo = Deno.env.get("BENCH_SERVER_LOG");
+  const logFile = logTo ? await Deno.open(logTo, { append: true, create: true }) : null;
   const drain = async (s: ReadableStream<Uint8Array<ArrayBuffer>>) => {
     try {
       for await (const chunk of s) {
         keep(chunk);
+        logFile?.writeSync(chunk);
         if (!found) continue;
         const m = tail().match(/listening on http:\/\/[^:]+:(\d+)/);
         if (m) {
@@ -78,6 +84,7 @@ export async function spawnServer(cmd: string, args: string[], env: Record<strin
         child.kill("SIGKILL");
       } catch { /* gone */ }
       await child.status;
+      logFile?.close();
     },
   };
   if (!port) {
