@@ -18,7 +18,7 @@ import {
   type PooledAnswer,
   type ToWorker,
   type WorkerInit,
-} from "./webhook/pool.ts";
+} from "./webhook/worker_messages.ts";
 import { SeenTracker } from "./webhook/seen.ts";
 import { importHullPublicKey } from "./webhook/signature.ts";
 
