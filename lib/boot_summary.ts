@@ -47,7 +47,8 @@ export function bootSummary(
 
 function workersLine(n: number): string {
   return n
-    ? `${n} webhook worker${n > 1 ? "s" : ""} apply webhooks beside the sockets (WEBHOOK_WORKERS)`
+    ? `${n} webhook worker${n > 1 ? "s" : ""}: webhooks are applied beside the sockets ` +
+      "(WEBHOOK_WORKERS)"
     : "none: webhooks are applied in the isolate holding the sockets (WEBHOOK_WORKERS)";
 }
 

@@ -56,7 +56,10 @@ Deno.test("boot summary - says what is off and why, and never prints credentials
   assert.doesNotMatch(text, /hunter2|user:/);
   assert.match(text, /workers: +none: webhooks are applied in the isolate holding the sockets/);
   const two = bootSummary(config, 1, env, { settings: config.seed.settings, domains: [] }, 2);
-  assert.match(two.join("\n"), /workers: +2 webhook workers apply webhooks beside the sockets/);
+  assert.match(
+    two.join("\n"),
+    /workers: +2 webhook workers: webhooks are applied beside the sockets/,
+  );
 
   const pinned = loadConfig({
     SECRET,
