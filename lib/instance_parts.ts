@@ -137,6 +137,10 @@ export function webhookParts(d: WebhookPartsDeps): {
     metrics,
     seen: d.seen,
     peers,
+    async reloadConfig(id) {
+      const c = id === STANDALONE_ID ? connectors.standalone : connectors.openNow(id);
+      if (c) c.live.apply(await c.store.getConfig());
+    },
     async connectorById(id) {
       if (id === STANDALONE_ID) return webhook;
       // A connector registered elsewhere a moment ago is opened now (the registry read fresh).

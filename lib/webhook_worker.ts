@@ -27,6 +27,8 @@ const send = (message: FromWorker) => self.postMessage(message);
 /** What a started worker holds. */
 interface Running {
   webhook: WebhookDeps;
+  /** The revision of each open connector's config in force (LiveConfig.revision). */
+  revisions(): Map<string, number>;
   /** Writes the live-log entries and names seen held back to the store. */
   flush(): Promise<void>;
   /** Opens and closes connectors as the registry says now. */
@@ -73,6 +75,7 @@ async function start(init: WorkerInit): Promise<Running> {
   const seenTimer = setInterval(flushSeen, 3_000);
   return {
     webhook,
+    revisions: () => new Map(connectors.allNow().map((c) => [c.id, c.live.revision])),
     async flush() {
       await Promise.all(connectors.allNow().map((c) => c.events.flush()));
       await flushSeen();
@@ -97,6 +100,7 @@ async function handle(
   const { webhook } = running;
   // The request's arrival, on this isolate's clock (latencies count from it).
   const receivedAt = msg.receivedAt - performance.timeOrigin;
+  const before = running.revisions();
   const work = answerWebhook(msg.raw, new Headers(msg.headers), webhook, receivedAt);
   webhook.inflight!.add(work);
   try {
@@ -104,7 +108,13 @@ async function handle(
       console.error("smart-notifier: unexpected error:", err);
       return errorAnswer(500, "internal error");
     });
-    return connector ? { ...answer, connectorId: connector.connectorId } : answer;
+    if (!connector?.connectorId) return answer;
+    const id = connector.connectorId;
+    // Settings from Hull applied here: the instance reloads its copy before Hull gets the
+    // answer, as it would have applied them itself without workers.
+    const was = before.get(id);
+    const configChanged = was !== undefined && running.revisions().get(id) !== was;
+    return { ...answer, connectorId: id, ...(configChanged ? { configChanged } : {}) };
   } finally {
     webhook.inflight!.delete(work);
   }

@@ -12,6 +12,7 @@ export class LiveConfig {
   #settings: Settings;
   #patterns: DomainPattern[];
   #stop: (() => void) | null = null;
+  #revision = 0;
 
   private constructor(config: StoredConfig) {
     this.#settings = config.settings;
@@ -29,6 +30,12 @@ export class LiveConfig {
   apply(config: StoredConfig): void {
     this.#settings = config.settings;
     this.#patterns = LiveConfig.#parse(config.domains);
+    this.#revision++;
+  }
+
+  /** How many times the config in force was replaced here (a change shows as a new number). */
+  get revision(): number {
+    return this.#revision;
   }
 
   get settings(): Settings {

@@ -57,6 +57,8 @@ export interface WebhookDeps extends ConnectorDeps {
   pool?: WebhookRunner;
   /** The dependencies of connector `id` here (a worker's answer names its connector by id). */
   connectorById?: (id: string) => Promise<ConnectorDeps | undefined>;
+  /** Reloads connector `id`'s settings in force from the store (a worker changed them). */
+  reloadConfig?: (id: string) => Promise<void>;
 }
 
 /** The short name used below. */
@@ -112,7 +114,8 @@ async function inWorker(
   deps: WebhookDeps,
   receivedAt: number,
 ): Promise<WebhookAnswer> {
-  const { connectorId, ...a } = await pool.answer(raw, headers, receivedAt);
+  const { connectorId, configChanged, ...a } = await pool.answer(raw, headers, receivedAt);
+  if (connectorId && configChanged) await deps.reloadConfig?.(connectorId).catch(() => {});
   // A connector the worker registered is opened here before the answer, so its pages may
   // connect to its namespace as soon as Hull has its 200.
   const connector = connectorId

@@ -10,7 +10,11 @@ import type { PublishOptions, Push } from "../types.ts";
 import type { WebhookAnswer } from "./answers.ts";
 
 /** A worker's answer to one request, with the connector it is about named by id. */
-export type PooledAnswer = Omit<WebhookAnswer, "connector"> & { connectorId?: string };
+export type PooledAnswer = Omit<WebhookAnswer, "connector"> & {
+  connectorId?: string;
+  /** The connector's settings or whitelist changed in the worker while it applied the request. */
+  configChanged?: boolean;
+};
 
 /** What a worker starts with (structured-cloned into it). */
 export interface WorkerInit {

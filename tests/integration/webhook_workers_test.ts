@@ -59,6 +59,14 @@ Deno.test({
       assert.equal(ctx.metrics.latencies().length, 1);
       // Its store handle wrote what the instance reads.
       assert.ok(await ctx.store.getProfile("5f0000000000000000000007"));
+      // Settings a worker applied are in force here once Hull has its answer.
+      const ship = await freshFixture("ship-update.json");
+      ship.connector = {
+        ...(ship.connector as object),
+        private_settings: { public_traits: ["email", "name"] },
+      };
+      assert.equal((await t.postNotification(ship)).status, 200);
+      assert.deepEqual(ctx.live.settings.public_traits, ["email", "name"]);
       // A refusal is answered by the worker and logged by the instance.
       const forged = await fetch(`${t.url}/smart-notifier`, {
         method: "POST",
