@@ -46,6 +46,11 @@ export interface AppContext {
    * to the store now.
    */
   flush(): Promise<void>;
+  /**
+   * Called after the dashboard changed connector `id`'s settings or whitelist (and applied them
+   * here): the webhook workers read them again before it answers.
+   */
+  configChanged(connectorId: string): Promise<void>;
   startedAt: number;
   /** Absolute path of the built snippet bundle. */
   snippetPath: string;

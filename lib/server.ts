@@ -198,6 +198,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await Promise.all(connectors.allNow().map((c) => c.events.flush()));
       await flushSeen();
     },
+    configChanged: async (id) => await pool?.reload(id),
     startedAt: performance.now(),
     snippetPath: opts.snippetPath ?? SNIPPET_PATH,
     webhook,

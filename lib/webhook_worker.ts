@@ -12,6 +12,7 @@ import { delay, openConnectors, webhookParts } from "./instance_parts.ts";
 import { openStore } from "./store/factory.ts";
 import { answerWebhook, errorAnswer, type WebhookDeps } from "./webhook/endpoint.ts";
 import { ConnectorLimit } from "./webhook/connector_limit.ts";
+import { STANDALONE_ID } from "./connector/directory.ts";
 import {
   forwardedMetrics,
   type FromWorker,
@@ -33,6 +34,8 @@ interface Running {
   flush(): Promise<void>;
   /** Opens and closes connectors as the registry says now. */
   sync(): Promise<void>;
+  /** Reads a connector's settings and whitelist again. */
+  reload(connectorId?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,10 @@ async function start(init: WorkerInit): Promise<Running> {
       await flushSeen();
     },
     sync: () => connectors.sync(),
+    async reload(id) {
+      const c = id === STANDALONE_ID ? connectors.standalone : connectors.openNow(id ?? "");
+      if (c) c.live.apply(await c.store.getConfig());
+    },
     async close() {
       clearInterval(seenTimer);
       while (inflight.size) await Promise.race([Promise.allSettled([...inflight]), delay(4_000)]);
@@ -132,7 +139,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     send({ t: "answer", id: msg.id, answer });
   } else if (msg.t === "call") {
     const worker = await running!;
-    await worker[msg.op]().catch((err) => console.error(`webhook worker ${msg.op}:`, err));
+    await worker[msg.op](msg.connectorId).catch((err) =>
+      console.error(`webhook worker ${msg.op}:`, err)
+    );
     send({ t: "done", id: msg.id });
   } else if (msg.t === "close") {
     await (await running!).close().catch((err) => console.error("webhook worker close:", err));

@@ -153,14 +153,22 @@ export class WebhookPool implements WebhookRunner {
     return this.#callAll("sync");
   }
 
-  async #callAll(op: WorkerCall): Promise<void> {
+  /**
+   * Has every worker read connector `connectorId`'s settings again: the dashboard awaits it
+   * after a change, so the next webhook is applied with them.
+   */
+  reload(connectorId: string): Promise<void> {
+    return this.#callAll("reload", connectorId);
+  }
+
+  async #callAll(op: WorkerCall, connectorId?: string): Promise<void> {
     if (this.#closing) return;
     await Promise.all(
       this.#members.filter((m) => !m.dead).map((m) =>
         new Promise<void>((resolve) => {
           const id = this.#nextId++;
           m.pending.set(id, () => resolve());
-          m.worker.postMessage({ t: "call", id, op } satisfies ToWorker);
+          m.worker.postMessage({ t: "call", id, op, connectorId } satisfies ToWorker);
         })
       ),
     );

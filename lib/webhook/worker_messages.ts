@@ -45,15 +45,16 @@ export type FromWorker =
 /**
  * What the instance may ask of every worker: `flush` writes what it holds back (live-log
  * entries, names seen) to the store; `sync` opens and closes connectors as the registry now
- * says (a removal: the worker lets go of the connector, then clears its scope again).
+ * says (a removal: the worker lets go of the connector, then clears its scope again); `reload`
+ * reads connector `connectorId`'s settings and whitelist again (the dashboard changed them).
  */
-export type WorkerCall = "flush" | "sync";
+export type WorkerCall = "flush" | "sync" | "reload";
 
 /** Messages to a worker. `receivedAt` is a wall-clock time (ms, with fractions). */
 export type ToWorker =
   | { t: "init"; init: WorkerInit }
   | { t: "webhook"; id: number; raw: Uint8Array; headers: [string, string][]; receivedAt: number }
-  | { t: "call"; id: number; op: WorkerCall }
+  | { t: "call"; id: number; op: WorkerCall; connectorId?: string }
   | { t: "close" };
 
 /** Replays a worker's metric call on the instance's metrics. */

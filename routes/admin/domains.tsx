@@ -42,7 +42,7 @@ export async function handler(
  * confirmation, whose button sends) `action=remove&domain=…`; no restart needed.
  */
 export async function post(c: Context<AppEnv>) {
-  const { store, live } = scopeOf(c);
+  const { store, live, id } = scopeOf(c);
   if ((await loadManaged(store)).managed.domains) {
     return handler(
       c,
@@ -73,6 +73,7 @@ export async function post(c: Context<AppEnv>) {
   await store.setDomains(next);
   // Applied here at once; other instances follow through the store's watch.
   live.apply({ ...(await store.getConfig()), domains: next });
+  await c.var.ctx.configChanged(id);
   return c.redirect(scopedUrl(c, "/admin/domains"), 303);
 }
 

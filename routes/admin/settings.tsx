@@ -124,6 +124,7 @@ export async function post(c: Context<AppEnv>) {
   if (tooLarge) return handler(c, [`Not saved: ${tooLarge}.`], next);
   await store.setSettings(next);
   live.apply({ ...(await store.getConfig()), settings: next });
+  await c.var.ctx.configChanged(scope.id);
   return c.redirect(scopedUrl(c, "/admin/settings", { saved: "1" }), 303);
 }
 

@@ -83,6 +83,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "webhook workers - settings the dashboard saved apply to the very next webhook",
+  ...opts,
+  async fn() {
+    const t = await startTestServer({ env: { WEBHOOK_WORKERS: "1" } });
+    try {
+      const { ctx } = t.server;
+      const s = await identify(t, { email: "user-5@example.com" });
+      // As the settings page does: write, apply here, then have the workers read them again.
+      await ctx.store.setSettings({ ...ctx.live.settings, public_traits: ["email"] });
+      ctx.live.apply(await ctx.store.getConfig());
+      await ctx.configChanged("default");
+      const update = once<PublicPayload>(s, "user.update");
+      assert.equal((await t.postNotification(await userUpdate(5))).status, 200);
+      const p = await update;
+      assert.equal(p.user.email, "user-5@example.com");
+      assert.equal((p.user as Record<string, unknown>).name, undefined, "name is not public now");
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
   name: "webhook workers - WEBHOOK_WORKERS=0 applies webhooks in the instance itself",
   ...opts,
   async fn() {
