@@ -143,8 +143,9 @@ export function webhookParts(d: WebhookPartsDeps): {
     },
     async connectorById(id) {
       if (id === STANDALONE_ID) return webhook;
-      // A connector registered elsewhere a moment ago is opened now (the registry read fresh).
-      const connector = await connectors.get(id, true);
+      // One open here needs no store read; one a worker registered a moment ago is opened now
+      // (the registry read fresh).
+      const connector = connectors.openNow(id) ?? await connectors.get(id, true);
       return connector ? perConnector.depsFor(connector) : undefined;
     },
   };
@@ -159,4 +160,12 @@ export function webhookParts(d: WebhookPartsDeps): {
 /** A bounded wait: kept referenced, so a close whose parts hang still ends. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `inflight` is empty (work added meanwhile included), at most `ms`. */
+export async function drain(inflight: Set<Promise<unknown>>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (inflight.size && Date.now() < deadline) {
+    await Promise.race([Promise.allSettled([...inflight]), delay(deadline - Date.now())]);
+  }
 }

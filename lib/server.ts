@@ -27,7 +27,7 @@ import { IdentityVerifier } from "./socket/verification.ts";
 import { createHullShared } from "./hull/services.ts";
 import { migrateSingleBinding } from "./hull/migration.ts";
 import { ConnectorLimit } from "./webhook/connector_limit.ts";
-import { delay, openConnectors, webhookParts } from "./instance_parts.ts";
+import { delay, drain, openConnectors, webhookParts } from "./instance_parts.ts";
 import { type PoolHost, poolSize, WebhookPool, type WorkerInit } from "./webhook/pool.ts";
 
 export interface StartOptions {
@@ -303,13 +303,5 @@ async function startWebhookPool(
       `WEBHOOK_WORKERS: webhooks are processed in the main isolate: ${(err as Error).message}`,
     );
     return null;
-  }
-}
-
-/** Waits until `inflight` is empty (work added meanwhile included), at most `ms`. */
-async function drain(inflight: Set<Promise<unknown>>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (inflight.size && Date.now() < deadline) {
-    await Promise.race([Promise.allSettled([...inflight]), delay(deadline - Date.now())]);
   }
 }

@@ -8,7 +8,7 @@
 /// <reference lib="deno.worker" />
 import { createHullShared } from "./hull/services.ts";
 import { IdentifierHasher } from "./identity.ts";
-import { delay, openConnectors, webhookParts } from "./instance_parts.ts";
+import { drain, openConnectors, webhookParts } from "./instance_parts.ts";
 import { openStore } from "./store/factory.ts";
 import { answerWebhook, errorAnswer, type WebhookDeps } from "./webhook/endpoint.ts";
 import { ConnectorLimit } from "./webhook/connector_limit.ts";
@@ -90,7 +90,8 @@ async function start(init: WorkerInit): Promise<Running> {
     },
     async close() {
       clearInterval(seenTimer);
-      while (inflight.size) await Promise.race([Promise.allSettled([...inflight]), delay(4_000)]);
+      // As the instance's own shutdown: requests in flight finish, at most 4 s.
+      await drain(inflight, 4_000);
       await flushSeen();
       await connectors.close();
       hullShared.close();
